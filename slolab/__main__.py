@@ -1,0 +1,5 @@
+import sys
+
+from slolab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,281 @@
+"""Fault injection shared by both services: state, admin handler and gauges.
+
+The state lives in a small JSON file so that every worker of a service
+(gunicorn forks several) sees the same faults; each request costs one
+``stat()`` and the file is only re-read when it changed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import Gauge
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["ALLOWED", "FaultController", "FaultUpdate", "Faults", "parse_faults_env"]
+
+log = logging.getLogger(__name__)
+
+ALLOWED: dict[str, frozenset[str]] = {
+    "tasks": frozenset({"error_rate", "latency_ms", "store_outage", "predictor_unreachable"}),
+    "predictor": frozenset({"error_rate", "latency_ms", "model_drift", "stale_model"}),
+}
+FAULT_FIELDS = (
+    "error_rate",
+    "latency_ms",
+    "store_outage",
+    "predictor_unreachable",
+    "model_drift",
+    "stale_model",
+)
+MAX_BODY = 4096
+
+
+class Faults(BaseModel):
+    """The faults active in a service; all off by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of requests answered 500")
+    latency_ms: int = Field(0, ge=0, le=60_000, description="delay added to every API request")
+    store_outage: bool = False
+    predictor_unreachable: bool = False
+    model_drift: bool = False
+    stale_model: bool = False
+    expires_at: float | None = Field(None, description="unix time when these faults switch off")
+
+    def active(self) -> dict[str, bool]:
+        return {name: bool(getattr(self, name)) for name in FAULT_FIELDS}
+
+    def any_active(self) -> bool:
+        return any(self.active().values())
+
+
+class FaultUpdate(BaseModel):
+    """Body of ``PUT /admin/faults``: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: float | None = Field(None, ge=0.0, le=1.0)
+    latency_ms: int | None = Field(None, ge=0, le=60_000)
+    store_outage: bool | None = None
+    predictor_unreachable: bool | None = None
+    model_drift: bool | None = None
+    stale_model: bool | None = None
+    expires_in_s: float | None = Field(None, gt=0, le=86_400)
+
+
+def parse_faults_env(value: str) -> dict[str, Any]:
+    """Parse ``SLOLAB_FAULTS`` ("error_rate=0.2,latency_ms=300,store_outage=true")."""
+    update: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"SLOLAB_FAULTS: expected name=value, got {item!r}")
+        update[key.strip()] = raw.strip()
+    return update
+
+
+_gauge_lock = threading.Lock()
+_gauge: Gauge | None = None
+
+
+def _fault_gauge() -> Gauge:
+    # Created once per process: a second registration would raise.
+    global _gauge
+    with _gauge_lock:
+        if _gauge is None:
+            _gauge = Gauge(
+                "slolab_fault_active",
+                "1 while an injected fault is switched on, else 0.",
+                ["fault"],
+                multiprocess_mode="livemostrecent",
+            )
+        return _gauge
+
+
+class FaultController:
+    """Reads, changes and applies a service's faults."""
+
+    def __init__(
+        self,
+        service: str,
+        allowed: set[str] | frozenset[str],
+        state_dir: Path,
+        admin_token: str | None,
+    ) -> None:
+        unknown = set(allowed) - set(FAULT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown fault names: {sorted(unknown)}")
+        self.service = service
+        self.allowed = frozenset(allowed)
+        self.path = Path(state_dir) / f"{service}-faults.json"
+        self.admin_token = admin_token or None
+        self._lock = threading.RLock()
+        self._mtime: int | None = None
+        self._faults = Faults()
+        self._rng = random.Random()
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        self._publish(self._faults)
+
+    @classmethod
+    def from_env(cls, service: str, allowed: set[str] | frozenset[str] | None = None):
+        """Build from SLOLAB_STATE_DIR, SLOLAB_ADMIN_TOKEN and SLOLAB_FAULTS."""
+        state_dir = os.environ.get("SLOLAB_STATE_DIR") or os.path.join(
+            tempfile.gettempdir(), f"slolab-{service}"
+        )
+        ctl = cls(
+            service,
+            ALLOWED[service] if allowed is None else allowed,
+            Path(state_dir),
+            os.environ.get("SLOLAB_ADMIN_TOKEN"),
+        )
+        # Only a fresh state applies the start-up faults: a worker restarted by
+        # gunicorn must not undo what an operator switched since.
+        initial = os.environ.get("SLOLAB_FAULTS", "").strip()
+        if initial and not ctl.path.exists():
+            ctl.update(parse_faults_env(initial))
+        return ctl
+
+    # -- state ---------------------------------------------------------------
+
+    def current(self) -> Faults:
+        """Return the faults in force now (re-reading the shared file if it changed)."""
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            mtime = None
+        if mtime != self._mtime:
+            with self._lock:
+                self._faults = self._read() if mtime is not None else Faults()
+                self._mtime = mtime
+                self._publish(self._faults)
+        faults = self._faults
+        if faults.expires_at is not None and time.time() >= faults.expires_at:
+            self.clear()
+            return Faults()
+        return faults
+
+    def _read(self) -> Faults:
+        try:
+            return Faults.model_validate_json(self.path.read_bytes())
+        except (OSError, ValidationError) as exc:
+            # A torn or hand-edited file must not take the service down.
+            log.warning("ignoring unreadable fault file %s: %s", self.path, exc)
+            return Faults()
+
+    def _write(self, faults: Faults) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(faults.model_dump_json())
+        os.replace(tmp, self.path)  # atomic: readers never see half a file
+
+    def _publish(self, faults: Faults) -> None:
+        gauge = _fault_gauge()
+        for name, on in faults.active().items():
+            if name in self.allowed:
+                gauge.labels(fault=name).set(1 if on else 0)
+
+    def update(self, changes: dict[str, Any]) -> Faults:
+        """Apply a partial update (validated); raise ValueError naming the problem."""
+        not_here = sorted(set(changes) - self.allowed - {"expires_in_s"})
+        if not_here:
+            known = set(FAULT_FIELDS) | {"expires_in_s"}
+            what = "not available in" if set(not_here) <= known else "unknown to"
+            raise ValueError(
+                f"fault(s) {', '.join(not_here)} {what} {self.service} "
+                f"(allowed: {', '.join(sorted(self.allowed))}, expires_in_s)"
+            )
+        try:
+            upd = FaultUpdate.model_validate(changes)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "body"
+            raise ValueError(f"{field}: {err['msg']}") from None
+        with self._lock:
+            base = self.current().model_dump()
+            base.update(upd.model_dump(exclude_none=True, exclude={"expires_in_s"}))
+            base["expires_at"] = time.time() + upd.expires_in_s if upd.expires_in_s else None
+            faults = Faults.model_validate(base)
+            self._write(faults)
+        log.warning(
+            "faults changed for %s: %s", self.service, faults.model_dump(exclude_defaults=True)
+        )
+        return self.current()
+
+    def reset(self) -> None:
+        """Forget the shared state (a fresh start of the whole service)."""
+        self.path.unlink(missing_ok=True)
+        self._mtime = None
+
+    def clear(self) -> Faults:
+        """Switch every fault off."""
+        with self._lock:
+            self._write(Faults())
+        return self.current() if self.path.exists() else Faults()
+
+    # -- applying ------------------------------------------------------------
+
+    def should_fail(self) -> bool:
+        rate = self.current().error_rate
+        return rate > 0 and self._rng.random() < rate
+
+    def delay_seconds(self) -> float:
+        return self.current().latency_ms / 1000.0
+
+    # -- admin surface -------------------------------------------------------
+
+    def authorized(self, authorization: str | None) -> bool:
+        if not self.admin_token or not authorization:
+            return False
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(token.strip().encode(), self.admin_token.encode())
+
+    def view(self) -> dict[str, Any]:
+        faults = self.current()
+        return {
+            "service": self.service,
+            "faults": {k: v for k, v in faults.model_dump().items() if k in self.allowed},
+            "expires_at": faults.expires_at,
+            "active": sorted(k for k, on in faults.active().items() if on and k in self.allowed),
+        }
+
+    def handle_admin(
+        self, method: str, authorization: str | None, body: bytes | None
+    ) -> tuple[int, dict[str, Any]]:
+        """Serve ``/admin/faults`` for any web framework: returns (status, JSON body)."""
+        if not self.admin_token:
+            return 404, {"error": "admin surface disabled: SLOLAB_ADMIN_TOKEN is not set"}
+        if not self.authorized(authorization):
+            return 401, {"error": "missing or invalid bearer token"}
+        method = method.upper()
+        if method == "GET":
+            return 200, self.view()
+        if method == "DELETE":
+            self.clear()
+            return 200, self.view()
+        if method not in {"PUT", "POST", "PATCH"}:
+            return 405, {"error": f"method {method} not allowed"}
+        if body is not None and len(body) > MAX_BODY:
+            return 413, {"error": f"body larger than {MAX_BODY} bytes"}
+        try:
+            changes = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return 400, {"error": "body is not valid JSON"}
+        if not isinstance(changes, dict):
+            return 422, {"error": "body must be a JSON object of fault settings"}
+        try:
+            self.update(changes)
+        except ValueError as exc:
+            return 422, {"error": str(exc)}
+        return 200, self.view()

@@ -1,0 +1,98 @@
+"""Start a service natively with its production server.
+
+tasks runs under gunicorn (several workers, metrics in multiprocess mode);
+predictor runs under uvicorn with uvloop + httptools (one worker by default,
+so its latency histogram keeps exemplars).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["SERVICES", "ServiceSpec", "build_command", "prepare_env", "serve"]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    default_port: int
+    default_workers: int
+
+
+SERVICES: dict[str, ServiceSpec] = {
+    "tasks": ServiceSpec("tasks", 8081, 2),
+    "predictor": ServiceSpec("predictor", 8082, 1),
+}
+
+
+def _setting(env: Mapping[str, str], service: str, key: str, default: str) -> str:
+    return env.get(f"{service.upper()}_{key}") or default
+
+
+def _workers(env: Mapping[str, str], spec: ServiceSpec) -> int:
+    raw = _setting(env, spec.name, "WORKERS", str(spec.default_workers))
+    try:
+        workers = int(raw)
+    except ValueError:
+        raise ValueError(f"{spec.name.upper()}_WORKERS must be an integer, got {raw!r}") from None
+    if not 1 <= workers <= 64:
+        raise ValueError(f"{spec.name.upper()}_WORKERS must be between 1 and 64, got {workers}")
+    return workers
+
+
+def prepare_env(service: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the environment the server runs with: state dirs made, metrics dir fresh."""
+    spec = SERVICES[service]
+    out = dict(os.environ if env is None else env)
+    state = Path(out.get("SLOLAB_STATE_DIR") or Path(tempfile.gettempdir()) / f"slolab-{service}")
+    state.mkdir(parents=True, exist_ok=True)
+    out["SLOLAB_STATE_DIR"] = str(state)
+    # A fresh start begins from SLOLAB_FAULTS, not from a previous run's faults.
+    (state / f"{service}-faults.json").unlink(missing_ok=True)
+    if service == "tasks" or _workers(out, spec) > 1:
+        # Multiprocess metrics: files of a previous run would be added to this one's.
+        mp = Path(out.get("PROMETHEUS_MULTIPROC_DIR") or state / "prometheus-multiproc")
+        shutil.rmtree(mp, ignore_errors=True)
+        mp.mkdir(parents=True)
+        out["PROMETHEUS_MULTIPROC_DIR"] = str(mp)
+    else:
+        out.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return out
+
+
+def build_command(service: str, env: Mapping[str, str]) -> list[str]:
+    """Return argv of the production server for ``service``."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r} (choose from {', '.join(SERVICES)})")
+    spec = SERVICES[service]
+    host = _setting(env, service, "HOST", "127.0.0.1")
+    port = _setting(env, service, "PORT", str(spec.default_port))
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{service.upper()}_PORT must be a TCP port number, got {port!r}")
+    workers = str(_workers(env, spec))
+    if service == "tasks":
+        # Bind and workers are read by the gunicorn config from the same variables.
+        return [
+            sys.executable, "-m", "gunicorn",
+            "-c", "python:services.tasks.gunicorn_conf",
+            "services.tasks.wsgi:app",
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "uvicorn", "services.predictor.app:create_app", "--factory",
+        "--host", host, "--port", port, "--workers", workers,
+        "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--timeout-graceful-shutdown", "10",
+    ]  # fmt: skip
+
+
+def serve(service: str) -> None:
+    """Replace this process with the service's server."""
+    env = prepare_env(service)
+    argv = build_command(service, env)
+    os.execve(argv[0], argv, env)

@@ -1,0 +1,112 @@
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+from opentelemetry import trace
+
+from slolab import telemetry
+from tests.otlp_sink import OTLPSink
+
+
+def test_json_log_lines_carry_trace_and_span_ids(capsys) -> None:
+    formatter = telemetry.JsonFormatter("tasks")
+    tracer = trace.get_tracer("test")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("you",), None)
+    assert "trace_id" not in json.loads(formatter.format(record))
+    provider = telemetry.TracerProvider()
+    with provider.get_tracer("t").start_as_current_span("op") as span:
+        line = json.loads(formatter.format(record))
+        ctx = span.get_span_context()
+    assert line["msg"] == "hello you" and line["service"] == "tasks"
+    assert line["trace_id"] == format(ctx.trace_id, "032x")
+    assert line["span_id"] == format(ctx.span_id, "016x")
+    assert tracer is not None
+
+
+def test_exporter_noise_is_rate_limited() -> None:
+    filt = telemetry._RateLimitFilter(interval=60)
+
+    def rec(name: str, msg: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, (), None)
+
+    exporter = "opentelemetry.exporter.otlp.proto.http"
+    assert filt.filter(rec(exporter, "Failed to export batch"))
+    assert not filt.filter(rec(exporter, "Failed to export batch"))
+    assert filt.filter(rec(exporter, "another message"))
+    assert all(filt.filter(rec("services.tasks", "per request")) for _ in range(3))
+
+
+def test_trace_exemplar_only_for_sampled_spans() -> None:
+    assert telemetry.trace_exemplar() is None
+    provider = telemetry.TracerProvider()
+    with provider.get_tracer("t").start_as_current_span("op") as span:
+        ex = telemetry.trace_exemplar()
+    assert ex == {"trace_id": format(span.get_span_context().trace_id, "032x")}
+
+
+def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+APP = """
+    import time
+    from flask import Flask
+    from slolab import telemetry
+    telemetry.configure_logging("demo")
+    app = Flask("demo")
+    telemetry.instrument_flask(app)
+    app.get("/hi")(lambda: "hi")
+    telemetry.setup_tracing("demo")
+    client = app.test_client()
+    t0 = time.monotonic()
+    for _ in range(50):
+        assert client.get("/hi").status_code == 200
+    print("elapsed", time.monotonic() - t0)
+    telemetry.shutdown_tracing()
+"""
+
+
+def test_spans_are_exported_over_otlp_http() -> None:
+    with OTLPSink() as sink:
+        proc = _run(
+            APP, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+        )
+        assert proc.returncode == 0, proc.stderr
+        deadline = time.monotonic() + 10
+        while len(sink.snapshot()) < 50 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    spans = sink.snapshot()
+    assert len(spans) == 50
+    assert {s["service"] for s in spans} == {"demo"}
+    assert all(s["name"] == "GET /hi" for s in spans)
+
+
+def test_unreachable_collector_is_quiet_and_harmless(unused_tcp_port: int) -> None:
+    proc = _run(
+        APP,
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{unused_tcp_port}",
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "5",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+        },
+    )
+    assert proc.returncode == 0, proc.stderr
+    noisy = [line for line in proc.stderr.splitlines() if "opentelemetry" in line]
+    # Ten failed batches, yet at most one line per distinct exporter message.
+    assert len(noisy) <= 3, proc.stderr
+
+
+def test_sdk_disabled_means_no_provider(monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert telemetry.setup_tracing("x") is None
