@@ -24,5 +24,10 @@ test: install  ## the whole test suite (needs promtool, prometheus, alertmanager
 bench: install  ## benchmarks (not part of make test); results go to docs/benchmarks.md
 	$(BIN)/python -m bench
 
+# SCENARIO (steady|ramp|spike|budget-burn|chaos), LOAD=0, LAB_DIR, RESET=1 and the *_PORT
+# variables reach the lab from the command line or the environment (make exports both).
+lab: install  ## the whole lab natively until Ctrl-C (docs/lab.md)
+	$(BIN)/slolab lab
+
 clean:
 	rm -rf .lab .pytest_cache

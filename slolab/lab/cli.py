@@ -1,0 +1,142 @@
+"""``slolab lab``: run the whole lab natively until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from slolab.lab.config import SCENARIOS, LabConfig
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from slolab.lab.runner import Lab
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "lab",
+        help="run the lab natively: services, Prometheus, Alertmanager, probe, load, live SLOs",
+        description=(
+            "Start both services, Prometheus, Alertmanager, the blackbox probe and a Locust "
+            "scenario as local processes, and show a live SLO table until Ctrl-C. State lives "
+            "in LAB_DIR (default .lab/) and is kept between runs unless RESET=1."
+        ),
+    )
+    p.add_argument("--dir", help="lab folder (default $LAB_DIR or .lab/)")
+    p.add_argument(
+        "--scenario", choices=SCENARIOS, help="Locust load shape (default $SCENARIO or steady)"
+    )
+    p.add_argument("--no-load", action="store_true", help="start no load generator (LOAD=0)")
+    p.add_argument(
+        "--headless", action="store_true", help="run Locust without its web UI (LAB_HEADLESS=1)"
+    )
+    p.add_argument(
+        "--reset", action="store_true", help="delete the lab folder's state first (RESET=1)"
+    )
+    p.add_argument(
+        "--no-install",
+        action="store_true",
+        help="never run apt-get; say what to install instead",
+    )
+    p.add_argument("--refresh", type=float, default=5.0, help="seconds between table updates")
+    p.set_defaults(func=run)
+
+
+def _config(args: argparse.Namespace) -> LabConfig:
+    cfg = LabConfig.from_env()
+    changes: dict[str, object] = {}
+    if args.dir:
+        changes["lab_dir"] = Path(args.dir).expanduser().resolve()
+    if args.scenario:
+        changes["scenario"] = args.scenario
+    if args.no_load:
+        changes["load"] = False
+    if args.headless:
+        changes["locust_ui"] = False
+    if args.reset:
+        changes["reset"] = True
+    return replace(cfg, **changes) if changes else cfg  # type: ignore[arg-type]
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the lab, show the live table, stop everything on Ctrl-C, SIGTERM or an error."""
+    from rich.console import Console
+
+    from slolab.lab import binaries
+    from slolab.lab.live import watch
+    from slolab.lab.runner import Lab, LabError
+
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        cfg = _config(args)
+        binaries.ensure(install=not args.no_install, echo=console.print)
+    except (ValueError, binaries.InstallError) as exc:
+        err.print(f"[bold red]slolab lab:[/] {exc}", highlight=False)
+        return 2
+    generated = not cfg.admin_token
+    lab = Lab(cfg, echo=lambda s: console.print(s, highlight=False))
+    # SIGTERM/SIGHUP stop the lab the same way Ctrl-C does.
+    previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        console.print(f"lab: state in {cfg.lab_dir}" + (" (reset)" if cfg.reset else ""))
+        lab.start()
+        _print_banner(console, lab, generated)
+        watch(
+            lab.url("prometheus"),
+            check=lab.check,
+            console=console,
+            refresh=args.refresh,
+            footer="Ctrl-C stops every process of the lab",
+        )
+    except LabError as exc:
+        err.print(f"[bold red]slolab lab:[/] {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        console.print("lab: stopping ...")
+        return 0
+    finally:
+        lab.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        console.print(f"lab: stopped; logs in {cfg.lab_dir / 'logs'}")
+    return 0
+
+
+def _print_banner(console: Console, lab: Lab, generated: bool) -> None:
+    cfg = lab.config
+    rows = [
+        ("tasks", lab.url("tasks") + "/api/tasks"),
+        ("predictor", lab.url("predictor") + "/docs"),
+        ("Prometheus", lab.url("prometheus") + "/alerts"),
+        ("Alertmanager", lab.url("alertmanager")),
+    ]
+    if cfg.load and cfg.locust_ui:
+        rows.append(("Locust", lab.url("locust")))
+    for name, url in rows:
+        console.print(f"  {name:13} {url}", highlight=False)
+    load = f"Locust scenario {cfg.scenario}" if cfg.load else "no load (LOAD=0)"
+    console.print(f"  load          {load}; logs in {cfg.lab_dir / 'logs'}", highlight=False)
+    if getattr(lab, "dropped_jobs", None):
+        console.print(f"  not run natively: {', '.join(lab.dropped_jobs)}", highlight=False)
+    where = "generated for this session" if generated else "from SLOLAB_ADMIN_TOKEN"
+    console.print(f"\nAdmin token {where}; in another terminal:", highlight=False)
+    console.print(f"  export SLOLAB_ADMIN_TOKEN={lab.admin_token}", highlight=False, soft_wrap=True)
+    console.print(
+        f"  export TASKS_URL={lab.url('tasks')} PREDICTOR_URL={lab.url('predictor')}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("  slolab fault set tasks error_rate=1 --expires-in 300", highlight=False)
+    console.print(f"  slolab slo status --prometheus {lab.url('prometheus')}\n", highlight=False)

@@ -1,0 +1,134 @@
+"""What a lab run needs to know: ports, folders, load, intervals.
+
+Everything comes from one :class:`LabConfig`; :meth:`LabConfig.from_env`
+builds it from environment variables (the Makefile passes ``SCENARIO``,
+``LOAD``, ``LAB_DIR`` and ``RESET`` through), tests build it directly with
+free ports, a temporary folder and short intervals.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+__all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "repo_root"]
+
+# component -> (default port, environment variable that overrides it)
+COMPONENT_PORTS: dict[str, tuple[int, str]] = {
+    "tasks": (8081, "TASKS_PORT"),
+    "predictor": (8082, "PREDICTOR_PORT"),
+    "prometheus": (9090, "PROMETHEUS_PORT"),
+    "alertmanager": (9093, "ALERTMANAGER_PORT"),
+    "blackbox": (9115, "BLACKBOX_PORT"),
+    "locust": (8089, "LOCUST_PORT"),
+    "webhook": (9097, "LAB_WEBHOOK_PORT"),
+}
+
+SCENARIOS = ("steady", "ramp", "spike", "budget-burn", "chaos")
+
+
+def repo_root() -> Path:
+    """The checkout this package runs from (configs are read from here)."""
+    return Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Ports:
+    """TCP ports on 127.0.0.1, one per component."""
+
+    tasks: int = 8081
+    predictor: int = 8082
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    blackbox: int = 9115
+    locust: int = 8089
+    webhook: int = 9097
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        values: dict[str, int] = {}
+        for name, (default, var) in COMPONENT_PORTS.items():
+            raw = env.get(var) or str(default)
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise ValueError(f"{var} must be a TCP port number, got {raw!r}")
+            values[name] = int(raw)
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COMPONENT_PORTS}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """One lab run. Defaults are those of ``make lab``."""
+
+    lab_dir: Path = field(default_factory=lambda: repo_root() / ".lab")
+    ports: Ports = field(default_factory=Ports)
+    host: str = "127.0.0.1"
+    repo: Path = field(default_factory=repo_root)
+    # Load: a Locust scenario, or none at all.
+    load: bool = True
+    scenario: str = "steady"
+    locust_ui: bool = True  # web UI on ports.locust with --autostart, else headless
+    # Start-up state.
+    reset: bool = False
+    admin_token: str = ""
+    # Prometheus/Alertmanager timing; None keeps what the committed configs say.
+    scrape_interval: str | None = None
+    evaluation_interval: str | None = None
+    # Short Alertmanager group_wait/group_interval/repeat_interval (tests).
+    fast_alerts: bool = False
+    # Where every alert notification goes; None: the lab's own receiver.
+    webhook_url: str | None = None
+    blackbox: bool = True
+    ready_timeout: float = 60.0
+    stop_timeout: float = 10.0
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(
+                f"SCENARIO must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}"
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> LabConfig:
+        """Read the settings of ``make lab`` from the environment."""
+        env = os.environ if env is None else env
+        cfg = cls(
+            lab_dir=Path(env.get("LAB_DIR") or repo_root() / ".lab").expanduser().resolve(),
+            ports=Ports.from_env(env),
+            load=_flag(env, "LOAD", True),
+            scenario=(env.get("SCENARIO") or "steady").strip(),
+            locust_ui=not _flag(env, "LAB_HEADLESS", False),
+            reset=_flag(env, "RESET", False),
+            admin_token=env.get("SLOLAB_ADMIN_TOKEN", ""),
+        )
+        return replace(cfg, **overrides) if overrides else cfg  # type: ignore[arg-type]
+
+    def with_token(self) -> LabConfig:
+        """Return this config with an admin token, generating one for the session if unset."""
+        if self.admin_token:
+            return self
+        return replace(self, admin_token=secrets.token_urlsafe(24))
+
+    def url(self, component: str) -> str:
+        return f"http://{self.host}:{getattr(self.ports, component)}"
+
+    @property
+    def alert_webhook_url(self) -> str:
+        return self.webhook_url or f"{self.url('webhook')}/alerts"

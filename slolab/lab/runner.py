@@ -1,0 +1,357 @@
+"""The native lab: both services, Prometheus, Alertmanager, the probe and load.
+
+Usable as a library (tests start it with free ports and short intervals)::
+
+    with Lab(LabConfig(lab_dir=tmp, ports=..., load=False)) as lab:
+        lab.url("prometheus")
+
+Everything it writes lives in ``config.lab_dir``; everything it starts is
+stopped on ``stop()`` / leaving the ``with`` block, also after an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slolab.lab import binaries, render
+from slolab.lab.config import COMPONENT_PORTS, LabConfig
+from slolab.lab.procs import ManagedProcess, NotReadyError, Supervisor, check_ports
+from slolab.lab.webhook import AlertReceiver, Notification, format_notification
+
+__all__ = ["Lab", "LabError", "fast_config"]
+
+MARKER = ".slolab-lab"  # only a folder holding this file is ever deleted by RESET=1
+BLACKBOX_CANDIDATES = ("blackbox/blackbox.yml", "prometheus/blackbox.yml", "blackbox.yml")
+
+
+class LabError(RuntimeError):
+    """The lab cannot start; the message says why and what to do."""
+
+
+class Lab:
+    """One run of the native lab."""
+
+    def __init__(
+        self,
+        config: LabConfig,
+        *,
+        echo: Callable[[str], None] = print,
+        on_alert: Callable[[Notification], None] | None = None,
+    ) -> None:
+        self.config = config.with_token()
+        self.echo = echo
+        self.on_alert = on_alert
+        self.dir = self.config.lab_dir
+        self.supervisor = Supervisor(self.dir / "logs", stop_timeout=self.config.stop_timeout)
+        self.receiver: AlertReceiver | None = None
+        self.ready_seconds: dict[str, float] = {}
+        self.bins: dict[str, str] = {}
+
+    # -- public ------------------------------------------------------------------
+
+    @property
+    def admin_token(self) -> str:
+        return self.config.admin_token
+
+    def url(self, component: str) -> str:
+        return self.config.url(component)
+
+    def start(self) -> Lab:
+        """Start every component and wait until each is ready; stop all on any failure."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every process this lab started (newest first) and its webhook receiver."""
+        self.supervisor.stop()
+        if self.receiver is not None:
+            self.receiver.stop()
+            self.receiver = None
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def check(self) -> None:
+        """Raise :class:`LabError` if a started process has died."""
+        dead = self.supervisor.dead()
+        if dead:
+            p = dead[0]
+            raise LabError(
+                f"{p.name} exited with code {p.exited()}; see {p.log_path}:\n{p.log_tail()}"
+            )
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        return list(self.supervisor.procs)
+
+    # -- steps -------------------------------------------------------------------
+
+    def _start(self) -> None:
+        cfg = self.config
+        self._prepare_dir()
+        self.bins = self._binaries()
+        ports = self._ports_in_use()
+        try:
+            check_ports(ports, {k: COMPONENT_PORTS[k][1] for k in ports}, cfg.host)
+        except RuntimeError as exc:
+            raise LabError(str(exc)) from None
+        self._render_configs()
+        if cfg.webhook_url is None:
+            self.receiver = AlertReceiver(cfg.host, cfg.ports.webhook, self._alert).start()
+
+        self._start_service("tasks")
+        self._start_service("predictor")
+        self._wait("tasks", f"{self.url('tasks')}/readyz")
+        self._wait("predictor", f"{self.url('predictor')}/readyz")
+        if cfg.blackbox:
+            self._start_blackbox()
+        self._start_alertmanager()
+        self._start_prometheus()
+        if cfg.blackbox:
+            self._wait("blackbox", f"{self.url('blackbox')}/-/healthy")
+        self._wait("alertmanager", f"{self.url('alertmanager')}/-/ready")
+        self._wait("prometheus", f"{self.url('prometheus')}/-/ready")
+        if cfg.load:
+            self._start_locust()
+        self._write_state()
+
+    def _prepare_dir(self) -> None:
+        d = self.dir
+        if self.config.reset and d.exists():
+            if not (d / MARKER).exists() and any(d.iterdir()):
+                raise LabError(
+                    f"RESET=1: {d} is not empty and is not a lab folder (no {MARKER}); "
+                    "refusing to delete it"
+                )
+            shutil.rmtree(d)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / MARKER).write_text("state of `slolab lab`; RESET=1 deletes this folder\n")
+        for sub in ("config", "logs", "prometheus-data", "alertmanager-data", "tasks", "predictor"):
+            (d / sub).mkdir(exist_ok=True)
+
+    def _binaries(self) -> dict[str, str]:
+        absent = binaries.missing()
+        if absent:
+            pkgs = sorted({b.package for b in absent})
+            cmd = " && ".join(
+                " ".join(c) for c in binaries.apt_command(pkgs, sudo=os.geteuid() != 0)
+            )
+            raise LabError(
+                f"missing {', '.join(b.names[0] for b in absent)}; install with:\n  {cmd}"
+            )
+        return {k: binaries.find(k) or "" for k in binaries.BINARIES}
+
+    def _ports_in_use(self) -> dict[str, int]:
+        cfg = self.config
+        names = ["tasks", "predictor", "prometheus", "alertmanager"]
+        if cfg.blackbox:
+            names.append("blackbox")
+        if cfg.load and cfg.locust_ui:
+            names.append("locust")
+        if cfg.webhook_url is None:
+            names.append("webhook")
+        return {n: getattr(cfg.ports, n) for n in names}
+
+    # -- configuration -------------------------------------------------------------
+
+    def _render_configs(self) -> None:
+        cfg, repo, out = self.config, self.config.repo, self.dir / "config"
+        prom_src = repo / "prometheus" / "prometheus.yml"
+        am_src = repo / "alertmanager" / "alertmanager.yml"
+        for src in (prom_src, am_src):
+            if not src.is_file():
+                raise LabError(f"{src} is missing: the lab renders its native config from it")
+        source = yaml.safe_load(prom_src.read_text()) or {}
+        rule_files = None
+        if cfg.evaluation_interval:
+            # Test mode: rule groups evaluate at the short interval too (copies only).
+            patterns = [
+                render.resolve_config_path(str(r), prom_src.parent)
+                for r in source.get("rule_files") or []
+            ]
+            shutil.rmtree(out / "rules", ignore_errors=True)
+            rule_files, _ = render.render_rule_files(
+                patterns, out / "rules", interval=cfg.evaluation_interval
+            )
+        prom = render.render_prometheus(
+            source,
+            ports=cfg.ports.as_dict(),
+            config_dir=prom_src.parent,
+            rule_files=rule_files,
+            host=cfg.host,
+            scrape_interval=cfg.scrape_interval,
+            evaluation_interval=cfg.evaluation_interval,
+        )
+        if not cfg.blackbox:
+            prom["scrape_configs"] = [
+                j for j in prom["scrape_configs"] if not _targets_port(j, cfg.ports.blackbox)
+            ]
+        (out / "prometheus.yml").write_text(yaml.safe_dump(prom, sort_keys=False))
+        self.dropped_jobs = render.dropped_jobs(source)
+
+        am = render.render_alertmanager(
+            yaml.safe_load(am_src.read_text()) or {},
+            webhook_url=cfg.alert_webhook_url,
+            fast=cfg.fast_alerts,
+        )
+        (out / "alertmanager.yml").write_text(yaml.safe_dump(am, sort_keys=False))
+
+        bb = next((repo / c for c in BLACKBOX_CANDIDATES if (repo / c).is_file()), None)
+        bb_cfg = yaml.safe_load(bb.read_text()) if bb else render.BLACKBOX_FALLBACK
+        (out / "blackbox.yml").write_text(yaml.safe_dump(bb_cfg, sort_keys=False))
+
+    # -- components ----------------------------------------------------------------
+
+    def _base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.config.extra_env)
+        # Each service gets its own metrics dir under the lab folder (serve.py makes it).
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env["SLOLAB_ADMIN_TOKEN"] = self.admin_token
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def _start_service(self, name: str) -> None:
+        cfg = self.config
+        env = self._base_env()
+        state = self.dir / name
+        env.update(
+            {
+                f"{name.upper()}_HOST": cfg.host,
+                f"{name.upper()}_PORT": str(getattr(cfg.ports, name)),
+                "SLOLAB_STATE_DIR": str(state),
+                "OTEL_SERVICE_NAME": env.get(f"{name.upper()}_OTEL_SERVICE_NAME", name),
+            }
+        )
+        if name == "tasks":
+            env["PREDICTOR_URL"] = self.url("predictor")
+            # Kept across runs: the SQLite file is part of the lab's history.
+            env.setdefault("TASKS_DB_PATH", str(state / "tasks.sqlite3"))
+        else:
+            env.setdefault("PREDICTOR_MODEL_DIR", str(state / "model"))
+        argv = [sys.executable, "-m", "slolab", "serve", name]
+        self.supervisor.start(name, argv, env=env, cwd=cfg.repo)
+
+    def _start_blackbox(self) -> None:
+        cfg = self.config
+        argv = [
+            self.bins["blackbox"],
+            f"--config.file={self.dir / 'config' / 'blackbox.yml'}",
+            f"--web.listen-address={cfg.host}:{cfg.ports.blackbox}",
+        ]
+        self.supervisor.start("blackbox", argv, env=self._base_env())
+
+    def _start_alertmanager(self) -> None:
+        cfg = self.config
+        argv = [
+            self.bins["alertmanager"],
+            f"--config.file={self.dir / 'config' / 'alertmanager.yml'}",
+            f"--storage.path={self.dir / 'alertmanager-data'}",
+            f"--web.listen-address={cfg.host}:{cfg.ports.alertmanager}",
+            f"--web.external-url={self.url('alertmanager')}",
+            "--cluster.listen-address=",  # no gossip: a single instance
+        ]
+        self.supervisor.start("alertmanager", argv, env=self._base_env())
+
+    def _start_prometheus(self) -> None:
+        cfg = self.config
+        argv = [
+            self.bins["prometheus"],
+            f"--config.file={self.dir / 'config' / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.dir / 'prometheus-data'}",
+            "--storage.tsdb.retention.time=35d",  # a 30-day SLO period plus margin
+            f"--web.listen-address={cfg.host}:{cfg.ports.prometheus}",
+            f"--web.external-url={self.url('prometheus')}",
+            "--web.enable-lifecycle",  # curl -X POST .../-/reload after editing rules
+            "--enable-feature=exemplar-storage",
+        ]
+        self.supervisor.start("prometheus", argv, env=self._base_env())
+
+    def _start_locust(self) -> None:
+        cfg = self.config
+        locustfile = cfg.repo / "loadgen" / "locustfile.py"
+        if not locustfile.is_file():
+            raise LabError(f"{locustfile} is missing; start without load: LOAD=0")
+        env = self._base_env()
+        env.update(
+            {
+                "SCENARIO": cfg.scenario,
+                "TASKS_URL": self.url("tasks"),
+                "PREDICTOR_URL": self.url("predictor"),
+            }
+        )
+        argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--host", self.url("tasks")]
+        if cfg.locust_ui:
+            argv += ["--web-host", cfg.host, "--web-port", str(cfg.ports.locust), "--autostart"]
+        else:
+            argv += ["--headless", "--only-summary"]
+        self.supervisor.start("locust", argv, env=env, cwd=cfg.repo)
+        if cfg.locust_ui:
+            self._wait("locust", f"{self.url('locust')}/")
+        else:
+            time.sleep(1.0)
+            self.check()
+
+    def _wait(self, name: str, url: str) -> None:
+        try:
+            took = self.supervisor.wait_ready(name, url, timeout=self.config.ready_timeout)
+        except NotReadyError as exc:
+            raise LabError(str(exc)) from None
+        self.ready_seconds[name] = round(took, 2)
+        self.echo(f"lab: {name:12} ready at {url.rsplit('/', 1)[0]} ({took:.1f}s)")
+
+    def _alert(self, note: Notification) -> None:
+        line = format_notification(note)
+        with open(self.dir / "logs" / "alerts.log", "a") as fh:
+            fh.write(json.dumps({"receiver": note.receiver, "alerts": note.alerts}) + "\n")
+        if self.on_alert is not None:
+            self.on_alert(note)
+        else:
+            self.echo(line)
+
+    def _write_state(self) -> None:
+        state: dict[str, Any] = {
+            "started_at": time.time(),
+            "ports": self.config.ports.as_dict(),
+            "pids": {p.name: p.pid for p in self.supervisor.procs},
+            "dropped_jobs": getattr(self, "dropped_jobs", []),
+        }
+        (self.dir / "lab.json").write_text(json.dumps(state, indent=2))
+
+
+def _targets_port(job: dict[str, Any], port: int) -> bool:
+    return any(f":{port}" in s for s in render.job_strings(job))
+
+
+def fast_config(lab_dir: Path, ports: dict[str, int], **kw: Any) -> LabConfig:
+    """A config for tests: free ports, short intervals, fast alert routing, no Locust."""
+    from slolab.lab.config import Ports
+
+    base = LabConfig(
+        lab_dir=lab_dir,
+        ports=Ports(**ports),
+        load=False,
+        scrape_interval="2s",
+        evaluation_interval="2s",
+        fast_alerts=True,
+        ready_timeout=60.0,
+        stop_timeout=5.0,
+    )
+    return replace(base, **kw)

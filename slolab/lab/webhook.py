@@ -1,0 +1,148 @@
+"""A small Alertmanager webhook receiver: keeps and reports every notification.
+
+The lab runs one so that pages are visible in the terminal without PagerDuty or
+Slack; the end-to-end tests run one to see what Alertmanager delivered.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["AlertReceiver", "Notification", "format_notification"]
+
+MAX_BODY = 1 << 20
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One webhook call: a group of alerts with one status."""
+
+    received_at: float  # time.time()
+    receiver: str
+    status: str  # firing | resolved
+    alerts: list[dict[str, Any]]
+    group_labels: dict[str, str]
+
+    def has(self, *, status: str | None = None, **labels: str) -> bool:
+        """True if some alert in this notification has ``status`` and all ``labels``."""
+        for alert in self.alerts:
+            if status and alert.get("status") != status:
+                continue
+            if all(alert.get("labels", {}).get(k) == v for k, v in labels.items()):
+                return True
+        return False
+
+
+def format_notification(n: Notification) -> str:
+    """One line per alert, for a terminal."""
+    lines = []
+    stamp = time.strftime("%H:%M:%S", time.localtime(n.received_at))
+    for alert in n.alerts:
+        labels = alert.get("labels", {})
+        ann = alert.get("annotations", {})
+        word = "PAGE" if labels.get("severity") == "critical" else "ticket"
+        state = alert.get("status", n.status).upper()
+        lines.append(
+            f"{stamp} {state:8} {word:6} {labels.get('alertname', '?')} "
+            f"slo={labels.get('slo', '-')} -> {n.receiver}: {ann.get('summary', '')}".rstrip()
+        )
+    return "\n".join(lines)
+
+
+class AlertReceiver:
+    """HTTP server on ``host:port`` (0 = any free port); POST any path with Alertmanager JSON."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_notification: Callable[[Notification], None] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self.notifications: list[Notification] = []
+        self.on_notification = on_notification
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    self._answer(413, {"error": "body too large"})
+                    return
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                    note = Notification(
+                        received_at=time.time(),
+                        receiver=str(body.get("receiver", "")),
+                        status=str(body.get("status", "")),
+                        alerts=list(body.get("alerts") or []),
+                        group_labels=dict(body.get("groupLabels") or {}),
+                    )
+                except (ValueError, TypeError, AttributeError):
+                    self._answer(400, {"error": "body is not an Alertmanager webhook payload"})
+                    return
+                receiver._add(note)
+                self._answer(200, {"ok": True})
+
+            def do_GET(self) -> None:
+                self._answer(200, {"notifications": len(receiver.notifications)})
+
+            def _answer(self, code: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.host, self.port = self.server.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}/alerts"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _add(self, note: Notification) -> None:
+        with self._cond:
+            self.notifications.append(note)
+            self._cond.notify_all()
+        if self.on_notification is not None:
+            self.on_notification(note)
+
+    def wait_for(
+        self, predicate: Callable[[Notification], bool], timeout: float
+    ) -> Notification | None:
+        """Block until a notification matching ``predicate`` arrived (or timeout): return it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for note in self.notifications:
+                    if predicate(note):
+                        return note
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def start(self) -> AlertReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> AlertReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import pytest
+
+from slolab.lab.config import LabConfig, Ports
+
+
+def test_defaults_are_the_contract_ports():
+    cfg = LabConfig.from_env({})
+    assert cfg.ports.as_dict() == {
+        "tasks": 8081,
+        "predictor": 8082,
+        "prometheus": 9090,
+        "alertmanager": 9093,
+        "blackbox": 9115,
+        "locust": 8089,
+        "webhook": 9097,
+    }
+    assert cfg.lab_dir.name == ".lab"
+    assert (cfg.load, cfg.scenario, cfg.reset, cfg.locust_ui) == (True, "steady", False, True)
+    assert cfg.scrape_interval is None and cfg.evaluation_interval is None
+
+
+def test_environment_overrides(tmp_path):
+    env = {
+        "LAB_DIR": str(tmp_path / "lab"),
+        "PROMETHEUS_PORT": "19090",
+        "SCENARIO": "spike",
+        "LOAD": "0",
+        "RESET": "1",
+        "LAB_HEADLESS": "1",
+        "SLOLAB_ADMIN_TOKEN": "secret",
+    }
+    cfg = LabConfig.from_env(env)
+    assert cfg.lab_dir == (tmp_path / "lab").resolve()
+    assert cfg.ports.prometheus == 19090
+    assert (cfg.scenario, cfg.load, cfg.reset, cfg.locust_ui) == ("spike", False, True, False)
+    assert cfg.with_token().admin_token == "secret"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TASKS_PORT": "http"}, "TASKS_PORT must be a TCP port number"),
+        ({"LOCUST_PORT": "70000"}, "LOCUST_PORT must be a TCP port number"),
+        ({"SCENARIO": "tsunami"}, "SCENARIO must be one of"),
+        ({"RESET": "maybe"}, "RESET must be 1 or 0"),
+    ],
+)
+def test_bad_settings_name_the_variable(env, message):
+    with pytest.raises(ValueError, match=message):
+        LabConfig.from_env(env)
+
+
+def test_a_token_is_generated_per_session_when_unset():
+    a, b = LabConfig(admin_token="").with_token(), LabConfig(admin_token="").with_token()
+    assert len(a.admin_token) >= 32 and a.admin_token != b.admin_token
+
+
+def test_urls_use_the_configured_host_and_ports():
+    cfg = LabConfig(ports=Ports(prometheus=1234), lab_dir=Path("/tmp/x"))
+    assert cfg.url("prometheus") == "http://127.0.0.1:1234"
+    assert cfg.alert_webhook_url == "http://127.0.0.1:9097/alerts"
+    assert LabConfig(webhook_url="http://h/x").alert_webhook_url == "http://h/x"
