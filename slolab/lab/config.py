@@ -95,6 +95,8 @@ class LabConfig:
     # Where every alert notification goes; None: the lab's own receiver.
     webhook_url: str | None = None
     blackbox: bool = True
+    # More rule files to load (tests add SLO variants); copied into the lab folder.
+    extra_rule_files: tuple[Path, ...] = ()
     ready_timeout: float = 60.0
     stop_timeout: float = 10.0
     extra_env: Mapping[str, str] = field(default_factory=dict)

@@ -25,7 +25,7 @@ class SLORow:
     service: str
     objective: float
     sli_period: float | None = None
-    sli_5m: float | None = None
+    sli_short: float | None = None  # over the shortest alert window (5m for 30 days)
     budget_left: float | None = None
     burn_rate: float | None = None
     alerts: tuple[str, ...] = ()
@@ -34,7 +34,6 @@ class SLORow:
 _QUERIES = {
     "objective": "slo:objective:ratio",
     "sli_period": "1 - slo:sli_error:ratio_period",
-    "sli_5m": "1 - slo:sli_error:ratio_rate5m",
     "budget_left": "slo:period_error_budget_remaining:ratio",
     "burn_rate": "slo:current_burn_rate:ratio",
 }
@@ -65,6 +64,9 @@ def fetch_rows(client: httpx.Client, prometheus_url: str) -> list[SLORow]:
             row = rows.get(sample["metric"].get("slo", ""))
             if row is not None:
                 setattr(row, attr, _value(sample))
+    for row in rows.values():
+        if row.burn_rate is not None:
+            row.sli_short = 1 - row.burn_rate * (1 - row.objective)
     for sample in _query(client, prometheus_url, 'ALERTS{alertstate="firing"}'):
         m = sample["metric"]
         row = rows.get(m.get("slo", ""))
@@ -93,7 +95,7 @@ def render_table(rows: list[SLORow], *, title: str = "SLOs") -> Table:
         ("SLO", "left"),
         ("target", "right"),
         ("SLI (period)", "right"),
-        ("SLI (5m)", "right"),
+        ("SLI (now)", "right"),
         ("budget left", "right"),
         ("burn rate", "right"),
         ("alerts firing", "left"),
@@ -109,7 +111,7 @@ def render_table(rows: list[SLORow], *, title: str = "SLOs") -> Table:
             r.slo,
             _pct(r.objective, 2),
             _pct(r.sli_period),
-            _pct(r.sli_5m),
+            _pct(r.sli_short),
             budget,
             _styled(burn, burn_style),
             _styled(", ".join(r.alerts), "bold red"),

@@ -198,11 +198,9 @@ def render_rule_files(
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             doc = yaml.safe_load(Path(path).read_text()) or {}
-            for group in doc.get("groups") or []:
-                if interval:
+            if interval:
+                for group in doc.get("groups") or []:
                     group["interval"] = interval
-                else:
-                    group.pop("interval", None)
             out = dest / Path(path).name
             if out in copies:
                 raise ValueError(f"two rule files named {out.name}: {path}")

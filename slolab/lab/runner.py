@@ -180,12 +180,13 @@ class Lab:
                 raise LabError(f"{src} is missing: the lab renders its native config from it")
         source = yaml.safe_load(prom_src.read_text()) or {}
         rule_files = None
-        if cfg.evaluation_interval:
-            # Test mode: rule groups evaluate at the short interval too (copies only).
+        if cfg.evaluation_interval or cfg.extra_rule_files:
+            # Rule groups evaluate at the test interval too: rewritten copies, never
+            # the committed files.
             patterns = [
                 render.resolve_config_path(str(r), prom_src.parent)
                 for r in source.get("rule_files") or []
-            ]
+            ] + [str(p) for p in cfg.extra_rule_files]
             shutil.rmtree(out / "rules", ignore_errors=True)
             rule_files, _ = render.render_rule_files(
                 patterns, out / "rules", interval=cfg.evaluation_interval
