@@ -316,7 +316,7 @@ class Lab:
         except NotReadyError as exc:
             raise LabError(str(exc)) from None
         self.ready_seconds[name] = round(took, 2)
-        self.echo(f"lab: {name:12} ready at {url.rsplit('/', 1)[0]} ({took:.1f}s)")
+        self.echo(f"lab: {name:12} ready at {self.url(name)} ({took:.1f}s)")
 
     def _alert(self, note: Notification) -> None:
         line = format_notification(note)
