@@ -1,0 +1,210 @@
+"""The wire format, its strict loader and the model built from it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+import slolab.slo as slo_pkg
+from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.model import from_spec, le_matcher, scale_window
+from slolab.slo.spec import SpecError, parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).parent
+
+SHIPPED = [
+    "tasks-availability",
+    "tasks-latency",
+    "tasks-error-rate",
+    "tasks-uptime",
+    "predictor-availability",
+    "predictor-latency",
+    "predictor-accuracy",
+    "model-freshness",
+]
+
+GOOD = """\
+version: 1
+slos:
+  - name: tasks-latency
+    service: tasks
+    description: fast
+    owner: team
+    sli:
+      latency:
+        histogram: flask_http_request_duration_seconds
+        selector: job="tasks"
+        threshold_seconds: 0.5
+    objective: 95
+    review: {cadence: 90d, last_review: 2026-01-01}
+"""
+
+
+def _load(text: str) -> list:
+    return from_spec(parse_spec(text), source="slos.yaml")
+
+
+def test_shipped_file_loads_with_the_issue_slos():
+    slos = slo_pkg.load(ROOT / "slos.yaml")
+    assert [s.name for s in slos] == SHIPPED
+    by_name = {s.name: s for s in slos}
+    assert by_name["tasks-availability"].objective == 0.999
+    assert by_name["tasks-availability"].error_budget == 0.001
+    assert by_name["tasks-availability"].period == timedelta(days=30)
+    assert by_name["tasks-error-rate"].period_str == "1d"
+    assert by_name["predictor-accuracy"].objective == 0.85
+    assert by_name["predictor-latency"].sli.threshold_seconds == 0.2
+    assert by_name["model-freshness"].sli.kind == "freshness"
+    assert by_name["tasks-uptime"].sli.kind == "probe"
+    # tasks requests by path come from the histogram's _count (the counter has no path)
+    assert "flask_http_request_duration_seconds_count" in by_name["tasks-availability"].sli.total
+
+
+def test_model_gives_promql_for_any_window():
+    (slo,) = _load(GOOD)
+    assert slo.total_query("7d") == (
+        'sum(increase(flask_http_request_duration_seconds_count{job="tasks"}[7d]))'
+    )
+    assert 'le=~"0[.]50*"' in slo.good_query("7d")
+    assert "[7d]" in slo.error_ratio_query("7d")
+    assert slo.selector == '{slo="tasks-latency",service="tasks"}'
+    assert slo.review.next_review == date(2026, 4, 1)  # 90 days after Jan 1
+    assert slo.review.due(date(2026, 4, 1)) and not slo.review.due(date(2026, 3, 31))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("threshold_seconds: 0.5", "threshold_seconds: 0.3"),
+            "slos.yaml: slo 'tasks-latency': sli.latency.threshold_seconds: 0.3 is not a bucket "
+            "boundary of flask_http_request_duration_seconds (buckets: 0.005 0.01 0.025 0.05 0.1 "
+            "0.2 0.25 0.5 1 2.5 5 10)",
+        ),
+        (
+            ("objective: 95", "objective: 100"),
+            "slos.yaml: slo 'tasks-latency': objective: 100 leaves no error budget: an objective "
+            "must be below 100 (percent)",
+        ),
+        (
+            ("objective: 95", "objective: 0"),
+            "slos.yaml: slo 'tasks-latency': objective: 0 must be a percentage above 0, e.g. 99.9",
+        ),
+        (
+            ("    review:", "    period: 2d\n    review:"),
+            "slos.yaml: slo 'tasks-latency': period: '2d' is not a supported period "
+            "(30d, 28d, 7d, 1d)",
+        ),
+        (
+            ("owner: team", "owner: team\n    team: x"),
+            "slos.yaml: slo 'tasks-latency': team: unknown field",
+        ),
+        (
+            ("    owner: team\n", ""),
+            "slos.yaml: slo 'tasks-latency': owner: required field missing",
+        ),
+        (
+            ("name: tasks-latency", "name: Tasks_Latency"),
+            "slos.yaml: slo 'Tasks_Latency': name: String should match pattern "
+            "'^[a-z][a-z0-9]*(-[a-z0-9]+)*$'",
+        ),
+        (
+            ("last_review: 2026-01-01", "last_review: 2026-13-01"),
+            "slos.yaml: slo 'tasks-latency': review.last_review: '2026-13-01' is not a date "
+            "like 2026-01-31",
+        ),
+        (
+            ("cadence: 90d", "cadence: quarterly"),
+            "slos.yaml: slo 'tasks-latency': review.cadence: 'quarterly' is not a duration "
+            "like 30d, 6h, 1h30m or 90s",
+        ),
+        (
+            ("histogram: flask_http_request_duration_seconds", "histogram: other_seconds"),
+            "slos.yaml: slo 'tasks-latency': sli.latency.threshold_seconds: unknown histogram "
+            "other_seconds: list its 'buckets' (known histograms: "
+            "flask_http_request_duration_seconds, http_request_duration_seconds)",
+        ),
+        (
+            ('selector: job="tasks"', 'selector: job="tasks", le="0.5"'),
+            "slos.yaml: slo 'tasks-latency': sli.latency.selector: must not match 'le': "
+            "the threshold picks the bucket",
+        ),
+        (
+            ("owner: team", "owner: team\n    owner: again"),
+            "slos.yaml: line 7: invalid YAML: duplicate key 'owner'",
+        ),
+        (
+            ("    objective: 95", "    labels: {slo: x}\n    objective: 95"),
+            "slos.yaml: slo 'tasks-latency': labels: 'slo' is set by the generator and cannot "
+            "be overridden",
+        ),
+    ],
+)
+def test_errors_name_file_slo_and_field(change, message):
+    old, new = change
+    assert old in GOOD
+    with pytest.raises(SpecError) as err:
+        _load(GOOD.replace(old, new))
+    assert str(err.value) == message
+
+
+def test_buckets_may_be_declared_for_unknown_histograms():
+    text = GOOD.replace(
+        "histogram: flask_http_request_duration_seconds",
+        "histogram: other_seconds\n        buckets: [0.3, 1]",
+    ).replace("threshold_seconds: 0.5", "threshold_seconds: 0.3")
+    (slo,) = _load(text)
+    assert 'other_seconds_bucket{job="tasks", le=~"0[.]30*"}' in slo.good_query("1h")
+
+
+def test_duplicate_names_are_refused():
+    body = GOOD.split("slos:\n", 1)[1]
+    with pytest.raises(SpecError, match=r"slo 'tasks-latency': name: already used by slo #1"):
+        _load(GOOD + body)
+
+
+def test_an_slo_whose_page_can_never_fire_is_refused():
+    with pytest.raises(SpecError) as err:
+        _load(GOOD.replace("objective: 95", "objective: 80"))
+    assert str(err.value).startswith(
+        "slos.yaml: slo 'tasks-latency': objective: 80% leaves so much budget that no "
+        "SLOErrorBudgetBurnPage condition can fire (14.4x burn needs an error ratio of 288%"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "regex"),
+    [(0.5, "0[.]50*"), (1, "1([.]0+)?"), (10, "10([.]0+)?"), (0.005, "0[.]0050*")],
+)
+def test_le_matcher_accepts_both_prometheus_spellings(value, regex):
+    import re
+
+    assert le_matcher(value) == regex
+    for spelled in {repr(float(value)), f"{value:g}"}:
+        assert re.fullmatch(regex, spelled), spelled
+
+
+@pytest.mark.parametrize(
+    ("base", "period", "expected"),
+    [("5m", "30d", "5m"), ("3d", "30d", "3d"), ("1h", "1d", "2m"), ("5m", "1d", "1m"),
+     ("3d", "1d", "2h24m"), ("1h", "28d", "56m"), ("3d", "7d", "16h48m")],
+)  # fmt: skip
+def test_windows_scale_with_the_period(base, period, expected):
+    scaled = scale_window(parse_duration(base), parse_duration(period))
+    assert format_duration(scaled) == expected
+
+
+def test_validate_examples():
+    good = sorted((HERE / "validate" / "good").glob("*.yaml"))
+    bad = sorted((HERE / "validate" / "bad").glob("*.yaml"))
+    assert good and bad
+    for path in good:
+        assert slo_pkg.load(path), path
+    for path in bad:
+        expected = path.read_text().splitlines()[0].removeprefix("# error: ")
+        with pytest.raises(SpecError) as err:
+            slo_pkg.load(path)
+        assert str(err.value) == expected.replace("{path}", str(path)), path
