@@ -100,7 +100,7 @@ def render_table(rows: list[SLORow], *, title: str = "SLOs") -> Table:
         ("burn rate", "right"),
         ("alerts firing", "left"),
     ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, no_wrap=col == "SLO")  # type: ignore[arg-type]
     for r in rows:
         budget = _styled(_pct(r.budget_left, 1), _budget_style(r.budget_left))
         burn = "—" if r.burn_rate is None else f"{r.burn_rate:.2f}x"
