@@ -1,0 +1,211 @@
+"""The /api/tasks routes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, request, url_for
+from pydantic import BaseModel, ValidationError
+
+from services.tasks.metrics import TasksMetrics
+from services.tasks.models import MAX_LIST_LIMIT, MAX_LIST_OFFSET, TaskCreate, TaskList, TaskPatch
+from services.tasks.predictor import PredictorClient, PredictorDegraded, features
+from services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id
+from slolab.faults import FaultController
+
+__all__ = ["ApiError", "Services", "api", "services"]
+
+log = logging.getLogger(__name__)
+api = Blueprint("tasks_api", __name__, url_prefix="/api")
+M = TypeVar("M", bound=BaseModel)
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+class ApiError(Exception):
+    """An error answer: {"error": message, "field": field}."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+@dataclass
+class Services:
+    """What the routes use, built once per app by the factory."""
+
+    store: TaskStore
+    predictor: PredictorClient
+    faults: FaultController
+    metrics: TasksMetrics
+
+    def live_store(self) -> TaskStore:
+        """The store, unless the store_outage fault pretends it is down."""
+        if self.faults.current().store_outage:
+            raise StoreUnavailable("store outage (injected fault)")
+        return self.store
+
+
+def services() -> Services:
+    return current_app.extensions["slolab_tasks"]
+
+
+class _Throttled:
+    """Log a warning at most once per interval per key (outages would flood the log)."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def warning(self, key: str, msg: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -self.interval) >= self.interval:
+            self._last[key] = now
+            log.warning(msg, *args)
+
+
+throttled = _Throttled()
+
+
+# -- input -------------------------------------------------------------------
+
+
+def _body(model: type[M]) -> M:
+    if not request.is_json:
+        raise ApiError(415, "the body must be JSON (Content-Type: application/json)", "body")
+    data = request.get_data(cache=False)  # 413 beyond MAX_CONTENT_LENGTH
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        if err["type"] == "json_invalid":
+            raise ApiError(400, f"the body is not valid JSON: {err['msg']}", "body") from None
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        raise ApiError(422, f"{field}: {err['msg']}", field) from None
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not lo <= int(raw) <= hi:
+        raise ApiError(422, f"{name}: must be an integer from {lo} to {hi}", name)
+    return int(raw)
+
+
+def _bool_arg(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise ApiError(422, f"{name}: must be true or false", name)
+    return raw == "true"
+
+
+def _task_id(task_id: str) -> str:
+    # Checked before the store sees it: nothing else can name a task.
+    if not is_valid_id(task_id):
+        raise ApiError(404, "task not found", "task_id")
+    return task_id
+
+
+def _json(model: BaseModel, status: int = 200) -> Response:
+    return current_app.response_class(
+        model.model_dump_json(), status=status, mimetype="application/json"
+    )
+
+
+# -- predictor ---------------------------------------------------------------
+
+
+def _estimate(svc: Services, body: TaskCreate) -> tuple[str | None, str | None]:
+    """(priority, prediction_id), or (None, None) when the predictor fails in any way."""
+    try:
+        if svc.faults.current().predictor_unreachable:
+            raise PredictorDegraded("fault", "predictor_unreachable fault is on")
+        pred = svc.predictor.predict(features(body.title, body.due_in_days, body.estimated_hours))
+    except PredictorDegraded as exc:
+        svc.metrics.predictor_degraded.labels(reason=exc.reason).inc()
+        throttled.warning(f"predict-{exc.reason}", "task created without an estimate: %s", exc)
+        return None, None
+    return pred.label, pred.prediction_id
+
+
+def _feedback(svc: Services, prediction_id: str, true_label: str) -> None:
+    try:
+        if svc.faults.current().predictor_unreachable:
+            raise PredictorDegraded("fault", "predictor_unreachable fault is on")
+        svc.predictor.feedback(prediction_id, true_label)
+    except PredictorDegraded as exc:
+        svc.metrics.feedback_degraded.labels(reason=exc.reason).inc()
+        throttled.warning(f"feedback-{exc.reason}", "feedback not forwarded: %s", exc)
+
+
+# -- routes ------------------------------------------------------------------
+
+
+@api.get("/tasks")
+def list_tasks() -> Response:
+    limit = _int_arg("limit", 50, 1, MAX_LIST_LIMIT)
+    offset = _int_arg("offset", 0, 0, MAX_LIST_OFFSET)
+    done = _bool_arg("done")
+    items, total = services().live_store().list(limit=limit, offset=offset, done=done)
+    return _json(TaskList(items=items, total=total, limit=limit, offset=offset))
+
+
+@api.post("/tasks")
+def create_task() -> Response:
+    svc = services()
+    body = _body(TaskCreate)
+    store = svc.live_store()  # an outage answers 503 before the predictor is asked
+    priority, prediction_id = _estimate(svc, body)
+    task = store.create(
+        NewTask(
+            title=body.title,
+            due_in_days=body.due_in_days,
+            estimated_hours=body.estimated_hours,
+            priority=priority,
+            prediction_id=prediction_id,
+        )
+    )
+    svc.metrics.created.inc()  # only once the task is committed
+    resp = _json(task, 201)
+    resp.headers["Location"] = url_for(".get_task", task_id=task.id)
+    return resp
+
+
+@api.get("/tasks/<task_id>")
+def get_task(task_id: str) -> Response:
+    task = services().live_store().get(_task_id(task_id))
+    if task is None:
+        raise ApiError(404, "task not found", "task_id")
+    return _json(task)
+
+
+@api.patch("/tasks/<task_id>")
+def update_task(task_id: str) -> Response:
+    svc = services()
+    task_id = _task_id(task_id)
+    changes = _body(TaskPatch).changes()
+    store = svc.live_store()
+    before = store.get(task_id) if "true_priority" in changes else None
+    task = store.update(task_id, changes)
+    if task is None:
+        raise ApiError(404, "task not found", "task_id")
+    # Ground truth once per prediction: a second PATCH must not count twice
+    # in the predictor's accuracy.
+    if before is not None and before.true_priority is None and task.prediction_id:
+        _feedback(svc, task.prediction_id, changes["true_priority"])  # type: ignore[arg-type]
+    return _json(task)
+
+
+@api.delete("/tasks/<task_id>")
+def delete_task(task_id: str) -> Response:
+    svc = services()
+    if not svc.live_store().delete(_task_id(task_id)):
+        raise ApiError(404, "task not found", "task_id")
+    svc.metrics.deleted.inc()
+    return current_app.response_class(status=204)

@@ -1,0 +1,179 @@
+"""The tasks service: a Flask application factory.
+
+Nothing happens at import. ``create_app`` reads the environment, builds the store,
+the predictor client, metrics and fault injection, and registers the routes.
+Tracing exporters are started by gunicorn's ``post_fork`` (see gunicorn_conf),
+never here: the batch span processor does not survive a fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from services.tasks.api import ApiError, Services, api, throttled
+from services.tasks.config import Settings
+from services.tasks.metrics import install_metrics
+from services.tasks.models import Error, Health
+from services.tasks.openapi import openapi_document
+from services.tasks.predictor import PredictorClient
+from services.tasks.store import StoreUnavailable, TaskStore, make_store
+from slolab.faults import ALLOWED, FaultController
+from slolab.telemetry import configure_logging, instrument_flask
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _error(status: int, message: str, field: str | None = None) -> Response:
+    resp = jsonify(Error(error=message, field=field).model_dump(exclude_none=True))
+    resp.status_code = status
+    return resp
+
+
+def _known_methods_only(app: Flask, wsgi: Callable[..., Iterable[bytes]]) -> Callable[..., Any]:
+    """Answer made-up HTTP methods before Flask: each would be a new metrics label value."""
+
+    def guard(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") in KNOWN_METHODS:
+            return wsgi(environ, start_response)
+        allowed = app.url_map.bind_to_environ(environ).allowed_methods()
+        body = b'{"error": "method not allowed"}\n'
+        start_response(
+            "405 METHOD NOT ALLOWED",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Allow", ", ".join(sorted(allowed))),
+            ],
+        )
+        return [body]
+
+    return guard
+
+
+def _register_errors(app: Flask, svc: Services) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return _error(exc.status, exc.message, exc.field)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable) -> Response:
+        svc.metrics.store_unavailable.inc()
+        throttled.warning("store", "answering 503: %s", exc)
+        resp = _error(503, f"store unavailable, retry shortly ({svc.store.name})")
+        resp.headers["Retry-After"] = "1"
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = exc.code or 500
+        if code == 413:
+            message = f"the body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+        else:
+            message = (exc.name or "error").lower()
+        resp = _error(code, message, "body" if code == 413 else None)
+        # Keep the exception's headers (Allow on 405), but not its HTML content type.
+        for key, value in exc.get_headers():
+            if key.lower() not in {"content-type", "content-length"}:
+                resp.headers[key] = value
+        return resp
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, "internal error")
+
+
+def _register_faults(app: Flask, faults: FaultController) -> None:
+    @app.before_request
+    def inject() -> Response | None:
+        # API routes only: probes, scrapes and the admin surface stay healthy.
+        if not request.path.startswith("/api/"):
+            return None
+        delay = faults.delay_seconds()
+        if delay:
+            time.sleep(delay)
+        if faults.should_fail():
+            return _error(500, "injected fault")
+        return None
+
+    @app.route("/admin/faults", methods=["GET", "PUT", "DELETE"])
+    def admin_faults() -> Response:
+        body = request.get_data(cache=False) if request.method == "PUT" else None
+        status, payload = faults.handle_admin(
+            request.method, request.headers.get("Authorization"), body
+        )
+        resp = jsonify(payload)
+        resp.status_code = status
+        if status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="slolab"'
+        return resp
+
+
+def _register_operations(app: Flask, svc: Services) -> None:
+    document = openapi_document()
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(Health(status="ok").model_dump(exclude_none=True))
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        try:
+            svc.live_store().ping()
+        except StoreUnavailable as exc:
+            body = Health(status="unavailable", store=svc.store.name, error=str(exc))
+            resp = jsonify(body.model_dump(exclude_none=True))
+            resp.status_code = 503
+            return resp
+        return jsonify(Health(status="ok", store=svc.store.name).model_dump(exclude_none=True))
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(document)
+
+
+def create_app(
+    config: Settings | None = None,
+    *,
+    store: TaskStore | None = None,
+    faults: FaultController | None = None,
+) -> Flask:
+    """Build the tasks app from ``config`` (default: the environment).
+
+    ``store`` and ``faults`` replace the ones the environment would choose (tests).
+    """
+    settings = config or Settings.from_env()
+    configure_logging("tasks")
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    metrics = install_metrics(app)  # first: its timer must also cover injected latency
+    svc = Services(
+        store=store or make_store(settings),
+        predictor=PredictorClient(settings.predictor_url, settings.predictor_timeout),
+        faults=faults or FaultController.from_env("tasks", ALLOWED["tasks"]),
+        metrics=metrics,
+    )
+    app.extensions["slolab_tasks"] = svc
+    app.extensions["slolab_tasks_settings"] = settings
+
+    _register_errors(app, svc)
+    _register_faults(app, svc.faults)
+    _register_operations(app, svc)
+    app.register_blueprint(api)
+
+    instrument_flask(app)
+    app.wsgi_app = _known_methods_only(app, app.wsgi_app)  # type: ignore[method-assign]
+    log.info("tasks app ready: store=%s predictor=%s", svc.store.name, settings.predictor_url)
+    return app

@@ -1,0 +1,76 @@
+"""Settings of the tasks service, read from the environment when the app is built."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {raw}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {raw}")
+    return value
+
+
+def _default_db_path(env: Mapping[str, str]) -> Path:
+    # Beside the fault state of the service (the same folder slolab.faults uses).
+    state = env.get("SLOLAB_STATE_DIR") or os.path.join(tempfile.gettempdir(), "slolab-tasks")
+    return Path(state) / "tasks.sqlite3"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the tasks app can be configured with (see ``from_env``)."""
+
+    db_path: Path
+    mongo_url: str | None = None
+    mongo_db: str = "slolab"
+    store_timeout: float = 1.0
+    predictor_url: str = "http://127.0.0.1:8082"
+    predictor_timeout: float = 0.3
+    max_body_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build from TASKS_DB_PATH, MONGO_URL, TASKS_MONGO_DB, TASKS_STORE_TIMEOUT,
+        PREDICTOR_URL, PREDICTOR_TIMEOUT and TASKS_MAX_BODY_BYTES; raise ValueError
+        naming the variable when one is malformed."""
+        env = os.environ if env is None else env
+        predictor_url = (env.get("PREDICTOR_URL") or "http://127.0.0.1:8082").strip().rstrip("/")
+        if not predictor_url.startswith(("http://", "https://")):
+            raise ValueError(f"PREDICTOR_URL must be an http(s) URL, got {predictor_url!r}")
+        db_path = env.get("TASKS_DB_PATH", "").strip()
+        return cls(
+            db_path=Path(db_path) if db_path else _default_db_path(env),
+            mongo_url=env.get("MONGO_URL", "").strip() or None,
+            mongo_db=env.get("TASKS_MONGO_DB", "").strip() or "slolab",
+            store_timeout=_float(env, "TASKS_STORE_TIMEOUT", 1.0, 0.05, 60.0),
+            predictor_url=predictor_url,
+            predictor_timeout=_float(env, "PREDICTOR_TIMEOUT", 0.3, 0.01, 30.0),
+            max_body_bytes=_int(env, "TASKS_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+        )

@@ -1,0 +1,81 @@
+"""gunicorn settings of the tasks service (read from the environment by gunicorn).
+
+Run: ``python -m gunicorn -c python:services.tasks.gunicorn_conf services.tasks.wsgi:app``
+(``slolab serve tasks`` does this). Metrics are in prometheus_client's
+multiprocess mode: every worker writes to PROMETHEUS_MULTIPROC_DIR and
+``/metrics`` serves the sum.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def _int_env(name: str, default: int, lo: int, hi: int) -> int:
+    raw = os.environ.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SystemExit(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+bind = f"{os.environ.get('TASKS_HOST') or '127.0.0.1'}:{_int_env('TASKS_PORT', 8081, 1, 65535)}"
+workers = _int_env("TASKS_WORKERS", 2, 1, 64)
+# Threads per worker: a request waiting on the predictor (up to PREDICTOR_TIMEOUT)
+# or the store does not hold a whole worker, and keep-alive clients are served.
+worker_class = "gthread"
+threads = _int_env("TASKS_THREADS", 4, 1, 64)
+timeout = 30  # a worker silent this long is killed and replaced
+graceful_timeout = 10
+keepalive = 5
+accesslog = None  # the app logs JSON; request counts are in /metrics
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+proc_name = "slolab-tasks"
+# Heartbeat files on tmpfs: a slow disk must not get healthy workers killed.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+
+def on_starting(server: Any) -> None:
+    """Give the workers a fresh, empty multiprocess metrics directory."""
+    mp = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not mp:
+        # Several workers without a shared directory would each serve only their
+        # own counts; prometheus_client is not imported yet, so setting it here
+        # still reaches every worker.
+        mp = tempfile.mkdtemp(prefix="slolab-tasks-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = mp
+    path = Path(mp)
+    path.mkdir(parents=True, exist_ok=True)
+    # Only prometheus_client's own files: the variable might point anywhere.
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    server.log.info("multiprocess metrics in %s", path)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    # Once per worker, after the fork: the batch span processor's thread and
+    # the exporter's connections do not survive fork().
+    from slolab.telemetry import setup_tracing
+
+    setup_tracing("tasks")
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    from slolab.telemetry import shutdown_tracing
+
+    shutdown_tracing()  # flush the spans still queued
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    # Drop the dead worker's live gauges (its counters stay: totals never go back).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,181 @@
+"""Tasks in an embedded SQLite file (WAL), safe for several gunicorn workers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from services.tasks.models import Task
+from services.tasks.store import NewTask, StoreUnavailable, check_changes, new_id
+
+__all__ = ["SqliteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    priority TEXT,
+    prediction_id TEXT,
+    true_priority TEXT,
+    due_in_days REAL NOT NULL,
+    estimated_hours REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS tasks_done_created ON tasks (done, created_at DESC, id DESC);
+"""
+_COLUMNS = (
+    "id, title, done, created_at, updated_at, priority, prediction_id, true_priority,"
+    " due_in_days, estimated_hours"
+)
+_ORDER = "ORDER BY created_at DESC, id DESC"
+
+
+def _ts(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _task(row: sqlite3.Row) -> Task:
+    return Task(
+        id=row["id"],
+        title=row["title"],
+        done=bool(row["done"]),
+        created_at=_ts(row["created_at"]),
+        updated_at=_ts(row["updated_at"]),
+        priority=row["priority"],
+        prediction_id=row["prediction_id"],
+        true_priority=row["true_priority"],
+        due_in_days=row["due_in_days"],
+        estimated_hours=row["estimated_hours"],
+    )
+
+
+class SqliteStore:
+    """One connection per thread (and per process: connections never cross a fork)."""
+
+    name = "sqlite"
+
+    def __init__(self, path: Path | str, timeout: float = 1.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._local = threading.local()
+        self._schema_pid: int | None = None
+        self._schema_lock = threading.Lock()
+
+    # -- connections ---------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # timeout is SQLite's busy timeout: how long a writer waits for the lock.
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives any process crash; only a power cut can
+        # roll back the last commits (SQLite's recommended setting for WAL).
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        pid = os.getpid()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != pid:
+            conn = self._connect()
+            self._local.conn, self._local.pid = conn, pid
+        if self._schema_pid != pid:
+            with self._schema_lock:
+                if self._schema_pid != pid:
+                    conn.executescript(_SCHEMA)
+                    self._schema_pid = pid
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn()
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+            # Reconnect next time: the file may have been moved, locked or restored.
+            self._drop()
+            raise StoreUnavailable(f"sqlite store unavailable: {exc}") from exc
+
+    # -- operations ----------------------------------------------------------
+
+    def create(self, new: NewTask) -> Task:
+        now = time.time()
+        task_id = new_id()
+        with self._db() as db:
+            row = db.execute(
+                f"INSERT INTO tasks ({_COLUMNS}) VALUES (?, ?, 0, ?, ?, ?, ?, NULL, ?, ?)"
+                f" RETURNING {_COLUMNS}",
+                (
+                    task_id,
+                    new.title,
+                    now,
+                    now,
+                    new.priority,
+                    new.prediction_id,
+                    new.due_in_days,
+                    new.estimated_hours,
+                ),
+            ).fetchone()
+        return _task(row)
+
+    def get(self, task_id: str) -> Task | None:
+        with self._db() as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return _task(row) if row else None
+
+    def list(self, *, limit: int, offset: int, done: bool | None = None) -> tuple[list[Task], int]:
+        where, args = ("WHERE done = ?", (int(done),)) if done is not None else ("", ())
+        with self._db() as db:
+            # One read transaction: the page and the total come from the same snapshot.
+            db.execute("BEGIN")
+            try:
+                rows = db.execute(
+                    f"SELECT {_COLUMNS} FROM tasks {where} {_ORDER} LIMIT ? OFFSET ?",
+                    (*args, limit, offset),
+                ).fetchall()
+                total = db.execute(f"SELECT COUNT(*) FROM tasks {where}", args).fetchone()[0]
+            finally:
+                db.execute("COMMIT")
+        return [_task(r) for r in rows], total
+
+    def update(self, task_id: str, changes: dict[str, Any]) -> Task | None:
+        check_changes(changes)
+        if not changes:
+            return self.get(task_id)
+        names = sorted(changes)
+        sets = ", ".join(f"{name} = ?" for name in names)  # names from UPDATABLE only
+        values = [int(v) if isinstance(v, bool) else v for v in (changes[n] for n in names)]
+        with self._db() as db:
+            row = db.execute(
+                f"UPDATE tasks SET {sets}, updated_at = ? WHERE id = ? RETURNING {_COLUMNS}",
+                (*values, time.time(), task_id),
+            ).fetchone()
+        return _task(row) if row else None
+
+    def delete(self, task_id: str) -> bool:
+        with self._db() as db:
+            return db.execute("DELETE FROM tasks WHERE id = ?", (task_id,)).rowcount == 1
+
+    def ping(self) -> None:
+        with self._db() as db:
+            db.execute("SELECT 1 FROM tasks LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        self._drop()

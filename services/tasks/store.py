@@ -1,0 +1,96 @@
+"""The store interface of the tasks service and the choice of backend."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bson import ObjectId
+
+from services.tasks.models import Task
+
+if TYPE_CHECKING:
+    from services.tasks.config import Settings
+
+__all__ = [
+    "UPDATABLE",
+    "NewTask",
+    "StoreUnavailable",
+    "TaskStore",
+    "is_valid_id",
+    "make_store",
+    "new_id",
+]
+
+# Fields a PATCH may change. Stores only ever write these names, so no column or
+# key name can come from a request.
+UPDATABLE = ("title", "done", "true_priority")
+
+_ID = re.compile(r"[0-9a-f]{24}")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot answer now (down, timed out, locked); the request gets 503."""
+
+
+@dataclass(frozen=True)
+class NewTask:
+    title: str
+    due_in_days: float
+    estimated_hours: float
+    priority: str | None = None
+    prediction_id: str | None = None
+
+
+def new_id() -> str:
+    """Return a new task id: an ObjectId in hex, the same form on every backend."""
+    return str(ObjectId())
+
+
+def is_valid_id(task_id: str) -> bool:
+    """Only canonical (lower-case) ObjectId hex strings name a task."""
+    return _ID.fullmatch(task_id) is not None
+
+
+class TaskStore(Protocol):
+    """What the API needs from storage. Every method may raise StoreUnavailable."""
+
+    name: str
+
+    def create(self, new: NewTask) -> Task: ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def list(self, *, limit: int, offset: int, done: bool | None = None) -> tuple[list[Task], int]:
+        """Return one page, newest first, and the number of tasks matching ``done``."""
+        ...
+
+    def update(self, task_id: str, changes: dict[str, Any]) -> Task | None:
+        """Apply ``changes`` (keys from UPDATABLE); None when there is no such task."""
+        ...
+
+    def delete(self, task_id: str) -> bool: ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def check_changes(changes: dict[str, Any]) -> None:
+    unknown = set(changes) - set(UPDATABLE)
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+
+
+def make_store(settings: Settings) -> TaskStore:
+    """MongoDB when MONGO_URL is set, else the SQLite file at TASKS_DB_PATH."""
+    if settings.mongo_url:
+        from services.tasks.mongo_store import MongoStore
+
+        return MongoStore(settings.mongo_url, settings.mongo_db, settings.store_timeout)
+    from services.tasks.sqlite_store import SqliteStore
+
+    return SqliteStore(settings.db_path, settings.store_timeout)
