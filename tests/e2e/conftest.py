@@ -110,7 +110,8 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             ports,
             webhook_url=receiver.url,
             extra_rule_files=(twin,),
-            extra_env={"OTEL_SDK_DISABLED": "true", "LOG_LEVEL": "WARNING"},
+            # SQLite under the lab folder even where MONGO_URL is set for other tests.
+            extra_env={"OTEL_SDK_DISABLED": "true", "LOG_LEVEL": "WARNING", "MONGO_URL": ""},
         )
         lab = Lab(cfg, echo=lambda line: print(line, flush=True))
         started = time.monotonic()
