@@ -1,0 +1,212 @@
+"""The tasks service under real gunicorn (2 workers, multiprocess metrics) on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import free_port
+from tests.services.tasks.conftest import TOKEN
+from tests.services.tasks.fake_predictor import FakePredictor
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[3]
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+N = 200
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    mp_dir: Path
+
+    def metric(self, name: str, **labels: str) -> float:
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                    total += s.value
+        return total
+
+    def workers(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children()
+
+    def fresh(self) -> httpx.Client:
+        # A new connection per request, so requests spread over the workers.
+        return httpx.Client(base_url=self.url, timeout=10, headers={"Connection": "close"})
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"gunicorn exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"gunicorn not ready in 30 s: {log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    mp = tmp_path / "metrics"
+    mp.mkdir()
+    (mp / "counter_99999.db").write_bytes(b"stale garbage from an earlier run")
+    (mp / "keep.txt").write_text("not prometheus_client's")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MONGO_"))}
+    with FakePredictor() as predictor:
+        env.update(
+            TASKS_HOST="127.0.0.1",
+            TASKS_PORT=str(port),
+            TASKS_WORKERS="2",
+            PROMETHEUS_MULTIPROC_DIR=str(mp),
+            TASKS_DB_PATH=str(tmp_path / "tasks.sqlite3"),
+            SLOLAB_STATE_DIR=str(tmp_path / "state"),
+            SLOLAB_ADMIN_TOKEN=TOKEN,
+            PREDICTOR_URL=predictor.url,
+            LOG_LEVEL="WARNING",
+        )
+        log = tmp_path / "gunicorn.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "python:services.tasks.gunicorn_conf",
+                 "services.tasks.wsgi:app"],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, proc, log)
+            yield Server(url, proc, mp)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+def test_start_wipes_stale_metric_files_only(server: Server) -> None:
+    assert (server.mp_dir / "keep.txt").exists()
+    assert not (server.mp_dir / "counter_99999.db").exists()
+    assert len(server.workers()) == 2
+
+
+def test_concurrent_creates_and_deletes_are_counted_exactly(server: Server) -> None:
+    def create(i: int) -> tuple[int, str | None]:
+        with server.fresh() as c:
+            r = c.post("/api/tasks", json={"title": f"task {i} urgent"})
+            return r.status_code, r.json().get("id")
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(create, range(N)))
+    assert Counter(s for s, _ in results) == {201: N}
+    ids = {i for _, i in results}
+    assert len(ids) == N
+
+    listed: set[str] = set()
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        for offset in range(0, N, 100):
+            page = c.get("/api/tasks", params={"limit": 100, "offset": offset}).json()
+            assert page["total"] == N
+            listed |= {t["id"] for t in page["items"]}
+    assert listed == ids
+
+    for _ in range(4):  # whichever worker answers, the sum over both is served
+        assert server.metric("create_task_total") == N
+    assert server.metric("flask_http_request_total", method="POST", status="201") == N
+    assert (
+        server.metric("flask_http_request_duration_seconds_count", method="POST", path="/api/tasks")
+        == N
+    )
+
+    def delete(task_id: str) -> int:
+        with server.fresh() as c:
+            return c.delete(f"/api/tasks/{task_id}").status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        assert Counter(pool.map(delete, ids)) == {204: N}
+    assert server.metric("delete_task_total") == N
+    rule = {"method": "DELETE", "path": "/api/tasks/<task_id>", "status": "204"}
+    assert server.metric("flask_http_request_duration_seconds_count", **rule) == N
+    text = httpx.get(f"{server.url}/metrics").text
+    assert not any(task_id in text for task_id in ids)  # the URL rule, never the raw path
+    assert httpx.get(f"{server.url}/api/tasks").json()["total"] == 0
+
+
+def test_faults_set_through_one_worker_apply_in_all(server: Server) -> None:
+    with server.fresh() as c:
+        assert c.put("/admin/faults", json={"error_rate": 1.0}, headers=AUTH).status_code == 200
+    statuses = []
+    for _ in range(20):
+        with server.fresh() as c:
+            statuses.append(c.get("/api/tasks").status_code)
+    assert statuses == [500] * 20
+    assert server.metric("slolab_fault_active", fault="error_rate") >= 1
+    with server.fresh() as c:
+        assert c.delete("/admin/faults", headers=AUTH).status_code == 200
+    statuses = []
+    for _ in range(20):
+        with server.fresh() as c:
+            statuses.append(c.get("/api/tasks").status_code)
+    assert statuses == [200] * 20
+    assert server.metric("flask_http_request_total", method="GET", status="500") == 20
+
+
+def test_admin_needs_the_token(server: Server) -> None:
+    with server.fresh() as c:
+        assert c.put("/admin/faults", json={"error_rate": 1}).status_code == 401
+        assert c.put("/admin/faults", json={"error_rate": 1},
+                     headers={"Authorization": "Bearer nope"}).status_code == 401  # fmt: skip
+        assert c.get("/api/tasks").status_code == 200
+
+
+def test_a_killed_worker_is_replaced_and_counts_stay_consistent(server: Server) -> None:
+    victim = server.workers()[0]
+    statuses: list[int | str] = []
+
+    def create(i: int) -> None:
+        with server.fresh() as c:
+            try:
+                statuses.append(c.post("/api/tasks", json={"title": f"k{i}"}).status_code)
+            except httpx.HTTPError as exc:
+                statuses.append(type(exc).__name__)
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(create, i) for i in range(120)]
+        time.sleep(0.2)
+        victim.send_signal(signal.SIGKILL)
+        for f in futures:
+            f.result()
+    deadline = time.monotonic() + 20
+    while len(server.workers()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(server.workers()) == 2 and victim.pid not in {p.pid for p in server.workers()}
+    ok = statuses.count(201)
+    assert ok >= 100, Counter(statuses)
+    assert all(s == 201 or isinstance(s, str) for s in statuses), Counter(statuses)
+    stored = httpx.get(f"{server.url}/api/tasks", params={"limit": 1}).json()["total"]
+    # Every 201 is stored; a request cut off by the kill may or may not have been.
+    assert ok <= stored <= len(statuses)
+    # The dead worker's counter file still counts: the total never goes back.
+    assert ok <= server.metric("create_task_total") <= stored
