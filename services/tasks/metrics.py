@@ -8,10 +8,13 @@ from dataclasses import dataclass
 
 from flask import Flask, Request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_flask_exporter import PrometheusMetrics
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
 from services.tasks.predictor import REASONS
+from slolab.procmetrics import ProcessTreeCollector
 
 __all__ = ["BUCKETS", "UNMATCHED", "TasksMetrics", "install_metrics", "multiprocess_enabled"]
 
@@ -45,6 +48,30 @@ class _DefaultRegistry:
         return REGISTRY.collect()
 
 
+class _GunicornExporter(GunicornInternalPrometheusMetrics):
+    """The library's multiprocess exporter, plus CPU and memory of the gunicorn tree.
+
+    Multiprocess mode has no process_* metrics and the library builds a fresh
+    registry per scrape, so the tree collector is added to that output here.
+    """
+
+    _tree = ProcessTreeCollector(os.getppid)  # a worker's parent is the master
+
+    def generate_metrics(self, accept_header=None, names=None):  # type: ignore[no-untyped-def]
+        content, content_type = super().generate_metrics(accept_header, names)
+        if names is None:
+            extra = CollectorRegistry(auto_describe=False)
+            extra.register(self._tree)
+            encoder, _ = choose_encoder(accept_header)
+            text = encoder(extra).decode()
+            if content.endswith("# EOF\n"):  # OpenMetrics ends with one EOF marker
+                text = text.replace("# EOF\n", "")
+                content = content[: -len("# EOF\n")] + text + "# EOF\n"
+            else:
+                content += text
+        return content, content_type
+
+
 @dataclass(frozen=True)
 class TasksMetrics:
     exporter: PrometheusMetrics
@@ -64,10 +91,8 @@ def install_metrics(app: Flask) -> TasksMetrics:
     }
     exporter: PrometheusMetrics
     if multiprocess_enabled():
-        from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
-
         # Serves the sum over all workers' files in PROMETHEUS_MULTIPROC_DIR.
-        exporter = GunicornInternalPrometheusMetrics(app, **kwargs)
+        exporter = _GunicornExporter(app, **kwargs)
         registry = exporter.registry
     else:
         registry = CollectorRegistry()

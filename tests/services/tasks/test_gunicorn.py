@@ -181,6 +181,18 @@ def test_admin_needs_the_token(server: Server) -> None:
         assert c.get("/api/tasks").status_code == 200
 
 
+def test_cpu_and_memory_cover_the_whole_gunicorn_tree(server: Server) -> None:
+    procs = [psutil.Process(server.proc.pid), *server.workers()]
+    assert len(procs) == 3
+    rss_tree = sum(p.memory_info().rss for p in procs)
+    reported = server.metric("process_resident_memory_bytes")
+    # Not one worker's memory but the master's and both workers' (within drift).
+    assert reported > max(p.memory_info().rss for p in procs) * 1.5
+    assert abs(reported - rss_tree) < 0.2 * rss_tree
+    assert server.metric("slolab_server_processes") == 3
+    assert server.metric("process_cpu_seconds_total") > 0
+
+
 def test_a_killed_worker_is_replaced_and_counts_stay_consistent(server: Server) -> None:
     victim = server.workers()[0]
     statuses: list[int | str] = []
