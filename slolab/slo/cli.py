@@ -120,3 +120,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    f"$SLOLAB_ALERT_WEBHOOK_URL or {DEFAULT_WEBHOOK_URL})")  # fmt: skip
     p.add_argument("--secrets-dir", default=DEFAULT_SECRETS_DIR,
                    help="where Alertmanager finds the PagerDuty/Slack secret files")  # fmt: skip
+
+    # The toolkit's commands (status, report, trends, gate, reviews, query) live beside.
+    from slolab.slo.toolkit_cli import register_toolkit
+
+    register_toolkit(subparsers)

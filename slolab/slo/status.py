@@ -1,0 +1,233 @@
+"""Live SLO status from the recorded series: what the alerts and dashboards see.
+
+One instant query fetches every recorded SLO series (names from
+:mod:`slolab.slo.conventions`), one more the alerts; the SLO file adds the
+objective, period and policy. Burn rates are shown for the windows named as
+for 30 days (5m, 1h, 6h) and read from the series of the SLO's own (scaled)
+windows, as the alerts do.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from slolab.slo import budget
+from slolab.slo import conventions as c
+from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.model import SLO
+from slolab.slo.policy import PERIOD, WINDOWS, Action, Decision, Facts, Policies
+from slolab.slo.query import Prometheus, PrometheusError
+
+__all__ = [
+    "SHOWN_WINDOWS",
+    "SLOStatus",
+    "collect",
+    "format_timedelta",
+    "render",
+    "watch",
+]
+
+SHOWN_WINDOWS = ("5m", "1h", "6h")
+# Time to exhaustion is forecast from the 1h burn: the 5m one is too jumpy to extrapolate.
+FORECAST_WINDOW = "1h"
+
+
+@dataclass(frozen=True)
+class SLOStatus:
+    slo: SLO
+    sli: float | None  # over the period
+    budget_remaining: float | None
+    burn_rates: dict[str, float | None]  # by 30-day window name, and "period"
+    alerts: tuple[str, ...] = ()
+    decision: Decision = field(default_factory=lambda: Decision(Action.NONE))
+
+    @property
+    def has_data(self) -> bool:
+        return self.sli is not None
+
+    @property
+    def time_to_exhaustion(self) -> timedelta | None:
+        """At the current (1h) burn rate; None: never, or unknown without data."""
+        rate = self.burn_rates.get(FORECAST_WINDOW)
+        if self.budget_remaining is None or rate is None:
+            return None
+        return budget.time_to_exhaustion(self.budget_remaining, rate, self.slo.period)
+
+    @property
+    def state(self) -> str:
+        """``no data``, ``violating`` (budget spent), ``at risk`` or ``meeting``."""
+        if not self.has_data:
+            return "no data"
+        if self.budget_remaining is not None and budget.is_exhausted(self.budget_remaining):
+            return "violating"
+        if self.alerts or self.decision.action > Action.NONE:
+            return "at risk"
+        return "meeting"
+
+
+def _clamp(ratio: float) -> float:
+    # Recorded ratios can stray a hair outside [0, 1] (counter resets, float noise).
+    return min(max(ratio, 0.0), 1.0)
+
+
+def _wanted_names() -> str:
+    """Regex of the recorded names status reads (every window, whatever its scaled name)."""
+    return "|".join(
+        [c.RULE_ERROR_RATIO_PERIOD, c.RULE_BUDGET_REMAINING, f"{c.error_ratio_rule('')}.+"]
+    )
+
+
+def collect(
+    prom: Prometheus, slos: Sequence[SLO], policies: Policies | None = None
+) -> list[SLOStatus]:
+    """Status of every SLO in ``slos`` from the series Prometheus recorded."""
+    policies = policies or Policies()
+    values: dict[tuple[str, str], float | None] = {}
+    for sample in prom.query(f'{{__name__=~"{_wanted_names()}"}}'):
+        name, slo_name = sample.labels.get("__name__", ""), sample.labels.get(c.LABEL_SLO)
+        if slo_name is not None:
+            values[(slo_name, name)] = sample.value
+    firing: dict[str, list[str]] = {}
+    for alert in prom.alerts():
+        slo_name = alert.labels.get(c.LABEL_SLO)
+        if alert.state == "firing" and slo_name:
+            firing.setdefault(slo_name, []).append(alert.name)
+
+    statuses = []
+    for slo in slos:
+        period_ratio = values.get((slo.name, c.RULE_ERROR_RATIO_PERIOD))
+        sli = None if period_ratio is None else 1 - _clamp(period_ratio)
+        remaining = values.get((slo.name, c.RULE_BUDGET_REMAINING))
+        if remaining is None and sli is not None:
+            remaining = budget.remaining_budget(sli, slo.objective)
+        rates: dict[str, float | None] = {}
+        for window in WINDOWS:
+            recorded = c.error_ratio_rule(slo.scaled(parse_duration(window)))
+            ratio = values.get((slo.name, recorded))
+            rates[window] = (
+                None if ratio is None else budget.burn_rate(_clamp(ratio), slo.objective)
+            )
+        rates[PERIOD] = (
+            None if period_ratio is None else budget.burn_rate(_clamp(period_ratio), slo.objective)
+        )
+        decision = policies.for_slo(slo.name).evaluate(Facts(remaining, rates))
+        statuses.append(
+            SLOStatus(slo, sli, remaining, rates, tuple(sorted(firing.get(slo.name, []))), decision)
+        )
+    return statuses
+
+
+# --- rendering -------------------------------------------------------------------
+
+
+def format_timedelta(value: timedelta | None) -> str:
+    """``never`` for None, else the two largest units, e.g. ``3d4h`` or ``12m``."""
+    if value is None:
+        return "never"
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return "exhausted"
+    if seconds < 60:
+        return f"{seconds}s"
+    return "".join(re.findall(r"\d+[dhm]", format_duration(seconds - seconds % 60))[:2])
+
+
+def _pct(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _rate(value: float | None) -> Text:
+    if value is None:
+        return Text("-")
+    style = "bold red" if value >= 14.4 else "yellow" if value > 1 else ""
+    return Text(f"{value:.2f}x", style=style)
+
+
+_STATE_STYLE = {"meeting": "green", "at risk": "yellow", "violating": "bold red", "no data": "dim"}
+_ACTION_STYLE = {Action.NONE: "green", Action.NOTIFY: "yellow", Action.REVIEW: "yellow",
+                 Action.FREEZE: "bold red"}  # fmt: skip
+
+
+def render(statuses: Sequence[SLOStatus], *, title: str = "SLO status") -> Table:
+    """A rich table, one row per SLO."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("SLO", no_wrap=True)
+    table.add_column("service", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("target", justify="right")
+    table.add_column("SLI (period)", justify="right")
+    table.add_column("budget left", justify="right")
+    for w in SHOWN_WINDOWS:
+        table.add_column(f"burn {w}", justify="right")
+    table.add_column("burn period", justify="right")
+    table.add_column("exhausted in", justify="right")
+    table.add_column("alerts firing")
+    table.add_column("policy")
+    for s in statuses:
+        left = s.budget_remaining
+        left_style = (
+            "" if left is None else "green" if left > 0.5 else "yellow" if left > 0 else "bold red"
+        )
+        table.add_row(
+            s.slo.name,
+            s.slo.service,
+            Text(s.state, style=_STATE_STYLE[s.state]),
+            _pct(s.slo.objective, 2),
+            _pct(s.sli),
+            Text(_pct(left, 1), style=left_style),
+            *(_rate(s.burn_rates.get(w)) for w in SHOWN_WINDOWS),
+            _rate(s.burn_rates.get(PERIOD)),
+            format_timedelta(s.time_to_exhaustion) if s.has_data else "-",
+            Text(", ".join(s.alerts), style="bold red"),
+            Text(s.decision.action.label, style=_ACTION_STYLE[s.decision.action]),
+        )
+    return table
+
+
+def render_notes(statuses: Sequence[SLOStatus]) -> Text:
+    """Policy reasons and missing data, below the table."""
+    lines = []
+    for s in statuses:
+        if not s.has_data:
+            lines.append(f"{s.slo.name}: no recorded series (rules not loaded, or no traffic yet)")
+        for reason in s.decision.reasons:
+            lines.append(f"{s.slo.name}: {reason}")
+    if any(s.slo.period != c.BASE_PERIOD for s in statuses):
+        lines.append("burn windows are named for 30 days and scale with shorter periods")
+    return Text("\n".join(lines), style="dim")
+
+
+def view(statuses: Sequence[SLOStatus], title: str = "SLO status") -> Group:
+    return Group(render(statuses, title=title), render_notes(statuses))
+
+
+def watch(
+    fetch: Callable[[], list[SLOStatus]],
+    interval: float,
+    console: Console,
+    *,
+    iterations: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Refresh the table every ``interval`` seconds until Ctrl-C (or ``iterations``)."""
+    count = 0
+    with Live(console=console, auto_refresh=False) as live:
+        while iterations is None or count < iterations:
+            stamp = time.strftime("%H:%M:%S")
+            try:
+                live.update(view(fetch(), title=f"SLO status at {stamp}"), refresh=True)
+            except PrometheusError as exc:
+                # Keep watching through a Prometheus restart.
+                live.update(Text(f"{stamp} {exc}", style="bold red"), refresh=True)
+            count += 1
+            if iterations is None or count < iterations:
+                sleep(interval)

@@ -1,0 +1,261 @@
+"""``slolab slo status|report|trends|gate|reviews|query``: parsing only.
+
+The work happens in slolab.slo.status, report, trends, gate, reviews and
+query; errors become ``slolab.cli.CLIError`` (one line, exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register_toolkit"]
+
+DEFAULT_FILE = "slos.yaml"
+ENV_POLICIES = "SLOLAB_SLO_POLICIES"
+
+
+def _error(message: str) -> Exception:
+    from slolab.cli import CLIError
+
+    return CLIError(message)
+
+
+def _slos(args: argparse.Namespace) -> list:
+    from slolab.slo.model import load
+    from slolab.slo.spec import SpecError
+
+    try:
+        return load(args.file)
+    except SpecError as exc:
+        raise _error(str(exc)) from None
+
+
+def _selected(args: argparse.Namespace) -> list:
+    from slolab.slo.gate import select
+
+    try:
+        return select(_slos(args), args.service or (), args.slo or ())
+    except ValueError as exc:
+        raise _error(str(exc)) from None
+
+
+def _policies(args: argparse.Namespace) -> Any:
+    from slolab.slo.policy import PolicyError, load_policies
+
+    try:
+        return load_policies(args.policies or os.environ.get(ENV_POLICIES) or None)
+    except PolicyError as exc:
+        raise _error(str(exc)) from None
+
+
+@contextmanager
+def _prometheus(args: argparse.Namespace) -> Iterator[Any]:
+    """A client for --prometheus/$PROMETHEUS_URL; its errors become one-line CLI errors."""
+    from slolab.slo.query import Prometheus, PrometheusError
+
+    try:
+        with Prometheus(args.prometheus, timeout=args.timeout) as prom:
+            yield prom
+    except PrometheusError as exc:
+        raise _error(str(exc)) from None
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # Piped output (CI logs, tests) gets a wide table instead of rich's 80 columns.
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-01-31") from None
+
+
+def _instant(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time like 2026-01-31T12:00:00+00:00"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _duration(text: str) -> str:
+    from slolab.slo.durations import parse_duration
+
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+# --- commands --------------------------------------------------------------------
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from slolab.slo.status import collect, view, watch
+
+    slos, policies, console = _selected(args), _policies(args), _console()
+    with _prometheus(args) as prom:
+        if args.watch:
+            try:
+                watch(lambda: collect(prom, slos, policies), args.watch, console)
+            except KeyboardInterrupt:
+                return 0
+            return 0
+        console.print(view(collect(prom, slos, policies)))
+    return 0
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from slolab.slo.gate import evaluate
+    from slolab.slo.status import collect
+
+    slos, policies = _selected(args), _policies(args)
+    with _prometheus(args) as prom:
+        result = evaluate(collect(prom, slos, policies))
+    print(result.summary())
+    return result.exit_code
+
+
+def _cmd_reviews(args: argparse.Namespace) -> int:
+    from slolab.slo.reviews import due, render
+
+    as_of = args.as_of or date.today()
+    rows = due(_slos(args), as_of, within_days=args.within)
+    print(render(rows, as_of))
+    return 1 if args.check and any(r.is_due for r in rows) else 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from slolab.slo import query as q
+
+    slos = _selected(args)
+    if args.kind == "latency":
+        slos = [s for s in slos if s.sli.kind == "latency"]
+    elif args.kind == "availability":
+        slos = [s for s in slos if s.sli.kind in ("ratio", "probe")]
+    if not slos:
+        raise _error(f"no {args.kind} SLOs match the filters")
+    found = 0
+    with _prometheus(args) as prom:
+        for slo in slos:
+            if args.kind == "latency":
+                try:
+                    value = q.latency_quantile(prom, slo, args.quantile, args.window, args.at)
+                except ValueError as exc:
+                    raise _error(str(exc)) from None
+                shown = "no data" if value is None else f"{value * 1000:.1f} ms"
+                label = f"p{args.quantile * 100:g}"
+            else:
+                value = q.sli(prom, slo, args.window, args.at)
+                shown = "no data" if value is None else f"{value * 100:.4f}%"
+                label = "SLI"
+            found += value is not None
+            print(f"{slo.name}: {label} over {args.window}: {shown}")
+    return 0 if found else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from slolab.slo.report import build, to_html, to_markdown
+
+    slos = _selected(args)
+    with _prometheus(args) as prom:
+        report = build(prom, slos, period=args.period, end=args.end)
+    text = to_html(report) if args.format == "html" else to_markdown(report)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}: {', '.join(s.slo.name for s in report.slos)}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_trends(args: argparse.Namespace) -> int:
+    from slolab.slo.trends import analyse, render
+
+    slos = _selected(args)
+    with _prometheus(args) as prom:
+        trends = [analyse(prom, slo, args.window, args.windows, args.end) for slo in slos]
+    print(render(trends))
+    return 0
+
+
+# --- registration ------------------------------------------------------------------
+
+
+def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
+    """Add the toolkit's subcommands to the ``slolab slo`` subparsers."""
+
+    def add(name: str, help_: str, func: Callable[[argparse.Namespace], int], *,
+            prometheus: bool = True, filters: bool = True) -> argparse.ArgumentParser:  # fmt: skip
+        p = subparsers.add_parser(name, help=help_)
+        p.add_argument("--file", "-f", default=DEFAULT_FILE,
+                       help="the SLO file (default: %(default)s)")  # fmt: skip
+        if prometheus:
+            p.add_argument("--prometheus", metavar="URL",
+                           help="Prometheus base URL (default: $PROMETHEUS_URL or "
+                           "http://127.0.0.1:9090)")  # fmt: skip
+            p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                           help="per query (default: %(default)s)")  # fmt: skip
+        if filters:
+            p.add_argument("--service", action="append", metavar="NAME",
+                           help="only this service's SLOs (repeatable)")  # fmt: skip
+            p.add_argument("--slo", action="append", metavar="NAME",
+                           help="only this SLO (repeatable)")  # fmt: skip
+        p.set_defaults(func=func)
+        return p
+
+    def policies(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--policies", metavar="FILE",
+                       help=f"error-budget policy file (default: ${ENV_POLICIES}, "
+                       "else the built-in policy)")  # fmt: skip
+
+    p = add("status", "live table: SLI, target, budget left, burn rates, alerts", _cmd_status)
+    p.add_argument("--watch", type=float, metavar="SECONDS",
+                   help="refresh every SECONDS until Ctrl-C")  # fmt: skip
+    policies(p)
+
+    p = add("gate", "deployment gate: exit 1 with the reason while a policy freezes deploys",
+            _cmd_gate)  # fmt: skip
+    policies(p)
+
+    p = add("report", "compliance report over the period (markdown or self-contained HTML)",
+            _cmd_report)  # fmt: skip
+    p.add_argument("--format", choices=["md", "html"], default="md")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    p.add_argument("--period", type=_duration,
+                   help="report over this long, e.g. 7d (default: each SLO's period)")  # fmt: skip
+    p.add_argument("--end", type=_instant, help="end of the report (default: now)")
+
+    p = add("trends", "SLI and budget trend over the last N windows", _cmd_trends)
+    p.add_argument("--window", type=_duration, default="1d",
+                   help="length of each window (default: %(default)s)")  # fmt: skip
+    p.add_argument("--windows", type=int, default=7, help="how many (default: %(default)s)")
+    p.add_argument("--end", type=_instant, help="end of the last window (default: now)")
+
+    p = add("reviews", "SLOs whose periodic review is due", _cmd_reviews,
+            prometheus=False, filters=False)  # fmt: skip
+    p.add_argument("--as-of", type=_date, help="the day to check (default: today)")
+    p.add_argument("--within", type=int, default=0, metavar="DAYS",
+                   help="also list reviews due within DAYS")  # fmt: skip
+    p.add_argument("--check", action="store_true", help="exit 1 when a review is due")
+
+    p = add("query", "an SLI or a latency percentile over any window, from raw series",
+            _cmd_query)  # fmt: skip
+    p.add_argument("kind", choices=["sli", "availability", "latency"])
+    p.add_argument("--window", type=_duration, default="1h", help="(default: %(default)s)")
+    p.add_argument("--quantile", type=float, default=0.95, help="latency (default: %(default)s)")
+    p.add_argument("--at", type=_instant, help="evaluation time (default: now)")

@@ -1,0 +1,194 @@
+"""Status from recorded series, against a fake Prometheus; rendering and the CLI."""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import timedelta
+
+import pytest
+from rich.console import Console
+
+from slolab.cli import main
+from slolab.slo import conventions as c
+from slolab.slo.policy import Action
+from slolab.slo.query import Prometheus
+from slolab.slo.status import collect, format_timedelta, render, view, watch
+from tests.slo.fake_prometheus import alerts, vector
+
+
+def recorded(series: dict[tuple[str, str], float], firing=()):
+    """A route answering the status query with these recorded series and alerts."""
+
+    def route(path, params):
+        if path == "/api/v1/alerts":
+            return alerts(*firing)
+        assert "slo:sli_error:ratio_rate.+" in params["query"]
+        items = [
+            ({"__name__": name, "slo": slo, "service": "x"}, v) for (slo, name), v in series.items()
+        ]
+        return vector(*items)
+
+    return route
+
+
+HEALTHY_AND_BURNING = {
+    # tasks-availability: 0.05% errors over the period, a fast burn right now
+    ("tasks-availability", c.RULE_ERROR_RATIO_PERIOD): 0.0005,
+    ("tasks-availability", c.RULE_BUDGET_REMAINING): 0.5,
+    ("tasks-availability", "slo:sli_error:ratio_rate5m"): 0.02,
+    ("tasks-availability", "slo:sli_error:ratio_rate1h"): 0.0150,
+    ("tasks-availability", "slo:sli_error:ratio_rate6h"): 0.003,
+    # tasks-latency: all good
+    ("tasks-latency", c.RULE_ERROR_RATIO_PERIOD): 0.01,
+    ("tasks-latency", c.RULE_BUDGET_REMAINING): 0.8,
+    ("tasks-latency", "slo:sli_error:ratio_rate5m"): 0.0,
+    ("tasks-latency", "slo:sli_error:ratio_rate1h"): 0.01,
+    # model-freshness (1d): its "1h" window is recorded as 2m
+    ("model-freshness", c.RULE_ERROR_RATIO_PERIOD): 0.02,
+    ("model-freshness", c.RULE_BUDGET_REMAINING): -1.0,
+    ("model-freshness", "slo:sli_error:ratio_rate2m"): 0.03,
+    ("other-slo-not-in-file", c.RULE_BUDGET_REMAINING): 0.1,
+}
+PAGE = {"labels": {"alertname": c.ALERT_PAGE, "slo": "tasks-availability", "severity": "critical"}}
+PENDING = {"labels": {"alertname": c.ALERT_TICKET, "slo": "tasks-latency"}, "state": "pending"}
+
+
+def test_collect_reads_recorded_series_and_alerts(fake_prom, toolkit_slos) -> None:
+    fake_prom.route = recorded(HEALTHY_AND_BURNING, [PAGE, PENDING])
+    with Prometheus(fake_prom.url) as prom:
+        statuses = {s.slo.name: s for s in collect(prom, toolkit_slos)}
+    assert len(fake_prom.requests) == 2  # one query for all series, one for alerts
+    avail = statuses["tasks-availability"]
+    assert math.isclose(avail.sli, 0.9995)
+    assert avail.budget_remaining == 0.5
+    assert math.isclose(avail.burn_rates["5m"], 20.0)
+    assert math.isclose(avail.burn_rates["1h"], 15.0)
+    assert math.isclose(avail.burn_rates["6h"], 3.0)
+    assert math.isclose(avail.burn_rates["period"], 0.5)
+    assert avail.burn_rates["1d"] is None  # not recorded in this fake
+    assert avail.alerts == (c.ALERT_PAGE,)
+    assert avail.decision.action == Action.FREEZE  # fast burn over 1h and 5m
+    assert avail.state == "at risk"
+    # 50% left at 15x: 0.5 * 30d / 15 = 1 day
+    assert avail.time_to_exhaustion == timedelta(days=1)
+
+    latency = statuses["tasks-latency"]
+    assert latency.alerts == ()  # pending alerts are not firing
+    assert latency.state == "meeting"
+    assert latency.decision.action == Action.NONE
+
+    fresh = statuses["model-freshness"]
+    assert math.isclose(fresh.burn_rates["1h"], 3.0)  # from ..._rate2m, scaled for 1 day
+    assert fresh.state == "violating"
+    assert fresh.time_to_exhaustion == timedelta(0)
+
+
+def test_missing_series_show_as_no_data(fake_prom, toolkit_slos) -> None:
+    fake_prom.route = recorded({})
+    with Prometheus(fake_prom.url) as prom:
+        statuses = collect(prom, toolkit_slos)
+    assert {s.state for s in statuses} == {"no data"}
+    assert all(s.decision.action == Action.NONE for s in statuses)
+
+
+def test_budget_computed_when_the_remaining_series_is_missing(fake_prom, toolkit_slos) -> None:
+    fake_prom.route = recorded({("tasks-availability", c.RULE_ERROR_RATIO_PERIOD): 0.002})
+    with Prometheus(fake_prom.url) as prom:
+        status = collect(prom, toolkit_slos[:1])[0]
+    assert math.isclose(status.budget_remaining, -1.0)
+
+
+def _text(renderable) -> str:
+    console = Console(file=io.StringIO(), width=250, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def test_render_shows_every_column(fake_prom, toolkit_slos) -> None:
+    fake_prom.route = recorded(HEALTHY_AND_BURNING, [PAGE])
+    with Prometheus(fake_prom.url) as prom:
+        out = _text(view(collect(prom, toolkit_slos)))
+    line = next(line for line in out.splitlines() if "tasks-availability" in line)
+    for cell in ("99.90%", "99.950%", "50.0%", "20.00x", "15.00x", "3.00x", "0.50x", "1d",
+                 c.ALERT_PAGE, "freeze", "at risk"):  # fmt: skip
+        assert cell in line, (cell, line)
+    assert "fast burn" in out  # the policy reason below the table
+    assert "scale with shorter periods" in out
+
+
+def test_format_timedelta() -> None:
+    assert format_timedelta(None) == "never"
+    assert format_timedelta(timedelta(0)) == "exhausted"
+    assert format_timedelta(timedelta(seconds=42)) == "42s"
+    assert format_timedelta(timedelta(days=3, hours=4, minutes=5)) == "3d4h"
+    assert format_timedelta(timedelta(minutes=12, seconds=30)) == "12m"
+
+
+def test_watch_refreshes_and_survives_errors(fake_prom, toolkit_slos) -> None:
+    from slolab.slo.query import PrometheusError
+
+    calls = []
+
+    def fetch():
+        calls.append(1)
+        if len(calls) == 2:
+            raise PrometheusError("Prometheus went away")
+        with Prometheus(fake_prom.url) as prom:
+            return collect(prom, toolkit_slos)
+
+    fake_prom.route = recorded(HEALTHY_AND_BURNING)
+    sleeps = []
+    console = Console(file=io.StringIO(), width=250, color_system=None)
+    watch(fetch, 5, console, iterations=3, sleep=sleeps.append)
+    assert len(calls) == 3
+    assert sleeps == [5, 5]
+    assert "tasks-availability" in console.file.getvalue()
+
+
+def test_cli_status(fake_prom, toolkit_slos_file, capsys) -> None:
+    fake_prom.route = recorded(HEALTHY_AND_BURNING, [PAGE])
+    code = main(["slo", "status", "--file", str(toolkit_slos_file), "--prometheus", fake_prom.url,
+                 "--service", "tasks"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "tasks-availability" in out and "tasks-latency" in out
+    assert "model-freshness" not in out
+
+
+def test_cli_status_prometheus_from_environment(fake_prom, toolkit_slos_file, monkeypatch, capsys):
+    monkeypatch.setenv("PROMETHEUS_URL", fake_prom.url)
+    fake_prom.route = recorded(HEALTHY_AND_BURNING)
+    assert main(["slo", "status", "--file", str(toolkit_slos_file)]) == 0
+    assert "model-freshness" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        (lambda p, q: (400, {"status": "error", "errorType": "bad_data", "error": "parse error"}),
+         "refused the query: bad_data: parse error"),
+        (lambda p, q: (503, "Service Unavailable"), "HTTP 503"),
+    ],
+)  # fmt: skip
+def test_cli_status_prometheus_errors_exit_2_with_one_line(
+    fake_prom, toolkit_slos_file, capsys, route, message
+) -> None:
+    fake_prom.route = route
+    code = main(["slo", "status", "--file", str(toolkit_slos_file), "--prometheus", fake_prom.url])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert err.startswith("slolab: error: ")
+
+
+def test_cli_status_unknown_slo(fake_prom, toolkit_slos_file, capsys) -> None:
+    code = main(["slo", "status", "-f", str(toolkit_slos_file), "--prometheus", fake_prom.url,
+                 "--slo", "nope"])  # fmt: skip
+    assert code == 2
+    assert "slo: unknown nope (known: tasks-availability" in capsys.readouterr().err
+
+
+def test_render_empty() -> None:
+    assert "SLO" in _text(render([]))
