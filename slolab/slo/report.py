@@ -1,0 +1,416 @@
+"""Compliance report over a period: markdown, or one self-contained HTML page.
+
+Per SLO two range queries fetch good and total events (or samples) per step
+from raw series (about 120 steps per period, so backfilled history counts);
+everything else is arithmetic here and in :mod:`slolab.slo.budget`:
+
+- SLI over the period = sum(good) / sum(total) (traffic-weighted);
+- budget left at time t = 1 - bad events so far / (budget x all events of the
+  period), from full at the start down to the period's final remaining budget;
+- violations = runs of steps whose SLI was under the objective, with the share
+  of the period's budget each spent;
+- recommendations from the numbers (exhausted, fast spending, too loose, no data).
+
+The HTML page holds its CSS and inline SVG charts: no script, no external file.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from slolab.slo import budget
+from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.model import SLO
+from slolab.slo.query import Prometheus, counts_queries
+
+__all__ = [
+    "POINTS",
+    "Report",
+    "SLOReport",
+    "Violation",
+    "analyse",
+    "build",
+    "to_html",
+    "to_markdown",
+]
+
+POINTS = 120  # steps per report period: enough for a chart, cheap to query
+
+
+@dataclass(frozen=True)
+class Violation:
+    start: datetime
+    end: datetime
+    worst_sli: float
+    budget_spent: float  # share of the period's budget spent in this run
+
+
+@dataclass(frozen=True)
+class SLOReport:
+    slo: SLO
+    start: datetime
+    end: datetime
+    step: timedelta
+    sli_points: tuple[tuple[datetime, float | None], ...]  # SLI per step
+    budget_points: tuple[tuple[datetime, float], ...]  # budget left over time
+    good: float
+    total: float
+    violations: tuple[Violation, ...]
+    recommendations: tuple[str, ...]
+
+    @property
+    def sli(self) -> float | None:
+        return None if self.total <= 0 else min(max(self.good / self.total, 0.0), 1.0)
+
+    @property
+    def budget_remaining(self) -> float | None:
+        return None if self.sli is None else budget.remaining_budget(self.sli, self.slo.objective)
+
+    @property
+    def budget_consumed(self) -> float | None:
+        return None if self.sli is None else budget.budget_consumed(self.sli, self.slo.objective)
+
+    @property
+    def compliant(self) -> bool | None:
+        return None if self.sli is None else self.sli >= self.slo.objective
+
+    @property
+    def status(self) -> str:
+        return {None: "no data", True: "met", False: "missed"}[self.compliant]
+
+
+@dataclass(frozen=True)
+class Report:
+    generated_at: datetime
+    source: str
+    slos: tuple[SLOReport, ...]
+
+
+def _step(period: timedelta) -> timedelta:
+    minutes = max(math.ceil(period.total_seconds() / POINTS / 60), 1)
+    return timedelta(minutes=minutes)
+
+
+def _values(
+    prom: Prometheus, expr: str, start: float, end: float, step: timedelta
+) -> dict[float, float]:
+    series = prom.query_range(expr, start, end, step)
+    return {t: v for s in series[:1] for t, v in s.points if v is not None}
+
+
+def _recommend(r: SLOReport, events: str) -> list[str]:
+    left = r.budget_remaining
+    if r.sli is None:
+        return [
+            f"No {events} were recorded: check that the SLI selectors match exported series "
+            "and that the targets are scraped."
+        ]
+    out = []
+    if left is not None and left <= 0:
+        out.append(
+            "The error budget is exhausted: freeze feature releases and put the team on "
+            "reliability work until the SLI is back above the objective."
+        )
+    elif left is not None and left < 0.25:
+        out.append(
+            f"Only {left:.0%} of the budget is left: review the riskiest planned changes "
+            "and slow the release pace."
+        )
+    if r.violations:
+        worst = max(r.violations, key=lambda v: v.budget_spent)
+        out.append(
+            f"{len(r.violations)} period(s) under the objective; the worst, from "
+            f"{worst.start:%Y-%m-%d %H:%M} UTC, spent {worst.budget_spent:.0%} of the budget: "
+            "make sure each has a postmortem and its action items are tracked."
+        )
+    if left is not None and left > 0.9 and not r.violations:
+        out.append(
+            f"Only {1 - left:.0%} of the budget was spent: the objective may be looser than "
+            "users need; consider tightening it, or spend the budget on faster releases."
+        )
+    if not out:
+        out.append("On track: no action needed beyond the regular review.")
+    return out
+
+
+def analyse(
+    slo: SLO,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    good: dict[float, float],
+    total: dict[float, float],
+) -> SLOReport:
+    """Build an SLO's report from good/total events per step (keyed by step end, unix time)."""
+    times = []
+    t = start.timestamp() + step.total_seconds()
+    while t <= end.timestamp() + 1e-6:
+        times.append(t)
+        t += step.total_seconds()
+    bad_per_step, sli_points, all_total = [], [], 0.0
+    for t in times:
+        tot, ok = total.get(t), good.get(t)
+        when = datetime.fromtimestamp(t, UTC)
+        if tot is None or tot <= 0 or ok is None:
+            # No events, or a good series that matches nothing: no data, not 100%.
+            bad_per_step.append(0.0)
+            sli_points.append((when, None))
+            continue
+        ok = min(max(ok, 0.0), tot)  # increase() extrapolation can nudge good past total
+        all_total += tot
+        bad_per_step.append(tot - ok)
+        sli_points.append((when, ok / tot))
+    all_bad = sum(bad_per_step)
+    allowed_bad = budget.error_budget(slo.objective) * all_total
+    budget_points, spent = [(start, 1.0)], 0.0
+    for (when, _), bad in zip(sli_points, bad_per_step, strict=True):
+        spent += bad
+        if allowed_bad > 0:
+            budget_points.append((when, 1 - spent / allowed_bad))
+    violations, run = [], []
+    for (when, sli), bad in zip(sli_points, bad_per_step, strict=True):
+        if sli is not None and sli < slo.objective:
+            run.append((when, sli, bad))
+            continue
+        if run:
+            violations.append(_violation(run, step, allowed_bad))
+            run = []
+    if run:
+        violations.append(_violation(run, step, allowed_bad))
+    partial = SLOReport(
+        slo, start, end, step, tuple(sli_points), tuple(budget_points),
+        all_total - all_bad, all_total, tuple(violations), (),
+    )  # fmt: skip
+    events = "samples" if slo.sli.kind in ("probe", "freshness", "threshold") else "events"
+    return replace(partial, recommendations=tuple(_recommend(partial, events)))
+
+
+def _violation(
+    run: list[tuple[datetime, float, float]], step: timedelta, allowed_bad: float
+) -> Violation:
+    spent = sum(bad for _, _, bad in run) / allowed_bad if allowed_bad > 0 else 0.0
+    return Violation(run[0][0] - step, run[-1][0], min(s for _, s, _ in run), spent)
+
+
+def build(
+    prom: Prometheus,
+    slos: Sequence[SLO],
+    period: str | None = None,
+    end: datetime | None = None,
+) -> Report:
+    """Query Prometheus and build the report of ``slos`` over ``period`` (each SLO's own)."""
+    end = end or datetime.now(UTC)
+    end = end.replace(microsecond=0)
+    reports = []
+    for slo in slos:
+        length = parse_duration(period) if period else slo.period
+        step = _step(length)
+        start = end - step * math.ceil(length / step)
+        good_q, total_q = counts_queries(slo, format_duration(step))
+        first = start.timestamp() + step.total_seconds()
+        good = _values(prom, good_q, first, end.timestamp(), step)
+        total = _values(prom, total_q, first, end.timestamp(), step)
+        reports.append(analyse(slo, start, end, step, good, total))
+    return Report(datetime.now(UTC).replace(microsecond=0), prom.url, tuple(reports))
+
+
+# --- rendering -----------------------------------------------------------------------
+
+
+def _pct(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _summary_rows(report: Report) -> list[list[str]]:
+    rows = []
+    for r in report.slos:
+        rows.append([
+            r.slo.name, r.slo.service, _pct(r.slo.objective, 2), _pct(r.sli), r.status,
+            _pct(r.budget_consumed, 1), _pct(r.budget_remaining, 1), str(len(r.violations)),
+        ])  # fmt: skip
+    return rows
+
+
+_SUMMARY_HEAD = ["SLO", "service", "objective", "SLI", "status", "budget consumed",
+                 "budget left", "violations"]  # fmt: skip
+
+
+def _facts(r: SLOReport) -> list[str]:
+    downtime = budget.allowed_downtime(r.slo.objective, r.end - r.start)
+    return [
+        f"Period: {_when(r.start)} to {_when(r.end)} ({format_duration(r.end - r.start)}, "
+        f"steps of {format_duration(r.step)})",
+        f"Objective {_pct(r.slo.objective, 2)}; SLI {_pct(r.sli)} ({r.status}); "
+        f"{r.total:,.0f} {'samples' if r.slo.sli.kind in ('probe', 'freshness') else 'events'}, "
+        f"{r.total - r.good:,.0f} bad",
+        f"Error budget: {_pct(budget.error_budget(r.slo.objective), 2)} of events "
+        f"(full downtime allowed: {format_duration(max(downtime, timedelta(seconds=1)))}); "
+        f"consumed {_pct(r.budget_consumed, 1)}, left {_pct(r.budget_remaining, 1)}",
+    ]
+
+
+def to_markdown(report: Report) -> str:
+    out = [f"# SLO report\n\nGenerated {_when(report.generated_at)} from {report.source}.\n"]
+    out.append("| " + " | ".join(_SUMMARY_HEAD) + " |")
+    out.append("|" + "|".join("---" for _ in _SUMMARY_HEAD) + "|")
+    out += ["| " + " | ".join(row) + " |" for row in _summary_rows(report)]
+    for r in report.slos:
+        out.append(f"\n## {r.slo.name}\n\n{r.slo.description} (owner: {r.slo.owner})\n")
+        out += [f"- {fact}" for fact in _facts(r)]
+        out.append("\n### Violations\n")
+        if r.violations:
+            out.append("| from | to | worst SLI | budget spent |\n|---|---|---|---|")
+            out += [
+                f"| {_when(v.start)} | {_when(v.end)} | {_pct(v.worst_sli)} "
+                f"| {_pct(v.budget_spent, 1)} |"
+                for v in r.violations
+            ]
+        else:
+            out.append("None: the SLI stayed at or above the objective in every step.")
+        out.append("\n### Recommendations\n")
+        out += [f"- {rec}" for rec in r.recommendations]
+    return "\n".join(out) + "\n"
+
+
+# --- HTML with inline SVG -------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+table{border-collapse:collapse;margin:.5rem 0}
+td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}
+td:first-child,th:first-child{text-align:left}
+.met{color:#1a7f37}.missed{color:#cf222e;font-weight:bold}.nodata{color:#777}
+.charts{display:flex;flex-wrap:wrap;gap:1rem}
+svg{background:#fafafa;border:1px solid #ddd}
+"""
+
+
+def _chart(
+    title: str,
+    points: Sequence[tuple[datetime, float | None]],
+    start: datetime,
+    end: datetime,
+    line: float,
+    line_label: str,
+    color: str,
+) -> str:
+    """An SVG line chart of ``points`` with a horizontal reference ``line``."""
+    w, h, left, right, top, bottom = 520, 220, 64, 12, 28, 30
+    values = [v for _, v in points if v is not None] + [line]
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.01, hi + 0.01
+    pad = (hi - lo) * 0.08
+    lo, hi = lo - pad, hi + pad
+    span = max((end - start).total_seconds(), 1.0)
+
+    def x(t: datetime) -> float:
+        return left + (w - left - right) * (t - start).total_seconds() / span
+
+    def y(v: float) -> float:
+        return top + (h - top - bottom) * (hi - v) / (hi - lo)
+
+    parts = [
+        f'<svg width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    for v in (lo + pad, hi - pad):
+        parts.append(
+            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">'
+            f"{v * 100:.2f}%</text>"
+        )
+    parts.append(
+        f'<line x1="{left}" x2="{w - right}" y1="{y(line):.1f}" y2="{y(line):.1f}" '
+        'stroke="#cf222e" stroke-dasharray="4 3"/>'
+        f'<text x="{w - right}" y="{y(line) - 4:.1f}" font-size="10" text-anchor="end" '
+        f'fill="#cf222e">{html.escape(line_label)}</text>'
+    )
+    segment: list[str] = []
+    segments = []
+    for t, v in points:
+        if v is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+            continue
+        segment.append(f"{x(t):.1f},{y(v):.1f}")
+    if segment:
+        segments.append(segment)
+    for seg in segments:
+        if len(seg) == 1:
+            cx, cy = seg[0].split(",")
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{color}"/>')
+        else:
+            parts.append(
+                f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
+                f'points="{" ".join(seg)}"/>'
+            )
+    for t, anchor in ((start, "start"), (end, "end")):
+        parts.append(
+            f'<text x="{x(t):.1f}" y="{h - 10}" font-size="10" text-anchor="{anchor}">'
+            f"{t:%Y-%m-%d %H:%M}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(
+    head: Sequence[str], rows: Sequence[Sequence[str]], status_col: int | None = None
+) -> str:
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            cls = f' class="{cell.replace(" ", "")}"' if i == status_col else ""
+            cells.append(f"<td{cls}>{html.escape(cell)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def to_html(report: Report) -> str:
+    esc = html.escape
+    body = [
+        "<h1>SLO report</h1>",
+        f"<p>Generated {esc(_when(report.generated_at))} from {esc(report.source)}.</p>",
+        _table(_SUMMARY_HEAD, _summary_rows(report), status_col=4),
+    ]
+    for r in report.slos:
+        body.append(f'<h2 id="{esc(r.slo.name)}">{esc(r.slo.name)}</h2>')
+        body.append(f"<p>{esc(r.slo.description)} (owner: {esc(r.slo.owner)})</p>")
+        body.append("<ul>" + "".join(f"<li>{esc(f)}</li>" for f in _facts(r)) + "</ul>")
+        body.append('<div class="charts">')
+        body.append(
+            _chart(f"SLI per {format_duration(r.step)}", r.sli_points, r.start, r.end,
+                   r.slo.objective, f"objective {_pct(r.slo.objective, 2)}", "#0969da")
+        )  # fmt: skip
+        body.append(
+            _chart("Error budget left", list(r.budget_points), r.start, r.end, 0.0, "exhausted",
+                   "#8250df")
+        )  # fmt: skip
+        body.append("</div><h3>Violations</h3>")
+        if r.violations:
+            rows = [
+                [_when(v.start), _when(v.end), _pct(v.worst_sli), _pct(v.budget_spent, 1)]
+                for v in r.violations
+            ]
+            body.append(_table(["from", "to", "worst SLI", "budget spent"], rows))
+        else:
+            body.append("<p>None: the SLI stayed at or above the objective in every step.</p>")
+        body.append("<h3>Recommendations</h3><ul>")
+        body += [f"<li>{esc(rec)}</li>" for rec in r.recommendations]
+        body.append("</ul>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>SLO report {esc(_when(report.generated_at))}</title><style>{_CSS}</style>"
+        "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
