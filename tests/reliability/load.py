@@ -63,7 +63,9 @@ class Load:
                     self.outcomes.append(Outcome(n, t0, time.monotonic() - t0, status, body))
 
     def __enter__(self) -> Load:
-        self._workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
+        self._workers = [
+            threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)
+        ]
         for w in self._workers:
             w.start()
         return self

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,10 +55,8 @@ class Service:
     def rss_bytes(self) -> int:
         total = 0
         for p in self.tree():
-            try:
+            with suppress(psutil.NoSuchProcess):  # a worker may exit meanwhile
                 total += p.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
         return total
 
     def start(self, timeout: float = 60) -> Service:
@@ -79,7 +77,8 @@ class Service:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise AssertionError(f"{self.name} not ready in {timeout} s: {self.log.read_text()[-3000:]}")
+        tail = self.log.read_text()[-3000:]
+        raise AssertionError(f"{self.name} not ready in {timeout} s: {tail}")
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

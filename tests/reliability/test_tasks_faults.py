@@ -18,6 +18,7 @@ from tests.reliability.services import Service, run_service, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
+
 @pytest.fixture
 def tasks(tmp_path: Path) -> Iterator[Service]:
     with run_service("tasks", tmp_path) as svc:
@@ -100,6 +101,11 @@ def test_tasks_survive_a_restart_and_a_kill_of_the_whole_server(tasks: Service) 
     record("tasks_restart", tasks=len(after), lost=0, restarts=2)
 
 
+def _replaced(master, killed: list[int]) -> bool:
+    pids = {c.pid for c in master.children()}
+    return len(pids) == 2 and not pids & set(killed)
+
+
 def test_repeated_worker_kills_under_load(tasks: Service) -> None:
     mp = Path(tasks.env["SLOLAB_STATE_DIR"]) / "prometheus-multiproc"
     killed: list[int] = []
@@ -110,10 +116,7 @@ def test_repeated_worker_kills_under_load(tasks: Service) -> None:
             victim = master.children()[0]
             victim.send_signal(signal.SIGKILL)
             killed.append(victim.pid)
-            assert wait_until(
-                lambda: len(master.children()) == 2
-                and not {c.pid for c in master.children()} & set(killed)
-            ), "gunicorn did not replace the killed worker"
+            assert wait_until(lambda m=master: _replaced(m, killed)), "worker not replaced"
         time.sleep(0.8)
 
     statuses = load.statuses()
