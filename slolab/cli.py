@@ -104,19 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Add the command groups that live in their own packages."""
-    try:
-        from slolab.slo.cli import register as register_slo
-    except ImportError:
-        register_slo = None
-    if register_slo is not None:
-        p = sub.add_parser("slo", help="SLO as code: validate, generate, status, report, gate")
-        register_slo(p.add_subparsers(dest="slo_command", required=True))
-    try:
-        from slolab.lab.cli import register as register_lab
-    except ImportError:
-        register_lab = None
-    if register_lab is not None:
-        register_lab(sub)
+    from slolab.lab.cli import register as register_lab
+    from slolab.slo.cli import register as register_slo
+
+    p = sub.add_parser("slo", help="SLO as code: validate, generate, status, report, gate")
+    register_slo(p.add_subparsers(dest="slo_command", required=True))
+    register_lab(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
