@@ -1,0 +1,62 @@
+"""Settings of the predictor service, read from the environment when the app is built."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.predictor.model import DEFAULT_N_TRAIN, DEFAULT_SEED
+
+__all__ = ["Settings"]
+
+
+def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {raw}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if raw and not raw.lstrip("-").isdigit():
+        raise ValueError(f"{name} must be an integer, got {raw!r}")
+    return int(_number(env, name, default, lo, hi))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the predictor can be configured with (see ``from_env``)."""
+
+    seed: int = DEFAULT_SEED
+    n_train: int = DEFAULT_N_TRAIN
+    max_tracked: int = 100_000
+    max_body_bytes: int = 64 * 1024
+    retrain_interval_s: float = 1800.0
+    min_accuracy: float = 0.85
+    model_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build from PREDICTOR_SEED, PREDICTOR_N_TRAIN, PREDICTOR_MAX_TRACKED,
+        PREDICTOR_MAX_BODY_BYTES, PREDICTOR_RETRAIN_INTERVAL_S, PREDICTOR_MIN_ACCURACY and
+        PREDICTOR_MODEL_DIR; raise ValueError naming the variable when one is malformed."""
+        env = os.environ if env is None else env
+        model_dir = env.get("PREDICTOR_MODEL_DIR", "").strip()
+        return cls(
+            seed=_int(env, "PREDICTOR_SEED", DEFAULT_SEED, 0, 2**32 - 1),
+            n_train=_int(env, "PREDICTOR_N_TRAIN", DEFAULT_N_TRAIN, 500, 1_000_000),
+            max_tracked=_int(env, "PREDICTOR_MAX_TRACKED", 100_000, 1, 10_000_000),
+            max_body_bytes=_int(env, "PREDICTOR_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024**2),
+            retrain_interval_s=_number(env, "PREDICTOR_RETRAIN_INTERVAL_S", 1800.0, 0, 86_400),
+            min_accuracy=_number(env, "PREDICTOR_MIN_ACCURACY", 0.85, 0, 1),
+            model_dir=Path(model_dir) if model_dir else None,
+        )

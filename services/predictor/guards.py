@@ -1,0 +1,92 @@
+"""Small ASGI guards in front of the app: body size limit and known HTTP methods only."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["KNOWN_METHODS", "BodySizeLimit", "KnownMethodsOnly"]
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+async def _send_json(send: Send, status: int, body: dict, headers: list | None = None) -> None:
+    raw = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Answer 413 to bodies over ``max_bytes``: by Content-Length up front, else while reading."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        error = {"error": f"the body is larger than {self.max_bytes} bytes", "field": "body"}
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    too_large = int(value) > self.max_bytes
+                except ValueError:
+                    too_large = False  # the server refuses a malformed length itself
+                if too_large:
+                    await _send_json(send, 413, error, [(b"connection", b"close")])
+                    return
+        # Chunked (or lying) bodies: count what is actually read.
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if started:
+                raise
+            await _send_json(send, 413, error, [(b"connection", b"close")])
+
+
+class KnownMethodsOnly:
+    """Refuse made-up HTTP methods before the metrics middleware: each would be a new label."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in KNOWN_METHODS:
+            await _send_json(send, 405, {"error": "method not allowed"})
+            return
+        await self.app(scope, receive, send)
