@@ -93,12 +93,12 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"lab: state in {cfg.lab_dir}" + (" (reset)" if cfg.reset else ""))
         lab.start()
         _print_banner(console, lab, generated)
+        console.print("Ctrl-C stops every process of the lab.\n", highlight=False)
         watch(
             lab.url("prometheus"),
             check=lab.check,
             console=console,
             refresh=args.refresh,
-            footer="Ctrl-C stops every process of the lab",
         )
     except LabError as exc:
         err.print(f"[bold red]slolab lab:[/] {exc}", highlight=False)

@@ -1,45 +1,47 @@
-import httpx
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from rich.console import Console
 
-from slolab.lab.live import fetch_rows, render_table
+from slolab.lab.live import watch
+from slolab.slo import conventions as c
+from tests.slo.fake_prometheus import FakePrometheus, alerts, vector
 
-SERIES = {
-    "slo:objective:ratio": [({"slo": "a", "service": "tasks"}, "0.999")],
-    "1 - slo:sli_error:ratio_period": [({"slo": "a", "service": "tasks"}, "0.9995")],
-    "slo:period_error_budget_remaining:ratio": [({"slo": "a", "service": "tasks"}, "0.5")],
-    "slo:current_burn_rate:ratio": [({"slo": "a", "service": "tasks"}, "20")],
-    'ALERTS{alertstate="firing"}': [
-        ({"slo": "a", "alertname": "SLOErrorBudgetBurnPage", "severity": "critical"}, "1")
-    ],
-}
+SLOS = Path(__file__).resolve().parents[2] / "slos.yaml"
 
 
-def _prometheus(request: httpx.Request) -> httpx.Response:
-    expr = request.url.params["query"]
-    result = [{"metric": m, "value": [0, v]} for m, v in SERIES.get(expr, [])]
-    return httpx.Response(200, json={"status": "success", "data": {"result": result}})
+@pytest.fixture
+def prom() -> Iterator[FakePrometheus]:
+    server = FakePrometheus().start()
+
+    def route(path: str, params: dict[str, str]):
+        if path == "/api/v1/alerts":
+            return alerts()
+        labels = {"__name__": c.RULE_BUDGET_REMAINING, c.LABEL_SLO: "tasks-availability"}
+        return vector((labels, 0.25))
+
+    server.route = route
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
-def test_rows_combine_the_recorded_series_and_firing_alerts():
-    with httpx.Client(transport=httpx.MockTransport(_prometheus)) as client:
-        (row,) = fetch_rows(client, "http://prom")
-    assert (row.slo, row.service, row.objective) == ("a", "tasks", 0.999)
-    assert row.sli_period == 0.9995 and row.budget_left == 0.5 and row.burn_rate == 20
-    assert abs(row.sli_short - 0.98) < 1e-9  # 1 - 20 x 0.1% budget
-    assert row.alerts == ("SLOErrorBudgetBurnPage(critical)",)
+def test_live_table_shows_slos_and_stops_when_the_lab_breaks(prom: FakePrometheus) -> None:
+    class Broken(Exception):
+        pass
 
+    calls: list[int] = []
 
-def test_table_shows_numbers_and_alerts():
-    with httpx.Client(transport=httpx.MockTransport(_prometheus)) as client:
-        rows = fetch_rows(client, "http://prom")
-    console = Console(width=140, record=True)
-    console.print(render_table(rows))
+    def check() -> None:
+        calls.append(1)
+        if len(calls) > 2:
+            raise Broken("tasks exited")
+
+    console = Console(width=200, record=True)
+    with pytest.raises(Broken):
+        watch(prom.url, check=check, console=console, refresh=0.01, slos_path=SLOS)
     text = console.export_text()
-    for expected in ("99.90%", "99.950%", "98.000%", "50.0%", "20.00x", "SLOErrorBudgetBurnPage"):
-        assert expected in text
-
-
-def test_empty_prometheus_says_why_the_table_is_empty():
-    console = Console(width=140, record=True)
-    console.print(render_table([]))
-    assert "no SLO series yet" in console.export_text()
+    assert len(calls) == 3
+    assert "tasks-availability" in text and "25.0%" in text
