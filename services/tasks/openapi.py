@@ -15,7 +15,7 @@ from services.tasks.models import (
     TaskList,
     TaskPatch,
 )
-from slolab.faults import FaultUpdate
+from slolab.faults import ALLOWED, FaultUpdate
 
 __all__ = ["openapi_document"]
 
@@ -65,7 +65,11 @@ def _schemas() -> dict[str, Any]:
     for prop in schemas["TaskPatch"]["properties"].values():
         if prop.get("default", ...) is None:
             del prop["default"]
-    for prop in schemas["FaultUpdate"]["properties"].values():
+    # FaultUpdate is shared by both services: publish only the faults tasks accepts.
+    fault_props = schemas["FaultUpdate"]["properties"]
+    for name in set(fault_props) - ALLOWED["tasks"] - {"expires_in_s"}:
+        del fault_props[name]
+    for prop in fault_props.values():
         prop.pop("default", None)
     schemas["FaultsView"] = {
         "type": "object",

@@ -1,0 +1,77 @@
+"""Shared pieces of the schemathesis runs: configuration and a request tally."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import schemathesis
+
+__all__ = ["SEED", "CurrentAsgiApp", "CurrentWsgiApp", "Tally", "config", "is_positive"]
+
+SEED = 20261123
+
+
+def config(max_examples: int, **extra: Any) -> schemathesis.Config:
+    """Positive and negative data; examples, coverage and fuzzing phases (the pytest ones)."""
+    return schemathesis.Config.from_dict(
+        {
+            "generation": {"mode": "all", "max-examples": max_examples},
+            "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True},
+                       "fuzzing": {"enabled": True}},
+            "seed": SEED,
+            **extra,
+        }
+    )  # fmt: skip
+
+
+class CurrentWsgiApp:
+    """A WSGI app forwarding to the app of the test running now.
+
+    The schema is loaded once, at collection, but each test builds its own app (fresh
+    store and fault state per operation); schemathesis sends every request, its own
+    follow-up probes included, to ``schema.app``, so that is set to one of these.
+    """
+
+    app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+class CurrentAsgiApp:
+    """The same for an ASGI app."""
+
+    app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def is_positive(case: schemathesis.Case) -> bool:
+    return case.meta is None or case.meta.generation.mode.name.lower() == "positive"
+
+
+class Tally:
+    """Requests sent, per operation, per phase and per positive/negative data."""
+
+    def __init__(self) -> None:
+        self.by_operation: Counter[str] = Counter()
+        self.by_kind: Counter[tuple[str, str, str]] = Counter()
+        self.statuses: Counter[tuple[str, int]] = Counter()
+
+    def add(self, case: schemathesis.Case, status: int) -> None:
+        op = case.operation.label
+        phase = case.meta.phase.name.value if case.meta else "explicit"
+        mode = "positive" if is_positive(case) else "negative"
+        self.by_operation[op] += 1
+        self.by_kind[(op, str(phase), mode)] += 1
+        self.statuses[(op, status)] += 1
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for op, total in sorted(self.by_operation.items()):
+            kinds = {f"{p}/{m}": n for (o, p, m), n in sorted(self.by_kind.items()) if o == op}
+            codes = {str(s): n for (o, s), n in sorted(self.statuses.items()) if o == op}
+            out[op] = {"requests": total, "kinds": kinds, "statuses": codes}
+        return out
