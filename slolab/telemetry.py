@@ -25,6 +25,7 @@ __all__ = [
     "configure_logging",
     "instrument_fastapi",
     "instrument_flask",
+    "instrumentation_enabled",
     "setup_tracing",
     "shutdown_tracing",
     "trace_exemplar",
@@ -40,6 +41,22 @@ def _env_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+_SWITCH = "SLOLAB_INSTRUMENTATION"
+_ON, _OFF = {"on", "1", "true", "yes"}, {"off", "0", "false", "no"}
+
+
+def instrumentation_enabled() -> bool:
+    """Whether request metrics and tracing are on (``SLOLAB_INSTRUMENTATION``, default on).
+
+    ``off`` exists for benchmarks only (docs/benchmarks.md): it measures what the
+    instrumentation costs. Read at call time; an unknown value is an error.
+    """
+    raw = os.environ.get(_SWITCH, "").strip().lower() or "on"
+    if raw not in _ON | _OFF:
+        raise ValueError(f"{_SWITCH} must be 'on' or 'off', got {raw!r}")
+    return raw in _ON
+
+
 def _export_endpoint_configured() -> bool:
     if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
         return False
@@ -52,12 +69,12 @@ def _export_endpoint_configured() -> bool:
 def setup_tracing(service: str) -> TracerProvider | None:
     """Install the tracer provider for this process; call after fork, once.
 
-    Returns the provider, or None when the SDK is disabled. Spans are always
-    recorded (so logs and exemplars carry trace ids) but only exported when an
-    OTLP endpoint is configured.
+    Returns the provider, or None when the SDK or the instrumentation is switched
+    off. Spans are always recorded (so logs and exemplars carry trace ids) but
+    only exported when an OTLP endpoint is configured.
     """
     global _provider, _provider_pid
-    if _env_true("OTEL_SDK_DISABLED"):
+    if _env_true("OTEL_SDK_DISABLED") or not instrumentation_enabled():
         return None
     with _lock:
         if _provider is not None and _provider_pid == os.getpid():
@@ -107,6 +124,8 @@ def shutdown_tracing() -> None:
 
 def instrument_flask(app: Any) -> None:
     """Trace every request of this Flask app (spans reach the provider once set)."""
+    if not instrumentation_enabled():
+        return
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
     FlaskInstrumentor().instrument_app(app, excluded_urls="metrics,healthz,readyz")
@@ -114,6 +133,8 @@ def instrument_flask(app: Any) -> None:
 
 def instrument_fastapi(app: Any) -> None:
     """Trace every request of this FastAPI app."""
+    if not instrumentation_enabled():
+        return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls="metrics,healthz,readyz")

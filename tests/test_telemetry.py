@@ -110,3 +110,29 @@ def test_unreachable_collector_is_quiet_and_harmless(unused_tcp_port: int) -> No
 def test_sdk_disabled_means_no_provider(monkeypatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert telemetry.setup_tracing("x") is None
+
+
+def test_instrumentation_switch(monkeypatch) -> None:
+    from flask import Flask
+
+    monkeypatch.delenv("SLOLAB_INSTRUMENTATION", raising=False)
+    assert telemetry.instrumentation_enabled()
+    monkeypatch.setenv("SLOLAB_INSTRUMENTATION", "bogus")
+    try:
+        telemetry.instrumentation_enabled()
+    except ValueError as exc:
+        assert "SLOLAB_INSTRUMENTATION" in str(exc)
+    else:
+        raise AssertionError("an unknown value must be refused")
+
+    monkeypatch.setenv("SLOLAB_INSTRUMENTATION", "off")
+    assert not telemetry.instrumentation_enabled()
+    assert telemetry.setup_tracing("x") is None
+    app = Flask("off")
+    telemetry.instrument_flask(app)
+    assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
+    assert "wsgi_app" not in vars(app)  # Flask's own, not wrapped
+
+    monkeypatch.setenv("SLOLAB_INSTRUMENTATION", "on")
+    telemetry.instrument_flask(app)
+    assert app._is_instrumented_by_opentelemetry  # the same call instruments when on

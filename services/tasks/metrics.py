@@ -15,6 +15,7 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 
 from services.tasks.predictor import REASONS
 from slolab.procmetrics import ProcessTreeCollector
+from slolab.telemetry import instrumentation_enabled
 
 __all__ = ["BUCKETS", "UNMATCHED", "TasksMetrics", "install_metrics", "multiprocess_enabled"]
 
@@ -83,14 +84,22 @@ class TasksMetrics:
 
 
 def install_metrics(app: Flask) -> TasksMetrics:
-    """Instrument ``app`` and serve ``/metrics``; multiprocess-correct under gunicorn."""
+    """Instrument ``app`` and serve ``/metrics``; multiprocess-correct under gunicorn.
+
+    With ``SLOLAB_INSTRUMENTATION=off`` (benchmarks) nothing is hooked into the app
+    and there is no ``/metrics``; the counters live in a private registry, so the
+    code that increments them runs unchanged.
+    """
     kwargs = {
         "group_by": path,
         "buckets": BUCKETS,
         "excluded_paths": list(EXCLUDED_PATHS),
     }
     exporter: PrometheusMetrics
-    if multiprocess_enabled():
+    if not instrumentation_enabled():
+        registry = CollectorRegistry()
+        exporter = PrometheusMetrics(None, registry=registry, **kwargs)  # never init_app'ed
+    elif multiprocess_enabled():
         # Serves the sum over all workers' files in PROMETHEUS_MULTIPROC_DIR.
         exporter = _GunicornExporter(app, **kwargs)
         registry = exporter.registry
