@@ -80,7 +80,8 @@ def _register_errors(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail).lower(), **(exc.headers or {}))
+        field = "body" if exc.status_code == 413 else None
+        return _error(exc.status_code, str(exc.detail).lower(), field, **(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -277,9 +278,10 @@ def create_app(
         lifespan=lifespan,
     )
     # Inner to outer: the body limit answers inside the metrics middleware (its 413s
-    # are counted under the route); made-up methods never reach it (a label each).
+    # are counted under the route).
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     metrics = install_metrics(app)
+    # Outside the metrics middleware: made-up methods would each be a new label value.
     app.add_middleware(KnownMethodsOnly)
 
     svc = PredictorService(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["KNOWN_METHODS", "BodySizeLimit", "KnownMethodsOnly"]
+__all__ = ["KNOWN_METHODS", "BodySizeLimit", "BodyTooLarge", "KnownMethodsOnly"]
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -27,12 +28,19 @@ async def _send_json(send: Send, status: int, body: dict, headers: list | None =
     await send({"type": "http.response.body", "body": raw})
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while reading: an HTTPException, so the app's error handler answers it."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the body is larger than {max_bytes} bytes")
 
 
 class BodySizeLimit:
-    """Answer 413 to bodies over ``max_bytes``: by Content-Length up front, else while reading."""
+    """Answer 413 to bodies over ``max_bytes``: by Content-Length up front, else while reading.
+
+    (Starlette's own RequestBodyLimitMiddleware answers in plain text, replacing our
+    JSON error whenever Content-Length is too large; this keeps the documented body.)
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -62,7 +70,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -73,7 +81,7 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
+        except BodyTooLarge:
             if started:
                 raise
             await _send_json(send, 413, error, [(b"connection", b"close")])

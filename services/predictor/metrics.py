@@ -148,7 +148,7 @@ def render(metrics: PredictorMetrics, accept: str | None) -> tuple[bytes, str]:
     """Encode the metrics for a scrape: OpenMetrics when asked for, plain text otherwise."""
     try:
         encoder, content_type = choose_encoder(accept or "")
-    except ValueError:  # a malformed version parameter: answer the format everyone reads
+    except (ValueError, TypeError):  # a malformed version parameter (TypeError in 0.26)
         encoder, content_type = generate_latest, PLAIN
     if metrics.multiprocess:
         registry = CollectorRegistry()
