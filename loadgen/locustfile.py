@@ -1,0 +1,156 @@
+"""slolab load: realistic users of both services, shaped by a named scenario.
+
+    SCENARIO=budget-burn locust -f loadgen/locustfile.py --headless -t 15m
+    locust -f loadgen/locustfile.py --autostart          # web UI on :8089
+
+Environment: SCENARIO (steady|ramp|spike|budget-burn|chaos), TASKS_URL,
+PREDICTOR_URL, LOAD_USERS, LOAD_SPAWN_RATE, BURN_START_S, BURN_DURATION_S,
+BURN_ERROR_RATE, CHAOS_SEED, SLOLAB_ADMIN_TOKEN (faults; none without it).
+Every request carries the baggage ``synthetic_request=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from locust import HttpUser, between, events, task
+from locust.runners import WorkerRunner
+
+# Locust imports this file by path: make ``loadgen`` importable from anywhere.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from loadgen import shapes, workload
+
+_ID = "/api/tasks/[id]"  # one stats row for every task id
+
+
+class TasksUser(HttpUser):
+    """Someone managing a to-do list: mostly reads, some writes, completes with truth."""
+
+    weight = 3
+    wait_time = between(0.5, 2.0)
+
+    def on_start(self) -> None:
+        # --host applies to every user class; TASKS_URL wins for this one.
+        self.base = (os.environ.get("TASKS_URL") or self.host or "").rstrip("/")
+        self.rng = random.Random()
+        self.mine: list[dict[str, Any]] = []
+
+    def _url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    @task(5)
+    def list_tasks(self) -> None:
+        self.client.get(
+            self._url("/api/tasks?limit=20"), name="/api/tasks", headers=workload.SYNTHETIC_HEADERS
+        )
+
+    @task(3)
+    def create_task(self) -> None:
+        draft = workload.draft_task(self.rng)
+        body = {
+            "title": draft.title,
+            "due_in_days": draft.due_in_days,
+            "estimated_hours": draft.estimated_hours,
+        }
+        with self.client.post(
+            self._url("/api/tasks"),
+            json=body,
+            name="/api/tasks",
+            headers=workload.SYNTHETIC_HEADERS,
+            catch_response=True,
+        ) as resp:
+            if resp.status_code != 201:
+                resp.failure(f"create: {resp.status_code}")
+                return
+            task_id = resp.json().get("id")
+            if not task_id:
+                resp.failure("create: no id in the answer")
+                return
+            self.mine.append(
+                {"id": task_id, "truth": workload.true_priority(workload.features(draft))}
+            )
+
+    @task(2)
+    def read_task(self) -> None:
+        if self.mine:
+            item = self.rng.choice(self.mine)
+            self.client.get(
+                self._url(f"/api/tasks/{item['id']}"), name=_ID, headers=workload.SYNTHETIC_HEADERS
+            )
+
+    @task(2)
+    def complete_task(self) -> None:
+        open_items = [t for t in self.mine if not t.get("done")]
+        if not open_items:
+            return
+        item = self.rng.choice(open_items)
+        self.client.patch(
+            self._url(f"/api/tasks/{item['id']}"),
+            json={"done": True, "true_priority": item["truth"]},
+            name=_ID,
+            headers=workload.SYNTHETIC_HEADERS,
+        )
+        item["done"] = True
+
+    @task(1)
+    def delete_task(self) -> None:
+        # Keep each user's list short: delete the oldest, done or not.
+        if len(self.mine) > 5 or (self.mine and self.rng.random() < 0.3):
+            item = self.mine.pop(0)
+            self.client.delete(
+                self._url(f"/api/tasks/{item['id']}"), name=_ID, headers=workload.SYNTHETIC_HEADERS
+            )
+
+
+class PredictorUser(HttpUser):
+    """A client of the model API: predictions, and ground truth for some of them."""
+
+    weight = 1
+    wait_time = between(0.5, 2.0)
+
+    def on_start(self) -> None:
+        self.base = (os.environ.get("PREDICTOR_URL") or "http://127.0.0.1:8082").rstrip("/")
+        self.rng = random.Random()
+
+    @task(5)
+    def predict_and_feedback(self) -> None:
+        feat = workload.features(workload.draft_task(self.rng))
+        with self.client.post(
+            f"{self.base}/predict",
+            json=feat,
+            name="/predict",
+            headers=workload.SYNTHETIC_HEADERS,
+            catch_response=True,
+        ) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"predict: {resp.status_code}")
+                return
+            prediction_id = resp.json().get("prediction_id")
+        if prediction_id and self.rng.random() < 0.5:
+            self.client.post(
+                f"{self.base}/feedback",
+                json={"prediction_id": prediction_id, "true_label": workload.true_priority(feat)},
+                name="/feedback",
+                headers=workload.SYNTHETIC_HEADERS,
+            )
+
+    @task(1)
+    def model_info(self) -> None:
+        self.client.get(f"{self.base}/model", name="/model", headers=workload.SYNTHETIC_HEADERS)
+
+
+# Exactly one shape class in this module: Locust runs the first one it finds.
+Scenario = shapes.select(os.environ.get("SCENARIO"))
+
+
+@events.test_stop.add_listener
+def _clear_faults(environment: Any, **_: Any) -> None:
+    """Switch off the faults this run switched on (master or local runner only)."""
+    shape = environment.shape_class
+    if isinstance(shape, shapes.Scenario) and not isinstance(environment.runner, WorkerRunner):
+        shape.cleanup()
