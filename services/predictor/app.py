@@ -81,7 +81,11 @@ def _register_errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         field = "body" if exc.status_code == 413 else None
-        return _error(exc.status_code, str(exc.detail).lower(), field, **(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette lists only the first matching route's methods; we have one per method.
+            headers["Allow"] = ", ".join(sorted(_methods_of(app, request.url.path)))
+        return _error(exc.status_code, str(exc.detail).lower(), field, **headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -212,14 +216,6 @@ def _register_operations(app: FastAPI, svc: PredictorService) -> None:
         }
     }
 
-    @app.api_route(
-        "/admin/faults", methods=["GET", "DELETE"], response_model=FaultsView,
-        responses=admin_responses, summary="Show or clear the injected faults (admin token)",
-    )  # fmt: skip
-    @app.put(
-        "/admin/faults", response_model=FaultsView, responses=admin_responses,
-        openapi_extra=body_doc, summary="Switch faults on or off (admin token)",
-    )  # fmt: skip
     async def admin_faults(request: Request) -> JSONResponse:
         body = await request.body() if request.method == "PUT" else None
         status, payload = svc.faults.handle_admin(
@@ -229,6 +225,28 @@ def _register_operations(app: FastAPI, svc: PredictorService) -> None:
         if status == 200:
             svc.sync_gauges()  # stale_model shows on the very next scrape
         return JSONResponse(payload, status_code=status, headers=headers)
+
+    # One route per method: each operation gets its own id in the OpenAPI document.
+    for method, summary, extra in (
+        ("GET", "Show the injected faults (admin token)", None),
+        ("PUT", "Switch faults on or off (admin token)", body_doc),
+        ("DELETE", "Switch every fault off (admin token)", None),
+    ):
+        app.add_api_route(
+            "/admin/faults", admin_faults, methods=[method], response_model=FaultsView,
+            responses=admin_responses, summary=summary, openapi_extra=extra,
+            operation_id=f"{method.lower()}_admin_faults",
+        )  # fmt: skip
+
+
+def _methods_of(app: FastAPI, path: str) -> set[str]:
+    """The methods the routes matching ``path`` accept."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        regex, accepted = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and accepted and regex.match(path):
+            methods |= set(accepted)
+    return methods
 
 
 async def _retrain_periodically(svc: PredictorService, interval: float) -> None:
@@ -282,7 +300,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     metrics = install_metrics(app)
     # Outside the metrics middleware: made-up methods would each be a new label value.
-    app.add_middleware(KnownMethodsOnly)
+    app.add_middleware(KnownMethodsOnly, allowed=lambda path: _methods_of(app, path))
 
     svc = PredictorService(
         settings, faults or FaultController.from_env("predictor", ALLOWED["predictor"]), metrics

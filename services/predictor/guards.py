@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -88,13 +89,18 @@ class BodySizeLimit:
 
 
 class KnownMethodsOnly:
-    """Refuse made-up HTTP methods before the metrics middleware: each would be a new label."""
+    """Refuse made-up HTTP methods before the metrics middleware: each would be a new label.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``allowed(path)`` names the methods the path does support (the Allow header).
+    """
+
+    def __init__(self, app: ASGIApp, allowed: Callable[[str], Iterable[str]]) -> None:
         self.app = app
+        self.allowed = allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in KNOWN_METHODS:
-            await _send_json(send, 405, {"error": "method not allowed"})
+            allow = ", ".join(sorted(self.allowed(scope["path"]))).encode()
+            await _send_json(send, 405, {"error": "method not allowed"}, [(b"allow", allow)])
             return
         await self.app(scope, receive, send)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "Error",
@@ -21,6 +21,16 @@ __all__ = [
 Label = Literal["low", "medium", "high"]
 PREDICTION_ID = r"^[0-9a-f]{32}$"
 
+
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 116.0 is the integer 116 (JSON Schema agrees); 2.5 is not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+
 # Strict: JSON types must match (no "5" for 5, no true for 1), unknown fields are
 # refused, NaN/Infinity are refused.
 _INPUT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
@@ -31,8 +41,8 @@ class Features(BaseModel):
 
     model_config = _INPUT
 
-    title_length: int = Field(ge=1, le=500, description="characters in the title")
-    urgent_words: int = Field(ge=0, le=50, description='words like "urgent", "asap", "fix"')
+    title_length: Integer = Field(ge=1, le=500, description="characters in the title")
+    urgent_words: Integer = Field(ge=0, le=50, description='words like "urgent", "asap", "fix"')
     due_in_days: float = Field(ge=0, le=3650, description="days until the task is due")
     estimated_hours: float = Field(ge=0, le=1000, description="estimated effort in hours")
 
@@ -80,8 +90,8 @@ class RetrainRequest(BaseModel):
 
     model_config = _INPUT
 
-    seed: int | None = Field(
-        None, ge=0, le=2**32 - 1, description="data seed (default: the current model's)"
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1), BeforeValidator(_integral)] | None = Field(
+        None, description="data seed (default: the current model's)"
     )
     include_feedback: bool = Field(
         True, description="train on the ground truth received so far as well"
