@@ -7,7 +7,16 @@ from typing import Any
 
 import schemathesis
 
-__all__ = ["SEED", "CurrentAsgiApp", "CurrentWsgiApp", "Tally", "config", "is_positive"]
+__all__ = [
+    "SEED",
+    "CurrentAsgiApp",
+    "CurrentWsgiApp",
+    "Tally",
+    "check_invariants",
+    "config",
+    "is_positive",
+    "with_token",
+]
 
 SEED = 20261123
 
@@ -50,6 +59,19 @@ class CurrentAsgiApp:
 
 def is_positive(case: schemathesis.Case) -> bool:
     return case.meta is None or case.meta.generation.mode.name.lower() == "positive"
+
+
+def with_token(case: schemathesis.Case, token: str) -> None:
+    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+
+
+def check_invariants(case: schemathesis.Case, status: int, token: str, admin: tuple[str, ...]):
+    """No 5xx; an admin operation never succeeds without the right token."""
+    assert status < 500, f"{case.method} {case.formatted_path}: {status}"
+    # (OPTIONS is answered by the framework with an Allow header and no body.)
+    if case.path.startswith(admin) and 200 <= status < 300 and case.method != "OPTIONS":
+        auth = (case.headers or {}).get("Authorization")
+        assert auth == f"Bearer {token}", "the admin surface answered without the token"
 
 
 class Tally:
