@@ -1,0 +1,92 @@
+"""``python -m bench`` (``make bench``): measure, then write docs/benchmarks.md.
+
+.venv/bin/python -m bench                               # the full run, about 5 minutes
+.venv/bin/python -m bench --seconds 3 --rounds 1 --no-write   # a quick look
+.venv/bin/python -m bench --render bench/results/latest.json  # tables again, no measuring
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from bench import report
+from bench.run import WORKLOADS, Options, as_dicts, run_all
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "benchmarks.md"
+RESULTS = REPO / "bench" / "results" / "latest.json"
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = Options()
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=d.seconds, help="per saturation run")
+    p.add_argument("--warmup", type=float, default=d.warmup_s, help="before the first round")
+    p.add_argument("--rounds", type=int, default=d.rounds, help="saturation rounds")
+    p.add_argument("--threads", type=int, default=d.threads, help="wrk threads")
+    p.add_argument("--connections", type=int, default=d.connections, help="wrk connections")
+    p.add_argument("--paced-seconds", type=float, default=d.paced_seconds,
+                   help="per constant-rate run (0: none)")  # fmt: skip
+    p.add_argument("--degraded-seconds", type=float, default=d.degraded_seconds,
+                   help="per degraded-create run (0: none)")  # fmt: skip
+    names = ", ".join(w.name for w in WORKLOADS)
+    p.add_argument("--only", default=",".join(d.workloads),
+                   help=f"workloads, comma separated ({names})")  # fmt: skip
+    p.add_argument("--no-write", action="store_true", help="print only; leave the doc alone")
+    p.add_argument("--render", type=Path, metavar="JSON",
+                   help="render saved results into the doc instead of measuring")  # fmt: skip
+    return p
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.render:
+        results = json.loads(args.render.read_text())
+    else:
+        only = tuple(x.strip() for x in args.only.split(",") if x.strip())
+        unknown = set(only) - {w.name for w in WORKLOADS}
+        if unknown:
+            _parser().error(f"--only: unknown workload(s) {', '.join(sorted(unknown))}")
+        if args.rounds < 1 or args.seconds < 1:
+            _parser().error("--rounds and --seconds must be at least 1")
+        opts = Options(
+            seconds=args.seconds, warmup_s=args.warmup, rounds=args.rounds,
+            threads=args.threads, connections=args.connections,
+            paced_seconds=args.paced_seconds, degraded_seconds=args.degraded_seconds,
+            workloads=only,
+        )  # fmt: skip
+        started = time.monotonic()
+        mach = report.machine()
+        runs = run_all(opts, _log)
+        _log(f"done in {time.monotonic() - started:.0f} s")
+        results = {
+            "machine": mach,
+            "command": "make bench"
+            if argv is None and len(sys.argv) == 1
+            else "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
+            "options": asdict(opts),
+            "runs": as_dicts(runs),
+        }
+    block = report.render(results)
+    print(block)
+    if not args.no_write:
+        if not args.render:
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        report.update_doc(DOC, block)
+        _log(f"wrote {DOC.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""The benchmark plan: which services, which workloads, in which order, measured how.
+
+Three configurations run side by side (each its own predictor + tasks pair, all
+started before the first measurement):
+
+- ``off``:    ``SLOLAB_INSTRUMENTATION=off`` — no request metrics, no tracing;
+- ``on``:     metrics and tracing, every span recorded, none exported (no endpoint);
+- ``export``: as ``on``, exporting over OTLP/HTTP to a local sink that discards.
+
+Saturation runs alternate the order of the configurations from round to round so
+that a neighbour's load on this shared machine does not always hit the same one;
+every run also records the CPU the services, wrk and everything else used.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench import wrk
+from bench.servers import Service, start
+from bench.sink import DiscardingSink
+
+__all__ = ["MODES", "WORKLOADS", "Options", "Run", "Workload", "run_all"]
+
+MODES = ("off", "on", "export")
+SEED_TASKS = 100
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    service: str  # the service wrk talks to
+    path: str
+    lua: str | None  # bench/lua/NAME.lua, None for a plain GET
+    target_rate: float | None  # constant-rate run at this offered load (issue 2's targets)
+
+
+WORKLOADS = (
+    Workload("list", "tasks", "/api/tasks?limit=20", None, 1500),
+    Workload("predict", "predictor", "/predict", "predict", 2000),
+    Workload("create", "tasks", "/api/tasks", "create_task", None),
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    seconds: float = 10.0
+    warmup_s: float = 2.0
+    rounds: int = 2
+    threads: int = 2
+    connections: int = 32
+    paced_seconds: float = 10.0
+    degraded_seconds: float = 5.0
+    workloads: tuple[str, ...] = tuple(w.name for w in WORKLOADS)
+
+
+@dataclass
+class Run:
+    workload: str
+    mode: str
+    kind: str  # saturation | paced | predictor-down | predictor-slow
+    round: int
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    server_cpu_us_per_req: float  # both services' process trees, per answered request
+    server_cores: float  # CPU the services used, in cores
+    wrk_cores: float
+    other_cores: float  # everything else on the machine (other users' work)
+    offered_rps: float | None = None
+    late_sends: int | None = None
+    sent: int | None = None
+    max_late_ms: float | None = None
+    raw: str = field(default="", repr=False)
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    busy = sum(fields[:8]) - idle  # guest time is already in user
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> tuple[float, float]:
+    """(this process, its waited-for children = wrk) CPU seconds."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+@dataclass
+class Pair:
+    mode: str
+    predictor: Service
+    tasks: Service
+
+    def service(self, name: str) -> Service:
+        return self.tasks if name == "tasks" else self.predictor
+
+    def cpu_seconds(self) -> float:
+        return self.tasks.cpu_seconds() + self.predictor.cpu_seconds()
+
+
+class Bench:
+    def __init__(self, opts: Options, workdir: Path, log: Callable[[str], None]) -> None:
+        self.opts = opts
+        self.workdir = workdir
+        self.log = log
+        self.token = secrets.token_urlsafe(16)
+        self.runs: list[Run] = []
+        self.pairs: dict[str, Pair] = {}
+
+    # -- services ---------------------------------------------------------------
+
+    def start_pairs(self, stack: ExitStack, sink: DiscardingSink) -> None:
+        for mode in MODES:
+            env = {"SLOLAB_INSTRUMENTATION": "off" if mode == "off" else "on"}
+            if mode == "export":
+                env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+            state = self.workdir / mode
+            predictor = start(
+                "predictor",
+                state / "predictor",
+                {
+                    **env,
+                    "SLOLAB_ADMIN_TOKEN": self.token,
+                    "PREDICTOR_RETRAIN_INTERVAL_S": "0",  # no retraining mid-run
+                },
+            )
+            stack.callback(predictor.stop)
+            tasks = start("tasks", state / "tasks", {**env, "PREDICTOR_URL": predictor.url})
+            stack.callback(tasks.stop)
+            self.pairs[mode] = Pair(mode, predictor, tasks)
+            self.log(f"{mode}: tasks {tasks.url}, predictor {predictor.url}")
+
+    def seed(self) -> None:
+        """~100 tasks in every tasks store, so that the list has pages to serve."""
+        for pair in self.pairs.values():
+            with httpx.Client(base_url=pair.tasks.url, timeout=10) as client:
+                for i in range(SEED_TASKS):
+                    resp = client.post("/api/tasks", json={"title": f"seeded task {i}"})
+                    resp.raise_for_status()
+
+    # -- one wrk run ------------------------------------------------------------
+
+    def measure(
+        self,
+        work: Workload,
+        pair: Pair,
+        kind: str,
+        rnd: int,
+        seconds: float,
+        rate: float | None = None,
+    ) -> Run:
+        url = pair.service(work.service).url + work.path
+        lua = wrk.script(work.lua, rate, self.workdir)
+        argv = wrk.command(
+            url,
+            seconds=seconds,
+            threads=self.opts.threads,
+            connections=self.opts.connections,
+            lua=lua,
+            rate=rate,
+        )
+        srv0, busy0, (me0, kids0) = pair.cpu_seconds(), _machine_busy_seconds(), _own_seconds()
+        t0 = time.monotonic()
+        result, raw = wrk.run(argv, limit_s=seconds + 30)
+        wall = time.monotonic() - t0
+        srv1, busy1, (me1, kids1) = pair.cpu_seconds(), _machine_busy_seconds(), _own_seconds()
+        server, wrk_cpu, me = srv1 - srv0, kids1 - kids0, me1 - me0
+        other = max(0.0, (busy1 - busy0) - server - wrk_cpu - me)
+        run = Run(
+            workload=work.name,
+            mode=pair.mode,
+            kind=kind,
+            round=rnd,
+            rps=result.rps,
+            p50_ms=result.p50,
+            p90_ms=result.percentiles_ms.get(90.0, float("nan")),
+            p99_ms=result.p99,
+            requests=result.requests,
+            errors=result.errors,
+            server_cpu_us_per_req=1e6 * server / max(1, result.requests),
+            server_cores=server / wall,
+            wrk_cores=wrk_cpu / wall,
+            other_cores=other / wall,
+            offered_rps=rate,
+            late_sends=result.paced_late,
+            sent=result.paced_sent,
+            max_late_ms=result.max_late_ms,
+            raw=raw,
+        )
+        self.log(
+            f"{kind:<15} {work.name:<8} {pair.mode:<7} r{rnd} "
+            f"{run.rps:8.0f} rps  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:7.2f} ms  "
+            f"cpu {run.server_cpu_us_per_req:6.0f} us/req  others {run.other_cores:.2f} cores"
+            + (f"  late {run.late_sends}/{run.sent}" if rate else "")
+            + (f"  errors {run.errors}" if run.errors else "")
+        )
+        return run
+
+    def warm(self, work: Workload, pair: Pair) -> None:
+        if self.opts.warmup_s <= 0:
+            return
+        url = pair.service(work.service).url + work.path
+        lua = wrk.script(work.lua, None, self.workdir)
+        argv = wrk.command(
+            url, seconds=self.opts.warmup_s, threads=self.opts.threads,
+            connections=self.opts.connections, lua=lua,
+        )  # fmt: skip
+        wrk.run(argv, limit_s=self.opts.warmup_s + 30)
+
+    # -- the plan ---------------------------------------------------------------
+
+    def saturation(self, work: Workload) -> None:
+        for rnd in range(self.opts.rounds):
+            order = MODES if rnd % 2 == 0 else tuple(reversed(MODES))
+            for mode in order:
+                pair = self.pairs[mode]
+                if rnd == 0:
+                    self.warm(work, pair)
+                self.runs.append(self.measure(work, pair, "saturation", rnd, self.opts.seconds))
+
+    def paced(self, work: Workload) -> None:
+        if work.target_rate is None or self.opts.paced_seconds <= 0:
+            return
+        for mode in MODES:
+            self.runs.append(
+                self.measure(
+                    work, self.pairs[mode], "paced", 0, self.opts.paced_seconds, work.target_rate
+                )
+            )
+
+    def degraded(self, work: Workload) -> None:
+        """Create with the predictor slow (beyond the client timeout), then stopped."""
+        if self.opts.degraded_seconds <= 0:
+            return
+        pair = self.pairs["on"]
+        auth = {"Authorization": f"Bearer {self.token}"}
+        # Slower than PREDICTOR_TIMEOUT (0.3 s): every estimate times out.
+        httpx.put(
+            f"{pair.predictor.url}/admin/faults", json={"latency_ms": 1000}, headers=auth, timeout=5
+        ).raise_for_status()
+        self.runs.append(self.measure(work, pair, "predictor-slow", 0, self.opts.degraded_seconds))
+        httpx.delete(f"{pair.predictor.url}/admin/faults", headers=auth, timeout=5)
+        pair.predictor.stop()  # connection refused: the fast degraded path
+        self.runs.append(self.measure(work, pair, "predictor-down", 0, self.opts.degraded_seconds))
+
+
+def run_all(opts: Options, log: Callable[[str], None]) -> list[Run]:
+    """Start everything, run the plan, stop everything; return every measured run."""
+    with ExitStack() as stack, _workdir() as workdir:
+        sink = stack.enter_context(DiscardingSink())
+        bench = Bench(opts, workdir, log)
+        bench.start_pairs(stack, sink)
+        bench.seed()
+        chosen = [w for w in WORKLOADS if w.name in opts.workloads]
+        # Lists first: creates would grow the stores the list reads.
+        for work in chosen:
+            bench.saturation(work)
+            bench.paced(work)
+        create = next((w for w in chosen if w.name == "create"), None)
+        if create is not None:
+            bench.degraded(create)
+        log(f"sink received {sink.batches} span batches, {sink.bytes / 1e6:.1f} MB")
+        return bench.runs
+
+
+@contextmanager
+def _workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="slolab-bench-") as tmp:
+        yield Path(tmp)
+
+
+def as_dicts(runs: list[Run]) -> list[dict]:
+    """The runs as JSON-ready dicts, without wrk's raw text."""
+    return [{k: v for k, v in asdict(r).items() if k != "raw"} for r in runs]

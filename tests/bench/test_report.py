@@ -1,0 +1,102 @@
+"""Tables and target checks of docs/benchmarks.md, from made-up runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench import report
+
+
+def run(workload: str, mode: str, rps: float, p50: float, p99: float, **kw: Any) -> dict:
+    base = {
+        "workload": workload, "mode": mode, "kind": "saturation", "round": 0, "rps": rps,
+        "p50_ms": p50, "p90_ms": p99 / 2, "p99_ms": p99, "requests": int(rps * 10), "errors": 0,
+        "server_cpu_us_per_req": 400.0, "server_cores": 1.0, "wrk_cores": 0.5,
+        "other_cores": 0.1, "offered_rps": None, "late_sends": None, "sent": None,
+        "max_late_ms": None,
+    }  # fmt: skip
+    return {**base, **kw}
+
+
+RUNS = [
+    run("list", "off", 2000, 4.0, 9.0),
+    run("list", "off", 2200, 4.2, 9.5, round=1),
+    run("list", "on", 1960, 4.3, 10.0),
+    run("list", "on", 2000, 4.4, 10.5, round=1),
+    run("list", "export", 1700, 5.0, 12.0),
+    run("list", "export", 1800, 5.2, 12.0, round=1),
+    run("predict", "off", 3000, 2.0, 6.0),
+    run("predict", "on", 1900, 3.0, 8.0),
+    run("predict", "on", 2000, 1.9, 5.0, kind="paced", offered_rps=2000, sent=20000, late_sends=10),
+    run("predict", "off", 1500, 15, 90, kind="paced", offered_rps=2000, sent=20000, late_sends=900),
+    run("create", "on", 300, 20, 60),
+    run("create", "on", 25, 1200, 1300, kind="predictor-slow", errors=0),
+]  # fmt: skip
+
+
+def test_summary_takes_the_median_over_rounds() -> None:
+    s = report.summarize(RUNS, "list", "off")
+    assert s is not None
+    assert (s["rps"], s["rps_min"], s["rps_max"], s["n"]) == (2100, 2000, 2200, 2)
+    assert s["p50_ms"] == 4.1
+    assert report.summarize(RUNS, "list", "off", "paced") is None
+
+
+def test_targets_compare_with_off_and_issue_2s_floors() -> None:
+    got = {t.name: t for t in report.targets(RUNS)}
+    cost = got["list: instrumentation costs ≤ 5% throughput"]
+    # on: 1,980 vs 2,100 rps is -5.7%; export -16.7%.
+    assert cost.met == {"on": False, "export": False}
+    assert cost.cells["on"] == "-5.7% rps"
+    p50 = got["list: instrumentation costs ≤ 0.5 ms p50"]
+    assert p50.met == {"on": True, "export": False}  # +0.25 ms, +1.00 ms
+    assert got["list ≥ 1,500 rps (saturation)"].met == {"off": True, "on": True, "export": True}
+    assert got["predict ≥ 2,000 rps (saturation)"].met == {"off": True, "on": False}
+    paced = got["predict: p99 ≤ 20 ms at 2,000 rps"]
+    # off's p99 looks fine at first sight but the schedule slipped: not met, and said so.
+    assert paced.met == {"on": True, "off": False}
+    assert "rate not sustained" in paced.cells["off"]
+    assert "create: instrumentation costs ≤ 5% throughput" not in got  # no create/off run
+
+
+def test_render_has_every_section_and_row() -> None:
+    results = {
+        "machine": {
+            "date": "2026-11-23 10:00 UTC", "nproc": 2, "cpu": "AMD EPYC", "kernel": "6.1",
+            "python": "3.11.7", "wrk": "wrk 4.1.0", "loadavg": (0.5, 0.4, 0.3),
+            "libraries": {"flask": "3.1"},
+        },
+        "command": "make bench",
+        "options": {"threads": 2, "connections": 32, "seconds": 10, "warmup_s": 2,
+                    "rounds": 2, "paced_seconds": 10},
+    "runs": RUNS,
+    }  # fmt: skip
+    text = report.render(results)
+    assert text.startswith(report.BEGIN) and text.endswith(report.END)
+    assert "AMD EPYC" in text and "`make bench`" in text and "flask 3.1" in text
+    table = [line for line in text.splitlines() if line.startswith("| list |")]
+    assert len(table) == 3
+    assert table[0].split(" | ")[2] == "2,100 (2,000–2,200)"  # noqa: RUF001
+    assert "| predict | on (spans recorded, not exported) | 2,000 | 2,000 |" in text
+    assert "| predictor slower than PREDICTOR_TIMEOUT (1 s latency fault) | 25 |" in text
+    assert "**missed**" in text and " met" in text
+    # Every table row has as many cells as its header.
+    for block in text.split("\n\n"):
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        if rows:
+            assert len({row.count(" | ") for row in rows if not row.startswith("|---")}) == 1
+
+
+def test_update_doc_replaces_only_the_generated_block(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    report.update_doc(doc, f"{report.BEGIN}\nfirst\n{report.END}")
+    assert "first" in doc.read_text()
+    doc.write_text(
+        "# Benchmarks\n\nintro\n\n" + doc.read_text().split("\n", 2)[2] + "\n## Analysis\nmine\n"
+    )
+    report.update_doc(doc, f"{report.BEGIN}\nsecond\n{report.END}")
+    text = doc.read_text()
+    assert "second" in text and "first" not in text
+    assert text.count(report.BEGIN) == 1
+    assert "intro" in text and "## Analysis\nmine" in text
