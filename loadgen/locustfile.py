@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from locust import HttpUser, between, events, task
+from locust import HttpUser, LoadTestShape, between, events, task
 from locust.runners import WorkerRunner
 
 # Locust imports this file by path: make ``loadgen`` importable from anywhere.
@@ -144,13 +144,29 @@ class PredictorUser(HttpUser):
         self.client.get(f"{self.base}/model", name="/model", headers=workload.SYNTHETIC_HEADERS)
 
 
-# Exactly one shape class in this module: Locust runs the first one it finds.
-Scenario = shapes.select(os.environ.get("SCENARIO"))
+class ScenarioShape(LoadTestShape):
+    """The one shape of this file (Locust runs the first it finds): SCENARIO's."""
+
+    # Headless Locust applies --run-time only after a shape ends: the shape reads -t.
+    use_common_options = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scenario = shapes.select(os.environ.get("SCENARIO"))()
+
+    def reset_time(self) -> None:
+        super().reset_time()
+        self.scenario.reset_state()  # a new run starts its fault schedule over
+
+    def tick(self) -> tuple[int, float] | None:
+        options = getattr(getattr(self.runner, "environment", None), "parsed_options", None)
+        limit = getattr(options, "run_time", None) or None
+        return self.scenario.tick(self.get_run_time(), limit)
 
 
 @events.test_stop.add_listener
 def _clear_faults(environment: Any, **_: Any) -> None:
     """Switch off the faults this run switched on (master or local runner only)."""
     shape = environment.shape_class
-    if isinstance(shape, shapes.Scenario) and not isinstance(environment.runner, WorkerRunner):
-        shape.cleanup()
+    if isinstance(shape, ScenarioShape) and not isinstance(environment.runner, WorkerRunner):
+        shape.scenario.cleanup()

@@ -1,12 +1,14 @@
 """Load shapes, one per scenario: steady, ramp, spike, budget-burn, chaos.
 
 Locust uses the first shape class it finds in the locustfile, so the locustfile
-binds exactly one: ``select(SCENARIO)``. Shapes run on the master only (or the
-single local runner), once a second, which also makes them the place to drive
-faults: budget-burn and chaos switch faults through :class:`FaultClient`.
+has exactly one, which delegates to ``select(SCENARIO)``. Shapes tick on the
+master only (or the single local runner), once a second, which also makes them
+the place to drive faults: budget-burn and chaos switch faults through
+:class:`FaultClient`.
 
-Each shape's load is a pure function of the run time (``users_at``), so the
-schedules are unit-tested without Locust running.
+Plain classes, no Locust import: importing locust monkey-patches the process
+with gevent, which a test process must not suffer. Each shape's load is a pure
+function of the run time, so schedules are unit-tested tick by tick.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
-
-from locust import LoadTestShape
 
 from loadgen.faults import FaultClient
 
@@ -102,17 +102,12 @@ class Settings:
         )
 
 
-class Scenario(LoadTestShape):
+class Scenario:
     """A load shape that may also drive faults; subclasses define ``users_at``."""
 
-    abstract: ClassVar[bool] = True
-    # Headless Locust waits for the shape to end before it would apply --run-time:
-    # the shape reads -t itself (see run_time_limit). Users come from the scenario.
-    use_common_options: ClassVar[bool] = True
     name: ClassVar[str] = ""
 
     def __init__(self, settings: Settings | None = None, faults: FaultClient | None = None) -> None:
-        super().__init__()
         self.settings = settings or Settings.from_env()
         self.faults = faults or FaultClient(
             {"tasks": self.settings.tasks_url, "predictor": self.settings.predictor_url},
@@ -130,21 +125,10 @@ class Scenario(LoadTestShape):
     def reset_state(self) -> None:
         """Start the fault schedule over (a new run)."""
 
-    def reset_time(self) -> None:
-        # Locust calls this when a run (re)starts: the schedule starts over too.
-        super().reset_time()
-        self.reset_state()
-
-    def run_time_limit(self) -> float | None:
-        """``--run-time``/``-t`` in seconds, if given (Locust leaves it to the shape)."""
-        options = getattr(getattr(self.runner, "environment", None), "parsed_options", None)
-        return getattr(options, "run_time", None) or None
-
-    def tick(self) -> tuple[int, float] | None:
-        t = self.get_run_time()
-        limit = self.run_time_limit()
+    def tick(self, t: float, limit: float | None = None) -> tuple[int, float] | None:
+        """(users, spawn rate) at run time ``t``; None ends the run (``limit`` reached)."""
         if limit is not None and t >= limit:
-            return None  # the run is over: Locust stops the users
+            return None
         try:
             self.drive_faults(t)
         except Exception:  # a fault schedule must never stop the load

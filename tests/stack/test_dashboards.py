@@ -1,0 +1,112 @@
+"""Generated Grafana dashboards: current, valid PromQL, contract metrics only."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import promql_parser
+import pytest
+
+from slolab.dashboards import DASHBOARD_DIR, PROMETHEUS_UID, build, panel_queries, render
+from slolab.dashboards.slo import time_to_exhaustion
+from slolab.slo import conventions as c
+from slolab.slo.model import load
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOS = load(ROOT / "slos.yaml")
+
+# Series the dashboards may read: docs/architecture.md, plus Prometheus' own.
+CONTRACT = {
+    "flask_http_request_total", "flask_http_request_duration_seconds_bucket",
+    "flask_http_request_duration_seconds_count", "create_task_total", "delete_task_total",
+    "tasks_predictor_degraded_total", "tasks_store_unavailable_total",
+    "tasks_feedback_degraded_total", "slolab_fault_active", "http_requests_total",
+    "http_request_duration_seconds_bucket", "http_request_duration_seconds_count",
+    "predictor_predictions_total", "predictor_feedback_total",
+    "predictor_feedback_correct_total", "model_last_trained_timestamp_seconds", "model_info",
+    "probe_success", "up", "ALERTS", "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    c.RULE_ERROR_RATIO_PERIOD, c.RULE_OBJECTIVE, c.RULE_CURRENT_BURN_RATE,
+    c.RULE_PERIOD_BURN_RATE, c.RULE_BUDGET_REMAINING,
+}  # fmt: skip
+
+
+def _live(expr: str) -> str:
+    return expr.replace("$__rate_interval", "1m").replace("$__range", "1h")
+
+
+def test_committed_dashboards_are_current() -> None:
+    for rel, text in render(SLOS).items():
+        path = ROOT / rel
+        assert path.is_file() and path.read_text() == text, f"{rel} is stale: slolab slo generate"
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render(SLOS) == render(SLOS)
+
+
+def test_every_panel_query_parses() -> None:
+    queries = list(panel_queries())
+    assert len(queries) > 50
+    bad = []
+    for board, panel, expr in queries:
+        try:
+            promql_parser.parse(_live(expr))
+        except ValueError as exc:
+            bad.append(f"{board} / {panel}: {exc}: {expr}")
+    assert not bad, "\n".join(bad)
+
+
+def test_queries_use_only_contract_metrics() -> None:
+    names = set()
+    for _, _, expr in panel_queries():
+        # metric names: identifiers followed by { or [ or end, not functions/keywords
+        names |= set(re.findall(r"([A-Za-z_:][\w:]*)\s*\{", expr))
+    recorded = {n for n in names if n.startswith(c.RULE_ERROR_RATIO_PREFIX)}
+    unknown = names - CONTRACT - recorded
+    assert not unknown, unknown
+    windows = {w for slo in SLOS for w in slo.windows}
+    assert {n.removeprefix(c.RULE_ERROR_RATIO_PREFIX) for n in recorded} <= windows
+
+
+def test_panel_titles_unique_and_datasource_fixed() -> None:
+    for name, board in build(SLOS).items():
+        doc = json.loads((ROOT / DASHBOARD_DIR / name).read_text())
+        panels = [p for p in doc["panels"] if p["type"] != "row"]
+        titles = [p["title"] for p in panels]
+        assert len(titles) == len(set(titles)), name
+        ids = [p["id"] for p in doc["panels"]]
+        assert len(ids) == len(set(ids)) and 0 not in ids
+        for p in panels:
+            assert p["datasource"]["uid"] == PROMETHEUS_UID
+            for t in p["targets"]:
+                assert t["datasource"]["uid"] == PROMETHEUS_UID
+        assert any("slolab_fault_active" in a.get("expr", "") for a in doc["annotations"]["list"])
+        assert board.uid and doc["uid"] == board.uid
+
+
+def test_latency_panels_ask_for_exemplars() -> None:
+    for name in ("slolab-tasks.json", "slolab-predictor.json"):
+        doc = json.loads((ROOT / DASHBOARD_DIR / name).read_text())
+        latency = [p for p in doc["panels"] if "atency" in p.get("title", "")]
+        assert latency
+        for p in latency:
+            assert all(t.get("exemplar") for t in p["targets"]), p["title"]
+
+
+def test_slo_dashboard_covers_every_slo() -> None:
+    titles = {panel for board, panel, _ in panel_queries() if board == "SLOs"}
+    for slo in SLOS:
+        for part in ("SLI", "status", "budget remaining", "time to exhaustion", "alerts firing"):
+            assert any(t.startswith(f"{slo.name}: {part}") for t in titles), (slo.name, part)
+
+
+@pytest.mark.parametrize("slo", SLOS, ids=lambda s: s.name)
+def test_time_to_exhaustion_formula(slo) -> None:
+    expr = time_to_exhaustion(slo)
+    promql_parser.parse(expr)
+    period = f"{slo.period.total_seconds():.12g}"
+    assert expr.startswith("clamp_max(") and expr.endswith(f", {period})")
+    assert f"* {period} /" in expr and c.RULE_BUDGET_REMAINING in expr
