@@ -209,10 +209,14 @@ def _register_operations(app: FastAPI, svc: PredictorService) -> None:
     admin_responses = _errors(
         400, 401, 404, 413, 422, e404="admin surface disabled (SLOLAB_ADMIN_TOKEN unset)"
     )
+    # FaultUpdate is shared by both services: publish only the faults the predictor accepts.
+    fault_schema = FaultUpdate.model_json_schema()
+    for name in set(fault_schema["properties"]) - svc.faults.allowed - {"expires_in_s"}:
+        del fault_schema["properties"][name]
     body_doc = {
         "requestBody": {
             "required": False,
-            "content": {"application/json": {"schema": FaultUpdate.model_json_schema()}},
+            "content": {"application/json": {"schema": fault_schema}},
         }
     }
 

@@ -387,22 +387,14 @@ async def test_retrain_refuses_a_model_below_the_accuracy_gate(
     faults: FaultController, monkeypatch
 ) -> None:
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    app = create_app(Settings(retrain_interval_s=0, min_accuracy=0.85), faults=faults)
+    # The served model scores ~0.91: a gate at 0.99 refuses every candidate.
+    app = create_app(Settings(retrain_interval_s=0, min_accuracy=0.99), faults=faults)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://p") as c:
         before = (await c.get("/model")).json()
-        # Poisoned ground truth: every task labelled the opposite of the rule, many times.
-        x, y = generate(2000, np.random.default_rng(9))
-        for row, truth in zip(x, y, strict=True):
-            body = await predict(
-                c, title_length=int(row[0]), urgent_words=int(row[1]),
-                due_in_days=float(row[2]), estimated_hours=float(row[3]),
-            )  # fmt: skip
-            wrong = LABELS[2 - truth]
-            await c.post("/feedback", json={"prediction_id": body["prediction_id"],
-                                            "true_label": wrong})  # fmt: skip
-        resp = await c.post("/model/retrain", headers=AUTH)
+        resp = await c.post("/model/retrain", json={"seed": 3}, headers=AUTH)
         assert resp.status_code == 409 and "PREDICTOR_MIN_ACCURACY" in resp.json()["error"]
         assert (await c.get("/model")).json() == before
+        assert await metric(c, "model_info", version=before["version"]) == 1
 
 
 async def test_a_restart_rebuilds_the_retrained_model(
@@ -423,3 +415,18 @@ async def test_a_restart_rebuilds_the_retrained_model(
     (tmp_path / "model" / "recipe.json").write_text("{not json")
     fallback = create_app(settings, faults=faults)
     assert fallback.state.predictor.model.seed == Settings().seed
+
+
+async def test_the_schedule_keeps_the_model_fresh(faults: FaultController, monkeypatch) -> None:
+    import asyncio
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    app = create_app(Settings(retrain_interval_s=0.2), faults=faults)
+    first = app.state.predictor.model
+    async with app.router.lifespan_context(app):
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if app.state.predictor.model.trained_at > first.trained_at:
+                break
+    latest = app.state.predictor.model
+    assert latest.trained_at > first.trained_at and latest.version == first.version

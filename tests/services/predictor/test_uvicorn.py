@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from tests.conftest import free_port
 from tests.services.predictor.conftest import FEATURES
@@ -124,3 +125,49 @@ def test_tracing_off_means_no_exemplars(tmp_path: Path) -> None:
         assert 'handler="/predict"' in om.text
     finally:
         stop(proc)
+
+
+def test_two_workers_sum_their_counts_in_multiprocess_mode(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve.py makes a fresh one for 2 workers
+    env.update(
+        PREDICTOR_HOST="127.0.0.1", PREDICTOR_PORT=str(port), PREDICTOR_WORKERS="2",
+        SLOLAB_STATE_DIR=str(tmp_path / "state"), PREDICTOR_RETRAIN_INTERVAL_S="0",
+        LOG_LEVEL="WARNING", OTEL_TRACES_EXPORTER="none",
+    )  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "slolab", "serve", "predictor"], cwd=REPO, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        n = 40
+        # A new connection each time, so that both workers take requests.
+        for _ in range(n):
+            assert httpx.post(f"{url}/predict", json=FEATURES, timeout=5).status_code == 200
+        text = httpx.get(f"{url}/metrics", timeout=5).text
+        predicted = sum(
+            s.value for f in parse_text(text) for s in f.samples
+            if s.name == "predictor_predictions_total"
+        )  # fmt: skip
+        assert predicted == n
+        assert 'http_requests_total{handler="/predict",method="POST",status="200"} 40.0' in text
+        assert "model_info{" in text and "process_cpu_seconds_total" in text
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
