@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -15,6 +16,7 @@ __all__ = [
     "check_invariants",
     "config",
     "is_positive",
+    "one_in",
     "with_token",
 ]
 
@@ -59,6 +61,14 @@ class CurrentAsgiApp:
 
 def is_positive(case: schemathesis.Case) -> bool:
     return case.meta is None or case.meta.generation.mode.name.lower() == "positive"
+
+
+_turns = itertools.count()
+
+
+def one_in(k: int) -> bool:
+    """True every k-th call (deterministic, unlike a hash of the case)."""
+    return next(_turns) % k == 0
 
 
 def with_token(case: schemathesis.Case, token: str) -> None:
