@@ -80,6 +80,16 @@ def _cmd_fault(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_alert_receiver(args: argparse.Namespace) -> int:
+    from slolab.lab.webhook import serve_forever
+
+    try:
+        serve_forever(args.host, args.port)
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slolab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="switch the faults off by themselves after this long")  # fmt: skip
     p.add_argument("--url", help="service base URL (default $TASKS_URL / $PREDICTOR_URL)")
     p.set_defaults(func=_cmd_fault)
+
+    p = sub.add_parser("alert-receiver", help="print every alert Alertmanager sends (webhook)")
+    p.add_argument("--host", default=os.environ.get("ALERT_RECEIVER_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("ALERT_RECEIVER_PORT", "5001")))
+    p.set_defaults(func=_cmd_alert_receiver)
 
     _register_optional(sub)
     return parser

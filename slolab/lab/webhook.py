@@ -6,6 +6,7 @@ Slack; the end-to-end tests run one to see what Alertmanager delivered.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["AlertReceiver", "Notification", "format_notification"]
+__all__ = ["AlertReceiver", "Notification", "format_notification", "serve_forever"]
 
 MAX_BODY = 1 << 20
+KEEP = 1000  # notifications kept in memory: a long-running receiver must not grow
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class AlertReceiver:
     def _add(self, note: Notification) -> None:
         with self._cond:
             self.notifications.append(note)
+            del self.notifications[:-KEEP]
             self._cond.notify_all()
         if self.on_notification is not None:
             self.on_notification(note)
@@ -146,3 +149,15 @@ class AlertReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve_forever(host: str, port: int) -> None:
+    """Run a receiver that prints every alert it gets (compose's default receiver)."""
+
+    def show(note: Notification) -> None:
+        print(format_notification(note), flush=True)
+
+    with AlertReceiver(host, port, on_notification=show) as receiver:
+        print(f"alert receiver listening on {receiver.url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()

@@ -13,7 +13,9 @@ from slolab.slo.model import SLO
 
 __all__ = ["DEFAULT_WEBHOOK_URL", "GenerateOptions", "Output", "Renderer", "header", "to_yaml"]
 
-DEFAULT_WEBHOOK_URL = "http://127.0.0.1:5001/alerts"
+# The compose service `alert-receiver` (`slolab alert-receiver`); the native lab
+# redirects every receiver to its own.
+DEFAULT_WEBHOOK_URL = "http://alert-receiver:5001/alerts"
 DEFAULT_SECRETS_DIR = "/etc/alertmanager/secrets"
 
 
