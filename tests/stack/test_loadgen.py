@@ -110,6 +110,32 @@ def test_ground_truth_rule() -> None:
     assert workload.true_priority(workload.features(relaxed)) == "low"
 
 
+def test_ground_truth_matches_what_the_model_learnt() -> None:
+    """Normal load must meet the 85% accuracy SLO: the model agrees with loadgen's truth."""
+    import random as _random
+
+    from services.predictor import model
+    from services.tasks.predictor import URGENT_WORDS
+
+    assert workload._LOW_HIGH == model.LOW_HIGH
+    assert set(workload.URGENT_WORDS) == set(URGENT_WORDS)
+    trained = model.train()
+    rng = _random.Random(7)
+    drafts = [workload.draft_task(rng) for _ in range(1500)]
+    agree = 0
+    for draft in drafts:
+        feat = workload.features(draft)
+        label, _ = trained.predict([feat[name] for name in model.FEATURES])
+        agree += label == workload.true_priority(feat)
+    assert agree / len(drafts) >= 0.9
+    drifted = sum(
+        model.drifted(trained.predict([workload.features(d)[n] for n in model.FEATURES])[0])
+        == workload.true_priority(workload.features(d))
+        for d in drafts[:300]
+    )
+    assert drifted / 300 < 0.5  # the drift fault does break the SLO
+
+
 @pytest.mark.timeout(90)
 def test_locust_headless_run_against_fake_services(tmp_path: Path) -> None:
     """A real budget-burn run: traffic on every endpoint, no failure, fault on and off."""
