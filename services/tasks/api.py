@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from services.tasks.metrics import TasksMetrics
 from services.tasks.models import MAX_LIST_LIMIT, MAX_LIST_OFFSET, TaskCreate, TaskList, TaskPatch
@@ -77,6 +78,12 @@ def _body(model: type[M]) -> M:
     if not request.is_json:
         raise ApiError(415, "the body must be JSON (Content-Type: application/json)", "body")
     data = request.get_data(cache=False)  # 413 beyond MAX_CONTENT_LENGTH
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    # A chunked body (no Content-Length) is cut at the limit, not refused: one more
+    # byte on the wire means it was too large (not parsed truncated).
+    chunked = request.content_length is None and limit and len(data) >= limit
+    if chunked and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
     try:
         return model.model_validate_json(data)
     except ValidationError as exc:
