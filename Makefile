@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install test lint bench lab clean
+.PHONY: install test lint bench soak lab clean
 
 $(BIN)/slolab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: install  ## the whole test suite (needs promtool, prometheus, alertmanager
 
 bench: install  ## benchmarks (not part of make test); results go to docs/benchmarks.md
 	$(BIN)/python -m bench
+
+soak: install  ## 10 min steady load, memory and errors (not part of make test); docs/reliability.md
+	$(BIN)/python -m bench.soak
 
 # SCENARIO (steady|ramp|spike|budget-burn|chaos), LOAD=0, LAB_DIR, RESET=1 and the *_PORT
 # variables reach the lab from the command line or the environment (make exports both).
