@@ -29,7 +29,7 @@ from prometheus_fastapi_instrumentator.metrics import Info
 
 from services.predictor.model import LABELS
 from slolab.procmetrics import ProcessTreeCollector
-from slolab.telemetry import trace_exemplar
+from slolab.telemetry import instrumentation_enabled, trace_exemplar
 
 __all__ = [
     "BUCKETS",
@@ -140,7 +140,8 @@ def install_metrics(app, excluded: Iterable[str] = EXCLUDED_HANDLERS) -> Predict
         registry=registry,
     )
     instrumentator.add(metrics.observe_http)  # replaces the library's default metrics
-    instrumentator.instrument(app)
+    if instrumentation_enabled():  # SLOLAB_INSTRUMENTATION=off (benchmarks): no HTTP metrics
+        instrumentator.instrument(app)
     return metrics
 
 
