@@ -118,9 +118,10 @@ def test_services_do_not_notice_a_prometheus_restart(stack) -> None:
     assert min(len(before), len(during), len(after)) > 50
     p50 = [median(x) * 1000 for x in (before, during, after)]
     p99 = [percentile(x, 99) * 1000 for x in (before, during, after)]
-    # Prometheus replaying its WAL takes CPU on the same 2 cores: allow noise, not a stall.
-    assert p50[1] <= 2 * p50[0] + 5, (p50, p99)
-    assert p99[1] <= 3 * p99[0] + 50, (p50, p99)
+    # Prometheus starting takes CPU on the same (shared) 2 cores: allow noise, not a stall.
+    assert p50[1] <= 3 * p50[0] + 10, (p50, p99)
+    assert p99[1] <= 4 * p99[0] + 100, (p50, p99)
+    assert max(during) < 1.0, max(during)
     for svc in (tasks, predictor):  # nothing at all logged by the services meanwhile
         assert svc.log.stat().st_size == logs_before[svc.name], svc.log.read_text()[-2000:]
     # And Prometheus sees what the services counted (scrapes after the restart work).
