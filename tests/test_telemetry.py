@@ -136,3 +136,34 @@ def test_instrumentation_switch(monkeypatch) -> None:
     monkeypatch.setenv("SLOLAB_INSTRUMENTATION", "on")
     telemetry.instrument_flask(app)
     assert app._is_instrumented_by_opentelemetry  # the same call instruments when on
+
+
+FASTAPI_APP = """
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from slolab import telemetry
+    app = FastAPI()
+    telemetry.instrument_fastapi(app)
+    app.get("/hi")(lambda: {"hi": 1})
+    telemetry.setup_tracing("demo")
+    with TestClient(app) as client:
+        for _ in range(5):
+            assert client.get("/hi").status_code == 200
+    telemetry.shutdown_tracing()
+"""
+
+
+def test_fastapi_request_is_one_span() -> None:
+    with OTLPSink() as sink:
+        proc = _run(
+            FASTAPI_APP,
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"},
+        )
+        assert proc.returncode == 0, proc.stderr
+        deadline = time.monotonic() + 10
+        while len(sink.snapshot()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)
+    spans = sink.snapshot()
+    # No "http receive"/"http send" children: one server span per request.
+    assert [s["name"] for s in spans] == ["GET /hi"] * 5, spans
