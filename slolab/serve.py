@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from slolab.envconfig import env_int
+
 __all__ = ["SERVICES", "ServiceSpec", "build_command", "prepare_env", "serve"]
 
 
@@ -36,14 +38,7 @@ def _setting(env: Mapping[str, str], service: str, key: str, default: str) -> st
 
 
 def _workers(env: Mapping[str, str], spec: ServiceSpec) -> int:
-    raw = _setting(env, spec.name, "WORKERS", str(spec.default_workers))
-    try:
-        workers = int(raw)
-    except ValueError:
-        raise ValueError(f"{spec.name.upper()}_WORKERS must be an integer, got {raw!r}") from None
-    if not 1 <= workers <= 64:
-        raise ValueError(f"{spec.name.upper()}_WORKERS must be between 1 and 64, got {workers}")
-    return workers
+    return env_int(env, f"{spec.name.upper()}_WORKERS", spec.default_workers, 1, 64)
 
 
 def prepare_env(service: str, env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -8,28 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.predictor.model import DEFAULT_N_TRAIN, DEFAULT_SEED
+from slolab.envconfig import env_float, env_int
 
 __all__ = ["Settings"]
-
-
-def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {raw}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if raw and not raw.lstrip("-").isdigit():
-        raise ValueError(f"{name} must be an integer, got {raw!r}")
-    return int(_number(env, name, default, lo, hi))
 
 
 @dataclass(frozen=True)
@@ -52,11 +33,11 @@ class Settings:
         env = os.environ if env is None else env
         model_dir = env.get("PREDICTOR_MODEL_DIR", "").strip()
         return cls(
-            seed=_int(env, "PREDICTOR_SEED", DEFAULT_SEED, 0, 2**32 - 1),
-            n_train=_int(env, "PREDICTOR_N_TRAIN", DEFAULT_N_TRAIN, 500, 1_000_000),
-            max_tracked=_int(env, "PREDICTOR_MAX_TRACKED", 100_000, 1, 10_000_000),
-            max_body_bytes=_int(env, "PREDICTOR_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024**2),
-            retrain_interval_s=_number(env, "PREDICTOR_RETRAIN_INTERVAL_S", 1800.0, 0, 86_400),
-            min_accuracy=_number(env, "PREDICTOR_MIN_ACCURACY", 0.85, 0, 1),
+            seed=env_int(env, "PREDICTOR_SEED", DEFAULT_SEED, 0, 2**32 - 1),
+            n_train=env_int(env, "PREDICTOR_N_TRAIN", DEFAULT_N_TRAIN, 500, 1_000_000),
+            max_tracked=env_int(env, "PREDICTOR_MAX_TRACKED", 100_000, 1, 10_000_000),
+            max_body_bytes=env_int(env, "PREDICTOR_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024**2),
+            retrain_interval_s=env_float(env, "PREDICTOR_RETRAIN_INTERVAL_S", 1800.0, 0, 86_400),
+            min_accuracy=env_float(env, "PREDICTOR_MIN_ACCURACY", 0.85, 0, 1),
             model_dir=Path(model_dir) if model_dir else None,
         )

@@ -8,33 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from slolab.envconfig import env_float, env_int
+
 __all__ = ["Settings"]
-
-
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo} and {hi}, got {raw}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo} and {hi}, got {raw}")
-    return value
 
 
 def _default_db_path(env: Mapping[str, str]) -> Path:
@@ -69,8 +45,8 @@ class Settings:
             db_path=Path(db_path) if db_path else _default_db_path(env),
             mongo_url=env.get("MONGO_URL", "").strip() or None,
             mongo_db=env.get("TASKS_MONGO_DB", "").strip() or "slolab",
-            store_timeout=_float(env, "TASKS_STORE_TIMEOUT", 1.0, 0.05, 60.0),
+            store_timeout=env_float(env, "TASKS_STORE_TIMEOUT", 1.0, 0.05, 60.0),
             predictor_url=predictor_url,
-            predictor_timeout=_float(env, "PREDICTOR_TIMEOUT", 0.3, 0.01, 30.0),
-            max_body_bytes=_int(env, "TASKS_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+            predictor_timeout=env_float(env, "PREDICTOR_TIMEOUT", 0.3, 0.01, 30.0),
+            max_body_bytes=env_int(env, "TASKS_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
         )

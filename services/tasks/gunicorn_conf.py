@@ -13,16 +13,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from slolab.envconfig import env_int
+
 
 def _int_env(name: str, default: int, lo: int, hi: int) -> int:
-    raw = os.environ.get(name, "").strip() or str(default)
     try:
-        value = int(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise SystemExit(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
+        return env_int(os.environ, name, default, lo, hi)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 bind = f"{os.environ.get('TASKS_HOST') or '127.0.0.1'}:{_int_env('TASKS_PORT', 8081, 1, 65535)}"
