@@ -38,7 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     names = ", ".join(w.name for w in WORKLOADS)
     p.add_argument("--only", default=",".join(d.workloads),
                    help=f"workloads, comma separated ({names})")  # fmt: skip
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting for both services in every configuration, "
+                   "e.g. PREDICTOR_WORKERS=2 (repeatable)")  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="print only; leave the doc alone")
+    p.add_argument("--results", type=Path, default=None, metavar="JSON",
+                   help="save the runs here (default: bench/results/latest.json)")  # fmt: skip
     p.add_argument("--render", type=Path, metavar="JSON",
                    help="render saved results into the doc instead of measuring")  # fmt: skip
     return p
@@ -59,11 +64,14 @@ def main(argv: list[str] | None = None) -> int:
             _parser().error(f"--only: unknown workload(s) {', '.join(sorted(unknown))}")
         if args.rounds < 1 or args.seconds < 1:
             _parser().error("--rounds and --seconds must be at least 1")
+        service_env = tuple(tuple(kv.split("=", 1)) for kv in args.set)
+        if any(len(kv) != 2 or not kv[0] for kv in service_env):
+            _parser().error("--set takes NAME=VALUE")
         opts = Options(
             seconds=args.seconds, warmup_s=args.warmup, rounds=args.rounds,
             threads=args.threads, connections=args.connections,
             paced_seconds=args.paced_seconds, degraded_seconds=args.degraded_seconds,
-            workloads=only,
+            workloads=only, service_env=service_env,  # type: ignore[arg-type]
         )  # fmt: skip
         started = time.monotonic()
         mach = report.machine()
@@ -79,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         }
     block = report.render(results)
     print(block)
+    save = args.results or (None if args.no_write or args.render else RESULTS)
+    if save is not None and not args.render:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        save.write_text(json.dumps(results, indent=1) + "\n")
     if not args.no_write:
-        if not args.render:
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         report.update_doc(DOC, block)
         _log(f"wrote {DOC.relative_to(REPO)}")
     return 0

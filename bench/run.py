@@ -5,7 +5,8 @@ started before the first measurement):
 
 - ``off``:    ``SLOLAB_INSTRUMENTATION=off`` — no request metrics, no tracing;
 - ``on``:     metrics and tracing, every span recorded, none exported (no endpoint);
-- ``export``: as ``on``, exporting over OTLP/HTTP to a local sink that discards.
+- ``export``: as ``on``, exporting over OTLP/HTTP to a local sink that discards;
+- ``sampled``: as ``export``, keeping 10% of traces (``parentbased_traceidratio``).
 
 Saturation runs alternate the order of the configurations from round to round so
 that a neighbour's load on this shared machine does not always hit the same one;
@@ -32,7 +33,7 @@ from bench.sink import DiscardingSink
 
 __all__ = ["MODES", "WORKLOADS", "Options", "Run", "Workload", "run_all"]
 
-MODES = ("off", "on", "export")
+MODES = ("off", "on", "export", "sampled")
 SEED_TASKS = 100
 
 
@@ -54,14 +55,15 @@ WORKLOADS = (
 
 @dataclass(frozen=True)
 class Options:
-    seconds: float = 10.0
+    seconds: float = 7.0
     warmup_s: float = 2.0
     rounds: int = 2
     threads: int = 2
     connections: int = 32
-    paced_seconds: float = 10.0
-    degraded_seconds: float = 5.0
+    paced_seconds: float = 7.0
+    degraded_seconds: float = 4.0
     workloads: tuple[str, ...] = tuple(w.name for w in WORKLOADS)
+    service_env: tuple[tuple[str, str], ...] = ()  # e.g. (("PREDICTOR_WORKERS", "2"),)
 
 
 @dataclass
@@ -129,9 +131,15 @@ class Bench:
 
     def start_pairs(self, stack: ExitStack, sink: DiscardingSink) -> None:
         for mode in MODES:
-            env = {"SLOLAB_INSTRUMENTATION": "off" if mode == "off" else "on"}
-            if mode == "export":
+            env = {
+                **dict(self.opts.service_env),
+                "SLOLAB_INSTRUMENTATION": "off" if mode == "off" else "on",
+            }
+            if mode in ("export", "sampled"):
                 env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+            if mode == "sampled":
+                env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+                env["OTEL_TRACES_SAMPLER_ARG"] = "0.1"
             state = self.workdir / mode
             predictor = start(
                 "predictor",

@@ -25,7 +25,7 @@ RUNS = [
     run("list", "on", 1960, 4.3, 10.0),
     run("list", "on", 2000, 4.4, 10.5, round=1),
     run("list", "export", 1700, 5.0, 12.0),
-    run("list", "export", 1800, 5.2, 12.0, round=1),
+    run("list", "export", 1800, 5.2, 12.0, round=1, server_cpu_us_per_req=500.0),
     run("predict", "off", 3000, 2.0, 6.0),
     run("predict", "on", 1900, 3.0, 8.0),
     run("predict", "on", 2000, 1.9, 5.0, kind="paced", offered_rps=2000, sent=20000, late_sends=10),
@@ -49,6 +49,10 @@ def test_targets_compare_with_off_and_issue_2s_floors() -> None:
     # on: 1,980 vs 2,100 rps is -5.7%; export -16.7%.
     assert cost.met == {"on": False, "export": False}
     assert cost.cells["on"] == "-5.7% rps"
+    # The made-up runs all cost 400 µs of CPU a request: no CPU cost at all.
+    cpu = got["list: … ≤ 5% measured as server CPU per request"]
+    assert cpu.met == {"on": True, "export": False}  # export: median of 400 and 500 µs
+    assert cpu.cells["on"] == "+0.0% CPU/req"
     p50 = got["list: instrumentation costs ≤ 0.5 ms p50"]
     assert p50.met == {"on": True, "export": False}  # +0.25 ms, +1.00 ms
     assert got["list ≥ 1,500 rps (saturation)"].met == {"off": True, "on": True, "export": True}
@@ -75,6 +79,9 @@ def test_render_has_every_section_and_row() -> None:
     text = report.render(results)
     assert text.startswith(report.BEGIN) and text.endswith(report.END)
     assert "AMD EPYC" in text and "`make bench`" in text and "flask 3.1" in text
+    assert "Set for both services" not in text
+    results["options"]["service_env"] = [["PREDICTOR_WORKERS", "2"]]
+    assert "every configuration: `PREDICTOR_WORKERS=2`." in report.render(results)
     table = [line for line in text.splitlines() if line.startswith("| list |")]
     assert len(table) == 3
     assert table[0].split(" | ")[2] == "2,100 (2,000–2,200)"  # noqa: RUF001
