@@ -24,5 +24,5 @@ def test_bad_integers_name_the_variable(value: str, message: str) -> None:
 
 @pytest.mark.parametrize("value", ["fast", "nan", "-1", "inf"])
 def test_bad_numbers_name_the_variable(value: str) -> None:
-    with pytest.raises(ValueError, match="^X must be"):
+    with pytest.raises(ValueError, match=r"^X must be"):
         env_float({"X": value}, "X", 0.5, 0, 1)
