@@ -1,9 +1,9 @@
 """One task creation is ONE trace across both services, received by a real OTLP endpoint."""
 
+import json
 import time
+import urllib.request
 from pathlib import Path
-
-import httpx
 
 from tests.otlp_sink import OTLPSink
 from tests.reliability.services import run_service
@@ -31,11 +31,16 @@ def test_task_creation_is_one_trace_across_both_services(tmp_path: Path) -> None
             **tracing_env(sink, PREDICTOR_URL=predictor.url, PREDICTOR_TIMEOUT="2"),
         ) as tasks,
     ):
-        resp = httpx.post(
-            f"{tasks.url}/api/tasks", json={"title": "fix the urgent bug"}, timeout=10
+        # urllib, not httpx: other tests may have instrumented httpx in this process,
+        # and a traceparent sent by the test would make tasks' span a child.
+        req = urllib.request.Request(
+            f"{tasks.url}/api/tasks",
+            data=json.dumps({"title": "fix the urgent bug"}).encode(),
+            headers={"Content-Type": "application/json"},
         )
-        assert resp.status_code == 201, resp.text
-        assert resp.json()["priority"] in {"low", "medium", "high"}
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 201
+            assert json.loads(resp.read())["priority"] in {"low", "medium", "high"}
 
         def spans_of(trace_id: str | None = None) -> list[dict]:
             return [s for s in sink.snapshot() if trace_id is None or s["trace_id"] == trace_id]
