@@ -157,27 +157,35 @@ _ACTION_STYLE = {Action.NONE: "green", Action.NOTIFY: "yellow", Action.REVIEW: "
                  Action.FREEZE: "bold red"}  # fmt: skip
 
 
-def render(statuses: Sequence[SLOStatus], *, title: str = "SLO status") -> Table:
-    """A rich table, one row per SLO."""
+# Below this many columns the full table would squeeze every cell to "…": show the
+# columns an operator watches (state, SLI, budget, fast burn, alerts) only.
+COMPACT_BELOW = 150
+_SHORT_ALERT = {c.ALERT_PAGE: "PAGE", c.ALERT_TICKET: "ticket"}
+_FULL_ONLY = {"service", "burn 6h", "burn period", "exhausted in", "policy"}
+
+
+def render(
+    statuses: Sequence[SLOStatus], *, title: str = "SLO status", compact: bool = False
+) -> Table:
+    """A rich table, one row per SLO (``compact``: the essential columns only)."""
+    columns: list[tuple[str, str]] = [
+        ("SLO", "left"), ("service", "left"), ("state", "left"), ("target", "right"),
+        ("SLI (period)", "right"), ("budget left", "right"),
+        *((f"burn {w}", "right") for w in SHOWN_WINDOWS),
+        ("burn period", "right"), ("exhausted in", "right"), ("alerts firing", "left"),
+        ("policy", "left"),
+    ]  # fmt: skip
+    keep = [not (compact and name in _FULL_ONLY) for name, _ in columns]
     table = Table(title=title, title_justify="left")
-    table.add_column("SLO", no_wrap=True)
-    table.add_column("service", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("target", justify="right")
-    table.add_column("SLI (period)", justify="right")
-    table.add_column("budget left", justify="right")
-    for w in SHOWN_WINDOWS:
-        table.add_column(f"burn {w}", justify="right")
-    table.add_column("burn period", justify="right")
-    table.add_column("exhausted in", justify="right")
-    table.add_column("alerts firing")
-    table.add_column("policy")
+    for (name, justify), shown in zip(columns, keep, strict=True):
+        if shown:
+            table.add_column(name, justify=justify, no_wrap=name in {"SLO", "state"})  # type: ignore[arg-type]
     for s in statuses:
         left = s.budget_remaining
         left_style = (
             "" if left is None else "green" if left > 0.5 else "yellow" if left > 0 else "bold red"
         )
-        table.add_row(
+        cells = [
             s.slo.name,
             s.slo.service,
             Text(s.state, style=_STATE_STYLE[s.state]),
@@ -187,9 +195,13 @@ def render(statuses: Sequence[SLOStatus], *, title: str = "SLO status") -> Table
             *(_rate(s.burn_rates.get(w)) for w in SHOWN_WINDOWS),
             _rate(s.burn_rates.get(PERIOD)),
             format_timedelta(s.time_to_exhaustion) if s.has_data else "-",
-            Text(", ".join(s.alerts), style="bold red"),
+            Text(
+                ", ".join(_SHORT_ALERT.get(a, a) if compact else a for a in s.alerts),
+                style="bold red",
+            ),  # fmt: skip
             Text(s.decision.action.label, style=_ACTION_STYLE[s.decision.action]),
-        )
+        ]
+        table.add_row(*(cell for cell, shown in zip(cells, keep, strict=True) if shown))
     return table
 
 
@@ -206,8 +218,12 @@ def render_notes(statuses: Sequence[SLOStatus]) -> Text:
     return Text("\n".join(lines), style="dim")
 
 
-def view(statuses: Sequence[SLOStatus], title: str = "SLO status") -> Group:
-    return Group(render(statuses, title=title), render_notes(statuses))
+def view(
+    statuses: Sequence[SLOStatus], title: str = "SLO status", *, width: int | None = None
+) -> Group:
+    """Table and notes; a terminal narrower than COMPACT_BELOW gets the compact table."""
+    compact = width is not None and width < COMPACT_BELOW
+    return Group(render(statuses, title=title, compact=compact), render_notes(statuses))
 
 
 def watch(
@@ -224,7 +240,10 @@ def watch(
         while iterations is None or count < iterations:
             stamp = time.strftime("%H:%M:%S")
             try:
-                live.update(view(fetch(), title=f"SLO status at {stamp}"), refresh=True)
+                live.update(
+                    view(fetch(), title=f"SLO status at {stamp}", width=console.width),
+                    refresh=True,
+                )
             except PrometheusError as exc:
                 # Keep watching through a Prometheus restart.
                 live.update(Text(f"{stamp} {exc}", style="bold red"), refresh=True)

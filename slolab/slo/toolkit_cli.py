@@ -115,7 +115,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 return 0
             return 0
-        console.print(view(collect(prom, slos, policies)))
+        console.print(view(collect(prom, slos, policies), width=console.width))
     return 0
 
 

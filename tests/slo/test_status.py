@@ -117,6 +117,19 @@ def test_render_shows_every_column(fake_prom, toolkit_slos) -> None:
     assert "scale with shorter periods" in out
 
 
+def test_narrow_terminals_get_the_essential_columns_unsqueezed(fake_prom, toolkit_slos) -> None:
+    fake_prom.route = recorded(HEALTHY_AND_BURNING, [PAGE])
+    with Prometheus(fake_prom.url) as prom:
+        statuses = collect(prom, toolkit_slos)
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    console.print(view(statuses, width=100))
+    out = console.file.getvalue()
+    line = next(line for line in out.splitlines() if "tasks-availability" in line)
+    for cell in ("at risk", "99.90%", "50.0%", "20.00x", "15.00x", "PAGE"):
+        assert cell in line, (cell, line)
+    assert "policy" not in out.splitlines()[2] and "…" not in line
+
+
 def test_format_timedelta() -> None:
     assert format_timedelta(None) == "never"
     assert format_timedelta(timedelta(0)) == "exhausted"
