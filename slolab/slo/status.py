@@ -198,7 +198,7 @@ def render(
             Text(
                 ", ".join(_SHORT_ALERT.get(a, a) if compact else a for a in s.alerts),
                 style="bold red",
-            ),  # fmt: skip
+            ),
             Text(s.decision.action.label, style=_ACTION_STYLE[s.decision.action]),
         ]
         table.add_row(*(cell for cell, shown in zip(cells, keep, strict=True) if shown))
