@@ -55,6 +55,8 @@ CHAOS_FAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# loadgen runs in the stock Locust image without slolab installed: it cannot use
+# slolab.envconfig, hence this small reader of its own.
 def _number(env: Mapping[str, str], name: str, default: float, low: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
