@@ -221,4 +221,7 @@ def configure_logging(service: str) -> None:
     handler._slolab = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    # httpx logs every request at INFO: one line per task creation is noise, and the
+    # calls are already in the metrics and traces.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _logging_configured.add(service)

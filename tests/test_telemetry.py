@@ -167,3 +167,9 @@ def test_fastapi_request_is_one_span() -> None:
     spans = sink.snapshot()
     # No "http receive"/"http send" children: one server span per request.
     assert [s["name"] for s in spans] == ["GET /hi"] * 5, spans
+
+
+def test_httpx_request_lines_are_not_logged_per_request() -> None:
+    telemetry.configure_logging("quiet-test")
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
