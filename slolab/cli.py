@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 import httpx
 
+from slolab.contract import PORTS, SERVICES
 from slolab.faults import FAULT_FIELDS
 
 __all__ = ["main"]
 
-DEFAULT_URLS = {"tasks": "http://127.0.0.1:8081", "predictor": "http://127.0.0.1:8082"}
+DEFAULT_URLS = {name: f"http://127.0.0.1:{PORTS[name]}" for name in SERVICES}
 
 
 class CLIError(Exception):

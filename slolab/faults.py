@@ -21,22 +21,16 @@ from typing import Any
 from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from slolab.contract import FAULTS, SERVICES, faults_of
+
 __all__ = ["ALLOWED", "FaultController", "FaultUpdate", "Faults", "parse_faults_env"]
 
 log = logging.getLogger(__name__)
 
 ALLOWED: dict[str, frozenset[str]] = {
-    "tasks": frozenset({"error_rate", "latency_ms", "store_outage", "predictor_unreachable"}),
-    "predictor": frozenset({"error_rate", "latency_ms", "model_drift", "stale_model"}),
+    service: frozenset(f.name for f in faults_of(service)) for service in SERVICES
 }
-FAULT_FIELDS = (
-    "error_rate",
-    "latency_ms",
-    "store_outage",
-    "predictor_unreachable",
-    "model_drift",
-    "stale_model",
-)
+FAULT_FIELDS = tuple(f.name for f in FAULTS)
 MAX_BODY = 4096
 
 

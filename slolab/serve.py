@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from slolab.contract import PORTS
 from slolab.envconfig import env_int
 
 __all__ = ["SERVICES", "ServiceSpec", "build_command", "prepare_env", "serve"]
@@ -28,8 +29,8 @@ class ServiceSpec:
 
 
 SERVICES: dict[str, ServiceSpec] = {
-    "tasks": ServiceSpec("tasks", 8081, 2),
-    "predictor": ServiceSpec("predictor", 8082, 1),
+    "tasks": ServiceSpec("tasks", PORTS["tasks"], 2),
+    "predictor": ServiceSpec("predictor", PORTS["predictor"], 1),
 }
 
 

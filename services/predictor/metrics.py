@@ -28,6 +28,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator.metrics import Info
 
 from services.predictor.model import LABELS
+from slolab.contract import BUCKETS
 from slolab.procmetrics import ProcessTreeCollector
 from slolab.telemetry import instrumentation_enabled, trace_exemplar
 
@@ -40,8 +41,6 @@ __all__ = [
     "render",
 ]
 
-# Include the SLO thresholds 0.1, 0.2 and 0.5 s.
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2.5, 5, 10)
 # Probes and scrapes are not user traffic: keep them out of the request SLIs.
 EXCLUDED_HANDLERS = ("^/metrics$", "^/healthz$", "^/readyz$")
 HTTP_LABELS = ("handler", "method", "status")

@@ -14,13 +14,12 @@ from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
 from services.tasks.predictor import REASONS
+from slolab.contract import BUCKETS
 from slolab.procmetrics import ProcessTreeCollector
 from slolab.telemetry import instrumentation_enabled
 
 __all__ = ["BUCKETS", "UNMATCHED", "TasksMetrics", "install_metrics", "multiprocess_enabled"]
 
-# Include the SLO thresholds 0.1, 0.2 and 0.5 s (the library's default lacks 0.2).
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2.5, 5, 10)
 # Probes and scrapes are not user traffic: keep them out of the request SLIs.
 EXCLUDED_PATHS = (r"^/healthz$", r"^/readyz$", r"^/metrics$")
 UNMATCHED = "<unmatched>"

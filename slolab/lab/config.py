@@ -14,20 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from slolab.contract import COMPONENT_PORTS, SCENARIOS
+
 __all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "repo_root"]
 
-# component -> (default port, environment variable that overrides it)
-COMPONENT_PORTS: dict[str, tuple[int, str]] = {
-    "tasks": (8081, "TASKS_PORT"),
-    "predictor": (8082, "PREDICTOR_PORT"),
-    "prometheus": (9090, "PROMETHEUS_PORT"),
-    "alertmanager": (9093, "ALERTMANAGER_PORT"),
-    "blackbox": (9115, "BLACKBOX_PORT"),
-    "locust": (8089, "LOCUST_PORT"),
-    "webhook": (9097, "LAB_WEBHOOK_PORT"),
-}
-
-SCENARIOS = ("steady", "ramp", "spike", "budget-burn", "chaos")
 
 
 def repo_root() -> Path:
@@ -39,13 +29,13 @@ def repo_root() -> Path:
 class Ports:
     """TCP ports on 127.0.0.1, one per component."""
 
-    tasks: int = 8081
-    predictor: int = 8082
-    prometheus: int = 9090
-    alertmanager: int = 9093
-    blackbox: int = 9115
-    locust: int = 8089
-    webhook: int = 9097
+    tasks: int = COMPONENT_PORTS["tasks"][0]
+    predictor: int = COMPONENT_PORTS["predictor"][0]
+    prometheus: int = COMPONENT_PORTS["prometheus"][0]
+    alertmanager: int = COMPONENT_PORTS["alertmanager"][0]
+    blackbox: int = COMPONENT_PORTS["blackbox"][0]
+    locust: int = COMPONENT_PORTS["locust"][0]
+    webhook: int = COMPONENT_PORTS["webhook"][0]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:

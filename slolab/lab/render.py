@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from slolab.contract import PORTS
+
 __all__ = [
     "BLACKBOX_FALLBACK",
     "dropped_jobs",
@@ -41,11 +43,7 @@ HOST_ALIASES: dict[str, str] = {
 }
 # Default port -> component, for self-scrapes written as localhost:9090.
 _DEFAULT_PORTS: dict[int, str] = {
-    8081: "tasks",
-    8082: "predictor",
-    9090: "prometheus",
-    9093: "alertmanager",
-    9115: "blackbox",
+    PORTS[name]: name for name in ("tasks", "predictor", "prometheus", "alertmanager", "blackbox")
 }
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _ADDRESS = re.compile(r"(?P<host>\[?[A-Za-z0-9_.:-]*?[A-Za-z0-9_\]-]):(?P<port>\d{1,5})\b")
