@@ -131,6 +131,10 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "slo_command", None):
+        from slolab import demo
+
+        demo.register()  # the demo's dashboards and alert receiver for `slolab slo generate`
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:

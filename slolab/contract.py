@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Final
 
 __all__ = [
+    "ALERT_RECEIVER_URL",
     "BUCKETS",
     "COMPONENT_PORTS",
     "FAULTS",
@@ -62,6 +63,9 @@ COMPONENT_PORTS: Final = MappingProxyType(
         "webhook": (PORTS["lab-webhook"], "LAB_WEBHOOK_PORT"),
     }
 )
+
+# Where Alertmanager reaches `slolab alert-receiver` under compose (its service name)
+ALERT_RECEIVER_URL: Final = "http://alert-receiver:5001/alerts"
 
 # Prometheus job names (scrape configs, SLO selectors, dashboards)
 JOBS: Final = MappingProxyType(

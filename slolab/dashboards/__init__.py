@@ -34,17 +34,26 @@ __all__ = [
 DASHBOARD_DIR = "grafana/dashboards"
 _ROOT = Path(__file__).resolve().parents[2]
 
-# file name -> builder; every builder takes the SLOs (service overviews use few).
-BUILDERS: dict[str, Callable[[Sequence[SLO]], dash.Dashboard]] = {
-    "slolab-tasks.json": tasks_overview,
-    "slolab-predictor.json": predictor_overview,
-    "slolab-slos.json": slo_dashboard,
+# file name -> (service it overviews, or None for every spec; builder taking the SLOs)
+BUILDERS: dict[str, tuple[str | None, Callable[[Sequence[SLO]], dash.Dashboard]]] = {
+    "slolab-tasks.json": ("tasks", tasks_overview),
+    "slolab-predictor.json": ("predictor", predictor_overview),
+    "slolab-slos.json": (None, slo_dashboard),
 }
 
 
 def build(slos: Sequence[SLO]) -> dict[str, dash.Dashboard]:
-    """Every dashboard, by file name."""
-    return {name: builder(slos) for name, builder in BUILDERS.items()}
+    """The dashboards of this spec, by file name.
+
+    The SLO dashboard works for any spec; a demo service's overview is built only
+    when the spec has SLOs of that service (a user's spec gets none of them).
+    """
+    services = {slo.service for slo in slos}
+    return {
+        name: builder(slos)
+        for name, (service, builder) in BUILDERS.items()
+        if service is None or service in services
+    }
 
 
 def to_json(board: dash.Dashboard) -> str:
@@ -87,5 +96,5 @@ def panel_queries(slos: Sequence[SLO] | None = None) -> Iterator[tuple[str, str,
 OUTPUT = Output(
     name="grafana-dashboards",
     render=render,
-    description="Grafana dashboards: service overviews and the SLO dashboard",
+    description="Grafana dashboards: the SLO dashboard and the demo services' overviews",
 )

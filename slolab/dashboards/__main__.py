@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 2 if a file is stale")
     args = parser.parse_args(argv)
     root = Path(args.root)
-    plan = Plan(files=dict(render(load(args.file))))
+    plan = Plan(files=dict(render(load(args.file))))  # the dashboards only, no registry
     if args.check:
         stale = plan.stale(root)
         for rel in stale:

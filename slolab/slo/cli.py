@@ -63,17 +63,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from slolab.slo.generate import GenerateOptions, plan
+    from slolab.slo.generate import default_options, plan
 
     slos = _load(args.file)
     root = Path(args.root) if args.root else Path(args.file).resolve().parent
-    options = GenerateOptions(
-        source=Path(args.file).name,
-        webhook_url=args.webhook_url
-        or os.environ.get("SLOLAB_ALERT_WEBHOOK_URL")
-        or DEFAULT_WEBHOOK_URL,
-        secrets_dir=args.secrets_dir,
-    )
+    overrides = {"source": Path(args.file).name}
+    webhook = args.webhook_url or os.environ.get("SLOLAB_ALERT_WEBHOOK_URL")
+    if webhook:
+        overrides["webhook_url"] = webhook
+    if args.secrets_dir:
+        overrides["secrets_dir"] = args.secrets_dir
+    options = default_options(**overrides)
     try:
         result = plan(slos, root, options, only=args.only)
     except ValueError as exc:
@@ -117,9 +117,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="only this output (repeatable), e.g. prometheus-rules")  # fmt: skip
     p.add_argument("--webhook-url",
                    help="Alertmanager's default webhook receiver (default: "
-                   f"$SLOLAB_ALERT_WEBHOOK_URL or {DEFAULT_WEBHOOK_URL})")  # fmt: skip
-    p.add_argument("--secrets-dir", default=DEFAULT_SECRETS_DIR,
-                   help="where Alertmanager finds the PagerDuty/Slack secret files")  # fmt: skip
+                   "$SLOLAB_ALERT_WEBHOOK_URL, else the application's default, else "
+                   f"{DEFAULT_WEBHOOK_URL})")  # fmt: skip
+    p.add_argument("--secrets-dir",
+                   help="where Alertmanager finds the PagerDuty/Slack secret files "
+                   f"(default: {DEFAULT_SECRETS_DIR})")  # fmt: skip
 
     # The toolkit's commands (status, report, trends, gate, reviews, query) live beside.
     from slolab.slo.toolkit_cli import register_toolkit

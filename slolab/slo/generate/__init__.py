@@ -1,7 +1,10 @@
 """Generate every output of ``slos.yaml`` and check that the committed ones are current.
 
-An output is an :class:`Output` in a module listed in ``OUTPUT_MODULES`` (the
-module exposes ``OUTPUT``); add yours there, or call :func:`register`.
+The toolkit's own outputs (rules and alerts, Alertmanager routes) are listed
+in ``OUTPUT_MODULES``, each module exposing ``OUTPUT``.
+An application adds its own with :func:`register` (slolab's demo registers its
+dashboards from ``slolab.demo``) and may change the defaults of
+:class:`GenerateOptions` with :func:`set_defaults`.
 """
 
 from __future__ import annotations
@@ -21,24 +24,39 @@ __all__ = [
     "GenerateOptions",
     "Output",
     "Plan",
+    "default_options",
     "outputs",
     "plan",
     "register",
+    "set_defaults",
 ]
 
-OUTPUT_MODULES: list[str] = [
+OUTPUT_MODULES: tuple[str, ...] = (
     "slolab.slo.generate.rules",
     "slolab.slo.generate.alertmanager",
-    "slolab.dashboards",
-]
+)
 _registered: list[Output] = []
+_defaults: dict[str, str] = {}
 
 
 def register(output: Output) -> Output:
-    """Add an output at run time (modules in OUTPUT_MODULES need not call this)."""
+    """Add an application's output (the built-in ones need not call this)."""
     if all(o.name != output.name for o in _registered):
         _registered.append(output)
     return output
+
+
+def set_defaults(**options: str) -> None:
+    """Change the defaults of :func:`default_options` (e.g. ``webhook_url``)."""
+    unknown = set(options) - set(GenerateOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown generate options: {', '.join(sorted(unknown))}")
+    _defaults.update(options)
+
+
+def default_options(**overrides: str) -> GenerateOptions:
+    """:class:`GenerateOptions` with the application's defaults, then ``overrides``."""
+    return GenerateOptions(**{**_defaults, **overrides})
 
 
 def outputs() -> list[Output]:
@@ -92,7 +110,7 @@ def plan(
     only: Sequence[str] | None = None,
 ) -> Plan:
     """Render the outputs (all, or those named in ``only``) for ``root``."""
-    options = options or GenerateOptions()
+    options = options or default_options()
     result = Plan()
     for output in outputs():
         if only and output.name not in only:

@@ -1,13 +1,15 @@
 """Alertmanager configuration: routes by severity, grouping per SLO, inhibition.
 
-Two files from the same tree:
-- ``alertmanager.yml`` (production): critical → PagerDuty, warning → Slack,
+- ``alertmanager.yml``: critical → PagerDuty, warning → Slack,
   and every alert also → the webhook. The PagerDuty routing key and the Slack
   webhook URL are read from files (``routing_key_file``, ``api_url_file``,
   both supported by Alertmanager 0.25) in a mounted secrets directory, so no
   secret is ever committed; with the files absent only those two receivers
   fail (and are counted in ``alertmanager_notifications_failed_total``).
-- ``alertmanager.local.yml`` (offline, the native lab): the webhook only.
+The native lab renders its own copy of this file with every receiver
+redirected to its webhook (``slolab.lab.render``), so there is no offline
+variant: ``alertmanager.local.yml``, written by earlier versions, is removed
+as obsolete.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from slolab.slo import conventions as c
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
 from slolab.slo.model import SLO
 
-__all__ = ["LOCAL_PATH", "OUTPUT", "PRODUCTION_PATH", "config", "render"]
+__all__ = ["OUTPUT", "PRODUCTION_PATH", "config", "render"]
 
 PRODUCTION_PATH = "alertmanager/alertmanager.yml"
-LOCAL_PATH = "alertmanager/alertmanager.local.yml"
+_OBSOLETE_LOCAL_PATH = "alertmanager/alertmanager.local.yml"
 PAGERDUTY_KEY_FILE = "pagerduty-routing-key"
 SLACK_URL_FILE = "slack-webhook-url"
 
@@ -119,18 +121,13 @@ def render(slos: Sequence[SLO], options: GenerateOptions) -> dict[str, str]:
     prod_note = [
         f"Secrets: {options.secrets_dir}/{PAGERDUTY_KEY_FILE} and "
         f"{options.secrets_dir}/{SLACK_URL_FILE} (mounted, never committed).",
-        f"Offline use {LOCAL_PATH} (webhook only).",
     ]
-    local_note = [f"Offline variant of {PRODUCTION_PATH}: every alert goes to the webhook."]
-    return {
-        PRODUCTION_PATH: to_yaml(config(options, True), header(options, prod_note)),
-        LOCAL_PATH: to_yaml(config(options, False), header(options, local_note)),
-    }
+    return {PRODUCTION_PATH: to_yaml(config(options, True), header(options, prod_note))}
 
 
 OUTPUT = Output(
     name="alertmanager",
     render=render,
-    owns=(PRODUCTION_PATH, LOCAL_PATH),
-    description="Alertmanager routes (production and offline)",
+    owns=(PRODUCTION_PATH, _OBSOLETE_LOCAL_PATH),
+    description="Alertmanager routes",
 )

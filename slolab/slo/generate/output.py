@@ -13,9 +13,9 @@ from slolab.slo.model import SLO
 
 __all__ = ["DEFAULT_WEBHOOK_URL", "GenerateOptions", "Output", "Renderer", "header", "to_yaml"]
 
-# The compose service `alert-receiver` (`slolab alert-receiver`); the native lab
-# redirects every receiver to its own.
-DEFAULT_WEBHOOK_URL = "http://alert-receiver:5001/alerts"
+# `slolab alert-receiver` on this host, at its default port. Applications set
+# their own with slolab.slo.generate.set_defaults (the demo: its compose service).
+DEFAULT_WEBHOOK_URL = "http://127.0.0.1:5001/alerts"
 DEFAULT_SECRETS_DIR = "/etc/alertmanager/secrets"
 
 

@@ -1,0 +1,22 @@
+"""What the demo adds to the generic SLO toolkit: its dashboards and its alert receiver.
+
+``slolab.slo`` works for any user's services and knows nothing of this demo; the
+``slolab`` command calls :func:`register` once at start, so that ``slolab slo
+generate`` on the demo's ``slos.yaml`` also writes the Grafana dashboards and
+points Alertmanager's webhook at the compose service ``alert-receiver``.
+"""
+
+from __future__ import annotations
+
+from slolab.contract import ALERT_RECEIVER_URL
+from slolab.slo import generate
+
+__all__ = ["register"]
+
+
+def register() -> None:
+    """Register the demo's generator outputs and defaults (idempotent)."""
+    from slolab.dashboards import OUTPUT as DASHBOARDS  # grafana SDK: imported when needed
+
+    generate.register(DASHBOARDS)
+    generate.set_defaults(webhook_url=ALERT_RECEIVER_URL)
