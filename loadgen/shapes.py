@@ -38,7 +38,8 @@ __all__ = [
 log = logging.getLogger("loadgen.shapes")
 
 # Faults chaos may switch, per service (the services' allowed sets), with a
-# random setting for each: (low, high) for numbers, True for switches.
+# random setting for each: (low, high) for numbers, True for switches. A copy of
+# slolab/contract.py FAULTS (loadgen runs without slolab): tests/test_contract.py.
 CHAOS_FAULTS: dict[str, dict[str, Any]] = {
     "tasks": {
         "error_rate": (0.05, 0.5),

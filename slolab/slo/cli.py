@@ -43,6 +43,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for slo in slos:
         for note in dropped_notes(slo):
             print(f"{args.file}: warning: {note}", file=sys.stderr)
+        if getattr(slo.sli, "kind", None) == "latency" and slo.sli.buckets is None:
+            print(f"{args.file}: warning: {slo.name}: threshold {slo.sli.threshold_seconds:g} s "
+                  f"not checked against the buckets of {slo.sli.histogram} (list them in "
+                  "sli.latency.buckets)", file=sys.stderr)  # fmt: skip
     print(f"{args.file}: {len(slos)} SLOs valid")
     return 0
 

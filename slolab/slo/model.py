@@ -106,7 +106,7 @@ class LatencySLI:
     histogram: str
     matchers: str
     threshold_seconds: float
-    buckets: tuple[float, ...]
+    buckets: tuple[float, ...] | None  # None: not listed in the spec, threshold unchecked
     kind: str = field(default="latency", init=False)
 
     def _series(self, suffix: str, extra: str = "") -> str:
@@ -331,8 +331,8 @@ def _sli_from_spec(slo: SLOSpec) -> SLI:
         return RatioSLI(total=sli.ratio.total, errors=sli.ratio.errors, good=sli.ratio.good)
     if sli.latency is not None:
         lat = sli.latency
-        buckets = lat.buckets or c.KNOWN_HISTOGRAM_BUCKETS[lat.histogram]
-        return LatencySLI(lat.histogram, lat.selector, lat.threshold_seconds, tuple(buckets))
+        buckets = tuple(lat.buckets) if lat.buckets else None
+        return LatencySLI(lat.histogram, lat.selector, lat.threshold_seconds, buckets)
     recorded = f'{c.RULE_GOOD_SAMPLE}{{{c.LABEL_SLO}="{slo.name}"}}'
     if sli.probe is not None:
         return SampleSLI("probe", series=sli.probe.selector, source=sli.probe.selector)

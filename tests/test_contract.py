@@ -1,0 +1,86 @@
+"""The copies of slolab/contract.py that cannot import it stay equal to it.
+
+slos.yaml, docker-compose.yml, prometheus.yml and the docs are not Python;
+loadgen runs in the stock Locust image without slolab installed. Each keeps a
+copy of a shared fact, checked here. (The services expose the metric families
+of the contract: tests/services/*/test_metric_contract.py.)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loadgen import shapes
+from slolab import contract
+from slolab.faults import ALLOWED, FAULT_FIELDS, Faults
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _yaml(rel: str) -> dict:
+    return yaml.safe_load((ROOT / rel).read_text(encoding="utf-8"))
+
+
+def test_slo_file_lists_the_services_buckets() -> None:
+    latency = [s["sli"]["latency"] for s in _yaml("slos.yaml")["slos"] if "latency" in s["sli"]]
+    assert latency, "slos.yaml has no latency SLO"
+    for sli in latency:
+        assert tuple(float(b) for b in sli["buckets"]) == contract.BUCKETS, sli["histogram"]
+
+
+def test_loadgen_scenarios_and_chaos_faults_match() -> None:
+    assert tuple(shapes.SCENARIOS) == contract.SCENARIOS
+    for service in contract.SERVICES:
+        expected = {
+            f.name: (True if f.chaos_range is None else f.chaos_range[service])
+            for f in contract.faults_of(service)
+        }
+        assert shapes.CHAOS_FAULTS[service] == expected, service
+
+
+def test_loadgen_default_urls_use_the_contract_ports() -> None:
+    settings = shapes.Settings.from_env({})
+    assert settings.tasks_url.endswith(f":{contract.PORTS['tasks']}")
+    assert settings.predictor_url.endswith(f":{contract.PORTS['predictor']}")
+
+
+def test_fault_model_is_the_catalogue() -> None:
+    assert set(FAULT_FIELDS) == {f.name for f in contract.FAULTS}
+    assert set(FAULT_FIELDS) <= set(Faults.model_fields)
+    for service in contract.SERVICES:
+        assert {f.name for f in contract.faults_of(service)} == ALLOWED[service]
+
+
+def test_compose_publishes_the_contract_ports() -> None:
+    services = _yaml("docker-compose.yml")["services"]
+    for name in ("tasks", "predictor", "prometheus", "alertmanager"):
+        ports = [str(p) for p in services[name].get("ports", [])]
+        port = contract.PORTS[name]
+        assert any(p.endswith(f":{port}:{port}") for p in ports), (name, ports)
+
+
+def test_prometheus_scrapes_the_services_on_their_ports() -> None:
+    text = (ROOT / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+    for name in contract.SERVICES:
+        assert f"{name}:{contract.PORTS[name]}" in text, name
+    for job in contract.JOBS.values():
+        assert re.search(rf"job_name:\s*[\"']?{re.escape(job)}[\"']?\s*$", text, re.M), job
+
+
+@pytest.mark.parametrize("service", contract.SERVICES)
+def test_architecture_doc_lists_every_metric(service: str) -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for metric in contract.metrics_of(service):
+        assert f"`{metric.name}`" in doc, metric.name
+        for label in metric.labels:
+            assert f"`{label}`" in doc, (metric.name, label)
+
+
+def test_docs_name_the_contract_ports() -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for name in ("tasks", "predictor", "prometheus", "alertmanager", "blackbox", "locust"):
+        assert re.search(rf"\| {contract.PORTS[name]}( |\|)", doc), name
