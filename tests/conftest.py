@@ -13,3 +13,17 @@ def free_port() -> int:
 @pytest.fixture
 def unused_tcp_port() -> int:
     return free_port()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every schemathesis case a node id of its own (``test[POST /api/tasks]``).
+
+    schemathesis 4 names each operation's item ``test[METHOD /path]`` but leaves
+    the function's bare node id on all of them: one id for many tests, so a
+    single case cannot be selected and pytest-xdist cannot tell them apart.
+    """
+    for item in items:
+        params = item.name.partition("[")[2].removesuffix("]")
+        node_id = getattr(item, "_id", None)  # pytest >= 9 keeps a structured NodeId
+        if params and node_id is not None and node_id.params is None:
+            item._id = node_id.with_params(params)
