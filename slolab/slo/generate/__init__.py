@@ -29,6 +29,7 @@ __all__ = [
 OUTPUT_MODULES: list[str] = [
     "slolab.slo.generate.rules",
     "slolab.slo.generate.alertmanager",
+    "slolab.slo.generate.kubernetes",
     "slolab.dashboards",
 ]
 _registered: list[Output] = []
