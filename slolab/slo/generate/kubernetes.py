@@ -31,8 +31,8 @@ __all__ = [
     "ALERTMANAGER_SECRET",
     "DASHBOARD_LABEL",
     "GENERATED_DIR",
+    "MANAGED_BY",
     "OUTPUT",
-    "PART_OF",
     "alertmanager_config",
     "dashboard_configmap",
     "prometheus_rule",
@@ -42,7 +42,8 @@ __all__ = [
 GENERATED_DIR = "deploy/kubernetes/base/generated"
 # The label kube-prometheus-stack's Grafana sidecar looks for (its chart default).
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
-PART_OF = {"app.kubernetes.io/part-of": "slolab"}
+# Marks what the generator owns (the demo adds its own part-of label in kustomize).
+MANAGED_BY = {"app.kubernetes.io/managed-by": "slolab-slo-generate"}
 # One Secret holds what the file-based config reads from the secrets directory;
 # its keys are the file names (pagerduty-routing-key, slack-webhook-url).
 ALERTMANAGER_SECRET = "slolab-alertmanager"
@@ -53,7 +54,7 @@ _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"(.*)"\s*$
 
 
 def _meta(name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
-    return {"name": name, "labels": {**PART_OF, **(labels or {})}}
+    return {"name": name, "labels": {**MANAGED_BY, **(labels or {})}}
 
 
 def prometheus_rule(name: str, rule_file: Mapping[str, Any]) -> dict[str, Any]:
