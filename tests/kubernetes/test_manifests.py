@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+import os
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -272,3 +276,29 @@ def test_docs_paths_exist():
     assert {"deploy/kubernetes/overlays/kind",
             "deploy/kubernetes/kube-prometheus-stack-values.yaml"} <= paths  # fmt: skip
     assert [p for p in paths if not (ROOT / p).exists()] == []
+
+
+def test_locustfile_imports_from_a_configmap_mount(resources, tmp_path):
+    """A ConfigMap volume holds symlinks into a hidden ..data folder: the
+    locustfile's own sys.path trick then misses the package; PYTHONPATH must not."""
+    # not imported here: locust's gevent patching must not reach this process
+    if importlib.util.find_spec("locust") is None:
+        pytest.skip("locust not installed (the loadgen extra)")
+    worker = workloads(resources)["locust-worker"]
+    container = _container(worker)
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "loadgen"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount_dir = tmp_path / mount["mountPath"].lstrip("/")
+    data = mount_dir / "..2026_11_26_00_00_00.000000000"
+    data.mkdir(parents=True)
+    (mount_dir / "..data").symlink_to(data.name)
+    for source in sorted((ROOT / "loadgen").glob("*.py")):  # what --from-file=loadgen/ takes
+        (data / source.name).write_text(source.read_text())
+        (mount_dir / source.name).symlink_to(f"..data/{source.name}")
+    locustfile = tmp_path / container["args"][1].lstrip("/")
+    code = ("import importlib.util as u, sys; s = u.spec_from_file_location('lf', sys.argv[1]); "
+            "s.loader.exec_module(u.module_from_spec(s))")  # fmt: skip
+    run_env = {**os.environ, "PYTHONPATH": str(tmp_path / env["PYTHONPATH"].lstrip("/"))}
+    proc = subprocess.run([sys.executable, "-c", code, str(locustfile)], cwd=tmp_path,
+                          env=run_env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
