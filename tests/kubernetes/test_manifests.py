@@ -196,7 +196,11 @@ def test_ports_and_job_names_follow_the_contract(resources):
     assert JOBS["predictor"] in monitors and JOBS["predictor"] in services
     (probe,) = of_kind(resources, "Probe").values()
     assert probe["spec"]["jobName"] == JOBS["blackbox-tasks"]
-    assert probe["spec"]["prober"]["url"].endswith(f":{PORTS['blackbox']}")
+    namespace = yaml.safe_load((BASE / "kustomization.yaml").read_text())["namespace"]
+    assert probe["spec"]["prober"]["url"] == f"blackbox.{namespace}.svc:{PORTS['blackbox']}"
+    assert probe["spec"]["targets"]["staticConfig"]["static"] == [
+        f"http://tasks:{PORTS['tasks']}/api/tasks"
+    ]
 
 
 def test_service_monitors_select_a_service_port(resources):
