@@ -50,10 +50,14 @@ ALERTMANAGER_SECRET = "slolab-alertmanager"
 
 _RULES_OUTPUT = "prometheus-rules"
 _ALERTMANAGER_OUTPUT = "alertmanager"
+# metadata.name of these kinds: a DNS-1123 subdomain
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"(.*)"\s*$')
 
 
 def _meta(name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    if len(name) > 253 or not _NAME.match(name):
+        raise ValueError(f"kubernetes: {name!r} is not a valid resource name (DNS-1123 subdomain)")
     return {"name": name, "labels": {**MANAGED_BY, **(labels or {})}}
 
 
