@@ -28,6 +28,7 @@ from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
 from slolab.slo.model import SLO
 
 __all__ = [
+    "ALERTMANAGER_CONFIG_NAME",
     "ALERTMANAGER_SECRET",
     "DASHBOARD_LABEL",
     "GENERATED_DIR",
@@ -47,6 +48,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "slolab-slo-generate"}
 # One Secret holds what the file-based config reads from the secrets directory;
 # its keys are the file names (pagerduty-routing-key, slack-webhook-url).
 ALERTMANAGER_SECRET = "slolab-alertmanager"
+ALERTMANAGER_CONFIG_NAME = "slolab-slo"
 
 _RULES_OUTPUT = "prometheus-rules"
 _ALERTMANAGER_OUTPUT = "alertmanager"
@@ -201,7 +203,7 @@ def render(slos: Sequence[SLO], options: GenerateOptions) -> dict[str, str]:
     am_text = others.get(_ALERTMANAGER_OUTPUT, {}).get(alertmanager.PRODUCTION_PATH)
     if am_text is None:
         raise ValueError(f"kubernetes: no {alertmanager.PRODUCTION_PATH} to wrap")
-    routes = alertmanager_config("slolab-slo", yaml.safe_load(am_text))
+    routes = alertmanager_config(ALERTMANAGER_CONFIG_NAME, yaml.safe_load(am_text))
     files["alertmanagerconfig.yaml"] = to_yaml(
         routes,
         header(options, [
@@ -210,8 +212,8 @@ def render(slos: Sequence[SLO], options: GenerateOptions) -> dict[str, str]:
             f"{alertmanager.SLACK_URL_FILE}); without it the operator skips this whole config.",
         ]),
     )  # fmt: skip
-    for _name, rendered in sorted(others.items()):
-        for rel, text in sorted(rendered.items()):
+    for output_name in sorted(others):
+        for rel, text in sorted(others[output_name].items()):
             if _is_dashboard(rel, text):
                 file_name = PurePosixPath(rel).name
                 stem = PurePosixPath(rel).stem
