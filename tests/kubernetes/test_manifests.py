@@ -306,3 +306,18 @@ def test_locustfile_imports_from_a_configmap_mount(resources, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(locustfile)], cwd=tmp_path,
                           env=run_env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_receiver_patch_targets_the_generated_config(resources):
+    # checked without kustomize too: a renamed config would leave the compose URL in
+    from slolab.slo.generate.kubernetes import ALERTMANAGER_CONFIG_NAME
+
+    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    (patch,) = [p for p in kustomization["patches"]
+                if p["target"]["kind"] == "AlertmanagerConfig"]  # fmt: skip
+    assert patch["target"]["name"] == ALERTMANAGER_CONFIG_NAME
+    assert ALERTMANAGER_CONFIG_NAME in of_kind(resources, "AlertmanagerConfig")
+    ops = yaml.safe_load(patch["patch"])
+    assert ops[0] == {"op": "test", "path": "/spec/receivers/0/name", "value": "webhook"}
+    (routes,) = of_kind(resources, "AlertmanagerConfig").values()
+    assert routes["spec"]["receivers"][0]["name"] == "webhook"
