@@ -321,3 +321,15 @@ def test_the_receiver_patch_targets_the_generated_config(resources):
     assert ops[0] == {"op": "test", "path": "/spec/receivers/0/name", "value": "webhook"}
     (routes,) = of_kind(resources, "AlertmanagerConfig").values()
     assert routes["spec"]["receivers"][0]["name"] == "webhook"
+
+
+@pytest.mark.parametrize("name", ["tasks", "predictor"])
+def test_service_settings_equal_compose(resources, compose, name):
+    container = _container(workloads(resources)[name])
+    env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
+    for ref in container.get("envFrom", []):
+        env.update(of_kind(resources, "ConfigMap")[ref["configMapRef"]["name"]]["data"])
+    # the token comes from a Secret; HEALTHCHECK_URL is for Docker's healthcheck only
+    wanted = {k: v for k, v in compose[name]["environment"].items()
+              if k not in ("SLOLAB_ADMIN_TOKEN", "HEALTHCHECK_URL")}  # fmt: skip
+    assert {k: env.get(k) for k in wanted} == wanted
