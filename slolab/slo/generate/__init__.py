@@ -34,6 +34,7 @@ __all__ = [
 OUTPUT_MODULES: tuple[str, ...] = (
     "slolab.slo.generate.rules",
     "slolab.slo.generate.alertmanager",
+    "slolab.slo.generate.kubernetes",
 )
 _registered: list[Output] = []
 _defaults: dict[str, str] = {}
