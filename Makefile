@@ -3,7 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install test lint bench soak lab clean
+.PHONY: install test check lint bench soak lab clean
+
+# Test processes: most tests wait on servers and subprocesses, so more workers
+# than cores pays; a file's tests stay together (module fixtures, ordered checks).
+PYTEST_WORKERS ?= 4
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 $(BIN)/slolab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +24,11 @@ lint: install
 
 test: install  ## the whole test suite (needs promtool, prometheus, alertmanager on PATH)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(XDIST)
+
+check: install  ## the inner loop: lint and every test not marked slow (no servers, no promtool suites)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q $(XDIST) -m "not slow"
 
 bench: install  ## benchmarks (not part of make test); results go to docs/benchmarks.md
 	$(BIN)/python -m bench
