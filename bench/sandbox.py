@@ -19,6 +19,7 @@ The same file is the helper that runs inside the namespace
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -159,6 +160,7 @@ class Image:
 # --- the sandbox ----------------------------------------------------------------------
 
 
+@functools.cache
 def can_sandbox() -> str | None:
     """None if sandboxes can run here, else the reason they cannot."""
     if os.geteuid() != 0:

@@ -51,6 +51,7 @@ class Peak:
     rss_mib: float = 0.0  # process tree, at the sample with the largest rss + tmpfs
     tmpfs_mib: float = 0.0
     healthcheck_mib: float = 0.0  # one healthcheck process, if the container has one
+    ready_s: float | None = None  # from start to its first 200 on /readyz
 
     @property
     def total_mib(self) -> float:
@@ -132,16 +133,23 @@ def _wait_url(url: str, proc: subprocess.Popen[bytes], limit_s: float = 60) -> N
     raise RuntimeError(f"{url} did not answer in {limit_s:.0f} s")
 
 
-def _wait_ready(url: str, sb: Sandbox, limit_s: float = 120) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if not sb.alive():
-            raise RuntimeError(f"{url} exited:\n{sb.stop().log[-2000:]}")
-        with suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not ready in {limit_s:.0f} s")
+def _ready_times(probes: dict[str, tuple[str, Sandbox]], begun: float,
+                 limit_s: float = 120) -> dict[str, float]:  # fmt: skip
+    """Seconds from ``begun`` to each sandbox's first 200 on its URL (all polled together)."""
+    ready: dict[str, float] = {}
+    while len(ready) < len(probes):
+        if time.monotonic() - begun > limit_s:
+            raise RuntimeError(f"not ready in {limit_s:.0f} s: {set(probes) - set(ready)}")
+        for name, (url, sb) in probes.items():
+            if name in ready:
+                continue
+            if not sb.alive():
+                raise RuntimeError(f"{name} exited:\n{sb.stop().log[-2000:]}")
+            with suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    ready[name] = time.monotonic() - begun
+        time.sleep(0.2)
+    return ready
 
 
 def _fill_tracker(url: str, folder: Path, max_tracked: int, limit_s: float) -> int:
@@ -211,6 +219,7 @@ def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> 
     with ExitStack() as stack:
         sink = stack.enter_context(OTLPSink())
         boxes: dict[str, Sandbox] = {}
+        begun = time.monotonic()
         for name in OURS:
             env, command = native_overrides(
                 name, ports[name], peers={"predictor": url["predictor"], "otlp": sink.endpoint}
@@ -219,8 +228,10 @@ def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> 
                                               command=command)  # fmt: skip
             boxes[name].start()
             stack.callback(boxes[name].stop)
+        for name, ready_s in _ready_times({n: (f"{url[n]}/readyz", boxes[n]) for n in OURS},
+                                          begun).items():  # fmt: skip
+            peaks[name].ready_s = ready_s
         for name in OURS:
-            _wait_ready(f"{url[name]}/readyz", boxes[name])
             peaks[name].healthcheck_mib = _healthcheck_peak(f"{url[name]}/readyz")
         max_tracked = int(boxes["predictor"].spec.env.get("PREDICTOR_MAX_TRACKED", "100000"))
         _log(f"filling the predictor's tracker to {max_tracked:,} predictions")
@@ -271,13 +282,15 @@ def render(results: dict) -> str:
         f"Locust: {results['locust']['requests']} requests, "
         f"{results['locust']['failures']} failures). MiB:",
         "",
-        "| container | process tree RSS | tmpfs | healthcheck | peak | peak x 1.5 |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| container | process tree RSS | tmpfs | healthcheck | peak | peak x 1.5 "
+        "| ready after s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, p in results["peaks"].items():
         lines.append(
             f"| {name} | {p['rss_mib']:.0f} | {p['tmpfs_mib']:.1f} | {p['healthcheck_mib']:.1f} "
-            f"| {p['total_mib']:.0f} | {p['total_mib'] * 1.5:.0f} |"
+            f"| {p['total_mib']:.0f} | {p['total_mib'] * 1.5:.0f} "
+            f"| {'' if p['ready_s'] is None else format(p['ready_s'], '.1f')} |"
         )
     lines.append(END)
     return "\n".join(lines)
