@@ -39,6 +39,8 @@ import yaml
 __all__ = [
     "COMPOSE",
     "DOCKERFILE",
+    "NATIVE_BINARIES",
+    "STAND_IN_SECRETS",
     "Image",
     "Outcome",
     "Sandbox",
@@ -46,6 +48,7 @@ __all__ = [
     "dotenv",
     "interpolate",
     "load_compose",
+    "native_command",
     "native_overrides",
 ]
 
@@ -316,6 +319,82 @@ def native_overrides(
         env["MONGO_URL"] = ""
         env["PREDICTOR_URL"] = peers.get("predictor", "http://127.0.0.1:9")
     return env, None
+
+
+# --- Prometheus, Alertmanager, blackbox: Debian's binaries with compose's flags --------
+
+# compose service -> Debian's binary (older than the pinned images: see native_command)
+NATIVE_BINARIES = {
+    "prometheus": "prometheus",
+    "alertmanager": "prometheus-alertmanager",
+    "blackbox": "prometheus-blackbox-exporter",
+}
+# Alertmanager's receivers read these files (never committed): stand-ins so they load.
+STAND_IN_SECRETS = {
+    f"/etc/alertmanager/secrets/{key}": "https://example.invalid/FAKE\n"
+    for key in ("pagerduty-routing-key", "slack-webhook-url")
+}
+
+
+def _rewrite(text: str, mapping: Mapping[str, str]) -> str:
+    """Replace every key by its value in one pass (the longest key wins; replaced text
+    is not looked at again, so a host path that contains a container path stays whole)."""
+    if not mapping:
+        return text
+    keys = sorted(mapping, key=len, reverse=True)
+    return re.sub("|".join(map(re.escape, keys)), lambda m: mapping[m.group(0)], text)
+
+
+def native_command(
+    name: str,
+    scratch: Path,
+    port: int,
+    *,
+    hosts: Mapping[str, str] | None = None,
+    files: Mapping[str, str] | None = None,
+    compose: Mapping[str, Any] | None = None,
+) -> tuple[list[str], list[str]]:
+    """(argv, dropped flags) of compose service ``name`` run natively by Debian's binary.
+
+    Volume n becomes ``scratch/v{n}`` and tmpfs n ``scratch/t{n}`` (repository mounts are copied, so
+    the container paths inside the configs can be rewritten to them); ``hosts`` maps
+    compose addresses (``tasks:8081``) to reachable ones in the copied configs; the web
+    address moves to ``127.0.0.1:port``; ``files`` (container path -> text) are written
+    into the mapped folders (e.g. stand-ins for secrets never committed). A flag the
+    Debian version does not know is dropped and returned: callers decide if that is fine.
+    """
+    compose = compose or load_compose({"GRAFANA_ADMIN_PASSWORD": "unused"})
+    svc = compose["services"][name]
+    binary = shutil.which(NATIVE_BINARIES[name])
+    if binary is None:
+        raise FileNotFoundError(f"{NATIVE_BINARIES[name]} is not installed (Debian package)")
+    paths: dict[str, str] = {}
+    for n, volume in enumerate(svc.get("volumes") or []):
+        source, target = volume.split(":")[:2]
+        host = scratch / f"v{n}"
+        if source.startswith("."):
+            shutil.copytree(REPO / source, host)
+        else:
+            host.mkdir()  # a named volume, empty at first start
+        paths[target] = str(host)
+    for n, entry in enumerate(svc.get("tmpfs") or []):
+        (scratch / f"t{n}").mkdir()
+        paths[str(entry).split(":")[0]] = str(scratch / f"t{n}")
+    rewrites = {**{f"{t}/": f"{h}/" for t, h in paths.items()},
+                **{f"={t}": f"={h}" for t, h in paths.items()}}  # fmt: skip
+    for config in scratch.glob("v*/*.y*ml"):
+        config.write_text(_rewrite(config.read_text(), {**rewrites, **(hosts or {})}))
+    for path, text in (files or {}).items():
+        Path(_rewrite(path, rewrites)).write_text(text)
+    known = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
+    argv, dropped = [binary], []
+    for flag in svc.get("command") or []:
+        if flag.split("=")[0] not in known.stdout + known.stderr:
+            dropped.append(flag.split("=")[0])
+            continue
+        argv.append(_rewrite(flag, rewrites))
+    argv.append(f"--web.listen-address=127.0.0.1:{port}")
+    return argv, dropped
 
 
 # --- the helper inside the namespace (root, before the uid switch) ---------------------

@@ -35,13 +35,23 @@ import httpx
 import psutil
 
 from bench import wrk
-from bench.sandbox import REPO, Sandbox, can_sandbox, load_compose, native_overrides
+from bench.sandbox import (
+    NATIVE_BINARIES,
+    REPO,
+    STAND_IN_SECRETS,
+    Sandbox,
+    can_sandbox,
+    load_compose,
+    native_command,
+    native_overrides,
+)
 from tests.otlp_sink import OTLPSink
 
 DOC = REPO / "docs" / "stack.md"
 RESULTS = REPO / "bench" / "results" / "stack-memory.json"
 BEGIN, END = "<!-- stack-memory:begin -->", "<!-- stack-memory:end -->"
 OURS = ("predictor", "tasks", "alert-receiver")
+NATIVE = ("prometheus", "alertmanager", "blackbox")  # Debian's, older than compose pins
 MIB = 2**20
 
 
@@ -201,6 +211,29 @@ def _locust(folder: Path, tasks_url: str, predictor_url: str, run_time: int, use
     return procs
 
 
+def _natives(
+    folder: Path, ports: dict[str, int], stack: ExitStack
+) -> dict[str, subprocess.Popen[bytes]]:
+    """Debian's Prometheus, Alertmanager and blackbox exporter with compose's flags and
+    configs, their compose peers mapped to our loopback ports (Jaeger, cAdvisor stay away)."""
+    compose_ports = {"tasks": 8081, "predictor": 8082, "alert-receiver": 5001,
+                     "prometheus": 9090, "alertmanager": 9093, "blackbox": 9115}  # fmt: skip
+    hosts = {f"{name}:{port}": f"127.0.0.1:{ports[name]}" for name, port in compose_ports.items()}
+    procs = {}
+    for name in NATIVE:
+        scratch = folder / name
+        scratch.mkdir()
+        files = STAND_IN_SECRETS if name == "alertmanager" else None
+        argv, dropped = native_command(name, scratch, ports[name], hosts=hosts, files=files)
+        if dropped:
+            _log(f"{name}: Debian's version lacks {dropped}; started without them")
+        out = stack.enter_context((folder / f"{name}.log").open("wb"))
+        procs[name] = subprocess.Popen(argv, cwd=scratch, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)  # fmt: skip
+        stack.callback(_stop_group, procs[name])
+    return procs
+
+
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         with suppress(ProcessLookupError):
@@ -213,8 +246,8 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="stack-memory-"))
-    peaks = {name: Peak(name) for name in (*OURS, "locust-master", "locust-worker")}
-    ports = {name: _free_port() for name in OURS}
+    peaks = {name: Peak(name) for name in (*OURS, "locust-master", "locust-worker", *NATIVE)}
+    ports = {name: _free_port() for name in (*OURS, *NATIVE)}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with ExitStack() as stack:
         sink = stack.enter_context(OTLPSink())
@@ -233,6 +266,7 @@ def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> 
             peaks[name].ready_s = ready_s
         for name in OURS:
             peaks[name].healthcheck_mib = _healthcheck_peak(f"{url[name]}/readyz")
+        natives = _natives(folder, ports, stack)
         max_tracked = int(boxes["predictor"].spec.env.get("PREDICTOR_MAX_TRACKED", "100000"))
         _log(f"filling the predictor's tracker to {max_tracked:,} predictions")
         sent = _fill_tracker(url["predictor"], folder, max_tracked, fill_limit_s)
@@ -250,9 +284,12 @@ def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> 
             peaks["locust-master"].take(_tree_rss(procs[:1]), 0)
             for worker in procs[1:]:
                 peaks["locust-worker"].take(_tree_rss([worker]), 0)
+            for name, proc in natives.items():
+                peaks[name].take(_tree_rss([proc]), 0)
             time.sleep(interval)
         summary = (folder / "locust-0.log").read_text(errors="replace")
         crashed = [name for name, sb in boxes.items() if not sb.alive()]
+        crashed += [name for name, proc in natives.items() if proc.poll() is not None]
     failures = re.findall(r"Aggregated\s+\d+\s+(\d+)\(", summary)
     requests = re.findall(r"Aggregated\s+(\d+)\s+\d+\(", summary)
     machine = {"python": platform.python_version(), "cpus": os.cpu_count(),
@@ -287,8 +324,9 @@ def render(results: dict) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, p in results["peaks"].items():
+        label = f"{name} ({NATIVE_BINARIES[name]} from Debian)" if name in NATIVE else name
         lines.append(
-            f"| {name} | {p['rss_mib']:.0f} | {p['tmpfs_mib']:.1f} | {p['healthcheck_mib']:.1f} "
+            f"| {label} | {p['rss_mib']:.0f} | {p['tmpfs_mib']:.1f} | {p['healthcheck_mib']:.1f} "
             f"| {p['total_mib']:.0f} | {p['total_mib'] * 1.5:.0f} "
             f"| {'' if p['ready_s'] is None else format(p['ready_s'], '.1f')} |"
         )

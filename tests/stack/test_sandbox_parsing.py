@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.sandbox import Image, interpolate
+from bench.sandbox import Image, _rewrite, interpolate
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,14 @@ def test_dockerfile_runtime_stage(tmp_path: Path) -> None:
     assert image.copies == {"/opt/venv": "/opt/venv", "/usr/local/bin/check": "docker/check"}
     assert image.native_env()["PATH"].split(":")[0].endswith("/bin")
     assert "/opt/venv" not in image.native_env()["PATH"]
+
+
+def test_path_rewrites_do_not_rewrite_their_own_output() -> None:
+    # The host folder for /etc/alertmanager/secrets contains "/alertmanager/", itself
+    # a container path (the tmpfs): replaced text must not be replaced again.
+    mapping = {
+        "/etc/alertmanager/secrets/": "/tmp/x/alertmanager/v1/",
+        "/alertmanager/": "/tmp/t0/",
+    }
+    assert _rewrite("/etc/alertmanager/secrets/key", mapping) == "/tmp/x/alertmanager/v1/key"
+    assert _rewrite("/alertmanager/nflog", mapping) == "/tmp/t0/nflog"
