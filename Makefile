@@ -3,20 +3,26 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install test check lint bench soak lab clean
+.PHONY: install test check lint bench soak lab clean lock
 
 # Test processes: most tests wait on servers and subprocesses, so more workers
 # than cores pays; a file's tests stay together (module fixtures, ordered checks).
 PYTEST_WORKERS ?= 4
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
-$(BIN)/slolab: pyproject.toml
+$(BIN)/slolab: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,loadgen]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,loadgen]'
 	@touch $@
 
 install: $(BIN)/slolab  ## create .venv with everything
+
+# Pins every Python dependency (CI and the Docker image install with -c constraints.txt).
+# Run after changing dependencies in pyproject.toml; needs uv (pip install uv).
+lock:  ## refresh constraints.txt from pyproject.toml
+	uv pip compile pyproject.toml --extra dev --extra loadgen --universal \
+	  --python-version 3.11 --custom-compile-command "make lock" -o constraints.txt --quiet
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,4 +1,7 @@
-"""docker-compose.yml checked statically: no Docker engine runs here."""
+"""docker-compose.yml checked statically: no Docker engine runs here.
+
+Memory limits and healthcheck binaries: test_compose_facts.py.
+"""
 
 from __future__ import annotations
 
@@ -12,38 +15,19 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.sandbox import load_compose
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 REQUIRED_ENV = {"GRAFANA_ADMIN_PASSWORD": "test-only", "SLOLAB_ADMIN_TOKEN": "test-only"}
-LIMIT_MIB = 1536  # 1.5 GiB for the whole stack
 LOOPBACK_ONLY = {"prometheus", "alertmanager", "tasks", "predictor"}
 docker_compose = shutil.which("docker-compose")
-
-
-def _dotenv() -> dict[str, str]:
-    pairs = {}
-    for line in (ROOT / ".env").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            pairs[key.strip()] = value.strip()
-    return pairs
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     """The file with ${VAR} interpolated from .env, as compose does (defaults honoured)."""
-    env = {**_dotenv(), **REQUIRED_ENV}
-
-    def sub(m: re.Match[str]) -> str:
-        name, op, arg = m.group(1), m.group(2) or "", m.group(3) or ""
-        if env.get(name):
-            return env[name]
-        if op.startswith(":?"):
-            raise AssertionError(f"{name} required: {arg}")
-        return arg
-
-    text = re.sub(r"\$\{(\w+)(:?[-?])?([^}]*)\}", sub, COMPOSE.read_text())
-    return yaml.safe_load(text)
+    return load_compose(REQUIRED_ENV)
 
 
 @pytest.mark.skipif(docker_compose is None, reason="docker-compose not installed")
@@ -95,23 +79,6 @@ def test_images_are_pinned(compose: dict[str, Any]) -> None:
         assert image, f"{name} has no image"
         tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
         assert tag and tag != "latest", f"{name}: {image} is not pinned"
-
-
-def _mib(value: str) -> float:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)b?", str(value).lower())
-    assert m, f"unreadable memory limit {value!r}"
-    scale = {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024}[m.group(2)]
-    return float(m.group(1)) * scale
-
-
-def test_memory_limits_everywhere_and_within_budget(compose: dict[str, Any]) -> None:
-    limits = {name: _mib(svc["mem_limit"]) for name, svc in compose["services"].items()
-              if "mem_limit" in svc}  # fmt: skip
-    assert set(limits) == set(compose["services"]), "a container without mem_limit"
-    total = sum(limits.values())
-    assert total <= LIMIT_MIB, f"{total:.0f} MiB > {LIMIT_MIB} MiB"
-    # The header comment states the sum: keep it honest.
-    assert f"= {total:.0f} MiB" in COMPOSE.read_text()
 
 
 def test_healthchecks_and_restart_policies(compose: dict[str, Any]) -> None:
