@@ -297,6 +297,7 @@ def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> 
     settings = {"scenario": "spike", "users": users, "run_time_s": run_time,
                 "interval_s": interval, "predictions_before": sent}  # fmt: skip
     return {
+        "date": time.strftime("%Y-%m-%d"),
         "machine": machine,
         "settings": settings,
         "locust": {
@@ -313,7 +314,7 @@ def render(results: dict) -> str:
     s = results["settings"]
     lines = [
         BEGIN,
-        f"Measured {time.strftime('%Y-%m-%d')} by `python -m bench.stack_memory` "
+        f"Measured {results['date']} by `python -m bench.stack_memory` "
         f"(`{s['scenario']}`, {s['users']} users, {s['run_time_s']} s, sampled every "
         f"{s['interval_s']:g} s, {s['predictions_before']:,} predictions first; "
         f"Locust: {results['locust']['requests']} requests, "

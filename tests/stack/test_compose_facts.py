@@ -188,3 +188,12 @@ def test_constraints_pin_every_dependency() -> None:
     assert not missing, f"not in constraints.txt (run `make lock`): {sorted(missing)}"
     assert "-c constraints.txt" in (REPO / "Dockerfile").read_text()
     assert "-c constraints.txt" in (REPO / "Makefile").read_text()
+
+
+def test_the_measured_table_is_the_saved_run() -> None:
+    """docs/stack.md's measured peaks are rendered from the saved results, not typed."""
+    from bench.stack_memory import BEGIN, END, render
+
+    text = DOC.read_text()
+    shown = text[text.index(BEGIN) : text.index(END) + len(END)]
+    assert shown == render(json.loads(MEASURED.read_text()))
