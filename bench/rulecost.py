@@ -180,11 +180,14 @@ def values(series: Series, times: np.ndarray) -> np.ndarray:
     raise ValueError(series.kind)
 
 
-def write_openmetrics(series: Sequence[Series], start: int, days: int, out: Path) -> list[Path]:
-    """One OpenMetrics file per day (promtool rescans a file once per 2h block)."""
-    times = np.arange(start, start + days * DAY, SCRAPE, dtype=np.int64)
+def write_openmetrics(
+    series: Sequence[Series], start: int, days: int, out: Path, per_file: int = DAY
+) -> list[Path]:
+    """``days`` OpenMetrics files of ``per_file`` seconds each (promtool rescans a file
+    once per 2h block: a month in one file takes many times longer)."""
+    times = np.arange(start, start + days * per_file, SCRAPE, dtype=np.int64)
     full = {s: values(s, times.astype(float)) for s in series}
-    per_day = DAY // SCRAPE
+    per_day = per_file // SCRAPE
     files = []
     by_name: dict[str, list[Series]] = {}
     for s in series:
@@ -541,8 +544,13 @@ def run(opts: Options, keep: Path | None = None) -> dict[str, Any]:
         prom.start()
         try:
             t0 = time.monotonic()
-            _backfill(prom, _write_rules(work / "aggregates.yml", _aggregate_groups(all_slos)),
-                      start, end, work)  # fmt: skip
+            # Two passes: the backfill evaluates each rule over stored data only, and
+            # slo:sli_aggregated_at:timestamp reads the aggregates of the same group.
+            for index in (0, 1):
+                groups = [{**g, "rules": g["rules"][:-1] if index == 0 else g["rules"][-1:]}
+                          for g in _aggregate_groups(all_slos)]  # fmt: skip
+                _backfill(prom, _write_rules(work / f"aggregates-{index}.yml", groups),
+                          start, end, work)  # fmt: skip
             timings["backfill_rules_s"] = round(time.monotonic() - t0, 1)
             _log("recorded history backfilled")
             timings["settle_s"] = _settle(prom)
