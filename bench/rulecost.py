@@ -528,12 +528,15 @@ def run(opts: Options, keep: Path | None = None) -> dict[str, Any]:
         om.mkdir(exist_ok=True)
         t0 = time.monotonic()
         series = [s for _, ss in specs.values() for s in ss]
-        files = write_openmetrics(series, start, opts.days + 1, om)
-        files += recorded_history(all_slos, seeds, start, opts.days + 1, om)
+        if not (work / "written").exists():  # --keep DIR again resumes a run
+            files = write_openmetrics(series, start, opts.days + 1, om)
+            files += recorded_history(all_slos, seeds, start, opts.days + 1, om)
+            (work / "written").write_text(f"{start} {end}\n")
+            _log(f"wrote {len(files)} OpenMetrics files ({len(series)} series)")
+        start, end = (int(x) for x in (work / "written").read_text().split())
         timings["write_openmetrics_s"] = round(time.monotonic() - t0, 1)
-        _log(f"wrote {len(files)} OpenMetrics files ({len(series)} series)")
         t0 = time.monotonic()
-        for f in files:
+        for f in sorted(om.glob("*.om")):
             subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
                             str(f), str(data)], check=True, capture_output=True)  # fmt: skip
             f.unlink()
@@ -547,10 +550,14 @@ def run(opts: Options, keep: Path | None = None) -> dict[str, Any]:
             # Two passes: the backfill evaluates each rule over stored data only, and
             # slo:sli_aggregated_at:timestamp reads the aggregates of the same group.
             for index in (0, 1):
+                done = work / f"backfilled-{index}"
+                if done.exists():
+                    continue
                 groups = [{**g, "rules": g["rules"][:-1] if index == 0 else g["rules"][-1:]}
                           for g in _aggregate_groups(all_slos)]  # fmt: skip
                 _backfill(prom, _write_rules(work / f"aggregates-{index}.yml", groups),
                           start, end, work)  # fmt: skip
+                done.touch()
             timings["backfill_rules_s"] = round(time.monotonic() - t0, 1)
             _log("recorded history backfilled")
             timings["settle_s"] = _settle(prom)
@@ -673,7 +680,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=d.rounds)
     p.add_argument("--evals", type=int, default=d.evals, help="evaluations per style and round")
     p.add_argument("--interval", type=float, default=d.interval, help="seconds between evaluations")
-    p.add_argument("--keep", type=Path, help="work here and keep the TSDB (default: a temp dir)")
+    p.add_argument("--keep", type=Path,
+                   help="work here and keep the TSDB (default: a temp dir); "
+                   "the same DIR again resumes an interrupted run")  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="print only; leave the doc alone")
     p.add_argument("--render", type=Path, metavar="JSON", help="render saved results only")
     args = p.parse_args(argv)

@@ -211,3 +211,37 @@ def test_validate_examples():
         with pytest.raises(SpecError) as err:
             slo_pkg.load(path)
         assert str(err.value) == expected.replace("{path}", str(path)), path
+
+
+def test_the_policy_lives_in_the_slo_file():
+    from slolab.slo.policy import DEFAULT_POLICY, Action
+
+    (slo,) = _load(GOOD)
+    assert slo.policy == DEFAULT_POLICY  # no `policy:`: the built-in one
+    shipped = slo_pkg.load(ROOT / "slos.yaml")
+    assert all(s.policy.rules == DEFAULT_POLICY.rules for s in shipped)  # written out there
+    own = GOOD.replace(
+        "slos:\n",
+        "policy:\n  slos:\n    tasks-latency:\n      - action: review\n"
+        "        when: {budget_remaining_at_most: 0.4}\nslos:\n",
+        1,
+    )
+    (slo,) = _load(own)
+    assert slo.policy.budget_threshold(Action.REVIEW) == 0.4
+    assert slo.policy.budget_threshold(Action.FREEZE) is None
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ("policy:\n  slos:\n    nope: []\n", "slos.yaml: policy: slos: no SLO named nope"),
+        (
+            "policy:\n  default:\n    - action: pause\n      when: {budget_remaining_at_most: 0}\n",
+            "slos.yaml: policy: default.0.action: Input should be 'notify', 'review' or 'freeze'",
+        ),
+    ],
+)
+def test_a_bad_policy_names_the_field(policy: str, message: str):
+    with pytest.raises(SpecError) as err:
+        _load(GOOD.replace("slos:\n", policy + "slos:\n", 1))
+    assert str(err.value) == message
