@@ -48,7 +48,29 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                   f"not checked against the buckets of {slo.sli.histogram} (list them in "
                   "sli.latency.buckets)", file=sys.stderr)  # fmt: skip
     print(f"{args.file}: {len(slos)} SLOs valid")
-    return 0
+    if not args.against:
+        return 0
+    from slolab.slo import against
+
+    if args.service:
+        slos = [s for s in slos if s.service in set(args.service)]
+        if not slos:
+            raise _error(f"--service: no SLOs for {', '.join(args.service)}")
+    try:
+        targets = [against.fetch(url) for url in args.against]
+    except ValueError as exc:
+        raise _error(str(exc)) from None
+    failed = 0
+    for result in against.check(slos, targets):
+        if result.ok:
+            print(f"{result.slo.name}: ok ({'; '.join(result.notes)})")
+            continue
+        failed += 1
+        for problem in result.problems:
+            print(f"{result.slo.name}: {problem}")
+    shown = ", ".join(t.url for t in targets)
+    print(f"{len(slos) - failed} of {len(slos)} SLOs measurable on {shown}")
+    return 1 if failed else 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -106,7 +128,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.set_defaults(func=func)
         return p
 
-    add("validate", "check slos.yaml and report alert conditions left out", _cmd_validate)
+    p = add("validate", "check slos.yaml and report alert conditions left out", _cmd_validate)
+    p.add_argument("--against", nargs="+", metavar="URL",
+                   help="also check every selector and latency threshold against these live "
+                   "/metrics endpoints (exit 1 when an SLO cannot be measured)")  # fmt: skip
+    p.add_argument("--service", action="append", metavar="NAME",
+                   help="with --against: only this service's SLOs (repeatable)")  # fmt: skip
 
     p = add("list", "list the SLOs", _cmd_list)
     p.add_argument("--format", choices=["table", "json"], default="table")

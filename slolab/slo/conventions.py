@@ -10,26 +10,38 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 __all__ = [
+    "AGGREGATE_INTERVAL",
+    "AGGREGATE_WINDOW",
+    "ALERT_BREACH",
+    "ALERT_BUDGET_LOW",
+    "ALERT_NO_DATA",
     "ALERT_PAGE",
     "ALERT_TICKET",
     "BASE_PERIOD",
     "BURN_POLICIES",
     "DEFAULT_PERIOD",
     "DEFAULT_RUNBOOK_URL",
+    "EVENTS_ERRORS",
+    "EVENTS_TOTAL",
     "FAST_INTERVAL",
     "GENERATED_MARKER",
+    "LABEL_EVENTS",
     "LABEL_SERVICE",
     "LABEL_SEVERITY",
     "LABEL_SLO",
     "MIN_WINDOW",
+    "NO_DATA_FOR",
     "PERIODS",
     "RESERVED_LABELS",
+    "RULE_AGGREGATED_AT",
     "RULE_BUDGET_REMAINING",
     "RULE_CURRENT_BURN_RATE",
     "RULE_ERROR_RATIO_PERIOD",
+    "RULE_EVENTS_AGGREGATE",
     "RULE_GOOD_SAMPLE",
     "RULE_OBJECTIVE",
     "RULE_PERIOD_BURN_RATE",
+    "RULE_PERIOD_COVERAGE",
     "SEVERITY_PAGE",
     "SEVERITY_TICKET",
     "SLOW_INTERVAL",
@@ -46,6 +58,24 @@ RULE_OBJECTIVE = "slo:objective:ratio"
 RULE_CURRENT_BURN_RATE = "slo:current_burn_rate:ratio"
 RULE_PERIOD_BURN_RATE = "slo:period_burn_rate:ratio"
 RULE_BUDGET_REMAINING = "slo:period_error_budget_remaining:ratio"
+# The period is computed from compact aggregates, not raw samples: per SLO the
+# rate of all events and of bad events over AGGREGATE_WINDOW, recorded every
+# AGGREGATE_INTERVAL (events/s; for sample SLIs, samples/s). A ratio of their
+# sums over any range is the traffic-weighted error ratio of that range, and a
+# 30-day read costs 2 x 8,640 samples per SLO whatever the scrape rate.
+# One rule per SLO records both, told apart by the label LABEL_EVENTS.
+RULE_EVENTS_AGGREGATE = "slo:sli_events:rate5m"
+LABEL_EVENTS = "events"
+EVENTS_TOTAL = "total"
+EVENTS_ERRORS = "errors"
+# Value = the time the aggregates were recorded (one series per SLO): its oldest
+# sample within the period says where the aggregates' history starts.
+RULE_AGGREGATED_AT = "slo:sli_aggregated_at:timestamp"
+# Seconds of the SLO period the period figures were computed over: the period
+# itself once the aggregates are a period old, less while their history is shorter
+# (rules just loaded or changed, data wiped). Read by status/report/trends and
+# the dashboards to say "SLI over the last 3h" rather than "over 30d".
+RULE_PERIOD_COVERAGE = "slo:period_coverage:seconds"
 # 1 when a gauge-threshold SLI (freshness, threshold) is met at this evaluation, else 0:
 # recording it lets every window use sum_over_time/count_over_time, as for probes.
 RULE_GOOD_SAMPLE = "slo:sli_good_sample:bool"
@@ -57,13 +87,22 @@ def error_ratio_rule(window: str) -> str:
 
 
 # --- labels and alerts --------------------------------------------------------
+# (LABEL_EVENTS is defined with the aggregates above.)
 LABEL_SLO = "slo"
 LABEL_SERVICE = "service"
 LABEL_SEVERITY = "severity"
-RESERVED_LABELS = frozenset({LABEL_SLO, LABEL_SERVICE, LABEL_SEVERITY, "le", "job", "instance"})
+RESERVED_LABELS = frozenset(
+    {LABEL_SLO, LABEL_SERVICE, LABEL_SEVERITY, LABEL_EVENTS, "le", "job", "instance"}
+)
 
 ALERT_PAGE = "SLOErrorBudgetBurnPage"
 ALERT_TICKET = "SLOErrorBudgetBurnTicket"
+# Budget alerts (tickets): thresholds from the SLO's error-budget policy.
+ALERT_BUDGET_LOW = "SLOErrorBudgetLow"
+ALERT_BREACH = "SLOBreach"
+# An SLI that cannot be measured (no series, threshold bucket missing, targets down).
+ALERT_NO_DATA = "SLOSLINoData"
+NO_DATA_FOR = "10m"
 SEVERITY_PAGE = "critical"
 SEVERITY_TICKET = "warning"
 DEFAULT_RUNBOOK_URL = "docs/runbooks.md#{name}"
@@ -82,6 +121,10 @@ MIN_WINDOW = timedelta(minutes=1)
 # so recorded series never go stale between evaluations.
 FAST_INTERVAL = "30s"
 SLOW_INTERVAL = "1m"
+# The aggregates' group: one sample per SLO per AGGREGATE_INTERVAL, each the rate
+# over the AGGREGATE_WINDOW before it (window = interval: every event counted once).
+AGGREGATE_INTERVAL = "5m"
+AGGREGATE_WINDOW = "5m"
 
 
 @dataclass(frozen=True)

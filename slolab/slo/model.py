@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.policy import DEFAULT_POLICY, Policy, PolicyError, parse_policy_mapping
 from slolab.slo.spec import SLOFileSpec, SLOSpec, SpecError, load_spec
 
 __all__ = [
@@ -79,6 +80,13 @@ class RatioSLI:
             bad = f"{total} - ({_sum(func, self.good or '', window)} or vector(0))"
         return _guarded_ratio(bad, total)
 
+    def events_queries(self, window: str) -> tuple[str, str]:
+        """(all events, bad events) per second over ``window``."""
+        total = _sum("rate", self.total, window)
+        if self.errors is not None:
+            return total, f"({_sum('rate', self.errors, window)} or vector(0))"
+        return total, f"{total} - ({_sum('rate', self.good or '', window)} or vector(0))"
+
     @property
     def selectors(self) -> tuple[str, ...]:
         return tuple(s for s in (self.errors, self.good, self.total) if s is not None)
@@ -121,18 +129,31 @@ class LatencySLI:
     def count_selector(self) -> str:
         return self._series("count")
 
+    def _total(self, func: str, window: str) -> str:
+        # Only instances that export the threshold bucket: one without it (an old
+        # bucket list mid-rollout) would otherwise count every request as slow.
+        return (
+            f"sum({func}({self.count_selector}[{window}]) "
+            f"and ignoring(le) {func}({self.bucket_selector}[{window}]))"
+        )
+
     def good_query(self, window: str) -> str:
         return _sum("increase", self.bucket_selector, window)
 
     def total_query(self, window: str) -> str:
-        return _sum("increase", self.count_selector, window)
+        return self._total("increase", window)
 
     def error_ratio_query(self, window: str, func: str = "rate") -> str:
-        total = _sum(func, self.count_selector, window)
+        total = self._total(func, window)
         good = _sum(func, self.bucket_selector, window)
         # No "or vector(0)" on the buckets: a bucket that matches nothing is a broken
         # selector and must show as no data, not as 100% slow.
         return _guarded_ratio(f"{total} - {good}", total)
+
+    def events_queries(self, window: str) -> tuple[str, str]:
+        """(all events, bad events) per second over ``window``."""
+        total = self._total("rate", window)
+        return total, f"{total} - {_sum('rate', self.bucket_selector, window)}"
 
     @property
     def selectors(self) -> tuple[str, ...]:
@@ -163,6 +184,12 @@ class SampleSLI:
         del func  # samples, not counters
         # count_over_time is >= 1 whenever the sum exists: no 0/0 here.
         return f"1 - {self.good_query(window)} / {self.total_query(window)}"
+
+    def events_queries(self, window: str) -> tuple[str, str]:
+        """(all samples, bad samples) per second over ``window``."""
+        seconds = number(parse_duration(window).total_seconds())
+        total = f"{self.total_query(window)} / {seconds}"
+        return total, f"({self.total_query(window)} - {self.good_query(window)}) / {seconds}"
 
     def raw_error_ratio_query(self, window: str, step: str = "30s") -> str:
         """The same ratio without the recorded series (a subquery; e.g. for backfilled data)."""
@@ -237,6 +264,7 @@ class SLO:
     review: Review
     labels: Mapping[str, str]
     runbook_url: str
+    policy: Policy = DEFAULT_POLICY
 
     # --- numbers -------------------------------------------------------------
     @property
@@ -320,9 +348,37 @@ class SLO:
         """The window of ``slo:current_burn_rate:ratio`` (5m for a 30-day period)."""
         return self.windows[0]
 
-    def is_slow_window(self, window: str) -> bool:
-        """Day-long windows go to the slower rule group."""
+    def from_aggregates(self, window: str) -> bool:
+        """Day-long windows (the ticket's long ones) are read from the aggregates, not raw."""
         return parse_duration(window) >= scale_window(c.SLOW_WINDOW_FROM, self.period)
+
+    @property
+    def recorded_windows(self) -> tuple[str, ...]:
+        """Windows recorded from raw series as ``slo:sli_error:ratio_rate<window>``."""
+        return tuple(w for w in self.windows if not self.from_aggregates(w))
+
+    def aggregate_ratio_query(self, window: str) -> str:
+        """Traffic-weighted error ratio over ``window`` from the recorded aggregates.
+
+        A ratio of sums (never an average of ratios); ``sum by (slo, service)``
+        also joins the history of series whose labels changed (a label edited in
+        slos.yaml) and keeps the labels the alerts match windows on.
+        """
+        matchers = (
+            f'{c.LABEL_SLO}="{self.name}",{c.LABEL_SERVICE}="{self.service}",{c.LABEL_EVENTS}='
+        )
+        by = f"sum by ({c.LABEL_SLO}, {c.LABEL_SERVICE})"
+        bad, total = (
+            f'{by} (sum_over_time({c.RULE_EVENTS_AGGREGATE}{{{matchers}"{kind}"}}[{window}]))'
+            for kind in (c.EVENTS_ERRORS, c.EVENTS_TOTAL)
+        )
+        return _guarded_ratio(bad, total)
+
+    def window_ratio(self, window: str) -> str:
+        """PromQL for the error ratio over one alert window: recorded, or from aggregates."""
+        if self.from_aggregates(window):
+            return self.aggregate_ratio_query(window)
+        return self.recorded(c.error_ratio_rule(window))
 
 
 def _sli_from_spec(slo: SLOSpec) -> SLI:
@@ -348,6 +404,13 @@ def _sli_from_spec(slo: SLOSpec) -> SLI:
 
 def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
     """Turn the validated wire format into model objects; raise SpecError if one cannot alert."""
+    try:
+        policies = parse_policy_mapping(spec.policy, source=f"{source}: policy")
+    except PolicyError as exc:
+        raise SpecError(str(exc)) from None
+    unknown = sorted(set(policies.per_slo) - {s.name for s in spec.slos})
+    if unknown:
+        raise SpecError(f"{source}: policy: slos: no SLO named {', '.join(unknown)}")
     slos = []
     for s in spec.slos:
         cadence = parse_duration(s.review.cadence)
@@ -365,6 +428,7 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
                 review=Review(cadence, s.review.cadence, s.review.last_review),
                 labels=MappingProxyType(dict(sorted(s.labels.items()))),
                 runbook_url=runbook,
+                policy=policies.for_slo(s.name),
             )
         )
         for policy in slos[-1].alert_policies:

@@ -58,6 +58,7 @@ __all__ = [
     "Rule",
     "load_policies",
     "parse_policies",
+    "parse_policy_mapping",
 ]
 
 PERIOD = "period"
@@ -142,6 +143,19 @@ class Decision:
 class Policy:
     name: str
     rules: tuple[Rule, ...]
+
+    def budget_threshold(self, action: Action) -> float | None:
+        """The budget-left threshold at which ``action`` fires (the highest), or None.
+
+        The generated budget alerts take theirs from here: SLOErrorBudgetLow at the
+        review threshold, SLOBreach at the freeze one.
+        """
+        found = [
+            r.budget_remaining_at_most
+            for r in self.rules
+            if r.action == action and r.budget_remaining_at_most is not None
+        ]
+        return max(found) if found else None
 
     def evaluate(self, facts: Facts) -> Decision:
         fired = [(rule.action, why) for rule in self.rules if (why := rule.reason(facts))]
@@ -245,12 +259,8 @@ def _policy(name: str, rules: Sequence[_RuleSpec]) -> Policy:
     )
 
 
-def parse_policies(text: str, source: str = "policies.yaml") -> Policies:
-    """Parse a policy file; raise :class:`PolicyError` naming the field."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: invalid YAML: {exc}") from None
+def parse_policy_mapping(raw: object, source: str = "policies.yaml") -> Policies:
+    """Validate a policy already read from YAML (a file, or ``policy:`` in slos.yaml)."""
     try:
         spec = _FileSpec.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
@@ -263,6 +273,15 @@ def parse_policies(text: str, source: str = "policies.yaml") -> Policies:
     default = _policy("default", spec.default) if spec.default is not None else DEFAULT_POLICY
     per_slo = {name: _policy(name, rules) for name, rules in spec.slos.items()}
     return Policies(default, MappingProxyType(per_slo))
+
+
+def parse_policies(text: str, source: str = "policies.yaml") -> Policies:
+    """Parse a policy file; raise :class:`PolicyError` naming the field."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: invalid YAML: {exc}") from None
+    return parse_policy_mapping(raw, source)
 
 
 def load_policies(path: str | Path | None) -> Policies:

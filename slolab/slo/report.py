@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from slolab.slo import budget
+from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, counts_queries
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 POINTS = 120  # steps per report period: enough for a chart, cheap to query
+# Below this much data the report gives no advice on the objective itself.
+MIN_SPAN_FOR_ADVICE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ class SLOReport:
     total: float
     violations: tuple[Violation, ...]
     recommendations: tuple[str, ...]
+    # History the figures cover: the SLO's recorded slo:period_coverage:seconds when
+    # the report spans its period, else from the first step with data. None: no data.
+    span: timedelta | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.span is not None and self.span < self.end - self.start
 
     @property
     def sli(self) -> float | None:
@@ -127,7 +137,12 @@ def _recommend(r: SLOReport, events: str) -> list[str]:
             f"{worst.start:%Y-%m-%d %H:%M} UTC, spent {worst.budget_spent:.0%} of the budget: "
             "make sure each has a postmortem and its action items are tracked."
         )
-    if left is not None and left > 0.9 and not r.violations:
+    if r.span is not None and r.span < MIN_SPAN_FOR_ADVICE:
+        out.append(
+            f"Only {format_duration(_minutes(r.span))} of data: too little to judge the objective; "
+            "look again after a day or more."
+        )
+    elif left is not None and left > 0.9 and not r.violations:
         out.append(
             f"Only {1 - left:.0%} of the budget was spent: the objective may be looser than "
             "users need; consider tightening it, or spend the budget on faster releases."
@@ -144,8 +159,12 @@ def analyse(
     step: timedelta,
     good: dict[float, float],
     total: dict[float, float],
+    coverage: float | None = None,
 ) -> SLOReport:
-    """Build an SLO's report from good/total events per step (keyed by step end, unix time)."""
+    """Build an SLO's report from good/total events per step (keyed by step end, unix time).
+
+    ``coverage``: seconds of history the SLO's recorded period figures cover, if known.
+    """
     times = []
     t = start.timestamp() + step.total_seconds()
     while t <= end.timestamp() + 1e-6:
@@ -181,9 +200,16 @@ def analyse(
             run = []
     if run:
         violations.append(_violation(run, step, allowed_bad))
+    with_data = [t for t in times if total.get(t) is not None]
+    span = None
+    if coverage is not None:
+        span = min(timedelta(seconds=coverage), end - start)
+    elif with_data:
+        first = datetime.fromtimestamp(with_data[0], UTC) - step
+        span = min(end - max(first, start), end - start)
     partial = SLOReport(
         slo, start, end, step, tuple(sli_points), tuple(budget_points),
-        all_total - all_bad, all_total, tuple(violations), (),
+        all_total - all_bad, all_total, tuple(violations), (), span,
     )  # fmt: skip
     events = "samples" if slo.sli.kind in ("probe", "freshness", "threshold") else "events"
     return replace(partial, recommendations=tuple(_recommend(partial, events)))
@@ -214,7 +240,10 @@ def build(
         first = start.timestamp() + step.total_seconds()
         good = _values(prom, good_q, first, end.timestamp(), step)
         total = _values(prom, total_q, first, end.timestamp(), step)
-        reports.append(analyse(slo, start, end, step, good, total))
+        coverage = None
+        if length == slo.period:  # the recorded span is that of the SLO's own period
+            coverage = prom.value(slo.recorded(c.RULE_PERIOD_COVERAGE), end)
+        reports.append(analyse(slo, start, end, step, good, total, coverage))
     return Report(datetime.now(UTC).replace(microsecond=0), prom.url, tuple(reports))
 
 
@@ -229,25 +258,41 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _minutes(value: timedelta) -> timedelta:
+    return max(timedelta(minutes=int(value.total_seconds() // 60)), timedelta(minutes=1))
+
+
 def _summary_rows(report: Report) -> list[list[str]]:
     rows = []
     for r in report.slos:
         rows.append([
             r.slo.name, r.slo.service, _pct(r.slo.objective, 2), _pct(r.sli), r.status,
             _pct(r.budget_consumed, 1), _pct(r.budget_remaining, 1), str(len(r.violations)),
+            _covers(r),
         ])  # fmt: skip
     return rows
 
 
 _SUMMARY_HEAD = ["SLO", "service", "objective", "SLI", "status", "budget consumed",
-                 "budget left", "violations"]  # fmt: skip
+                 "budget left", "violations", "data covers"]  # fmt: skip
+
+
+def _covers(r: SLOReport) -> str:
+    if r.span is None:
+        return "n/a"
+    return format_duration(_minutes(r.span)) if r.partial else format_duration(r.end - r.start)
 
 
 def _facts(r: SLOReport) -> list[str]:
     downtime = budget.allowed_downtime(r.slo.objective, r.end - r.start)
+    covers = (
+        f"; the data covers only the last {format_duration(_minutes(r.span))}"
+        if r.partial and r.span is not None
+        else ""
+    )
     return [
         f"Period: {_when(r.start)} to {_when(r.end)} ({format_duration(r.end - r.start)}, "
-        f"steps of {format_duration(r.step)})",
+        f"steps of {format_duration(r.step)}){covers}",
         f"Objective {_pct(r.slo.objective, 2)}; SLI {_pct(r.sli)} ({r.status}); "
         f"{r.total:,.0f} {'samples' if r.slo.sli.kind in ('probe', 'freshness') else 'events'}, "
         f"{r.total - r.good:,.0f} bad",

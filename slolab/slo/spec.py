@@ -242,6 +242,9 @@ class SLOSpec(_Strict):
 class SLOFileSpec(_Strict):
     version: Literal[1] = 1
     slos: Annotated[list[SLOSpec], Field(min_length=1)]
+    # The error-budget policy (format: slolab.slo.policy); checked by the model,
+    # which gives every SLO its own. Absent: the built-in default.
+    policy: dict[str, Any] | None = None
 
 
 # --- loading ------------------------------------------------------------------

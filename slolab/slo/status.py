@@ -33,6 +33,7 @@ __all__ = [
     "collect",
     "format_timedelta",
     "render",
+    "span",
     "watch",
 ]
 
@@ -49,6 +50,14 @@ class SLOStatus:
     burn_rates: dict[str, float | None]  # by 30-day window name, and "period"
     alerts: tuple[str, ...] = ()
     decision: Decision = field(default_factory=lambda: Decision(Action.NONE))
+    # Seconds of history the period figures cover (slo:period_coverage:seconds);
+    # less than the period while the aggregates are younger than it. None: unknown.
+    coverage: float | None = None
+
+    @property
+    def partial(self) -> bool:
+        """The period figures cover less than the period."""
+        return self.coverage is not None and self.coverage < self.slo.period.total_seconds()
 
     @property
     def has_data(self) -> bool:
@@ -82,15 +91,52 @@ def _clamp(ratio: float) -> float:
 def _wanted_names() -> str:
     """Regex of the recorded names status reads (every window, whatever its scaled name)."""
     return "|".join(
-        [c.RULE_ERROR_RATIO_PERIOD, c.RULE_BUDGET_REMAINING, f"{c.error_ratio_rule('')}.+"]
+        [
+            c.RULE_ERROR_RATIO_PERIOD,
+            c.RULE_BUDGET_REMAINING,
+            c.RULE_PERIOD_COVERAGE,
+            f"{c.error_ratio_rule('')}.+",
+        ]
     )
+
+
+def _aggregate_windows(
+    prom: Prometheus, slos: Sequence[SLO], policies: Policies | None
+) -> dict[tuple[str, str], float | None]:
+    """Error ratios of the windows read from the aggregates (not recorded), by (slo, window).
+
+    Only the windows some policy rule needs: one query per distinct window.
+    """
+    wanted: dict[str, list[SLO]] = {}
+    for slo in slos:
+        policy = policies.for_slo(slo.name) if policies else slo.policy
+        for rule in policy.rules:
+            for w in rule.windows:
+                if w != PERIOD and slo.from_aggregates(slo.scaled(parse_duration(w))):
+                    wanted.setdefault(slo.scaled(parse_duration(w)), []).append(slo)
+    out: dict[tuple[str, str], float | None] = {}
+    for window, members in wanted.items():
+        names = "|".join(sorted({s.name for s in members}))
+        expr = (
+            f"sum by ({c.LABEL_SLO}, {c.LABEL_EVENTS}) (sum_over_time("
+            f'{c.RULE_EVENTS_AGGREGATE}{{{c.LABEL_SLO}=~"{names}"}}[{window}]))'
+        )
+        sums: dict[tuple[str, str], float | None] = {}
+        for sample in prom.query(expr):
+            sums[(sample.labels.get(c.LABEL_SLO, ""), sample.labels.get(c.LABEL_EVENTS, ""))] = (
+                sample.value
+            )
+        for slo in members:
+            bad, total = sums.get((slo.name, c.EVENTS_ERRORS)), sums.get((slo.name, c.EVENTS_TOTAL))
+            ratio = None if bad is None or not total else bad / total
+            out[(slo.name, window)] = ratio
+    return out
 
 
 def collect(
     prom: Prometheus, slos: Sequence[SLO], policies: Policies | None = None
 ) -> list[SLOStatus]:
     """Status of every SLO in ``slos`` from the series Prometheus recorded."""
-    policies = policies or Policies()
     values: dict[tuple[str, str], float | None] = {}
     for sample in prom.query(f'{{__name__=~"{_wanted_names()}"}}'):
         name, slo_name = sample.labels.get("__name__", ""), sample.labels.get(c.LABEL_SLO)
@@ -102,6 +148,7 @@ def collect(
         if alert.state == "firing" and slo_name:
             firing.setdefault(slo_name, []).append(alert.name)
 
+    from_aggregates = _aggregate_windows(prom, slos, policies)
     statuses = []
     for slo in slos:
         period_ratio = values.get((slo.name, c.RULE_ERROR_RATIO_PERIOD))
@@ -111,18 +158,22 @@ def collect(
             remaining = budget.remaining_budget(sli, slo.objective)
         rates: dict[str, float | None] = {}
         for window in WINDOWS:
-            recorded = c.error_ratio_rule(slo.scaled(parse_duration(window)))
-            ratio = values.get((slo.name, recorded))
+            scaled = slo.scaled(parse_duration(window))
+            ratio = values.get((slo.name, c.error_ratio_rule(scaled)))
+            if ratio is None:
+                ratio = from_aggregates.get((slo.name, scaled))
             rates[window] = (
                 None if ratio is None else budget.burn_rate(_clamp(ratio), slo.objective)
             )
         rates[PERIOD] = (
             None if period_ratio is None else budget.burn_rate(_clamp(period_ratio), slo.objective)
         )
-        decision = policies.for_slo(slo.name).evaluate(Facts(remaining, rates))
-        statuses.append(
-            SLOStatus(slo, sli, remaining, rates, tuple(sorted(firing.get(slo.name, []))), decision)
-        )
+        # An explicit policy file wins; else the SLO's own (slos.yaml `policy:`).
+        policy = policies.for_slo(slo.name) if policies else slo.policy
+        decision = policy.evaluate(Facts(remaining, rates))
+        alerts = tuple(sorted(firing.get(slo.name, [])))
+        coverage = values.get((slo.name, c.RULE_PERIOD_COVERAGE))
+        statuses.append(SLOStatus(slo, sli, remaining, rates, alerts, decision, coverage))
     return statuses
 
 
@@ -164,13 +215,22 @@ _SHORT_ALERT = {c.ALERT_PAGE: "PAGE", c.ALERT_TICKET: "ticket"}
 _FULL_ONLY = {"service", "burn 6h", "burn period", "exhausted in", "policy"}
 
 
+def span(s: SLOStatus) -> str:
+    """What the period figures cover: the period, or the shorter history they have."""
+    if s.coverage is None:
+        return s.slo.period_str if s.has_data else "-"
+    if not s.partial:
+        return s.slo.period_str
+    return format_timedelta(timedelta(seconds=s.coverage))
+
+
 def render(
     statuses: Sequence[SLOStatus], *, title: str = "SLO status", compact: bool = False
 ) -> Table:
     """A rich table, one row per SLO (``compact``: the essential columns only)."""
     columns: list[tuple[str, str]] = [
         ("SLO", "left"), ("service", "left"), ("state", "left"), ("target", "right"),
-        ("SLI (period)", "right"), ("budget left", "right"),
+        ("SLI (period)", "right"), ("over", "right"), ("budget left", "right"),
         *((f"burn {w}", "right") for w in SHOWN_WINDOWS),
         ("burn period", "right"), ("exhausted in", "right"), ("alerts firing", "left"),
         ("policy", "left"),
@@ -191,6 +251,7 @@ def render(
             Text(s.state, style=_STATE_STYLE[s.state]),
             _pct(s.slo.objective, 2),
             _pct(s.sli),
+            Text(span(s), style="yellow" if s.partial else ""),
             Text(_pct(left, 1), style=left_style),
             *(_rate(s.burn_rates.get(w)) for w in SHOWN_WINDOWS),
             _rate(s.burn_rates.get(PERIOD)),
@@ -211,6 +272,11 @@ def render_notes(statuses: Sequence[SLOStatus]) -> Text:
     for s in statuses:
         if not s.has_data:
             lines.append(f"{s.slo.name}: no recorded series (rules not loaded, or no traffic yet)")
+        elif s.partial:
+            lines.append(
+                f"{s.slo.name}: period figures cover the last {span(s)} of its "
+                f"{s.slo.period_str} (the aggregates' history so far)"
+            )
         for reason in s.decision.reasons:
             lines.append(f"{s.slo.name}: {reason}")
     if any(s.slo.period != c.BASE_PERIOD for s in statuses):

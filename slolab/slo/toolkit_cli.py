@@ -49,8 +49,11 @@ def _selected(args: argparse.Namespace) -> list:
 def _policies(args: argparse.Namespace) -> Any:
     from slolab.slo.policy import PolicyError, load_policies
 
+    path = args.policies or os.environ.get(ENV_POLICIES)
+    if not path:
+        return None  # each SLO's own: the `policy:` of slos.yaml, else the built-in one
     try:
-        return load_policies(args.policies or os.environ.get(ENV_POLICIES) or None)
+        return load_policies(path)
     except PolicyError as exc:
         raise _error(str(exc)) from None
 
@@ -221,7 +224,7 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
     def policies(p: argparse.ArgumentParser) -> None:
         p.add_argument("--policies", metavar="FILE",
                        help=f"error-budget policy file (default: ${ENV_POLICIES}, "
-                       "else the built-in policy)")  # fmt: skip
+                       "else the policy in the SLO file, else the built-in one)")  # fmt: skip
 
     p = add("status", "live table: SLI, target, budget left, burn rates, alerts", _cmd_status)
     p.add_argument("--watch", type=float, metavar="SECONDS",

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from slolab.slo import budget
-from slolab.slo.durations import parse_duration
+from slolab.slo import conventions as c
+from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, sli_query
 
@@ -39,8 +40,15 @@ class Trend:
     points: tuple[WindowPoint, ...]
     sli_slope: float | None  # SLI change per day
     budget_slope: float | None  # budget (1 = all of it) change per day
-    direction: str  # improving, degrading, stable, exhausted, no data
-    days_to_exhaustion: float | None  # None: not heading to zero
+    direction: str  # improving, degrading, stable, exhausted, too few windows, no data
+    days_to_exhaustion: float | None  # None: not heading to zero, or unknown
+    # History the last budget figure covers (slo:period_coverage:seconds, else from the
+    # first window with data); less than the period while the data is younger.
+    span: timedelta | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.span is not None and self.span < self.slo.period
 
 
 def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
@@ -51,10 +59,14 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 
 
 def direction(budget_slope: float | None, last_remaining: float | None) -> str:
-    if budget_slope is None or last_remaining is None:
+    if last_remaining is None:
         return "no data"
-    if budget.is_exhausted(last_remaining) and budget_slope <= STABLE_SLOPE:
+    if budget.is_exhausted(last_remaining) and (
+        budget_slope is None or budget_slope <= STABLE_SLOPE
+    ):
         return "exhausted"
+    if budget_slope is None:  # one window with a budget figure: no slope yet
+        return "too few windows"
     if budget_slope > STABLE_SLOPE:
         return "improving"
     if budget_slope < -STABLE_SLOPE:
@@ -98,6 +110,7 @@ def analyse(
         for p in points
         if p.budget_remaining is not None
     ]
+    span = _span(prom, slo, end_t, points, step)
     sli_slope = slope([x for x, _ in have_sli], [y for _, y in have_sli])
     budget_slope = slope([x for x, _ in have_budget], [y for _, y in have_budget])
     last = have_budget[-1][1] if have_budget else None
@@ -108,23 +121,52 @@ def analyse(
         elif budget_slope is not None and budget_slope < 0:
             days = last / -budget_slope
     return Trend(
-        slo, window, tuple(points), sli_slope, budget_slope, direction(budget_slope, last), days
-    )
+        slo, window, tuple(points), sli_slope, budget_slope, direction(budget_slope, last), days,
+        span,
+    )  # fmt: skip
+
+
+def _span(
+    prom: Prometheus, slo: SLO, end: float, points: Sequence[WindowPoint], step: float
+) -> timedelta | None:
+    """What the last budget figure covers: recorded coverage, else the data's first window."""
+    recorded = prom.value(slo.recorded(c.RULE_PERIOD_COVERAGE), end)
+    if recorded is not None:
+        return min(timedelta(seconds=recorded), slo.period)
+    first = next((p for p in points if p.sli is not None), None)
+    if first is None:
+        return None
+    since = first.end.timestamp() - step
+    return min(timedelta(seconds=end - since), slo.period)
+
+
+def _minutes(value: timedelta) -> timedelta:
+    return max(timedelta(minutes=int(value.total_seconds() // 60)), timedelta(minutes=1))
 
 
 def render(trends: Sequence[Trend]) -> str:
     lines = []
     for tr in trends:
-        days = "-" if tr.days_to_exhaustion is None else f"{tr.days_to_exhaustion:.1f}"
+        if tr.days_to_exhaustion == 0:
+            days = "exhausted"
+        elif tr.days_to_exhaustion is not None:
+            days = f"{tr.days_to_exhaustion:.1f}"
+        else:
+            days = "-"
         per_day = "-" if tr.budget_slope is None else f"{tr.budget_slope * 100:+.2f}%/day"
+        over = tr.slo.period_str
+        if tr.partial and tr.span is not None:
+            over += f", over the last {format_duration(_minutes(tr.span))} of data"
         lines.append(
             f"{tr.slo.name}: {tr.direction}; budget {per_day}; days to exhaustion: {days} "
-            f"(last {len(tr.points)} windows of {tr.window}, objective {tr.slo.objective:.2%})"
+            f"(last {len(tr.points)} windows of {tr.window}, objective {tr.slo.objective:.2%}; "
+            f"budget over {over})"
         )
         for p in tr.points:
-            sli = "no data" if p.sli is None else f"{p.sli:.4%}"
+            sli = "no traffic" if p.sli is None else f"{p.sli:.4%}"
             left = "no data" if p.budget_remaining is None else f"{p.budget_remaining:.1%}"
             lines.append(
-                f"  {p.end:%Y-%m-%d %H:%M}Z  SLI {sli:>9}  budget left ({tr.slo.period_str}) {left}"
+                f"  {p.end:%Y-%m-%d %H:%M}Z  SLI {sli:>10}  budget left ({tr.slo.period_str}) "
+                f"{left}"
             )
     return "\n".join(lines) if lines else "no SLOs selected"

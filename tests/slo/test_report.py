@@ -7,21 +7,28 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from slolab.cli import main
+from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration
 from slolab.slo.query import Prometheus, counts_queries
 from slolab.slo.report import build, to_html, to_markdown
-from tests.slo.fake_prometheus import matrix
+from tests.slo.fake_prometheus import matrix, vector
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 STEP = timedelta(hours=6)  # 30 days / 120 points
 BAD_STEPS = {10: 100.0, 11: 100.0}  # two adjacent 6h steps with 10% errors
 
 
-def events_route(slo, per_step=1000.0, bad_steps=BAD_STEPS):
-    """good/total per step for ``slo``; every other query answers with no data."""
+def events_route(slo, per_step=1000.0, bad_steps=BAD_STEPS, coverage=None):
+    """good/total per step for ``slo``; every other query answers with no data.
+
+    ``coverage``: the recorded slo:period_coverage:seconds of ``slo`` (instant query).
+    """
     good_q, total_q = counts_queries(slo, format_duration(STEP))
 
     def route(path, params):
+        if path == "/api/v1/query":
+            recorded = params["query"] == slo.recorded(c.RULE_PERIOD_COVERAGE)
+            return vector(({}, coverage)) if recorded and coverage is not None else vector()
         assert path == "/api/v1/query_range"
         start, end, step = float(params["start"]), float(params["end"]), float(params["step"][:-1])
         times = [start + i * step for i in range(int((end - start) / step) + 1)]
@@ -81,7 +88,9 @@ def test_markdown(fake_prom, toolkit_slos) -> None:
     text = to_markdown(_report(fake_prom, toolkit_slos))
     assert text.startswith("# SLO report")
     row = next(line for line in text.splitlines() if line.startswith("| tasks-availability"))
-    assert row == "| tasks-availability | tasks | 99.90% | 99.833% | missed | 166.7% | -66.7% | 1 |"
+    assert row == (
+        "| tasks-availability | tasks | 99.90% | 99.833% | missed | 166.7% | -66.7% | 1 | 30d |"
+    )
     assert "## tasks-latency" in text and "## model-freshness" in text
     assert "| 2026-10-27 00:00 UTC | 2026-10-27 12:00 UTC | 90.000% | 166.7% |" in text
     assert "full downtime allowed: 43m12s" in text
@@ -130,3 +139,34 @@ def test_cli_report_period_override(fake_prom, toolkit_slos_file, capsys) -> Non
             "--period", "7d", "--slo", "tasks-latency"]  # fmt: skip
     assert main(argv) == 0
     assert "(7d, steps of 1h24m)" in capsys.readouterr().out
+
+
+def test_report_says_what_its_figures_cover_and_gives_no_advice_on_hours(
+    fake_prom, toolkit_slos
+) -> None:
+    """Six hours of data in a 30-day report: said, and no "tighten the objective"."""
+    avail = toolkit_slos[0]
+    fake_prom.route = events_route(avail, bad_steps={}, coverage=6 * 3600.0)
+    r = _report(fake_prom, [avail]).slos[0]
+    assert r.span == timedelta(hours=6) and r.partial
+    assert not any("tightening" in rec for rec in r.recommendations)
+    assert any("Only 6h of data" in rec for rec in r.recommendations)
+    text = to_markdown(_report(fake_prom, [avail]))
+    assert "the data covers only the last 6h" in text
+    assert "| 6h |" in text  # the summary's "data covers" column
+
+
+def test_report_span_from_the_data_without_recorded_coverage(fake_prom, toolkit_slos) -> None:
+    avail = toolkit_slos[0]
+    route = events_route(avail, bad_steps={})
+
+    def only_last_steps(path, params):
+        code, body = route(path, params)
+        if path == "/api/v1/query_range":  # data in the last 8 of 120 steps only
+            for series in body["data"]["result"]:
+                series["values"] = series["values"][-8:]
+        return code, body
+
+    fake_prom.route = only_last_steps
+    r = _report(fake_prom, [avail]).slos[0]
+    assert r.span == 8 * STEP and r.partial

@@ -66,8 +66,11 @@ def test_shipped_file_loads_with_the_issue_slos():
 
 def test_model_gives_promql_for_any_window():
     (slo,) = _load(GOOD)
+    # total: only the instances that export the threshold bucket (mixed layouts)
     assert slo.total_query("7d") == (
-        'sum(increase(flask_http_request_duration_seconds_count{job="tasks"}[7d]))'
+        'sum(increase(flask_http_request_duration_seconds_count{job="tasks"}[7d]) '
+        'and ignoring(le) increase(flask_http_request_duration_seconds_bucket{job="tasks", '
+        'le=~"0[.]50*"}[7d]))'
     )
     assert 'le=~"0[.]50*"' in slo.good_query("7d")
     assert "[7d]" in slo.error_ratio_query("7d")
@@ -219,3 +222,37 @@ def test_validate_examples():
         with pytest.raises(SpecError) as err:
             slo_pkg.load(path)
         assert str(err.value) == expected.replace("{path}", str(path)), path
+
+
+def test_the_policy_lives_in_the_slo_file():
+    from slolab.slo.policy import DEFAULT_POLICY, Action
+
+    (slo,) = _load(GOOD)
+    assert slo.policy == DEFAULT_POLICY  # no `policy:`: the built-in one
+    shipped = slo_pkg.load(ROOT / "slos.yaml")
+    assert all(s.policy.rules == DEFAULT_POLICY.rules for s in shipped)  # written out there
+    own = GOOD.replace(
+        "slos:\n",
+        "policy:\n  slos:\n    tasks-latency:\n      - action: review\n"
+        "        when: {budget_remaining_at_most: 0.4}\nslos:\n",
+        1,
+    )
+    (slo,) = _load(own)
+    assert slo.policy.budget_threshold(Action.REVIEW) == 0.4
+    assert slo.policy.budget_threshold(Action.FREEZE) is None
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ("policy:\n  slos:\n    nope: []\n", "slos.yaml: policy: slos: no SLO named nope"),
+        (
+            "policy:\n  default:\n    - action: pause\n      when: {budget_remaining_at_most: 0}\n",
+            "slos.yaml: policy: default.0.action: Input should be 'notify', 'review' or 'freeze'",
+        ),
+    ],
+)
+def test_a_bad_policy_names_the_field(policy: str, message: str):
+    with pytest.raises(SpecError) as err:
+        _load(GOOD.replace("slos:\n", policy + "slos:\n", 1))
+    assert str(err.value) == message

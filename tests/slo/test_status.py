@@ -205,3 +205,48 @@ def test_cli_status_unknown_slo(fake_prom, toolkit_slos_file, capsys) -> None:
 
 def test_render_empty() -> None:
     assert "SLO" in _text(render([]))
+
+
+def test_status_says_what_the_period_figures_cover(fake_prom, toolkit_slos) -> None:
+    """Aggregates three hours old: the SLI is "over 3h", not over 30 days."""
+    series = {
+        ("tasks-availability", c.RULE_ERROR_RATIO_PERIOD): 0.0005,
+        ("tasks-availability", c.RULE_PERIOD_COVERAGE): 3 * 3600.0,
+        ("tasks-latency", c.RULE_ERROR_RATIO_PERIOD): 0.01,
+        ("tasks-latency", c.RULE_PERIOD_COVERAGE): 30 * 86400.0,
+    }
+    fake_prom.route = recorded(series)
+    with Prometheus(fake_prom.url) as prom:
+        statuses = {s.slo.name: s for s in collect(prom, toolkit_slos)}
+    avail, latency = statuses["tasks-availability"], statuses["tasks-latency"]
+    assert avail.coverage == 10800 and avail.partial
+    assert latency.coverage == 30 * 86400 and not latency.partial
+    out = io.StringIO()
+    Console(file=out, width=200).print(view(list(statuses.values())))
+    text = out.getvalue()
+    row = next(line for line in text.splitlines() if "tasks-availability" in line)
+    assert " 3h " in row
+    assert "tasks-availability: period figures cover the last 3h of its 30d" in text
+
+
+def test_policy_windows_from_the_aggregates(fake_prom, toolkit_slos) -> None:
+    """A policy on the 1d window (not recorded) reads it from the aggregates."""
+    from slolab.slo.policy import parse_policies
+
+    policies = parse_policies(
+        "default:\n  - action: review\n    when: {burn_rate_at_least: 2, windows: [1d]}\n"
+    )
+
+    def route(path, params):
+        if "sum_over_time" in params.get("query", ""):
+            assert "[1d]" in params["query"]
+            items = [({"slo": "tasks-availability", "events": "errors"}, 3.0),
+                     ({"slo": "tasks-availability", "events": "total"}, 1000.0)]  # fmt: skip
+            return vector(*items)
+        return recorded({})(path, params)
+
+    fake_prom.route = route
+    with Prometheus(fake_prom.url) as prom:
+        status = collect(prom, toolkit_slos[:1], policies)[0]
+    assert math.isclose(status.burn_rates["1d"], 3.0)  # 0.3% errors / 0.1% budget
+    assert status.decision.action == Action.REVIEW

@@ -8,17 +8,24 @@ from datetime import UTC, datetime
 import pytest
 
 from slolab.cli import main
+from slolab.slo import conventions as c
 from slolab.slo.query import Prometheus, sli_query
-from slolab.slo.trends import analyse, direction, slope
-from tests.slo.fake_prometheus import matrix
+from slolab.slo.trends import analyse, direction, render, slope
+from tests.slo.fake_prometheus import matrix, vector
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 
 
-def trend_route(slo, window_slis, period_slis):
-    """SLI per window and SLI over the period, oldest first, one value per step."""
+def trend_route(slo, window_slis, period_slis, coverage=None):
+    """SLI per window and SLI over the period, oldest first, one value per step.
+
+    ``coverage``: the recorded slo:period_coverage:seconds (instant query), if any.
+    """
 
     def route(path, params):
+        if path == "/api/v1/query":
+            recorded = params["query"] == slo.recorded(c.RULE_PERIOD_COVERAGE)
+            return vector(({}, coverage)) if recorded and coverage is not None else vector()
         start, step = float(params["start"]), float(params["step"][:-1])
         values = {sli_query(slo, "1d"): window_slis, sli_query(slo, slo.period_str): period_slis}
         series = values.get(params["query"])
@@ -59,7 +66,9 @@ def test_exhausted_and_improving(fake_prom, toolkit_slos) -> None:
 def test_helpers() -> None:
     assert slope([0, 1, 2], [1, 3, 5]) == 2
     assert slope([1], [1]) is None
-    assert direction(None, 0.5) == "no data"
+    assert direction(None, None) == "no data"
+    assert direction(None, 0.5) == "too few windows"
+    assert direction(None, -0.5) == "exhausted"
     assert direction(0.001, 0.5) == "stable"
     with pytest.raises(ValueError, match="windows: 1"):
         analyse(None, None, "1d", 1)  # type: ignore[arg-type]
@@ -75,4 +84,28 @@ def test_cli_trends(fake_prom, toolkit_slos, toolkit_slos_file, capsys) -> None:
     assert out.startswith(
         "tasks-availability: degrading; budget -10.00%/day; days to exhaustion: 7.0"
     )
-    assert "2026-11-23 00:00Z  SLI  99.8000%  budget left (30d) 70.0%" in out
+    assert "budget over 30d, over the last 3d of data)" in out  # data in 3 windows only
+    assert "2026-11-23 00:00Z  SLI   99.8000%  budget left (30d) 70.0%" in out
+
+
+def test_one_window_of_data_never_says_no_data_beside_a_budget(
+    fake_prom, toolkit_slos, capsys
+) -> None:
+    """Hours of data, the budget already spent: "exhausted", over how much data."""
+    slo = toolkit_slos[0]
+    fake_prom.route = trend_route(slo, [None] * 6 + [0.99], [None] * 6 + [0.99], coverage=10800.0)
+    with Prometheus(fake_prom.url) as prom:
+        trend = analyse(prom, slo, "1d", 7, END)
+    assert trend.points[-1].budget_remaining == pytest.approx(-9.0)
+    assert trend.direction == "exhausted" and trend.days_to_exhaustion == 0.0
+    assert trend.span is not None and trend.span.total_seconds() == 10800 and trend.partial
+    line = render([trend]).splitlines()[0]
+    assert "no data" not in line and "0.0" not in line
+    assert "days to exhaustion: exhausted" in line
+    assert "budget over 30d, over the last 3h of data" in line
+    # budget left but not yet a slope: no exhaustion forecast, and no "no data"
+    fake_prom.route = trend_route(slo, [None] * 6 + [1.0], [None] * 6 + [0.9999])
+    with Prometheus(fake_prom.url) as prom:
+        trend = analyse(prom, slo, "1d", 7, END)
+    assert trend.direction == "too few windows" and trend.days_to_exhaustion is None
+    assert trend.span is not None and trend.span.total_seconds() == 86400  # first window

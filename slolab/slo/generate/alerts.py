@@ -1,35 +1,59 @@
-"""Multi-window, multi-burn-rate alerts (Google SRE Workbook, ch. 5) for one SLO.
+"""The alerts of the SLOs: burn rates (Google SRE Workbook, ch. 5), budget, no data.
 
-Each condition compares the burn rate (error ratio / budget) of a long and a
-short window with the same factor; the short window lets the alert resolve
-soon after the burn stops, which is why there is no ``for:``.
+Burn-rate alerts, one pair of rules per SLO: each condition compares the burn
+rate (error ratio / budget) of a long and a short window with the same factor;
+the short window lets the alert resolve soon after the burn stops, which is why
+there is no ``for:``. Every window an alert reads is evaluated earlier in the
+alert's own group (or computed in its expression), so group order and intervals
+never decide what it sees. The description quotes the burn rates of the window
+pair(s) that fired, read when the alert is evaluated.
+
+Budget and no-data alerts are shared by all SLOs of a service (one rule per
+threshold): the series they read carry each SLO's labels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from slolab.slo import conventions as c
 from slolab.slo.model import SLO, AlertPolicy, BurnCondition, number
+from slolab.slo.policy import Action
 
-__all__ = ["alert_expr", "alert_rules", "dropped_notes"]
+__all__ = [
+    "alert_expr",
+    "alert_rules",
+    "budget_alert_rules",
+    "dropped_notes",
+    "no_data_rule",
+]
 
 _SUMMARY = {
     c.SEVERITY_PAGE: "{name}: error budget burning fast, page",
     c.SEVERITY_TICKET: "{name}: error budget burning steadily, ticket",
 }
+_VALUE = "{{ . | first | value | humanize }}"
+# Windows from the aggregates carry only slo and service (see SLO.aggregate_ratio_query).
+_AND = f"and on({c.LABEL_SLO}, {c.LABEL_SERVICE})"
 
 
 def _burn(slo: SLO, window: str) -> str:
-    return f"{slo.recorded(c.error_ratio_rule(window))} / {number(slo.error_budget)}"
+    ratio = slo.window_ratio(window)
+    if slo.from_aggregates(window):
+        ratio = f"({ratio})"
+    return f"{ratio} / {number(slo.error_budget)}"
+
+
+def _pair(slo: SLO, cond: BurnCondition) -> tuple[str, str]:
+    factor = number(cond.factor)
+    return f"{_burn(slo, cond.short)} > {factor}", f"{_burn(slo, cond.long)} > {factor}"
 
 
 def _condition(slo: SLO, cond: BurnCondition) -> str:
     # Short window first: the alert's value is then the recent burn rate.
-    factor = number(cond.factor)
-    return (
-        f"(\n  {_burn(slo, cond.short)} > {factor}\n  and\n  {_burn(slo, cond.long)} > {factor}\n)"
-    )
+    short, long = _pair(slo, cond)
+    return f"(\n  {short}\n  {_AND}\n  {long}\n)"
 
 
 def alert_expr(slo: SLO, policy: AlertPolicy) -> str:
@@ -37,13 +61,21 @@ def alert_expr(slo: SLO, policy: AlertPolicy) -> str:
     return "\nor\n".join(_condition(slo, cond) for cond in policy.conditions) + "\n"
 
 
+def _fired(slo: SLO, cond: BurnCondition) -> str:
+    """Template text quoting both burn rates of one pair, printed only while it holds."""
+    short, long = _pair(slo, cond)
+    # `A and B` keeps A's value: the same condition queried both ways gives both rates.
+    return (
+        f"{{{{ with query `{short} {_AND} {long}` }}}}{cond.short}: {_VALUE}x, "
+        f"{{{{ end }}}}{{{{ with query `{long} {_AND} {short}` }}}}{cond.long}: {_VALUE}x "
+        f"(fires above {number(cond.factor)}x on both); {{{{ end }}}}"
+    )
+
+
 def alert_rules(slo: SLO) -> list[dict[str, Any]]:
+    """The SLO's burn-rate alerts (page and ticket)."""
     rules = []
     for policy in slo.alert_policies:
-        pairs = ", ".join(
-            f"{number(cond.factor)}x over {cond.long} and {cond.short}"
-            for cond in policy.conditions
-        )
         rules.append(
             {
                 "alert": policy.alert,
@@ -54,8 +86,9 @@ def alert_rules(slo: SLO) -> list[dict[str, Any]]:
                 "annotations": {
                     "summary": _SUMMARY[policy.severity].format(name=slo.name),
                     "description": (
-                        "Burning the error budget at {{ $value | humanize }}x the rate that "
-                        f"would use it up in exactly {slo.period_str} (fires on {pairs}). "
+                        "Error budget burn rate "
+                        + "".join(_fired(slo, cond) for cond in policy.conditions)
+                        + f"1x would use the whole budget in exactly {slo.period_str}. "
                         f"Objective {number(slo.objective_percent)}%: {slo.description}"
                     ),
                     "runbook_url": slo.runbook_url,
@@ -63,6 +96,103 @@ def alert_rules(slo: SLO) -> list[dict[str, Any]]:
             }
         )
     return rules
+
+
+def _members(service: str, slos: Sequence[SLO]) -> str:
+    names = "|".join(s.name for s in slos)
+    return f'{{{c.LABEL_SERVICE}="{service}",{c.LABEL_SLO}=~"{names}"}}'
+
+
+def _runbook(slo: SLO) -> str:
+    """The SLO's runbook, as a template when it is the default one (shared rules)."""
+    default = c.DEFAULT_RUNBOOK_URL.format(name=slo.name)
+    return (
+        c.DEFAULT_RUNBOOK_URL.format(name=f"{{{{ $labels.{c.LABEL_SLO} }}}}")
+        if slo.runbook_url == default
+        else slo.runbook_url
+    )
+
+
+_COVERAGE = (
+    "{{ with printf `%s{%s='%s'}` "
+    f'"{c.RULE_PERIOD_COVERAGE}" "{c.LABEL_SLO}" $labels.{c.LABEL_SLO} | query }}}}'
+    "{{ . | first | value | humanizeDuration }}{{ end }}"
+)
+
+
+def budget_alert_rules(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]]:
+    """SLOErrorBudgetLow and SLOBreach, thresholds from each SLO's error-budget policy.
+
+    Low fires while the period budget left is at or under the policy's review
+    threshold and above the freeze one; Breach at or under the freeze threshold
+    (0 when the policy has none: the period SLI is below the objective).
+    """
+    remaining = c.RULE_BUDGET_REMAINING
+    groups: dict[tuple[str, float | None, float, str], list[SLO]] = {}
+    for slo in slos:
+        low = slo.policy.budget_threshold(Action.REVIEW)
+        breach = slo.policy.budget_threshold(Action.FREEZE)
+        breach = 0.0 if breach is None else breach
+        runbook = _runbook(slo)
+        if low is not None and low > breach:
+            groups.setdefault((c.ALERT_BUDGET_LOW, low, breach, runbook), []).append(slo)
+        groups.setdefault((c.ALERT_BREACH, None, breach, runbook), []).append(slo)
+    rules = []
+    for (alert, low, breach, runbook), members in groups.items():
+        sel = f"{remaining}{_members(service, members)}"
+        if alert == c.ALERT_BUDGET_LOW:
+            assert low is not None
+            expr = f"({sel} <= {number(low)}) > {number(breach)}"
+            summary = "{{ $labels.slo }}: error budget low, ticket"
+            what = (
+                f"Only {{{{ $value | humanizePercentage }}}} of the error budget is left "
+                f"(the policy reviews at {number(low * 100)}% or less)"
+            )
+        else:
+            expr = f"{sel} <= {number(breach)}"
+            summary = "{{ $labels.slo }}: SLO breached over its period, ticket"
+            what = (
+                "The SLI is below the objective: {{ $value | humanizePercentage }} of the "
+                f"error budget left (the policy freezes at {number(breach * 100)}% or less)"
+            )
+        rules.append(
+            {
+                "alert": alert,
+                "expr": expr,
+                "labels": {c.LABEL_SEVERITY: c.SEVERITY_TICKET},
+                "annotations": {
+                    "summary": summary,
+                    "description": f"{what}, over the last {_COVERAGE} of data.",
+                    "runbook_url": runbook,
+                },
+            }
+        )
+    return rules
+
+
+def no_data_rule(service: str, slos: Sequence[SLO]) -> dict[str, Any]:
+    """SLOSLINoData: an SLO whose SLI recorded nothing for NO_DATA_FOR cannot alert."""
+    shorts = sorted({s.short_window for s in slos})
+    measured = " or ".join(
+        f'{c.error_ratio_rule(w)}{{{c.LABEL_SERVICE}="{service}"}}' for w in shorts
+    )
+    listed = f'{c.RULE_OBJECTIVE}{{{c.LABEL_SERVICE}="{service}"}}'
+    return {
+        "alert": c.ALERT_NO_DATA,
+        "expr": f"{listed} unless on({c.LABEL_SLO}, {c.LABEL_SERVICE}) ({measured})",
+        "for": c.NO_DATA_FOR,
+        "labels": {c.LABEL_SEVERITY: c.SEVERITY_TICKET},
+        "annotations": {
+            "summary": "{{ $labels.slo }}: SLI has no data, ticket",
+            "description": (
+                f"No SLI data for {c.NO_DATA_FOR}: its series are absent (renamed metric, "
+                "changed labels), the latency threshold bucket is missing on every instance, "
+                "or all its targets are down. No burn-rate alert can fire for this SLO until "
+                "it is measured again; check with `slolab slo validate --against URL`."
+            ),
+            "runbook_url": c.DEFAULT_RUNBOOK_URL.format(name="slo-sli-no-data"),
+        },
+    }
 
 
 def dropped_notes(slo: SLO) -> list[str]:

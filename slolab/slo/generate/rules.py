@@ -1,8 +1,18 @@
 """Prometheus recording rules (and the alerts) for the SLOs: one file per service.
 
-Per service two groups: ``slo-<service>`` every 30s with the short windows,
-the current burn rate and the alerts; ``slo-<service>-period`` every 1m with
-the day-long windows and the period (the expensive long ranges).
+Per service three groups, each alert after every series it reads:
+
+- ``slo-<service>`` every 30s: the short windows from raw series, the burn-rate
+  alerts (their long ticket windows computed from the aggregates), the current
+  burn rate and the no-data alert;
+- ``slo-<service>-aggregates`` every 5m: per SLO the rate of all and of bad
+  events over those 5 minutes (``slo:sli_events:rate5m``) and when they were
+  recorded (``slo:sli_aggregated_at:timestamp``);
+- ``slo-<service>-period`` every 1m: the objective, the period error ratio as a
+  ratio of summed aggregates (2 x 8,640 samples per SLO for 30 days, whatever
+  the scrape rate: never ``increase(...[30d])`` over raw samples), the span it
+  covers (``slo:period_coverage:seconds``), burn rate, budget left and the
+  budget alerts.
 """
 
 from __future__ import annotations
@@ -12,7 +22,8 @@ from itertools import groupby
 from typing import Any
 
 from slolab.slo import conventions as c
-from slolab.slo.generate.alerts import alert_rules, dropped_notes
+from slolab.slo.durations import parse_duration
+from slolab.slo.generate.alerts import alert_rules, budget_alert_rules, dropped_notes, no_data_rule
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
 from slolab.slo.model import SLO, SampleSLI, number
 
@@ -21,64 +32,115 @@ __all__ = ["OUTPUT", "RULES_DIR", "render", "rule_groups", "rules_per_slo"]
 RULES_DIR = "prometheus/rules"
 
 
-def _record(name: str, expr: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    return {"record": name, "expr": expr, "labels": dict(labels)}
+def _record(name: str, expr: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"record": name, "expr": expr}
+    if labels is not None:
+        rule["labels"] = dict(labels)
+    return rule
+
+
+def _in(service: str, slos: Sequence[SLO]) -> str:
+    """Matchers for the series of ``slos`` (all of one service)."""
+    names = "|".join(s.name for s in slos)
+    return f'{{{c.LABEL_SERVICE}="{service}",{c.LABEL_SLO}=~"{names}"}}'
 
 
 def _fast_rules(slo: SLO) -> list[dict[str, Any]]:
     rules = []
     if isinstance(slo.sli, SampleSLI) and slo.sli.good_expr is not None:
         rules.append(_record(c.RULE_GOOD_SAMPLE, slo.sli.good_expr, slo.rule_labels))
-    for window in slo.windows:
-        if not slo.is_slow_window(window):
-            expr = slo.sli.error_ratio_query(window)
-            rules.append(_record(c.error_ratio_rule(window), expr, slo.rule_labels))
-    current = f"{slo.recorded(c.error_ratio_rule(slo.short_window))} / {number(slo.error_budget)}"
-    rules.append(_record(c.RULE_CURRENT_BURN_RATE, current, slo.rule_labels))
-    rules += alert_rules(slo)
-    return rules
+    for window in slo.recorded_windows:
+        expr = slo.sli.error_ratio_query(window)
+        rules.append(_record(c.error_ratio_rule(window), expr, slo.rule_labels))
+    return rules + alert_rules(slo)
 
 
-def _slow_rules(slo: SLO) -> list[dict[str, Any]]:
-    rules = [
-        _record(c.error_ratio_rule(w), slo.sli.error_ratio_query(w), slo.rule_labels)
-        for w in slo.windows
-        if slo.is_slow_window(w)
+def _events_rule(slo: SLO) -> dict[str, Any]:
+    # Both rates in one rule (two series told apart by `events`): one rule per SLO.
+    total, bad = slo.sli.events_queries(c.AGGREGATE_WINDOW)
+    expr = (
+        f'label_replace({total}, "{c.LABEL_EVENTS}", "{c.EVENTS_TOTAL}", "", "")\n'
+        f'or\nlabel_replace({bad}, "{c.LABEL_EVENTS}", "{c.EVENTS_ERRORS}", "", "")\n'
+    )
+    return _record(c.RULE_EVENTS_AGGREGATE, expr, slo.rule_labels)
+
+
+def _period_rules(slo: SLO) -> list[dict[str, Any]]:
+    return [
+        _record(c.RULE_OBJECTIVE, f"vector({number(slo.objective)})", slo.rule_labels),
+        _record(
+            c.RULE_ERROR_RATIO_PERIOD, slo.aggregate_ratio_query(slo.period_str), slo.rule_labels
+        ),
     ]
-    # Traffic-weighted: sum of increases over the whole period, never an
-    # average of short-window ratios (one NaN there would poison it for a month).
-    period = slo.sli.error_ratio_query(slo.period_str, func="increase")
-    rules.append(_record(c.RULE_ERROR_RATIO_PERIOD, period, slo.rule_labels))
-    objective = f"vector({number(slo.objective)})"
-    rules.append(_record(c.RULE_OBJECTIVE, objective, slo.rule_labels))
-    return rules
 
 
-def _shared_rules(service: str) -> list[dict[str, Any]]:
+def _by(slos: Sequence[SLO], key: Any) -> list[tuple[Any, list[SLO]]]:
+    ordered = sorted(slos, key=key)
+    return [(k, list(g)) for k, g in groupby(ordered, key=key)]
+
+
+def _shared_fast(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]]:
+    # One rule (promtool flags two with one name): each SLO's own short window.
+    ratios = " or ".join(
+        f"{c.error_ratio_rule(window)}{_in(service, members)}"
+        for window, members in _by(slos, lambda s: s.short_window)
+    )
+    objective = f'{c.RULE_OBJECTIVE}{{{c.LABEL_SERVICE}="{service}"}}'
+    expr = f"({ratios}) / on({c.LABEL_SLO}, {c.LABEL_SERVICE}) group_left() (1 - {objective})"
+    return [_record(c.RULE_CURRENT_BURN_RATE, expr), no_data_rule(service, slos)]
+
+
+def _shared_aggregates(service: str) -> list[dict[str, Any]]:
+    total = (
+        f'{c.RULE_EVENTS_AGGREGATE}{{{c.LABEL_SERVICE}="{service}",'
+        f'{c.LABEL_EVENTS}="{c.EVENTS_TOTAL}"}}'
+    )
+    # Evaluated right after the aggregates in this group: the time they were recorded.
+    return [_record(c.RULE_AGGREGATED_AT, f"max without({c.LABEL_EVENTS}) (timestamp({total}))")]
+
+
+def _coverage(service: str, slos: Sequence[SLO]) -> dict[str, Any]:
+    # From the oldest aggregate in the period (each covers the window before it):
+    # the whole period once the aggregates are that old, less until then.
+    window = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
+    parts = []
+    for period, members in _by(slos, lambda s: s.period_str):
+        seconds = number(parse_duration(period).total_seconds())
+        oldest = f"min_over_time({c.RULE_AGGREGATED_AT}{_in(service, members)}[{period}])"
+        parts.append(f"clamp_max(time() - {oldest} + {window}, {seconds})")
+    return _record(c.RULE_PERIOD_COVERAGE, "\nor\n".join(parts) + "\n")
+
+
+def _shared_period(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]]:
     # One rule each for all SLOs of the service: same labels on both sides.
     sel = f'{{{c.LABEL_SERVICE}="{service}"}}'
-    return [
-        {
-            "record": c.RULE_PERIOD_BURN_RATE,
-            "expr": f"{c.RULE_ERROR_RATIO_PERIOD}{sel} / (1 - {c.RULE_OBJECTIVE}{sel})",
-        },
-        {"record": c.RULE_BUDGET_REMAINING, "expr": f"1 - {c.RULE_PERIOD_BURN_RATE}{sel}"},
+    rules = [
+        _coverage(service, slos),
+        _record(
+            c.RULE_PERIOD_BURN_RATE,
+            f"{c.RULE_ERROR_RATIO_PERIOD}{sel} / (1 - {c.RULE_OBJECTIVE}{sel})",
+        ),
+        _record(c.RULE_BUDGET_REMAINING, f"1 - {c.RULE_PERIOD_BURN_RATE}{sel}"),
     ]
+    return rules + budget_alert_rules(service, slos)
 
 
 def rule_groups(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]]:
     """The rule groups of one service."""
-    fast = [r for slo in slos for r in _fast_rules(slo)]
-    slow = [r for slo in slos for r in _slow_rules(slo)] + _shared_rules(service)
+    fast = [r for slo in slos for r in _fast_rules(slo)] + _shared_fast(service, slos)
+    aggregates = [_events_rule(slo) for slo in slos] + _shared_aggregates(service)
+    period = [r for slo in slos for r in _period_rules(slo)] + _shared_period(service, slos)
     return [
         {"name": f"slo-{service}", "interval": c.FAST_INTERVAL, "rules": fast},
-        {"name": f"slo-{service}-period", "interval": c.SLOW_INTERVAL, "rules": slow},
-    ]
+        {"name": f"slo-{service}-aggregates", "interval": c.AGGREGATE_INTERVAL,
+         "rules": aggregates},
+        {"name": f"slo-{service}-period", "interval": c.SLOW_INTERVAL, "rules": period},
+    ]  # fmt: skip
 
 
 def rules_per_slo(slo: SLO) -> int:
-    """Rules this SLO adds (the two shared per-service rules not counted)."""
-    return len(_fast_rules(slo)) + len(_slow_rules(slo))
+    """Rules this SLO adds (the per-service rules shared by all its SLOs not counted)."""
+    return len(_fast_rules(slo)) + 1 + len(_period_rules(slo))
 
 
 def render(slos: Sequence[SLO], options: GenerateOptions) -> dict[str, str]:

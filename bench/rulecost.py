@@ -1,0 +1,704 @@
+"""Rule cost on a month of data: our SLO rules beside the two anchor period styles.
+
+    .venv/bin/python -m bench.rulecost                      # 30 days, shipped + 50 SLOs
+    .venv/bin/python -m bench.rulecost --days 2 --slos 10 --rounds 1 --no-write   # a quick look
+
+Backfills a TSDB with ``--days`` of synthetic traffic at a 15 s scrape for the
+shipped SLOs (slos.yaml) and a generated ``--slos`` spec (``promtool tsdb
+create-blocks-from openmetrics``, one file per day), then the recorded history
+our rules and the Sloth anchor read (``create-blocks-from rules``). One real
+Prometheus then evaluates, in turn and ``--rounds`` times, for each spec:
+
+- ``ours``: the generated rules (every group, as shipped);
+- ``raw``: period rules over raw samples, ``increase(...[30d])`` (Pyrra's style,
+  and ours before);
+- ``sloth``: period rules as an average of recorded 5m ratios (Sloth's style).
+
+Groups run at ``--interval`` (15 s) so that a few evaluations take seconds; a
+group's cost per evaluation does not depend on its interval, and cores are
+computed at the real intervals. Reported per group: median evaluation time
+(``prometheus_rule_group_last_duration_seconds``), samples the group's queries
+read (the query API's ``stats``), Prometheus CPU per evaluation round, and each
+style's period SLI against the raw one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+import yaml
+
+from slolab.slo import conventions as c
+from slolab.slo.durations import parse_duration
+from slolab.slo.generate.rules import rule_groups
+from slolab.slo.model import SLO, from_spec, load
+from slolab.slo.spec import parse_spec
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "benchmarks.md"
+RESULTS = REPO / "bench" / "results" / "rulecost.json"
+BEGIN, END = "<!-- rulecost:begin -->", "<!-- rulecost:end -->"
+SCRAPE = 15  # seconds between samples of the synthetic raw series
+SLOTH_STEP = "1m"  # Sloth records its SLIs at the global evaluation interval
+DAY = 86400
+STYLES = ("ours", "raw", "sloth")
+RAW_PERIOD = "bench:raw:ratio_period"
+SLOTH_RATIO = "bench:sloth:ratio_rate5m"
+SLOTH_PERIOD = "bench:sloth:ratio_period"
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --- the SLOs and their raw series ------------------------------------------------
+
+
+def synthetic_spec(count: int, per_service: int = 10) -> str:
+    """``count`` SLOs, half availability (counters), half latency (histograms)."""
+    slos = []
+    for i in range(count):
+        svc, route = f"svc{i // per_service}", f"r{i}"
+        sel = f'job="{svc}", route="{route}"'
+        if i % 2 == 0:
+            sli: dict[str, Any] = {"ratio": {
+                "errors": f'bench_requests_total{{{sel}, code="500"}}',
+                "total": f"bench_requests_total{{{sel}}}",
+            }}  # fmt: skip
+        else:
+            sli = {"latency": {"histogram": "bench_request_duration_seconds", "selector": sel,
+                               "buckets": [0.1, 0.5, 1.0], "threshold_seconds": 0.5}}  # fmt: skip
+        slos.append({
+            "name": f"bench-{i}", "service": svc, "description": "synthetic", "owner": "bench",
+            "sli": sli, "objective": 99.9 if i % 2 == 0 else 99, "period": "30d",
+            "review": {"cadence": "90d", "last_review": "2026-11-01"},
+        })  # fmt: skip
+    return yaml.safe_dump({"version": 1, "slos": slos}, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One raw series: ``kind`` says how its value follows the traffic."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    # good, bad, all, fast (under the latency threshold: as many slow as bad) counters;
+    # up (0/1 gauge), trained (timestamp gauge)
+    kind: str
+    seed: int
+
+
+def _s(name: str, kind: str, seed: int, **labels: str) -> Series:
+    return Series(name, tuple(labels.items()), kind, seed)
+
+
+def shipped_series() -> list[Series]:
+    """Series the shipped slos.yaml selects, as the demo services export them."""
+    t = {"job": "tasks", "path": "/api/tasks", "method": "GET"}
+    p = {"job": "predictor", "handler": "/predict", "method": "POST"}
+    fl = "flask_http_request_duration_seconds"
+    return [
+        _s(f"{fl}_count", "good", 1, **t, status="200"),
+        _s(f"{fl}_count", "bad", 1, **t, status="500"),
+        _s(f"{fl}_bucket", "fast", 1, **t, status="200", le="0.5"),
+        _s(f"{fl}_bucket", "bad", 1, **t, status="500", le="0.5"),
+        _s("flask_http_request_total", "good", 2, job="tasks", method="GET", status="200"),
+        _s("flask_http_request_total", "bad", 2, job="tasks", method="GET", status="500"),
+        _s("probe_success", "up", 3, job="blackbox-tasks", instance="http://tasks/api/tasks"),
+        _s("http_requests_total", "good", 4, **p, status="2xx"),
+        _s("http_requests_total", "bad", 4, **p, status="500"),
+        _s("http_request_duration_seconds_bucket", "fast", 5, **p, le="0.2"),
+        _s("http_request_duration_seconds_count", "all", 5, **p),
+        _s("predictor_feedback_correct_total", "good", 6, job="predictor"),
+        _s("predictor_feedback_total", "all", 6, job="predictor"),
+        _s("model_last_trained_timestamp_seconds", "trained", 7, job="predictor"),
+    ]
+
+
+def synthetic_series(count: int, per_service: int = 10) -> list[Series]:
+    out = []
+    for i in range(count):
+        lab = {"job": f"svc{i // per_service}", "route": f"r{i}"}
+        if i % 2 == 0:
+            out += [_s("bench_requests_total", "good", 100 + i, **lab, code="200"),
+                    _s("bench_requests_total", "bad", 100 + i, **lab, code="500")]  # fmt: skip
+        else:
+            out += [_s("bench_request_duration_seconds_bucket", "good", 100 + i, **lab, le="0.5"),
+                    _s("bench_request_duration_seconds_count", "all", 100 + i, **lab)]  # fmt: skip
+    return out
+
+
+def traffic(seed: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Requests and bad requests per scrape: a daily cycle, a weekly incident at peak.
+
+    Uneven on purpose: the incident (5% bad for 2 h) lands in the busiest hours,
+    where an average of window ratios under-weights it.
+    """
+    rng = np.random.default_rng(seed)
+    day = (times % DAY) / DAY
+    rate = 20.0 * (1 + 0.9 * np.sin(2 * math.pi * (day - 0.25)))  # requests/s, 2..38
+    ratio = np.full(times.shape, 0.0005)
+    week = (times // DAY) % 7
+    hour = (times % DAY) / 3600
+    ratio[(week == seed % 7) & (hour >= 11) & (hour < 13)] = 0.05
+    total = rng.poisson(rate * SCRAPE).astype(float)
+    bad = rng.binomial(total.astype(np.int64), ratio).astype(float)
+    return total, bad
+
+
+def values(series: Series, times: np.ndarray) -> np.ndarray:
+    total, bad = traffic(series.seed, times)
+    if series.kind == "good":
+        return np.cumsum(total - bad)
+    if series.kind == "bad":
+        return np.cumsum(bad)
+    if series.kind == "all":
+        return np.cumsum(total)
+    if series.kind == "fast":
+        return np.cumsum(np.maximum(total - 2 * bad, 0))
+    if series.kind == "up":  # the probe fails while over 1% of requests fail
+        return (bad <= 0.01 * total).astype(float)
+    if series.kind == "trained":
+        return times - times % 1800  # retrained every 30 minutes: always fresh
+    raise ValueError(series.kind)
+
+
+def write_openmetrics(
+    series: Sequence[Series], start: int, days: int, out: Path, per_file: int = DAY
+) -> list[Path]:
+    """``days`` OpenMetrics files of ``per_file`` seconds each (promtool rescans a file
+    once per 2h block: a month in one file takes many times longer)."""
+    times = np.arange(start, start + days * per_file, SCRAPE, dtype=np.int64)
+    full = {s: values(s, times.astype(float)) for s in series}
+    per_day = per_file // SCRAPE
+    files = []
+    by_name: dict[str, list[Series]] = {}
+    for s in series:
+        by_name.setdefault(s.name, []).append(s)
+    for d in range(days):
+        path = out / f"day-{d:02d}.om"
+        lo, hi = d * per_day, (d + 1) * per_day
+        ts = times[lo:hi].tolist()
+        with path.open("w") as fh:
+            for name, members in by_name.items():
+                fh.write(f"# TYPE {name} unknown\n")
+                for s in members:
+                    labels = ",".join(f'{k}="{v}"' for k, v in s.labels)
+                    prefix = f"{name}{{{labels}}} "
+                    vals = full[s][lo:hi].tolist()
+                    fh.write(
+                        "".join(f"{prefix}{v:.0f} {t}\n" for v, t in zip(vals, ts, strict=True))
+                    )
+            fh.write("# EOF\n")
+        files.append(path)
+    return files
+
+
+SHIPPED_SEEDS = {"tasks-availability": 1, "tasks-latency": 1, "tasks-error-rate": 2,
+                 "tasks-uptime": 3, "predictor-availability": 4, "predictor-latency": 5,
+                 "predictor-accuracy": 6, "model-freshness": 7}  # fmt: skip
+
+
+def recorded_history(slos: Sequence[SLO], seeds: dict[str, int], start: int, days: int,
+                     out: Path) -> list[Path]:  # fmt: skip
+    """The anchors' recorded inputs, from the same traffic, one file per day.
+
+    Sloth's 5m error ratios every minute and the good-sample series of gauge SLIs
+    (our aggregates read it). Written directly: backfilling them through
+    ``create-blocks-from rules`` at 30 s / 1 m steps took minutes per day of data.
+    """
+    times = np.arange(start, start + days * DAY, SCRAPE, dtype=np.int64)
+    per_min = 60 // SCRAPE
+    window = 300 // SCRAPE
+    rows: list[tuple[str, str, np.ndarray, np.ndarray]] = []
+    for slo in slos:
+        labels = ",".join(f'{k}="{v}"' for k, v in slo.rule_labels.items())
+        total, bad = traffic(seeds[slo.name], times.astype(float))
+        if slo.sli.kind == "freshness":
+            bad = np.zeros_like(bad)
+            good = np.ones(times.shape[0] // 2)
+            rows.append((c.RULE_GOOD_SAMPLE, labels, times[::2], good))
+        elif slo.sli.kind == "probe":
+            total, bad = np.ones_like(total), (bad > 0.01 * total).astype(float)
+        elif slo.name == "predictor-latency":  # slow = 2 x bad (the "fast" series)
+            bad = np.minimum(2 * bad, total)
+        kernel = np.ones(window)
+        tot5, bad5 = np.convolve(total, kernel)[: len(total)], np.convolve(bad, kernel)[: len(bad)]
+        ratio = np.divide(bad5, tot5, out=np.zeros_like(bad5), where=tot5 > 0)
+        rows.append((SLOTH_RATIO, labels, times[window::per_min], ratio[window::per_min]))
+    files = []
+    for d in range(days):
+        lo, hi = start + d * DAY, start + (d + 1) * DAY
+        path = out / f"rec-{d:02d}.om"
+        with path.open("w") as fh:
+            for name in sorted({r[0] for r in rows}):
+                fh.write(f"# TYPE {name} unknown\n")
+                for n, labels, ts, vals in rows:
+                    if n != name:
+                        continue
+                    keep = (ts >= lo) & (ts < hi)
+                    prefix = f"{name}{{{labels}}} "
+                    fh.write("".join(f"{prefix}{v:.6g} {t}\n"
+                                     for v, t in zip(vals[keep].tolist(), ts[keep].tolist(),
+                                                     strict=True)))  # fmt: skip
+            fh.write("# EOF\n")
+        files.append(path)
+    return files
+
+
+# --- rule sets ----------------------------------------------------------------------
+
+
+def ours(slos: Sequence[SLO]) -> list[dict[str, Any]]:
+    services = sorted({s.service for s in slos})
+    return [g for svc in services for g in rule_groups(svc, [s for s in slos if s.service == svc])]
+
+
+def _per_service(slos: Sequence[SLO], suffix: str, rule) -> list[dict[str, Any]]:
+    services = sorted({s.service for s in slos})
+    return [
+        {"name": f"{svc}-{suffix}", "interval": c.SLOW_INTERVAL,
+         "rules": [rule(s) for s in slos if s.service == svc]}
+        for svc in services
+    ]  # fmt: skip
+
+
+def raw_style(slos: Sequence[SLO]) -> list[dict[str, Any]]:
+    """Pyrra's period rules: summed increases of the raw counters over the period."""
+    return _per_service(slos, "period-raw", lambda s: {
+        "record": RAW_PERIOD, "labels": s.rule_labels,
+        "expr": s.sli.error_ratio_query(s.period_str, func="increase")})  # fmt: skip
+
+
+def sloth_style(slos: Sequence[SLO]) -> list[dict[str, Any]]:
+    """Sloth's period rules: the mean of the recorded 5m ratios over the period."""
+
+    def rule(s: SLO) -> dict[str, Any]:
+        sel = f"{SLOTH_RATIO}{s.selector}[{s.period_str}]"
+        return {"record": SLOTH_PERIOD, "labels": s.rule_labels,
+                "expr": f"sum_over_time({sel}) / count_over_time({sel})"}  # fmt: skip
+
+    return _per_service(slos, "period-sloth", rule)
+
+
+def _aggregate_groups(slos: Sequence[SLO]) -> list[dict[str, Any]]:
+    return [g for g in ours(slos) if g["interval"] == c.AGGREGATE_INTERVAL]
+
+
+# --- Prometheus ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Prom:
+    data: Path
+    config: Path
+    port: int = field(default_factory=_free_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.data.parent / "prometheus.log").open("ab")
+        self.proc = subprocess.Popen(
+            ["prometheus", f"--config.file={self.config}", f"--storage.tsdb.path={self.data}",
+             "--storage.tsdb.retention.time=400d", f"--web.listen-address=127.0.0.1:{self.port}",
+             "--web.enable-lifecycle", "--query.max-samples=200000000"],
+            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited; see {log.name}")
+            time.sleep(0.5)
+        raise RuntimeError("prometheus not ready after 180 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def set_rules(self, files: Sequence[Path]) -> None:
+        cfg = {"global": {"evaluation_interval": "1m"}, "rule_files": [str(f) for f in files]}
+        self.config.write_text(yaml.safe_dump(cfg))
+        if self.proc is not None:
+            httpx.post(f"{self.url}/-/reload", timeout=30).raise_for_status()
+
+    def query(self, expr: str, at: float | None = None, stats: bool = False) -> dict[str, Any]:
+        params: dict[str, Any] = {"query": expr}
+        if at is not None:
+            params["time"] = at
+        if stats:
+            params["stats"] = "all"
+        resp = httpx.get(f"{self.url}/api/v1/query", params=params, timeout=300)
+        body = resp.json()
+        if body.get("status") != "success":
+            raise RuntimeError(f"query failed: {expr[:120]}: {body.get('error')}")
+        return body["data"]
+
+    def metric(self, name: str) -> dict[str, float]:
+        """``rule_group`` -> value for one of Prometheus' own metrics."""
+        text = httpx.get(f"{self.url}/metrics", timeout=30).text
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(name + "{"):
+                labels, value = line.rsplit(" ", 1)
+                group = labels.split('rule_group="', 1)[1].split('"', 1)[0]
+                out[group.rsplit(";", 1)[-1]] = float(value)
+        return out
+
+
+def _write_rules(path: Path, groups: list[dict[str, Any]], interval: str | None = None) -> Path:
+    groups = [dict(g) for g in groups]
+    for g in groups:
+        g["rules"] = [r for r in g["rules"] if "record" in r or interval is not None]
+        if interval is not None:
+            g["interval"] = interval
+    path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    return path
+
+
+def _backfill(prom: Prom, rules: Path, start: int, end: int, work: Path) -> None:
+    out = work / f"blocks-{rules.stem}"
+    subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "rules", "--quiet", f"--url={prom.url}",
+         f"--start={start}", f"--end={end}", f"--output-dir={out}", str(rules)],
+        check=True, capture_output=True)  # fmt: skip
+    prom.stop()
+    for block in out.iterdir():
+        shutil.move(str(block), prom.data / block.name)
+    prom.start()
+
+
+def _settle(prom: Prom, limit: float = 300) -> float:
+    """Wait until Prometheus idles (start-up compaction of the backfill done)."""
+    assert prom.proc is not None
+    proc = psutil.Process(prom.proc.pid)
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = sum(proc.cpu_times()[:2])
+        time.sleep(5)
+        if (sum(proc.cpu_times()[:2]) - before) / 5 < 0.05:
+            break
+    return round(time.monotonic() - started, 1)
+
+
+# --- measuring ----------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    spec: str
+    style: str
+    group: str
+    real_interval_s: float
+    eval_ms: list[float] = field(default_factory=list)
+    samples: int | None = None
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.eval_ms) if self.eval_ms else float("nan")
+
+    @property
+    def cores(self) -> float:
+        return self.median_ms / 1000 / self.real_interval_s
+
+
+def _phase(prom: Prom, path: Path, groups: list[dict[str, Any]], evals: int, interval: float,
+           ) -> tuple[dict[str, list[float]], float]:  # fmt: skip
+    """Evaluate ``path`` alone for ``evals`` intervals: durations per group, CPU per round."""
+    assert prom.proc is not None
+    prom.set_rules([path])
+    proc = psutil.Process(prom.proc.pid)
+    time.sleep(interval * 1.5)  # first (cold) evaluation after the reload: not counted
+    names = [g["name"] for g in groups]
+    seen: dict[str, list[float]] = {n: [] for n in names}
+    iters = prom.metric("prometheus_rule_group_iterations_total")
+    cpu0 = sum(proc.cpu_times()[:2])
+    for _ in range(evals):
+        time.sleep(interval)
+        for n, v in prom.metric("prometheus_rule_group_last_duration_seconds").items():
+            if n in seen:
+                seen[n].append(v * 1000)
+    cpu = sum(proc.cpu_times()[:2]) - cpu0
+    after = prom.metric("prometheus_rule_group_iterations_total")
+    rounds = statistics.median([after.get(n, 0) - iters.get(n, 0) for n in names]) or 1
+    return seen, cpu / rounds
+
+
+def _samples(prom: Prom, groups: list[dict[str, Any]], at: float) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for g in groups:
+        total = 0
+        for r in g["rules"]:
+            stats = prom.query(r["expr"], at, stats=True).get("stats", {})
+            n = stats.get("samples", {}).get("totalQueryableSamples")
+            if n is None:
+                total = None
+                break
+            total += int(n)
+        out[g["name"]] = total
+    return out
+
+
+def _slis(prom: Prom, slos: Sequence[SLO], at: float) -> dict[str, dict[str, float | None]]:
+    """Each SLO's period error ratio by style, at ``at``."""
+    exprs = {
+        "ours": lambda s: s.aggregate_ratio_query(s.period_str),
+        "raw": lambda s: s.sli.error_ratio_query(s.period_str, func="increase"),
+        "sloth": lambda s: f"avg_over_time({SLOTH_RATIO}{s.selector}[{s.period_str}])",
+    }
+    out: dict[str, dict[str, float | None]] = {}
+    for s in slos:
+        row = {}
+        for style, expr in exprs.items():
+            result = prom.query(expr(s), at)["result"]
+            row[style] = float(result[0]["value"][1]) if result else None
+        out[s.name] = row
+    return out
+
+
+@dataclass
+class Options:
+    days: int = 30
+    slos: int = 50
+    rounds: int = 2
+    evals: int = 3
+    interval: float = 10.0
+
+
+@contextmanager
+def _workdir(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="rulecost-") as tmp:
+        yield Path(tmp)
+
+
+def run(opts: Options, keep: Path | None = None) -> dict[str, Any]:
+    specs = {
+        "shipped": (load(REPO / "slos.yaml"), shipped_series()),
+        f"{opts.slos} SLOs": (from_spec(parse_spec(synthetic_spec(opts.slos), "bench")),
+                              synthetic_series(opts.slos)),
+    }  # fmt: skip
+    all_slos = [s for slos, _ in specs.values() for s in slos]
+    seeds = {**SHIPPED_SEEDS, **{f"bench-{i}": 100 + i for i in range(opts.slos)}}
+    # Data until shortly after the run, so the short windows stay full while measuring.
+    end = (int(time.time()) // 300) * 300 + 3600
+    start = end - opts.days * DAY - 3600
+    timings: dict[str, float] = {}
+    with _workdir(keep) as work:
+        data, om = work / "data", work / "om"
+        data.mkdir(exist_ok=True)
+        om.mkdir(exist_ok=True)
+        t0 = time.monotonic()
+        series = [s for _, ss in specs.values() for s in ss]
+        if not (work / "written").exists():  # --keep DIR again resumes a run
+            files = write_openmetrics(series, start, opts.days + 1, om)
+            files += recorded_history(all_slos, seeds, start, opts.days + 1, om)
+            (work / "written").write_text(f"{start} {end}\n")
+            _log(f"wrote {len(files)} OpenMetrics files ({len(series)} series)")
+        start, end = (int(x) for x in (work / "written").read_text().split())
+        timings["write_openmetrics_s"] = round(time.monotonic() - t0, 1)
+        t0 = time.monotonic()
+        for f in sorted(om.glob("*.om")):
+            subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                            str(f), str(data)], check=True, capture_output=True)  # fmt: skip
+            f.unlink()
+        timings["create_blocks_s"] = round(time.monotonic() - t0, 1)
+        _log("raw blocks created")
+        prom = Prom(data, work / "prometheus.yml")
+        prom.set_rules([])
+        prom.start()
+        try:
+            t0 = time.monotonic()
+            # Two passes: the backfill evaluates each rule over stored data only, and
+            # slo:sli_aggregated_at:timestamp reads the aggregates of the same group.
+            for index in (0, 1):
+                done = work / f"backfilled-{index}"
+                if done.exists():
+                    continue
+                groups = [{**g, "rules": g["rules"][:-1] if index == 0 else g["rules"][-1:]}
+                          for g in _aggregate_groups(all_slos)]  # fmt: skip
+                _backfill(prom, _write_rules(work / f"aggregates-{index}.yml", groups),
+                          start, end, work)  # fmt: skip
+                done.touch()
+            timings["backfill_rules_s"] = round(time.monotonic() - t0, 1)
+            _log("recorded history backfilled")
+            timings["settle_s"] = _settle(prom)
+            return _measure(prom, specs, opts, work, timings)
+        finally:
+            prom.stop()
+
+
+def _measure(prom: Prom, specs: dict[str, Any], opts: Options, work: Path,
+             timings: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+    builders = {"ours": ours, "raw": raw_style, "sloth": sloth_style}
+    accel = f"{opts.interval:g}s"
+    phases = []
+    for spec, (slos, _) in specs.items():
+        for style in STYLES:
+            groups = builders[style](slos)
+            tag = f"{spec.split()[0]}-{style}"
+            path = _write_rules(work / f"phase-{tag}.yml", groups, interval=accel)
+            phases.append((spec, style, groups, path))
+    # Before any rule runs: at 10 s the aggregates group would re-count recent minutes.
+    at = time.time()
+    slis = {spec: _slis(prom, slos, at) for spec, (slos, _) in specs.items()}
+    measures: dict[tuple[str, str, str], Measure] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for r in range(opts.rounds):
+        for spec, style, groups, path in phases:
+            seen, per_round = _phase(prom, path, groups, opts.evals, opts.interval)
+            cpu.setdefault((spec, style), []).append(per_round)
+            for g in groups:
+                key = (spec, style, g["name"])
+                m = measures.setdefault(
+                    key,
+                    Measure(spec, style, g["name"], parse_duration(g["interval"]).total_seconds()),
+                )
+                m.eval_ms += seen.get(g["name"], [])
+            _log(f"round {r + 1}: {spec} {style} done")
+    prom.set_rules([])
+    for spec, style, groups, _ in phases:
+        for name, n in _samples(prom, groups, at).items():
+            measures[(spec, style, name)].samples = n
+    return {
+        "options": asdict(opts),
+        "machine": {"cpus": psutil.cpu_count(), "prometheus": _version()},
+        "timings": timings,
+        "groups": [dict(asdict(m), median_ms=m.median_ms, cores=m.cores)
+                   for m in measures.values()],
+        "cpu_per_round_s": {f"{k[0]}|{k[1]}": statistics.median(v) for k, v in cpu.items()},
+        "slis": slis,
+    }  # fmt: skip
+
+
+def _version() -> str:
+    out = subprocess.run(["prometheus", "--version"], capture_output=True, text=True)
+    return (out.stdout or out.stderr).splitlines()[0]
+
+
+# --- report -------------------------------------------------------------------------
+
+
+def render(res: dict[str, Any]) -> str:
+    """The markdown between the rulecost markers of docs/benchmarks.md."""
+    o = res["options"]
+    lines = [
+        f"Measured on {res['machine']['cpus']} CPUs, {res['machine']['prometheus']}; "
+        f"{o['days']} days at a {SCRAPE} s scrape; groups evaluated every {o['interval']:g} s, "
+        f"{o['evals']} evaluations x {o['rounds']} rounds per style, styles alternating in one "
+        "Prometheus. Cores: median evaluation time / the group's real interval.",
+        "",
+        "| spec | style | group | real interval | eval p50 (ms) | max (ms) | samples read "
+        "| cores |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    totals: dict[tuple[str, str], float] = {}
+    worst: dict[tuple[str, str], float] = {}
+    for g in res["groups"]:
+        key = (g["spec"], g["style"])
+        totals[key] = totals.get(key, 0.0) + g["cores"]
+        worst[key] = max(worst.get(key, 0.0), g["median_ms"])
+        samples = "n/a" if g["samples"] is None else f"{g['samples']:,}"
+        lines.append(
+            f"| {g['spec']} | {g['style']} | {g['group']} | {g['real_interval_s']:g} s "
+            f"| {g['median_ms']:.1f} | {max(g['eval_ms'], default=float('nan')):.1f} "
+            f"| {samples} | {g['cores']:.4f} |"
+        )
+    lines += ["", "| spec | style | slowest group p50 (ms) | cores in total | "
+              "CPU per evaluation round (s) | period error ratio vs raw (max rel. diff) |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for (spec, style), cores in totals.items():
+        diffs = []
+        for row in res["slis"][spec].values():
+            raw, mine = row.get("raw"), row.get(style)
+            if raw and mine is not None:
+                diffs.append(abs(mine / raw - 1))
+        diff = f"{max(diffs):.2%}" if diffs else "n/a"
+        cpu = res["cpu_per_round_s"][f"{spec}|{style}"]
+        lines.append(f"| {spec} | {style} | {worst[(spec, style)]:.1f} | {cores:.4f} "
+                     f"| {cpu:.3f} | {diff} |")  # fmt: skip
+    t = res["timings"]
+    lines += [
+        "",
+        f"Set-up: OpenMetrics written in {t.get('write_openmetrics_s')} s, raw blocks "
+        f"in {t.get('create_blocks_s')} s, recorded history backfilled in "
+        f"{t.get('backfill_rules_s')} s, start-up settled in {t.get('settle_s')} s.",
+    ]
+    return "\n".join(lines)
+
+
+def write_doc(text: str) -> None:
+    doc = DOC.read_text()
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    d = Options()
+    p = argparse.ArgumentParser(prog="python -m bench.rulecost", description=__doc__.split("\n")[0])
+    p.add_argument("--days", type=int, default=d.days)
+    p.add_argument("--slos", type=int, default=d.slos, help="SLOs in the generated spec")
+    p.add_argument("--rounds", type=int, default=d.rounds)
+    p.add_argument("--evals", type=int, default=d.evals, help="evaluations per style and round")
+    p.add_argument("--interval", type=float, default=d.interval, help="seconds between evaluations")
+    p.add_argument("--keep", type=Path,
+                   help="work here and keep the TSDB (default: a temp dir); "
+                   "the same DIR again resumes an interrupted run")  # fmt: skip
+    p.add_argument("--no-write", action="store_true", help="print only; leave the doc alone")
+    p.add_argument("--render", type=Path, metavar="JSON", help="render saved results only")
+    args = p.parse_args(argv)
+    if args.render:
+        res = json.loads(args.render.read_text())
+    else:
+        opts = Options(args.days, args.slos, args.rounds, args.evals, args.interval)
+        res = run(opts, args.keep)
+        if not args.no_write:
+            RESULTS.write_text(json.dumps(res, indent=1))
+    text = render(res)
+    print(text)
+    if not args.no_write:
+        write_doc(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
