@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -323,13 +324,84 @@ def test_the_receiver_patch_targets_the_generated_config(resources):
     assert routes["spec"]["receivers"][0]["name"] == "webhook"
 
 
-@pytest.mark.parametrize("name", ["tasks", "predictor"])
+@pytest.mark.parametrize("name", ["tasks", "predictor", "jaeger"])
 def test_service_settings_equal_compose(resources, compose, name):
     container = _container(workloads(resources)[name])
-    env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
+    env = {e["name"]: e.get("value") for e in container.get("env", []) if "value" in e}
     for ref in container.get("envFrom", []):
         env.update(of_kind(resources, "ConfigMap")[ref["configMapRef"]["name"]]["data"])
     # the token comes from a Secret; HEALTHCHECK_URL is for Docker's healthcheck only
     wanted = {k: v for k, v in compose[name]["environment"].items()
               if k not in ("SLOLAB_ADMIN_TOKEN", "HEALTHCHECK_URL")}  # fmt: skip
     assert {k: env.get(k) for k in wanted} == wanted
+
+
+def _seconds(duration: str) -> int:
+    m = re.fullmatch(r"(\d+)s", duration)
+    assert m, duration
+    return int(m[1])
+
+
+def _compose_health_target(service: dict[str, Any]) -> tuple[str, int, str | None]:
+    """What a compose healthcheck asks: ("http", port, path) or ("tcp", port, None)."""
+    test = " ".join(service["healthcheck"]["test"])
+    if "slolab-healthcheck" in test:  # our image's check GETs $HEALTHCHECK_URL
+        url = service["environment"]["HEALTHCHECK_URL"]
+    elif tcp := re.search(r"/dev/tcp/[\w.]+/(\d+)", test):
+        return ("tcp", int(tcp[1]), None)
+    else:
+        found = re.search(r"http://[^\s'\"]+", test)
+        assert found, test
+        url = found[0]
+    parts = urlsplit(url)
+    assert parts.port, url
+    return ("http", parts.port, parts.path)
+
+
+def _probe_target(container: dict[str, Any], probe: dict[str, Any]) -> tuple[str, int, str | None]:
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    kind = "http" if "httpGet" in probe else "tcp"
+    action = probe["httpGet"] if kind == "http" else probe["tcpSocket"]
+    port = ports.get(action["port"], action["port"])
+    return (kind, port, action.get("path"))
+
+
+def test_readiness_probes_check_what_compose_healthchecks_check(resources, compose):
+    checked = set()
+    for name, w in workloads(resources).items():
+        twin = compose[COMPOSE_TWIN[name]]
+        container = _container(w)
+        if "healthcheck" not in twin:
+            assert "readinessProbe" not in container, name
+            continue
+        health, probe = twin["healthcheck"], container["readinessProbe"]
+        assert _probe_target(container, probe) == _compose_health_target(twin), name
+        # Kubernetes' defaults (1 s timeout) are stricter than compose's checks
+        assert probe["periodSeconds"] == _seconds(health["interval"]), name
+        assert probe["timeoutSeconds"] == _seconds(health["timeout"]), name
+        assert probe["failureThreshold"] == health["retries"], name
+        if "startupProbe" in container and "start_period" in health:
+            startup = container["startupProbe"]
+            budget = startup["periodSeconds"] * startup["failureThreshold"]
+            assert budget >= _seconds(health["start_period"]), name
+        checked.add(name)
+    assert {"tasks", "predictor", "mongo", "alert-receiver", "jaeger"} <= checked
+
+
+def test_grafana_values_follow_compose(compose):
+    grafana = yaml.safe_load((DEPLOY / "kube-prometheus-stack-values.yaml").read_text())["grafana"]
+    memory = grafana["resources"]
+    assert memory["requests"]["memory"] == memory["limits"]["memory"]
+    assert _mib(memory["limits"]["memory"]) == _mib(compose["grafana"]["mem_limit"])
+    env = compose["grafana"]["environment"]
+    assert env["GF_PLUGINS_PREINSTALL_DISABLED"] == "true"
+    assert grafana["grafana.ini"]["plugins"]["preinstall_disabled"] is True
+
+
+def test_docs_state_the_memory_the_base_requests(resources):
+    total = sum(
+        w["spec"]["replicas"] * _mib(_container(w)["resources"]["requests"]["memory"])
+        for w in workloads(resources).values()
+    )
+    text = " ".join((ROOT / "docs" / "kubernetes.md").read_text().split())
+    assert f"the base requests {total} MiB" in text
