@@ -75,7 +75,8 @@ class PredictorMetrics:
         self.requests.labels(*labels).inc()
         # The span of the request is still current here (the tracing middleware
         # wraps the whole stack), so the bucket links to its trace.
-        exemplar = None if self.multiprocess else trace_exemplar()
+        failed = info.modified_status.startswith("5")
+        exemplar = None if self.multiprocess else trace_exemplar(info.modified_duration, failed)
         self.duration.labels(*labels).observe(info.modified_duration, exemplar)
 
     def set_model(self, version: str, previous: str | None) -> None:
