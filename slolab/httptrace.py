@@ -25,7 +25,14 @@ from typing import Any
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-__all__ = ["EXCLUDED_PATHS", "ROUTE_KEY", "AsgiTracing", "WsgiTracing", "trace_flask"]
+__all__ = [
+    "EXCLUDED_PATHS",
+    "ROUTE_KEY",
+    "AsgiTracing",
+    "WsgiTracing",
+    "remember_flask_routes",
+    "trace_flask",
+]
 
 # Probes and scrapes are not user traffic.
 EXCLUDED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
@@ -141,23 +148,40 @@ def _flask_route(environ: dict[str, Any]) -> str | None:
     return environ.get(ROUTE_KEY)
 
 
-def trace_flask(app: Any, tracer_provider: trace.TracerProvider | None = None) -> None:
-    """Wrap a Flask app's WSGI callable in ``WsgiTracing``, its URL rule as the route.
+def remember_flask_routes(app: Any) -> None:
+    """Leave each request's URL rule in its WSGI environ (``ROUTE_KEY``); idempotent.
 
-    Flask drops its request object before the WSGI call returns, so the rule is
-    left in the environ by a ``before_request`` hook (one dict store).
+    Flask drops its request object before the WSGI call returns, so WSGI
+    middlewares (tracing, request metrics) read the route from the environ. The
+    app's request class stores it when Flask assigns ``url_rule`` after routing:
+    no ``before_request`` hook (Flask's hook machinery costs more than the store).
     """
-    from flask import request
-
-    if app.extensions.get("slolab.httptrace"):
+    base = app.request_class
+    if getattr(base, "_slolab_routes", False):
         return
 
-    def remember_route() -> None:
-        rule = request.url_rule
-        if rule is not None:
-            request.environ[ROUTE_KEY] = rule.rule
+    class RouteRecordingRequest(base):  # type: ignore[valid-type, misc]
+        _slolab_routes = True
+        _rule = None
 
-    app.before_request_funcs.setdefault(None, []).insert(0, remember_route)
+        @property  # type: ignore[override]
+        def url_rule(self) -> Any:
+            return self._rule
+
+        @url_rule.setter
+        def url_rule(self, rule: Any) -> None:
+            self._rule = rule
+            if rule is not None:
+                self.environ[ROUTE_KEY] = rule.rule
+
+    app.request_class = RouteRecordingRequest
+
+
+def trace_flask(app: Any, tracer_provider: trace.TracerProvider | None = None) -> None:
+    """Wrap a Flask app's WSGI callable in ``WsgiTracing``, its URL rule as the route."""
+    if app.extensions.get("slolab.httptrace"):
+        return
+    remember_flask_routes(app)
     app.wsgi_app = WsgiTracing(app.wsgi_app, tracer_provider=tracer_provider)
     app.extensions["slolab.httptrace"] = True  # traced (tests, and against doing it twice)
 
