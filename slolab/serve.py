@@ -82,7 +82,8 @@ def build_command(service: str, env: Mapping[str, str]) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "services.predictor.app:create_app", "--factory",
         "--host", host, "--port", port, "--workers", workers,
-        "--loop", "uvloop", "--http", "httptools",
+        # httptools plus header limits and a header-read timeout (services/predictor/server.py).
+        "--loop", "uvloop", "--http", "services.predictor.server:GuardedHttpToolsProtocol",
         "--no-access-log", "--timeout-graceful-shutdown", "10",
     ]  # fmt: skip
 

@@ -19,9 +19,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from services.predictor.config import Settings
-from services.predictor.guards import BodySizeLimit, KnownMethodsOnly
+from services.predictor.guards import BodySizeLimit, KnownMethodsOnly, Unexpected
 from services.predictor.metrics import install_metrics, render
 from services.predictor.schemas import (
     Error,
@@ -87,10 +88,11 @@ def _register_errors(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(sorted(_methods_of(app, request.url.path)))
         return _error(exc.status_code, str(exc.detail).lower(), field, **headers)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error")
+    @app.exception_handler(ClientDisconnect)
+    async def body_cut(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The body ended early: a broken chunked framing, or the client went away.
+        # FastAPI answers its own body-reading routes the same way (400).
+        return _error(400, "the body could not be read", "body")
 
 
 def _faults_dependency(svc: PredictorService):  # type: ignore[no-untyped-def]
@@ -299,8 +301,9 @@ def create_app(
         summary="Predicts a task's priority (low, medium, high) and learns from feedback.",
         lifespan=lifespan,
     )
-    # Inner to outer: the body limit answers inside the metrics middleware (its 413s
-    # are counted under the route).
+    # Inner to outer: unhandled errors and the body limit are answered inside the
+    # metrics middleware (their 500s and 413s are counted under the route).
+    app.add_middleware(Unexpected)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     metrics = install_metrics(app)
     # Outside the metrics middleware: made-up methods would each be a new label value.

