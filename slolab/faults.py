@@ -146,7 +146,7 @@ class FaultController:
         """Return the faults in force now (re-reading the shared file if it changed)."""
         try:
             mtime = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
+        except OSError:  # no file, or no folder (gone, replaced, unreadable): no faults
             mtime = None
         if mtime != self._mtime:
             with self._lock:
@@ -169,8 +169,12 @@ class FaultController:
 
     def _write(self, faults: Faults) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(faults.model_dump_json())
-        os.replace(tmp, self.path)  # atomic: readers never see half a file
+        try:
+            tmp.write_text(faults.model_dump_json())
+            os.replace(tmp, self.path)  # atomic: readers never see half a file
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _publish(self, faults: Faults) -> None:
         gauge = _fault_gauge()
@@ -256,7 +260,10 @@ class FaultController:
         if method == "GET":
             return 200, self.view()
         if method == "DELETE":
-            self.clear()
+            try:
+                self.clear()
+            except OSError as exc:
+                return 503, self._unwritable(exc)
             return 200, self.view()
         if method not in {"PUT", "POST", "PATCH"}:
             return 405, {"error": f"method {method} not allowed"}
@@ -272,4 +279,11 @@ class FaultController:
             self.update(changes)
         except ValueError as exc:
             return 422, {"error": str(exc)}
+        except OSError as exc:
+            return 503, self._unwritable(exc)
         return 200, self.view()
+
+    def _unwritable(self, exc: OSError) -> dict[str, Any]:
+        log.warning("fault state not saved in %s: %s", self.path.parent, exc)
+        reason = exc.strerror or type(exc).__name__
+        return {"error": f"fault state not writable in {self.path.parent}: {reason}"}
