@@ -59,7 +59,7 @@ class Service:
                 total += p.memory_info().rss
         return total
 
-    def start(self, timeout: float = 60) -> Service:
+    def start(self, timeout: float = 60, probe: str = "/readyz") -> Service:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "slolab", "serve", self.name],
@@ -71,7 +71,7 @@ class Service:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{probe}", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -5,7 +5,6 @@ included), never a 500 and never a silent 201 into a file nobody will read."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.services import Service, run_service
+from tests.reliability.services import Service, run_service, service_env
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -84,3 +83,106 @@ def test_unwritable_fault_state_is_503_with_a_reason(services, service, breakage
     assert resp.status_code == 200, resp.text
     assert httpx.delete(f"{svc.url}/admin/faults", headers=svc.auth).status_code == 200
     record("unwritable_fault_state", service=service, breakage=breakage.__name__, answers=503)
+
+
+# -- the SQLite file under a running tasks service --------------------------------
+
+
+@pytest.fixture
+def tasks_alone(tmp_path: Path) -> Iterator[Service]:
+    with run_service("tasks", tmp_path) as svc:
+        yield svc
+
+
+def _db(svc: Service) -> Path:
+    return Path(svc.env["TASKS_DB_PATH"])
+
+
+def _creates(svc: Service, n: int, tag: str) -> dict[int | str, int]:
+    """``n`` creates over fresh connections (so every worker gets some): status counts."""
+    counts: dict[int | str, int] = {}
+    for i in range(n):
+        try:
+            status: int | str = httpx.post(
+                f"{svc.url}/api/tasks", json={"title": f"{tag} {i}"},
+                headers={"Connection": "close"}, timeout=10,
+            ).status_code  # fmt: skip
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _other_database(path: Path) -> Path:
+    """A valid tasks database with one task, written by another store."""
+    from services.tasks.sqlite_store import SqliteStore
+    from services.tasks.store import NewTask
+
+    store = SqliteStore(path)
+    store.create(NewTask(title="from the other file", due_in_days=1, estimated_hours=1))
+    store.close()
+    return path
+
+
+def _removed(db: Path) -> None:
+    for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        p.unlink(missing_ok=True)
+
+
+def _renamed_over(db: Path) -> None:
+    os.replace(_other_database(db.with_name("other.sqlite3")), db)
+
+
+@pytest.mark.parametrize("change", [_removed, _renamed_over], ids=["deleted", "replaced"])
+def test_a_lost_database_file_is_503_never_a_silent_201(tasks_alone, change) -> None:
+    svc = tasks_alone
+    assert _creates(svc, 10, "before") == {201: 10}
+    change(_db(svc))
+    counts = _creates(svc, 40, "after")
+    assert counts == {503: 40}, counts  # no 201 into a file nobody reads
+    ready = httpx.get(f"{svc.url}/readyz")
+    assert ready.status_code == 503, ready.text
+    assert "replaced or deleted" in ready.json()["error"], ready.text
+    assert httpx.get(f"{svc.url}/api/tasks").status_code == 503
+    assert svc.proc is not None and svc.proc.poll() is None  # up, and honest about it
+    record("sqlite_lost", change=change.__name__, creates=40, answers_503=counts.get(503, 0))
+
+
+def _corrupt_an_index(db: Path) -> None:
+    """Overwrite the root page of the listing index with garbage (the table stays whole)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    (root,) = conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'tasks_created'"
+    ).fetchone()
+    conn.close()
+    with db.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xa5" * page_size)
+
+
+def test_a_corrupt_database_is_not_ready(tmp_path: Path) -> None:
+    from services.tasks.sqlite_store import SqliteStore
+    from services.tasks.store import NewTask
+
+    db = tmp_path / "db" / "tasks.sqlite3"
+    store = SqliteStore(db)
+    for i in range(400):
+        store.create(NewTask(title=f"task {i}", due_in_days=1, estimated_hours=1))
+    store.close()
+    _corrupt_an_index(db)
+    env = service_env("tasks", tmp_path, TASKS_DB_PATH=str(db))
+    svc = Service("tasks", f"http://127.0.0.1:{env['TASKS_PORT']}", env, tmp_path / "tasks.log")
+    try:
+        svc.start(probe="/healthz")  # alive: readiness is the question
+        lists = [httpx.get(f"{svc.url}/api/tasks").status_code for _ in range(5)]
+        assert lists == [503] * 5, lists  # what requests meet ...
+        ready = httpx.get(f"{svc.url}/readyz")
+        assert ready.status_code == 503, ready.text  # ... readiness must meet too
+        assert "malformed" in ready.json()["error"] or "corrupt" in ready.json()["error"]
+    finally:
+        svc.stop()
+    record("sqlite_corrupt_index", lists_503=5, readyz=503)
