@@ -182,11 +182,9 @@ def _register_api(app: FastAPI, svc: PredictorService) -> None:
         if denied is not None:
             return denied
         body = body or RetrainRequest()
-        try:
-            # Training is CPU work: off the event loop, so other requests keep flowing.
-            await anyio.to_thread.run_sync(svc.retrain, body.seed, body.include_feedback)
-        except ModelRejected as exc:
-            return _error(409, str(exc))
+        rejected = await _retrain(svc, body.seed, body.include_feedback)
+        if rejected is not None:
+            return _error(409, rejected)
         return _model_info(svc)
 
 
@@ -255,14 +253,36 @@ def _methods_of(app: FastAPI, path: str) -> set[str]:
     return methods
 
 
+def _retrain_or_reason(
+    svc: PredictorService, seed: int | None, include_feedback: bool
+) -> str | None:
+    try:
+        svc.retrain(seed, include_feedback)
+    except ModelRejected as exc:
+        return str(exc)
+    return None
+
+
+async def _retrain(
+    svc: PredictorService, seed: int | None = None, include_feedback: bool = True
+) -> str | None:
+    """Retrain off the event loop (CPU work); the rejection's reason, or None when served.
+
+    The rejection is caught inside the worker thread: an exception carried across the
+    thread hop forms a cycle (exception, traceback, frames) that keeps the rejected
+    candidate alive until a full garbage collection (tests/.../test_retrain_memory.py).
+    """
+    return await anyio.to_thread.run_sync(_retrain_or_reason, svc, seed, include_feedback)
+
+
 async def _retrain_periodically(svc: PredictorService, interval: float) -> None:
     """Keep the model fresh (the model-freshness SLO wants it under an hour old)."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await anyio.to_thread.run_sync(svc.retrain)
-        except ModelRejected as exc:
-            log.warning("scheduled retrain rejected: %s", exc)
+            rejected = await _retrain(svc)
+            if rejected is not None:
+                log.warning("scheduled retrain rejected: %s", rejected)
         except Exception:
             log.exception("scheduled retrain failed; serving the previous model")
 
