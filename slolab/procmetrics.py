@@ -9,13 +9,14 @@ tree rooted at the server's master. Linux only; elsewhere it yields nothing.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-__all__ = ["ProcessTreeCollector", "tree_pids", "tree_usage"]
+__all__ = ["ProcessTreeCollector", "forget_dead_workers", "tree_pids", "tree_usage"]
 
 _PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -85,3 +86,30 @@ class ProcessTreeCollector:
         yield GaugeMetricFamily(
             "slolab_server_processes", "Processes in the server's tree.", value=count
         )
+
+
+_LIVE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
+
+
+def forget_dead_workers(mp_dir: str | Path, root: int) -> list[int]:
+    """Drop the live-gauge files of workers no longer in ``root``'s tree; return their pids.
+
+    prometheus_client's ``mark_process_dead``, done at scrape time by whoever serves
+    ``/metrics`` instead of in a server hook: it works for any pre-fork server
+    (granian has no child-exit hook) and costs requests nothing. Counter and
+    histogram files stay, so totals never go back.
+    """
+    from prometheus_client import multiprocess
+
+    directory = Path(mp_dir)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    pids = {int(m.group(1)) for n in names if (m := _LIVE_FILE.match(n))}
+    if not pids:
+        return []
+    dead = sorted(pids - set(tree_pids(root))) if _PROC.is_dir() else []
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, str(directory))
+    return dead

@@ -1,14 +1,15 @@
 """Start a service natively with its production server.
 
-tasks runs under gunicorn (several workers, metrics in multiprocess mode);
-predictor runs under uvicorn with uvloop + httptools (one worker by default,
-so its latency histogram keeps exemplars).
+tasks runs under granian's WSGI server (a Rust HTTP layer in front of several
+worker processes, metrics in multiprocess mode; ``TASKS_SERVER=gunicorn`` keeps
+the former gunicorn gthread server); predictor runs under uvicorn with uvloop +
+httptools (one worker by default, so its latency histogram keeps exemplars).
+The choice of server is measured in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slolab.contract import PORTS
-from slolab.envconfig import env_int
+from slolab.envconfig import env_float, env_int
 
-__all__ = ["SERVICES", "ServiceSpec", "build_command", "prepare_env", "serve"]
+__all__ = ["SERVICES", "TASKS_SERVERS", "ServiceSpec", "build_command", "prepare_env", "serve"]
+
+TASKS_SERVERS = ("granian", "gunicorn")
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,10 @@ def prepare_env(service: str, env: Mapping[str, str] | None = None) -> dict[str,
     if service == "tasks" or _workers(out, spec) > 1:
         # Multiprocess metrics: files of a previous run would be added to this one's.
         mp = Path(out.get("PROMETHEUS_MULTIPROC_DIR") or state / "prometheus-multiproc")
-        shutil.rmtree(mp, ignore_errors=True)
-        mp.mkdir(parents=True)
+        mp.mkdir(parents=True, exist_ok=True)
+        # Only prometheus_client's own files: the variable might point anywhere.
+        for stale in mp.glob("*.db"):
+            stale.unlink(missing_ok=True)
         out["PROMETHEUS_MULTIPROC_DIR"] = str(mp)
     else:
         out.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -73,18 +78,54 @@ def build_command(service: str, env: Mapping[str, str]) -> list[str]:
         raise ValueError(f"{service.upper()}_PORT must be a TCP port number, got {port!r}")
     workers = str(_workers(env, spec))
     if service == "tasks":
-        # Bind and workers are read by the gunicorn config from the same variables.
-        return [
-            sys.executable, "-m", "gunicorn",
-            "-c", "python:services.tasks.gunicorn_conf",
-            "services.tasks.wsgi:app",
-        ]  # fmt: skip
+        return _tasks_command(env, host, port, workers)
     return [
         sys.executable, "-m", "uvicorn", "services.predictor.app:create_app", "--factory",
         "--host", host, "--port", port, "--workers", workers,
         # httptools plus header limits and a header-read timeout (services/predictor/server.py).
         "--loop", "uvloop", "--http", "services.predictor.server:GuardedHttpToolsProtocol",
         "--no-access-log", "--timeout-graceful-shutdown", "10",
+    ]  # fmt: skip
+
+
+def tasks_server(env: Mapping[str, str]) -> str:
+    """``TASKS_SERVER``: granian (default) or gunicorn."""
+    name = (env.get("TASKS_SERVER") or "granian").strip().lower()
+    if name not in TASKS_SERVERS:
+        raise ValueError(f"TASKS_SERVER must be one of {', '.join(TASKS_SERVERS)}, got {name!r}")
+    return name
+
+
+def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -> list[str]:
+    if tasks_server(env) == "gunicorn":
+        # Bind, workers and limits are read by the gunicorn config from the same variables.
+        return [
+            sys.executable, "-m", "gunicorn",
+            "-c", "python:services.tasks.gunicorn_conf",
+            "services.tasks.wsgi:app",
+        ]  # fmt: skip
+    threads = env_int(env, "TASKS_THREADS", 4, 1, 64)
+    header_timeout = env_float(env, "TASKS_HEADER_TIMEOUT_S", 10.0, 0.1, 60.0)
+    header_bytes = env_int(env, "TASKS_MAX_HEADER_BYTES", 16384, 8192, 1 << 20)
+    keepalive = env.get("TASKS_KEEPALIVE", "on").strip().lower()
+    if keepalive not in ("on", "off"):
+        raise ValueError(f"TASKS_KEEPALIVE must be 'on' or 'off', got {keepalive!r}")
+    return [
+        sys.executable, "-m", "granian", "--interface", "wsgi",
+        "--host", host, "--port", port, "--workers", workers,
+        # Threads that run the WSGI app, per worker: a request waiting on the
+        # predictor or the store does not hold a whole worker.
+        "--blocking-threads", str(threads),
+        "--http", "1", "--no-ws",
+        # A client that does not finish its request head in time is dropped by the
+        # Rust layer; no Python thread waits for it.
+        "--http1-header-read-timeout", str(int(header_timeout * 1000)),
+        # The request head (line and headers) must fit in this buffer, else 431.
+        "--http1-buffer-size", str(header_bytes),
+        "--http1-keep-alive" if keepalive == "on" else "--no-http1-keep-alive",
+        "--respawn-failed-workers", "--workers-kill-timeout", "10",
+        "--log-level", (env.get("LOG_LEVEL") or "info").lower(), "--no-access-log",
+        "services.tasks.wsgi:app",
     ]  # fmt: skip
 
 

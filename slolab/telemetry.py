@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 __all__ = [
     "configure_logging",
+    "flush_tracing_at_exit",
     "instrument_fastapi",
     "instrument_flask",
     "instrumentation_enabled",
@@ -120,6 +121,20 @@ def shutdown_tracing() -> None:
         if _provider is not None and _provider_pid == os.getpid():
             _provider.shutdown()
         _provider = None
+
+
+def flush_tracing_at_exit() -> None:
+    """Flush queued spans when this worker process ends normally (graceful stop).
+
+    A multiprocessing child (granian's workers) leaves through ``os._exit``, which
+    skips ``atexit``; multiprocessing's own finalizers still run, so register there
+    as well. ``shutdown_tracing`` is idempotent.
+    """
+    import atexit
+    import multiprocessing.util
+
+    atexit.register(shutdown_tracing)
+    multiprocessing.util.Finalize(None, shutdown_tracing, exitpriority=100)
 
 
 def instrument_flask(app: Any) -> None:

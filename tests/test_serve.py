@@ -5,18 +5,46 @@ import pytest
 from slolab.serve import build_command, prepare_env
 
 
-def test_tasks_runs_gunicorn_with_fresh_multiprocess_dir(tmp_path: Path) -> None:
+def test_tasks_runs_granian_with_fresh_multiprocess_dir(tmp_path: Path) -> None:
     mp = tmp_path / "mp"
     mp.mkdir()
     (mp / "counter_123.db").write_text("stale")
+    (mp / "notes.txt").write_text("not prometheus_client's")
     env = prepare_env(
         "tasks", {"SLOLAB_STATE_DIR": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": str(mp)}
     )
     assert env["PROMETHEUS_MULTIPROC_DIR"] == str(mp)
-    assert list(mp.iterdir()) == []
-    argv = build_command("tasks", env)
-    assert argv[1:4] == ["-m", "gunicorn", "-c"]
-    assert "services.tasks.wsgi:app" in argv
+    assert [p.name for p in mp.iterdir()] == ["notes.txt"]
+    argv = build_command("tasks", {**env, "TASKS_PORT": "9998", "TASKS_WORKERS": "3"})
+    assert argv[1:5] == ["-m", "granian", "--interface", "wsgi"]
+    assert argv[argv.index("--port") + 1] == "9998"
+    assert argv[argv.index("--workers") + 1] == "3"
+    assert "--respawn-failed-workers" in argv
+    assert argv[-1] == "services.tasks.wsgi:app"
+
+
+def test_tasks_server_limits_come_from_the_environment() -> None:
+    argv = build_command(
+        "tasks",
+        {"TASKS_HEADER_TIMEOUT_S": "2.5", "TASKS_MAX_HEADER_BYTES": "32768",
+         "TASKS_THREADS": "8", "TASKS_KEEPALIVE": "off"},
+    )  # fmt: skip
+    assert argv[argv.index("--http1-header-read-timeout") + 1] == "2500"
+    assert argv[argv.index("--http1-buffer-size") + 1] == "32768"
+    assert argv[argv.index("--blocking-threads") + 1] == "8"
+    assert "--no-http1-keep-alive" in argv
+
+
+def test_tasks_on_gunicorn_on_request() -> None:
+    argv = build_command("tasks", {"TASKS_SERVER": "gunicorn"})
+    assert argv[1:5] == ["-m", "gunicorn", "-c", "python:services.tasks.gunicorn_conf"]
+    assert argv[-1] == "services.tasks.wsgi:app"
+
+
+def test_gunicorn_has_no_shared_control_socket() -> None:
+    from services.tasks import gunicorn_conf
+
+    assert gunicorn_conf.control_socket_disable is True
 
 
 def test_predictor_single_worker_keeps_exemplars(tmp_path: Path) -> None:
@@ -51,11 +79,15 @@ def test_fresh_start_forgets_previous_faults(tmp_path: Path) -> None:
         ({"PREDICTOR_PORT": "70000"}, "PREDICTOR_PORT"),
         ({"PREDICTOR_WORKERS": "many"}, "PREDICTOR_WORKERS"),
         ({"PREDICTOR_WORKERS": "0"}, "PREDICTOR_WORKERS"),
+        ({"TASKS_SERVER": "waitress"}, "TASKS_SERVER"),
+        ({"TASKS_HEADER_TIMEOUT_S": "forever"}, "TASKS_HEADER_TIMEOUT_S"),
+        ({"TASKS_MAX_HEADER_BYTES": "100"}, "TASKS_MAX_HEADER_BYTES"),
+        ({"TASKS_KEEPALIVE": "maybe"}, "TASKS_KEEPALIVE"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        build_command("predictor", env)
+        build_command("tasks" if next(iter(env)).startswith("TASKS") else "predictor", env)
 
 
 def test_unknown_service() -> None:

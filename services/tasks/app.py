@@ -2,7 +2,7 @@
 
 Nothing happens at import. ``create_app`` reads the environment, builds the store,
 the predictor client, metrics and fault injection, and registers the routes.
-Tracing exporters are started by gunicorn's ``post_fork`` (see gunicorn_conf),
+Tracing exporters are started in each server worker (services/tasks/wsgi.py),
 never here: the batch span processor does not survive a fork.
 """
 

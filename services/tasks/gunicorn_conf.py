@@ -36,6 +36,9 @@ accesslog = None  # the app logs JSON; request counts are in /metrics
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "slolab-tasks"
+# No control socket: its default path ($HOME/.gunicorn/gunicorn.ctl) would be shared,
+# and unlinked, by every instance on the host (gunicorn >= 24; older ones ignore it).
+control_socket_disable = True
 # Heartbeat files on tmpfs: a slow disk must not get healthy workers killed.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"

@@ -15,7 +15,7 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 
 from services.tasks.predictor import REASONS
 from slolab.contract import BUCKETS
-from slolab.procmetrics import ProcessTreeCollector
+from slolab.procmetrics import ProcessTreeCollector, forget_dead_workers
 from slolab.telemetry import instrumentation_enabled
 
 __all__ = ["BUCKETS", "UNMATCHED", "TasksMetrics", "install_metrics", "multiprocess_enabled"]
@@ -48,16 +48,19 @@ class _DefaultRegistry:
         return REGISTRY.collect()
 
 
-class _GunicornExporter(GunicornInternalPrometheusMetrics):
-    """The library's multiprocess exporter, plus CPU and memory of the gunicorn tree.
+class _MultiprocessExporter(GunicornInternalPrometheusMetrics):
+    """The library's multiprocess exporter (any pre-fork server, despite its name),
+    plus CPU and memory of the server's tree.
 
     Multiprocess mode has no process_* metrics and the library builds a fresh
     registry per scrape, so the tree collector is added to that output here.
+    Dead workers' live gauges are dropped first (see forget_dead_workers).
     """
 
     _tree = ProcessTreeCollector(os.getppid)  # a worker's parent is the master
 
     def generate_metrics(self, accept_header=None, names=None):  # type: ignore[no-untyped-def]
+        forget_dead_workers(os.environ["PROMETHEUS_MULTIPROC_DIR"], os.getppid())
         content, content_type = super().generate_metrics(accept_header, names)
         if names is None:
             extra = CollectorRegistry(auto_describe=False)
@@ -83,7 +86,7 @@ class TasksMetrics:
 
 
 def install_metrics(app: Flask) -> TasksMetrics:
-    """Instrument ``app`` and serve ``/metrics``; multiprocess-correct under gunicorn.
+    """Instrument ``app`` and serve ``/metrics``; multiprocess-correct under a pre-fork server.
 
     With ``SLOLAB_INSTRUMENTATION=off`` (benchmarks) nothing is hooked into the app
     and there is no ``/metrics``; the counters live in a private registry, so the
@@ -100,7 +103,7 @@ def install_metrics(app: Flask) -> TasksMetrics:
         exporter = PrometheusMetrics(None, registry=registry, **kwargs)  # never init_app'ed
     elif multiprocess_enabled():
         # Serves the sum over all workers' files in PROMETHEUS_MULTIPROC_DIR.
-        exporter = _GunicornExporter(app, **kwargs)
+        exporter = _MultiprocessExporter(app, **kwargs)
         registry = exporter.registry
     else:
         registry = CollectorRegistry()

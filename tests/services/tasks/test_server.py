@@ -1,4 +1,6 @@
-"""The tasks service under real gunicorn (2 workers, multiprocess metrics) on loopback."""
+"""The tasks service under each of its real servers (granian, the default, and
+gunicorn), started as ``slolab serve tasks``: 2 workers, multiprocess metrics,
+loopback."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from slolab.serve import TASKS_SERVERS
 from tests.conftest import free_port
+from tests.otlp_sink import OTLPSink
 from tests.services.tasks.conftest import TOKEN
 from tests.services.tasks.fake_predictor import FakePredictor
 
@@ -56,54 +60,68 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"gunicorn exited: {log.read_text()[-3000:]}")
+            raise AssertionError(f"server exited: {log.read_text()[-3000:]}")
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"gunicorn not ready in 30 s: {log.read_text()[-3000:]}")
+    raise AssertionError(f"server not ready in 30 s: {log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def _start(tmp_path: Path, server: str, **extra: str) -> tuple[subprocess.Popen, str, Path]:
     port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MONGO_", "TASKS_"))}
+    env.update(
+        TASKS_SERVER=server,
+        TASKS_HOST="127.0.0.1",
+        TASKS_PORT=str(port),
+        TASKS_WORKERS="2",
+        TASKS_DB_PATH=str(tmp_path / "tasks.sqlite3"),
+        SLOLAB_STATE_DIR=str(tmp_path / "state"),
+        SLOLAB_ADMIN_TOKEN=TOKEN,
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "slolab", "serve", "tasks"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, url, log
+
+
+@pytest.fixture(params=TASKS_SERVERS)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     mp = tmp_path / "metrics"
     mp.mkdir()
     (mp / "counter_99999.db").write_bytes(b"stale garbage from an earlier run")
     (mp / "keep.txt").write_text("not prometheus_client's")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MONGO_"))}
     with FakePredictor() as predictor:
-        env.update(
-            TASKS_HOST="127.0.0.1",
-            TASKS_PORT=str(port),
-            TASKS_WORKERS="2",
-            PROMETHEUS_MULTIPROC_DIR=str(mp),
-            TASKS_DB_PATH=str(tmp_path / "tasks.sqlite3"),
-            SLOLAB_STATE_DIR=str(tmp_path / "state"),
-            SLOLAB_ADMIN_TOKEN=TOKEN,
-            PREDICTOR_URL=predictor.url,
-            LOG_LEVEL="WARNING",
+        proc, url, _ = _start(
+            tmp_path, request.param, PROMETHEUS_MULTIPROC_DIR=str(mp), PREDICTOR_URL=predictor.url
         )
-        log = tmp_path / "gunicorn.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "python:services.tasks.gunicorn_conf",
-                 "services.tasks.wsgi:app"],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
         try:
-            _wait_healthy(url, proc, log)
             yield Server(url, proc, mp)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+            _stop(proc)
 
 
 def test_start_wipes_stale_metric_files_only(server: Server) -> None:
@@ -181,7 +199,7 @@ def test_admin_needs_the_token(server: Server) -> None:
         assert c.get("/api/tasks").status_code == 200
 
 
-def test_cpu_and_memory_cover_the_whole_gunicorn_tree(server: Server) -> None:
+def test_cpu_and_memory_cover_the_whole_server_tree(server: Server) -> None:
     procs = [psutil.Process(server.proc.pid), *server.workers()]
     assert len(procs) == 3
     rss_tree = sum(p.memory_info().rss for p in procs)
@@ -222,3 +240,48 @@ def test_a_killed_worker_is_replaced_and_counts_stay_consistent(server: Server) 
     assert ok <= stored <= len(statuses)
     # The dead worker's counter file still counts: the total never goes back.
     assert ok <= server.metric("create_task_total") <= stored
+
+
+def _live_gauge_pids(mp_dir: Path) -> set[int]:
+    return {int(f.stem.rsplit("_", 1)[1]) for f in mp_dir.glob("gauge_live*_*.db")}
+
+
+def test_a_dead_workers_live_gauges_are_dropped(server: Server) -> None:
+    # Touch the fault gauge (a "live" gauge) in both workers.
+    for _ in range(20):
+        with server.fresh() as c:
+            c.get("/metrics")
+    victim = server.workers()[0]
+    assert victim.pid in _live_gauge_pids(server.mp_dir)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        httpx.get(f"{server.url}/metrics", timeout=5)  # the scrape does the cleanup
+        if victim.pid not in _live_gauge_pids(server.mp_dir):
+            break
+        time.sleep(0.2)
+    assert victim.pid not in _live_gauge_pids(server.mp_dir)
+
+
+@pytest.mark.parametrize("name", TASKS_SERVERS)
+def test_a_graceful_stop_flushes_the_queued_spans(tmp_path: Path, name: str) -> None:
+    with OTLPSink() as sink:
+        proc, url, log = _start(
+            tmp_path,
+            name,
+            PREDICTOR_URL="http://127.0.0.1:9",
+            OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint,
+            # Nothing leaves on schedule during the test: only the flush at exit sends.
+            OTEL_BSP_SCHEDULE_DELAY="600000",
+        )
+        try:
+            for _ in range(10):
+                with httpx.Client(base_url=url, headers={"Connection": "close"}) as c:
+                    assert c.get("/api/tasks").status_code == 200
+            assert sink.snapshot() == []
+        finally:
+            _stop(proc)
+        assert proc.returncode is not None
+        served = [s for s in sink.snapshot() if s["kind"] == 2 and s["service"] == "tasks"]
+        assert len(served) == 10, (len(served), log.read_text()[-2000:])
