@@ -22,6 +22,9 @@ from slolab.envconfig import env_float, env_int
 __all__ = ["SERVICES", "TASKS_SERVERS", "ServiceSpec", "build_command", "prepare_env", "serve"]
 
 TASKS_SERVERS = ("granian", "gunicorn")
+_GRANIAN_LOG_CONFIG = (
+    Path(__file__).resolve().parents[1] / "services" / "tasks" / "granian_log.json"
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
         "--http1-keep-alive" if keepalive == "on" else "--no-http1-keep-alive",
         "--respawn-failed-workers", "--workers-kill-timeout", "10",
         "--log-level", (env.get("LOG_LEVEL") or "info").lower(), "--no-access-log",
+        # granian's own lines as JSON, like the app's (one format in the log stream).
+        "--log-config", str(_GRANIAN_LOG_CONFIG),
         "services.tasks.wsgi:app",
     ]  # fmt: skip
 
