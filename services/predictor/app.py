@@ -50,6 +50,7 @@ _REASONS = {
     404: "not found",
     409: "conflicts with the current state",
     413: "the body is larger than the limit",
+    415: "the body is not JSON (Content-Type must be application/json)",
     422: "a field is invalid (`field` names it)",
     500: "an injected fault (error_rate)",
     503: "no model loaded",
@@ -81,18 +82,36 @@ def _register_errors(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        field = "body" if exc.status_code == 413 else None
+        field = "body" if exc.status_code in (413, 415) else None
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             # Starlette lists only the first matching route's methods; we have one per method.
             headers["Allow"] = ", ".join(sorted(_methods_of(app, request.url.path)))
-        return _error(exc.status_code, str(exc.detail).lower(), field, **headers)
+        # Starlette's reason phrases ("Not Found") in lower case; our own messages as written.
+        detail = str(exc.detail)
+        message = detail if exc.status_code == 415 else detail.lower()
+        return _error(exc.status_code, message, field, **headers)
 
     @app.exception_handler(ClientDisconnect)
     async def body_cut(request: Request, exc: ClientDisconnect) -> JSONResponse:
         # The body ended early: a broken chunked framing, or the client went away.
         # FastAPI answers its own body-reading routes the same way (400).
         return _error(400, "the body could not be read", "body")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def json_body_only(request: Request) -> None:
+    """415 for a body that is not declared JSON (as the tasks service answers)."""
+    headers = request.headers
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    if has_body and not _is_json(headers.get("content-type", "")):
+        raise HTTPException(415, "the body must be JSON (Content-Type: application/json)")
 
 
 def _faults_dependency(svc: PredictorService):  # type: ignore[no-untyped-def]
@@ -131,11 +150,12 @@ def _model_info(svc: PredictorService) -> ModelInfo:
 
 
 def _register_api(app: FastAPI, svc: PredictorService) -> None:
-    faulty = [Depends(_faults_dependency(svc))]
+    json_only = Depends(json_body_only)
+    faulty = [json_only, Depends(_faults_dependency(svc))]
 
     @app.post(
         "/predict", response_model=Prediction, dependencies=faulty,
-        responses=_errors(400, 413, 422, 500), summary="Predict a task's priority",
+        responses=_errors(400, 413, 415, 422, 500), summary="Predict a task's priority",
     )  # fmt: skip
     async def predict(features: Features) -> Prediction:
         # Inline on the event loop: one-row predict_proba costs ~0.3 ms, less than
@@ -148,7 +168,7 @@ def _register_api(app: FastAPI, svc: PredictorService) -> None:
     @app.post(
         "/feedback", response_model=FeedbackResult, dependencies=faulty,
         responses=_errors(
-            400, 404, 409, 413, 422, 500,
+            400, 404, 409, 413, 415, 422, 500,
             e404="unknown prediction id (or forgotten: only the latest PREDICTOR_MAX_TRACKED "
             "are kept, by the process that made them)",
             e409="this prediction already has a different true label",
@@ -169,9 +189,9 @@ def _register_api(app: FastAPI, svc: PredictorService) -> None:
         return _model_info(svc)
 
     @app.post(
-        "/model/retrain", response_model=ModelInfo,
+        "/model/retrain", response_model=ModelInfo, dependencies=[json_only],
         responses=_errors(
-            400, 401, 404, 409, 413, 422,
+            400, 401, 404, 409, 413, 415, 422,
             e404="admin surface disabled (SLOLAB_ADMIN_TOKEN unset)",
             e409="the retrained model failed the accuracy gate; the old one is still served",
         ),

@@ -90,7 +90,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._limits = limits()
         self._in_head = True  # reading a request head (or waiting for one)
         self._head_bytes = 0
-        self._url_bytes = 0
+        self._parsed_bytes = 0  # request line and headers parsed so far
         self._header_count = 0
         self._refusal: tuple[int, str] | None = None
         self._head_timer: TimerHandle | None = None
@@ -154,19 +154,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._url_bytes = self._header_count = 0
+        self._parsed_bytes = self._header_count = 0
 
     def on_url(self, url: bytes) -> None:
-        self._url_bytes += len(url)
-        if self._url_bytes > self._limits.max_header_bytes:
+        self._parsed_bytes += len(url)
+        if self._parsed_bytes > self._limits.max_header_bytes:
             self._refuse(414, "the URL is longer than the limit")
             raise _Refused
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # The head's size as parsed: a head that arrives whole in one read is not
+        # caught by the count in data_received.
         self._header_count += 1
+        self._parsed_bytes += len(name) + len(value) + 4
         if self._header_count > self._limits.max_headers:
             self._refuse(431, f"more than {self._limits.max_headers} request headers")
+            raise _Refused
+        if self._parsed_bytes > self._limits.max_header_bytes:
+            self._refuse(431, "the request headers are larger than the limit")
             raise _Refused
         super().on_header(name, value)
 

@@ -164,3 +164,38 @@ def test_a_failing_body_stream_is_400_in_process(tmp_path, monkeypatch, method, 
     assert resp.status_code == 400, resp.get_data(as_text=True)
     assert resp.get_json().get("field") == "body", resp.get_json()
     app.extensions["slolab_tasks"].store.close()
+
+
+HEADS = {
+    "50-kib-header": (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 50_000 + b"\r\n", 431),
+    "150-headers": (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(150)),
+        431,
+    ),
+    # granian counts the URL into the head (431); the predictor names it (414).
+    "20-kib-url": (b"GET /healthz?" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n", (414, 431)),
+    "http-1.7": (b"GET /healthz HTTP/1.7\r\nHost: x\r\n", 400),
+}
+
+
+@pytest.mark.parametrize("service", ["tasks", "predictor"])
+@pytest.mark.parametrize("case", list(HEADS))
+def test_oversized_and_malformed_heads_are_refused(services, service, case) -> None:
+    svc = services[service]
+    head, expected = HEADS[case]
+    answer = raw(svc.url, head + b"Connection: close\r\n\r\n")
+    status, response_head, body = status_and_body(answer)
+    assert status in (expected if isinstance(expected, tuple) else (expected,)), answer[:300]
+    assert not response_head.startswith(b"HTTP/1.7"), response_head  # never echoed
+    if service == "predictor":  # granian answers these with an empty body
+        assert b"application/json" in response_head and "error" in json.loads(body), answer
+    assert httpx.get(f"{svc.url}/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(("service", "path"), [("tasks", "/api/tasks"), ("predictor", "/predict")])
+def test_a_body_that_is_not_json_is_415_on_both(services, service, path) -> None:
+    svc = services[service]
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        resp = httpx.post(f"{svc.url}{path}", content=b"{}", headers={"Content-Type": content_type})
+        assert resp.status_code == 415, (content_type, resp.text)
+        assert resp.json()["field"] == "body", resp.text
