@@ -7,6 +7,7 @@ The state lives in a small JSON file so that every worker of a service
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -15,6 +16,7 @@ import random
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from slolab.contract import FAULTS, SERVICES, faults_of
 
-__all__ = ["ALLOWED", "FaultController", "FaultUpdate", "Faults", "parse_faults_env"]
+__all__ = [
+    "ALLOWED",
+    "FaultController",
+    "FaultUpdate",
+    "Faults",
+    "bearer_ok",
+    "feedback_token",
+    "parse_faults_env",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +87,32 @@ def parse_faults_env(value: str) -> dict[str, Any]:
             raise ValueError(f"SLOLAB_FAULTS: expected name=value, got {item!r}")
         update[key.strip()] = raw.strip()
     return update
+
+
+def bearer_ok(authorization: str | None, token: str | None) -> bool:
+    """Whether ``Authorization`` carries ``Bearer <token>`` (constant-time comparison)."""
+    if not token or not authorization:
+        return False
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def feedback_token(env: Mapping[str, str]) -> str | None:
+    """The credential of ground-truth feedback (tasks -> predictor ``/feedback``).
+
+    ``SLOLAB_FEEDBACK_TOKEN``, else one derived from ``SLOLAB_ADMIN_TOKEN`` (an HMAC:
+    the service that holds it cannot work back to the admin token); None without
+    either, and feedback is then refused.
+    """
+    explicit = env.get("SLOLAB_FEEDBACK_TOKEN", "").strip()
+    if explicit:
+        return explicit
+    admin = env.get("SLOLAB_ADMIN_TOKEN", "").strip()
+    if not admin:
+        return None
+    return hmac.new(admin.encode(), b"slolab feedback", hashlib.sha256).hexdigest()
 
 
 _gauge_lock = threading.Lock()
@@ -232,12 +268,7 @@ class FaultController:
     # -- admin surface -------------------------------------------------------
 
     def authorized(self, authorization: str | None) -> bool:
-        if not self.admin_token or not authorization:
-            return False
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(token.strip().encode(), self.admin_token.encode())
+        return bearer_ok(authorization, self.admin_token)
 
     def view(self) -> dict[str, Any]:
         faults = self.current()

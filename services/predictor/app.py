@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Any
 
 import anyio
@@ -37,7 +38,7 @@ from services.predictor.schemas import (
 )
 from services.predictor.service import ModelRejected, PredictorService
 from services.predictor.tracking import ConflictingFeedback
-from slolab.faults import ALLOWED, FaultController, FaultUpdate
+from slolab.faults import ALLOWED, FaultController, FaultUpdate, bearer_ok
 from slolab.telemetry import configure_logging, instrument_fastapi, setup_tracing, shutdown_tracing
 
 __all__ = ["create_app"]
@@ -89,7 +90,7 @@ def _register_errors(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(sorted(_methods_of(app, request.url.path)))
         # Starlette's reason phrases ("Not Found") in lower case; our own messages as written.
         detail = str(exc.detail)
-        message = detail if exc.status_code == 415 else detail.lower()
+        message = detail.lower() if detail == HTTPStatus(exc.status_code).phrase else detail
         return _error(exc.status_code, message, field, **headers)
 
     @app.exception_handler(ClientDisconnect)
@@ -112,6 +113,21 @@ async def json_body_only(request: Request) -> None:
     has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
     if has_body and not _is_json(headers.get("content-type", "")):
         raise HTTPException(415, "the body must be JSON (Content-Type: application/json)")
+
+
+def _feedback_dependency(token: str | None):  # type: ignore[no-untyped-def]
+    async def require_feedback_token(request: Request) -> None:
+        # Ground truth comes from the tasks service only: an open /feedback let anyone
+        # poison the model and the accuracy SLI.
+        if not token:
+            raise HTTPException(404, "feedback disabled: SLOLAB_FEEDBACK_TOKEN is not set")
+        if not bearer_ok(request.headers.get("Authorization"), token):
+            raise HTTPException(
+                401, "missing or invalid feedback token",
+                headers={"WWW-Authenticate": 'Bearer realm="slolab-feedback"'},
+            )  # fmt: skip
+
+    return require_feedback_token
 
 
 def _faults_dependency(svc: PredictorService):  # type: ignore[no-untyped-def]
@@ -166,14 +182,16 @@ def _register_api(app: FastAPI, svc: PredictorService) -> None:
         )  # type: ignore[arg-type]
 
     @app.post(
-        "/feedback", response_model=FeedbackResult, dependencies=faulty,
+        "/feedback", response_model=FeedbackResult,
+        dependencies=[Depends(_feedback_dependency(svc.settings.feedback_token)), *faulty],
         responses=_errors(
-            400, 404, 409, 413, 415, 422, 500,
+            400, 401, 404, 409, 413, 415, 422, 500,
+            e401="missing or wrong feedback token (SLOLAB_FEEDBACK_TOKEN)",
             e404="unknown prediction id (or forgotten: only the latest PREDICTOR_MAX_TRACKED "
-            "are kept, by the process that made them)",
+            "are kept, by the process that made them); or feedback disabled (no token set)",
             e409="this prediction already has a different true label",
         ),
-        summary="Report the true label of a prediction",
+        summary="Report the true label of a prediction (feedback token; the tasks service)",
     )  # fmt: skip
     async def feedback(body: Feedback) -> FeedbackResult | JSONResponse:
         try:
@@ -303,6 +321,11 @@ async def _retrain_periodically(svc: PredictorService, interval: float) -> None:
             rejected = await _retrain(svc)
             if rejected is not None:
                 log.warning("scheduled retrain rejected: %s", rejected)
+                # Feedback that fails the gates must not also stop the model's refresh
+                # (the freshness SLO): retrain on the generated data alone.
+                rejected = await _retrain(svc, include_feedback=False)
+                if rejected is not None:
+                    log.warning("scheduled retrain without feedback rejected: %s", rejected)
         except Exception:
             log.exception("scheduled retrain failed; serving the previous model")
 

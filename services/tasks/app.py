@@ -161,7 +161,9 @@ def create_app(
     metrics = install_metrics(app)  # first: its timer must also cover injected latency
     svc = Services(
         store=store or make_store(settings),
-        predictor=PredictorClient(settings.predictor_url, settings.predictor_timeout),
+        predictor=PredictorClient(
+            settings.predictor_url, settings.predictor_timeout, settings.feedback_token
+        ),
         faults=faults or FaultController.from_env("tasks", ALLOWED["tasks"]),
         metrics=metrics,
     )

@@ -16,12 +16,23 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from slolab.faults import feedback_token
 from tests.conftest import free_port
 
-__all__ = ["REPO", "TOKEN", "Service", "metric_value", "run_service", "service_env"]
+__all__ = [
+    "FEEDBACK_AUTH",
+    "REPO",
+    "TOKEN",
+    "Service",
+    "metric_value",
+    "run_service",
+    "service_env",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "reliability-admin-token"
+# What both services derive from TOKEN: the credential of POST /feedback.
+FEEDBACK_AUTH = {"Authorization": f"Bearer {feedback_token({'SLOLAB_ADMIN_TOKEN': TOKEN})}"}
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:
