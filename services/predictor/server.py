@@ -47,7 +47,7 @@ class HttpLimits:
         env = os.environ if env is None else env
         return cls(
             header_timeout_s=env_float(env, "PREDICTOR_HEADER_TIMEOUT_S", 10.0, 0.1, 3600),
-            max_header_bytes=env_int(env, "PREDICTOR_MAX_HEADER_BYTES", 16 * 1024, 1024, 1 << 20),
+            max_header_bytes=env_int(env, "PREDICTOR_MAX_HEADER_BYTES", 16 * 1024, 8192, 1 << 20),
             max_headers=env_int(env, "PREDICTOR_MAX_HEADERS", 100, 10, 10_000),
         )
 
