@@ -9,6 +9,7 @@ import json
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import pytest
@@ -116,12 +117,8 @@ def test_malformed_chunked_bodies_are_400_not_5xx(services) -> None:
     record("malformed_chunked", requests=answers, statuses=statuses)
 
 
-@pytest.mark.parametrize("service", ["tasks", "predictor"])
-def test_every_log_line_is_json(services, service) -> None:
-    """Server start-up lines and the app's own lines are all one JSON object each."""
-    svc = services[service]
-    httpx.get(f"{svc.url}/healthz")
-    lines = [line for line in svc.log.read_text().splitlines() if line.strip()]
+def _json_lines_only(log: Path) -> None:
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
     assert lines, "nothing logged at INFO"
     not_json = []
     for line in lines:
@@ -130,6 +127,20 @@ def test_every_log_line_is_json(services, service) -> None:
         except ValueError:
             not_json.append(line)
     assert not not_json, not_json[:10]
+
+
+@pytest.mark.parametrize("service", ["tasks", "predictor"])
+def test_every_log_line_is_json(services, service) -> None:
+    """Server start-up lines and the app's own lines are all one JSON object each."""
+    svc = services[service]
+    httpx.get(f"{svc.url}/healthz")
+    _json_lines_only(svc.log)
+
+
+def test_every_log_line_is_json_under_gunicorn_too(tmp_path: Path) -> None:
+    with run_service("tasks", tmp_path, TASKS_SERVER="gunicorn", LOG_LEVEL="INFO") as svc:
+        httpx.get(f"{svc.url}/healthz")
+    _json_lines_only(svc.log)  # stop lines included
 
 
 class _BrokenInput(io.BytesIO):
