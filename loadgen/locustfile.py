@@ -108,7 +108,7 @@ class TasksUser(HttpUser):
 
 
 class PredictorUser(HttpUser):
-    """A client of the model API: predictions, and ground truth for some of them."""
+    """A client of the model API: predictions and model info (no ground truth: see tasks)."""
 
     weight = 1
     wait_time = between(0.5, 2.0)
@@ -118,7 +118,9 @@ class PredictorUser(HttpUser):
         self.rng = random.Random()
 
     @task(5)
-    def predict_and_feedback(self) -> None:
+    def predict(self) -> None:
+        # No /feedback from here: ground truth reaches the predictor only from the tasks
+        # service (TasksUser.complete_task), which holds the feedback credential.
         feat = workload.features(workload.draft_task(self.rng))
         with self.client.post(
             f"{self.base}/predict",
@@ -129,15 +131,6 @@ class PredictorUser(HttpUser):
         ) as resp:
             if resp.status_code != 200:
                 resp.failure(f"predict: {resp.status_code}")
-                return
-            prediction_id = resp.json().get("prediction_id")
-        if prediction_id and self.rng.random() < 0.5:
-            self.client.post(
-                f"{self.base}/feedback",
-                json={"prediction_id": prediction_id, "true_label": workload.true_priority(feat)},
-                name="/feedback",
-                headers=workload.SYNTHETIC_HEADERS,
-            )
 
     @task(1)
     def model_info(self) -> None:

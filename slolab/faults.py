@@ -7,6 +7,7 @@ The state lives in a small JSON file so that every worker of a service
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -15,6 +16,7 @@ import random
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from slolab.contract import FAULTS, SERVICES, faults_of
 
-__all__ = ["ALLOWED", "FaultController", "FaultUpdate", "Faults", "parse_faults_env"]
+__all__ = [
+    "ALLOWED",
+    "FaultController",
+    "FaultUpdate",
+    "Faults",
+    "bearer_ok",
+    "feedback_token",
+    "parse_faults_env",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +87,32 @@ def parse_faults_env(value: str) -> dict[str, Any]:
             raise ValueError(f"SLOLAB_FAULTS: expected name=value, got {item!r}")
         update[key.strip()] = raw.strip()
     return update
+
+
+def bearer_ok(authorization: str | None, token: str | None) -> bool:
+    """Whether ``Authorization`` carries ``Bearer <token>`` (constant-time comparison)."""
+    if not token or not authorization:
+        return False
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def feedback_token(env: Mapping[str, str]) -> str | None:
+    """The credential of ground-truth feedback (tasks -> predictor ``/feedback``).
+
+    ``SLOLAB_FEEDBACK_TOKEN``, else one derived from ``SLOLAB_ADMIN_TOKEN`` (an HMAC:
+    the service that holds it cannot work back to the admin token); None without
+    either, and feedback is then refused.
+    """
+    explicit = env.get("SLOLAB_FEEDBACK_TOKEN", "").strip()
+    if explicit:
+        return explicit
+    admin = env.get("SLOLAB_ADMIN_TOKEN", "").strip()
+    if not admin:
+        return None
+    return hmac.new(admin.encode(), b"slolab feedback", hashlib.sha256).hexdigest()
 
 
 _gauge_lock = threading.Lock()
@@ -146,7 +182,7 @@ class FaultController:
         """Return the faults in force now (re-reading the shared file if it changed)."""
         try:
             mtime = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
+        except OSError:  # no file, or no folder (gone, replaced, unreadable): no faults
             mtime = None
         if mtime != self._mtime:
             with self._lock:
@@ -169,8 +205,12 @@ class FaultController:
 
     def _write(self, faults: Faults) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(faults.model_dump_json())
-        os.replace(tmp, self.path)  # atomic: readers never see half a file
+        try:
+            tmp.write_text(faults.model_dump_json())
+            os.replace(tmp, self.path)  # atomic: readers never see half a file
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _publish(self, faults: Faults) -> None:
         gauge = _fault_gauge()
@@ -228,12 +268,7 @@ class FaultController:
     # -- admin surface -------------------------------------------------------
 
     def authorized(self, authorization: str | None) -> bool:
-        if not self.admin_token or not authorization:
-            return False
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(token.strip().encode(), self.admin_token.encode())
+        return bearer_ok(authorization, self.admin_token)
 
     def view(self) -> dict[str, Any]:
         faults = self.current()
@@ -256,7 +291,10 @@ class FaultController:
         if method == "GET":
             return 200, self.view()
         if method == "DELETE":
-            self.clear()
+            try:
+                self.clear()
+            except OSError as exc:
+                return 503, self._unwritable(exc)
             return 200, self.view()
         if method not in {"PUT", "POST", "PATCH"}:
             return 405, {"error": f"method {method} not allowed"}
@@ -272,4 +310,11 @@ class FaultController:
             self.update(changes)
         except ValueError as exc:
             return 422, {"error": str(exc)}
+        except OSError as exc:
+            return 503, self._unwritable(exc)
         return 200, self.view()
+
+    def _unwritable(self, exc: OSError) -> dict[str, Any]:
+        log.warning("fault state not saved in %s: %s", self.path.parent, exc)
+        reason = exc.strerror or type(exc).__name__
+        return {"error": f"fault state not writable in {self.path.parent}: {reason}"}

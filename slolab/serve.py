@@ -22,6 +22,9 @@ from slolab.envconfig import env_float, env_int
 __all__ = ["SERVICES", "TASKS_SERVERS", "ServiceSpec", "build_command", "prepare_env", "serve"]
 
 TASKS_SERVERS = ("granian", "gunicorn")
+_GRANIAN_LOG_CONFIG = (
+    Path(__file__).resolve().parents[1] / "services" / "tasks" / "granian_log.json"
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ def build_command(service: str, env: Mapping[str, str]) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "services.predictor.app:create_app", "--factory",
         "--host", host, "--port", port, "--workers", workers,
-        "--loop", "uvloop", "--http", "httptools",
+        # httptools plus header limits and a header-read timeout (services/predictor/server.py).
+        "--loop", "uvloop", "--http", "services.predictor.server:GuardedHttpToolsProtocol",
         "--no-access-log", "--timeout-graceful-shutdown", "10",
     ]  # fmt: skip
 
@@ -124,6 +128,8 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
         "--http1-keep-alive" if keepalive == "on" else "--no-http1-keep-alive",
         "--respawn-failed-workers", "--workers-kill-timeout", "10",
         "--log-level", (env.get("LOG_LEVEL") or "info").lower(), "--no-access-log",
+        # granian's own lines as JSON, like the app's (one format in the log stream).
+        "--log-config", str(_GRANIAN_LOG_CONFIG),
         "services.tasks.wsgi:app",
     ]  # fmt: skip
 

@@ -365,6 +365,12 @@ class _RateLimitFilter(logging.Filter):
 
 
 _logging_configured: set[str] = set()
+# Loggers that servers (uvicorn, gunicorn, granian) give handlers of their own.
+_SERVER_LOGGERS = (
+    "uvicorn", "uvicorn.error", "uvicorn.access",
+    "gunicorn", "gunicorn.error", "gunicorn.access",
+    "granian", "granian.access", "_granian",
+)  # fmt: skip
 
 
 def configure_logging(service: str) -> None:
@@ -380,6 +386,14 @@ def configure_logging(service: str) -> None:
     handler._slolab = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    # The servers' own loggers: through the same JSON handler, not their plain-text ones.
+    # (One without handlers was switched off, e.g. uvicorn's access log: it stays off.)
+    for name in _SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        if server_logger.handlers:
+            for old in list(server_logger.handlers):
+                server_logger.removeHandler(old)
+            server_logger.propagate = True
     # httpx logs every request at INFO: one line per task creation is noise, and the
     # calls are already in the metrics and traces.
     logging.getLogger("httpx").setLevel(logging.WARNING)

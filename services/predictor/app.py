@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Any
 
 import anyio
@@ -19,9 +20,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from services.predictor.config import Settings
-from services.predictor.guards import BodySizeLimit, KnownMethodsOnly
+from services.predictor.guards import BodySizeLimit, KnownMethodsOnly, Unexpected
 from services.predictor.metrics import install_metrics, render
 from services.predictor.schemas import (
     Error,
@@ -36,7 +38,7 @@ from services.predictor.schemas import (
 )
 from services.predictor.service import ModelRejected, PredictorService
 from services.predictor.tracking import ConflictingFeedback
-from slolab.faults import ALLOWED, FaultController, FaultUpdate
+from slolab.faults import ALLOWED, FaultController, FaultUpdate, bearer_ok
 from slolab.telemetry import (
     configure_logging,
     fastapi_options,
@@ -55,6 +57,7 @@ _REASONS = {
     404: "not found",
     409: "conflicts with the current state",
     413: "the body is larger than the limit",
+    415: "the body is not JSON (Content-Type must be application/json)",
     422: "a field is invalid (`field` names it)",
     500: "an injected fault (error_rate)",
     503: "no model loaded",
@@ -86,17 +89,51 @@ def _register_errors(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        field = "body" if exc.status_code == 413 else None
+        field = "body" if exc.status_code in (413, 415) else None
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             # Starlette lists only the first matching route's methods; we have one per method.
             headers["Allow"] = ", ".join(sorted(_methods_of(app, request.url.path)))
-        return _error(exc.status_code, str(exc.detail).lower(), field, **headers)
+        # Starlette's reason phrases ("Not Found") in lower case; our own messages as written.
+        detail = str(exc.detail)
+        message = detail.lower() if detail == HTTPStatus(exc.status_code).phrase else detail
+        return _error(exc.status_code, message, field, **headers)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error")
+    @app.exception_handler(ClientDisconnect)
+    async def body_cut(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The body ended early: a broken chunked framing, or the client went away.
+        # FastAPI answers its own body-reading routes the same way (400).
+        return _error(400, "the body could not be read", "body")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def json_body_only(request: Request) -> None:
+    """415 for a body that is not declared JSON (as the tasks service answers)."""
+    headers = request.headers
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    if has_body and not _is_json(headers.get("content-type", "")):
+        raise HTTPException(415, "the body must be JSON (Content-Type: application/json)")
+
+
+def _feedback_dependency(token: str | None):  # type: ignore[no-untyped-def]
+    async def require_feedback_token(request: Request) -> None:
+        # Ground truth comes from the tasks service only: an open /feedback let anyone
+        # poison the model and the accuracy SLI.
+        if not token:
+            raise HTTPException(404, "feedback disabled: SLOLAB_FEEDBACK_TOKEN is not set")
+        if not bearer_ok(request.headers.get("Authorization"), token):
+            raise HTTPException(
+                401, "missing or invalid feedback token",
+                headers={"WWW-Authenticate": 'Bearer realm="slolab-feedback"'},
+            )  # fmt: skip
+
+    return require_feedback_token
 
 
 def _faults_dependency(svc: PredictorService):  # type: ignore[no-untyped-def]
@@ -135,11 +172,12 @@ def _model_info(svc: PredictorService) -> ModelInfo:
 
 
 def _register_api(app: FastAPI, svc: PredictorService) -> None:
-    faulty = [Depends(_faults_dependency(svc))]
+    json_only = Depends(json_body_only)
+    faulty = [json_only, Depends(_faults_dependency(svc))]
 
     @app.post(
         "/predict", response_model=Prediction, dependencies=faulty,
-        responses=_errors(400, 413, 422, 500), summary="Predict a task's priority",
+        responses=_errors(400, 413, 415, 422, 500), summary="Predict a task's priority",
     )  # fmt: skip
     async def predict(features: Features) -> Prediction:
         # Inline on the event loop: one-row predict_proba costs ~0.3 ms, less than
@@ -150,14 +188,16 @@ def _register_api(app: FastAPI, svc: PredictorService) -> None:
         )  # type: ignore[arg-type]
 
     @app.post(
-        "/feedback", response_model=FeedbackResult, dependencies=faulty,
+        "/feedback", response_model=FeedbackResult,
+        dependencies=[Depends(_feedback_dependency(svc.settings.feedback_token)), *faulty],
         responses=_errors(
-            400, 404, 409, 413, 422, 500,
+            400, 401, 404, 409, 413, 415, 422, 500,
+            e401="missing or wrong feedback token (SLOLAB_FEEDBACK_TOKEN)",
             e404="unknown prediction id (or forgotten: only the latest PREDICTOR_MAX_TRACKED "
-            "are kept, by the process that made them)",
+            "are kept, by the process that made them); or feedback disabled (no token set)",
             e409="this prediction already has a different true label",
         ),
-        summary="Report the true label of a prediction",
+        summary="Report the true label of a prediction (feedback token; the tasks service)",
     )  # fmt: skip
     async def feedback(body: Feedback) -> FeedbackResult | JSONResponse:
         try:
@@ -173,9 +213,9 @@ def _register_api(app: FastAPI, svc: PredictorService) -> None:
         return _model_info(svc)
 
     @app.post(
-        "/model/retrain", response_model=ModelInfo,
+        "/model/retrain", response_model=ModelInfo, dependencies=[json_only],
         responses=_errors(
-            400, 401, 404, 409, 413, 422,
+            400, 401, 404, 409, 413, 415, 422,
             e404="admin surface disabled (SLOLAB_ADMIN_TOKEN unset)",
             e409="the retrained model failed the accuracy gate; the old one is still served",
         ),
@@ -186,11 +226,9 @@ def _register_api(app: FastAPI, svc: PredictorService) -> None:
         if denied is not None:
             return denied
         body = body or RetrainRequest()
-        try:
-            # Training is CPU work: off the event loop, so other requests keep flowing.
-            await anyio.to_thread.run_sync(svc.retrain, body.seed, body.include_feedback)
-        except ModelRejected as exc:
-            return _error(409, str(exc))
+        rejected = await _retrain(svc, body.seed, body.include_feedback)
+        if rejected is not None:
+            return _error(409, rejected)
         return _model_info(svc)
 
 
@@ -259,14 +297,41 @@ def _methods_of(app: FastAPI, path: str) -> set[str]:
     return methods
 
 
+def _retrain_or_reason(
+    svc: PredictorService, seed: int | None, include_feedback: bool
+) -> str | None:
+    try:
+        svc.retrain(seed, include_feedback)
+    except ModelRejected as exc:
+        return str(exc)
+    return None
+
+
+async def _retrain(
+    svc: PredictorService, seed: int | None = None, include_feedback: bool = True
+) -> str | None:
+    """Retrain off the event loop (CPU work); the rejection's reason, or None when served.
+
+    The rejection is caught inside the worker thread: an exception carried across the
+    thread hop forms a cycle (exception, traceback, frames) that keeps the rejected
+    candidate alive until a full garbage collection (tests/.../test_retrain_memory.py).
+    """
+    return await anyio.to_thread.run_sync(_retrain_or_reason, svc, seed, include_feedback)
+
+
 async def _retrain_periodically(svc: PredictorService, interval: float) -> None:
     """Keep the model fresh (the model-freshness SLO wants it under an hour old)."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await anyio.to_thread.run_sync(svc.retrain)
-        except ModelRejected as exc:
-            log.warning("scheduled retrain rejected: %s", exc)
+            rejected = await _retrain(svc)
+            if rejected is not None:
+                log.warning("scheduled retrain rejected: %s", rejected)
+                # Feedback that fails the gates must not also stop the model's refresh
+                # (the freshness SLO): retrain on the generated data alone.
+                rejected = await _retrain(svc, include_feedback=False)
+                if rejected is not None:
+                    log.warning("scheduled retrain without feedback rejected: %s", rejected)
         except Exception:
             log.exception("scheduled retrain failed; serving the previous model")
 
@@ -306,8 +371,9 @@ def create_app(
         lifespan=lifespan,
         **fastapi_options(),
     )
-    # Inner to outer: the body limit answers inside the metrics middleware (its 413s
-    # are counted under the route).
+    # Inner to outer: unhandled errors and the body limit are answered inside the
+    # metrics middleware (their 500s and 413s are counted under the route).
+    app.add_middleware(Unexpected)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     metrics = install_metrics(app)
     # Outside the metrics middleware: made-up methods would each be a new label value.

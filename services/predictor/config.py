@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.predictor.model import DEFAULT_N_TRAIN, DEFAULT_SEED
 from slolab.envconfig import env_float, env_int
+from slolab.faults import feedback_token
 
 __all__ = ["Settings"]
 
@@ -23,13 +24,16 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     retrain_interval_s: float = 1800.0
     min_accuracy: float = 0.85
+    max_accuracy_drop: float = 0.005
     model_dir: Path | None = None
+    feedback_token: str | None = None  # None: /feedback refused (404)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build from PREDICTOR_SEED, PREDICTOR_N_TRAIN, PREDICTOR_MAX_TRACKED,
-        PREDICTOR_MAX_BODY_BYTES, PREDICTOR_RETRAIN_INTERVAL_S, PREDICTOR_MIN_ACCURACY and
-        PREDICTOR_MODEL_DIR; raise ValueError naming the variable when one is malformed."""
+        PREDICTOR_MAX_BODY_BYTES, PREDICTOR_RETRAIN_INTERVAL_S, PREDICTOR_MIN_ACCURACY,
+        PREDICTOR_MAX_ACCURACY_DROP, PREDICTOR_MODEL_DIR and SLOLAB_FEEDBACK_TOKEN (else
+        derived from SLOLAB_ADMIN_TOKEN); raise ValueError naming a malformed variable."""
         env = os.environ if env is None else env
         model_dir = env.get("PREDICTOR_MODEL_DIR", "").strip()
         return cls(
@@ -39,5 +43,7 @@ class Settings:
             max_body_bytes=env_int(env, "PREDICTOR_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024**2),
             retrain_interval_s=env_float(env, "PREDICTOR_RETRAIN_INTERVAL_S", 1800.0, 0, 86_400),
             min_accuracy=env_float(env, "PREDICTOR_MIN_ACCURACY", 0.85, 0, 1),
+            max_accuracy_drop=env_float(env, "PREDICTOR_MAX_ACCURACY_DROP", 0.005, 0, 1),
             model_dir=Path(model_dir) if model_dir else None,
+            feedback_token=feedback_token(env),
         )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["KNOWN_METHODS", "BodySizeLimit", "BodyTooLarge", "KnownMethodsOnly"]
+__all__ = ["KNOWN_METHODS", "BodySizeLimit", "BodyTooLarge", "KnownMethodsOnly", "Unexpected"]
+
+log = logging.getLogger("services.predictor.app")
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -104,3 +107,34 @@ class KnownMethodsOnly:
             await _send_json(send, 405, {"error": "method not allowed"}, [(b"allow", allow)])
             return
         await self.app(scope, receive, send)
+
+
+class Unexpected:
+    """Answer an unhandled exception with a JSON 500 and log it once, as one JSON line.
+
+    Starlette's own catch-all answers and then re-raises to the server, which logs the
+    traceback a second time in plain text; this one is innermost (inside the metrics
+    middleware, which counts the 500) and does not re-raise.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not started:  # else the server closes the half-sent response
+                await _send_json(send, 500, {"error": "internal error"})

@@ -42,6 +42,7 @@ __all__ = [
     "design_matrix",
     "drifted",
     "generate",
+    "holdout",
     "train",
 ]
 
@@ -111,6 +112,10 @@ class TrainedModel:
     train_seconds: float
     feedback: tuple[Sample, ...] = field(default=(), repr=False)
 
+    def score(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy on raw features ``x`` (FEATURES order) and label indices ``y``."""
+        return round(float(self.pipeline.score(design_matrix(x), y)), 4)
+
     def predict(self, features: Sequence[float]) -> tuple[str, float]:
         """Return (label, probability of that label) for one task."""
         proba = self._proba_one(features)
@@ -142,6 +147,20 @@ class TrainedModel:
         return e / e.sum()
 
 
+def _split(seed: int, n_train: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n_holdout = max(200, int(n_train * HOLDOUT_SHARE))
+    x, y = generate(n_train + n_holdout, rng)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def holdout(seed: int, n_train: int = DEFAULT_N_TRAIN) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out data ``train(seed, n_train)`` is scored on: generated, so no client
+    (feedback included) can write it."""
+    _, _, x_test, y_test = _split(seed, n_train)
+    return x_test, y_test
+
+
 def train(
     seed: int = DEFAULT_SEED,
     n_train: int = DEFAULT_N_TRAIN,
@@ -149,11 +168,7 @@ def train(
 ) -> TrainedModel:
     """Fit the model on ``n_train`` generated tasks (plus ``feedback``); deterministic."""
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    n_holdout = max(200, int(n_train * HOLDOUT_SHARE))
-    x, y = generate(n_train + n_holdout, rng)
-    x_train, y_train = x[:n_train], y[:n_train]
-    x_test, y_test = x[n_train:], y[n_train:]
+    x_train, y_train, x_test, y_test = _split(seed, n_train)
     if feedback:
         fx = np.array([s[:4] for s in feedback], dtype=float)
         fy = np.array([LABELS.index(s[4]) for s in feedback])

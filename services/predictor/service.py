@@ -17,7 +17,7 @@ from pathlib import Path
 
 from services.predictor.config import Settings
 from services.predictor.metrics import PredictorMetrics
-from services.predictor.model import LABELS, Sample, TrainedModel, drifted, train
+from services.predictor.model import LABELS, Sample, TrainedModel, drifted, holdout, train
 from services.predictor.tracking import FeedbackOutcome, Tracked, Tracker
 from slolab.faults import FaultController
 
@@ -104,10 +104,21 @@ class PredictorService:
                 feedback=tuple(self.tracker.labelled()) if include_feedback else (),
             )
             candidate = train(recipe.seed, self.settings.n_train, recipe.feedback)
+            # Both gates use generated held-out data, which no client can write: feedback
+            # that drags the model down (poisoned or not) is refused, not served.
+            baseline = current.score(*holdout(recipe.seed, self.settings.n_train))
+            floor = baseline - self.settings.max_accuracy_drop
             if candidate.accuracy < self.settings.min_accuracy:
                 raise ModelRejected(
                     f"retrained model {candidate.version} scored {candidate.accuracy:.3f} on "
                     f"held-out data, below PREDICTOR_MIN_ACCURACY={self.settings.min_accuracy}; "
+                    f"still serving {current.version}"
+                )
+            if candidate.accuracy < floor:
+                raise ModelRejected(
+                    f"retrained model {candidate.version} scored {candidate.accuracy:.3f} on "
+                    f"held-out data, the served {current.version} {baseline:.3f}: more than "
+                    f"PREDICTOR_MAX_ACCURACY_DROP={self.settings.max_accuracy_drop} worse; "
                     f"still serving {current.version}"
                 )
             self.model = candidate

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from services.tasks.metrics import TasksMetrics
 from services.tasks.models import MAX_LIST_LIMIT, MAX_LIST_OFFSET, TaskCreate, TaskList, TaskPatch
@@ -18,7 +18,7 @@ from services.tasks.predictor import PredictorClient, PredictorDegraded, feature
 from services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id
 from slolab.faults import FaultController
 
-__all__ = ["ApiError", "Services", "api", "services"]
+__all__ = ["ApiError", "Services", "api", "read_body", "services"]
 
 log = logging.getLogger(__name__)
 api = Blueprint("tasks_api", __name__, url_prefix="/api")
@@ -74,16 +74,29 @@ throttled = _Throttled()
 # -- input -------------------------------------------------------------------
 
 
+def read_body() -> bytes:
+    """The request body: 413 beyond MAX_CONTENT_LENGTH, 400 when its framing is broken."""
+    try:
+        data = request.get_data(cache=False)  # 413 beyond MAX_CONTENT_LENGTH
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        # A chunked body (no Content-Length) is cut at the limit, not refused: one more
+        # byte on the wire means it was too large (not parsed truncated).
+        chunked = request.content_length is None and limit and len(data) >= limit
+        if chunked and request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    except HTTPException:
+        raise
+    except Exception as exc:
+        # The server's body reader raises its own errors (gunicorn: InvalidChunkSize,
+        # ChunkMissingTerminator, ...) on a malformed chunked body: the client's fault.
+        raise ApiError(400, f"the body could not be read: {type(exc).__name__}", "body") from None
+    return data
+
+
 def _body(model: type[M]) -> M:
     if not request.is_json:
         raise ApiError(415, "the body must be JSON (Content-Type: application/json)", "body")
-    data = request.get_data(cache=False)  # 413 beyond MAX_CONTENT_LENGTH
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    # A chunked body (no Content-Length) is cut at the limit, not refused: one more
-    # byte on the wire means it was too large (not parsed truncated).
-    chunked = request.content_length is None and limit and len(data) >= limit
-    if chunked and request.environ["wsgi.input"].read(1):
-        raise RequestEntityTooLarge()
+    data = read_body()
     try:
         return model.model_validate_json(data)
     except ValidationError as exc:

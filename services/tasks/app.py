@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from services.tasks.api import ApiError, Services, api, throttled
+from services.tasks.api import ApiError, Services, api, read_body, throttled
 from services.tasks.config import Settings
 from services.tasks.metrics import install_metrics
 from services.tasks.models import Error, Health
@@ -108,7 +108,7 @@ def _register_faults(app: Flask, faults: FaultController) -> None:
 
     @app.route("/admin/faults", methods=["GET", "PUT", "DELETE"])
     def admin_faults() -> Response:
-        body = request.get_data(cache=False) if request.method == "PUT" else None
+        body = read_body() if request.method == "PUT" else None
         status, payload = faults.handle_admin(
             request.method, request.headers.get("Authorization"), body
         )
@@ -161,7 +161,9 @@ def create_app(
     metrics = install_metrics(app)  # first: its timer must also cover injected latency
     svc = Services(
         store=store or make_store(settings),
-        predictor=PredictorClient(settings.predictor_url, settings.predictor_timeout),
+        predictor=PredictorClient(
+            settings.predictor_url, settings.predictor_timeout, settings.feedback_token
+        ),
         faults=faults or FaultController.from_env("tasks", ALLOWED["tasks"]),
         metrics=metrics,
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slolab.envconfig import env_float, env_int
+from slolab.faults import feedback_token
 
 __all__ = ["Settings"]
 
@@ -30,12 +31,13 @@ class Settings:
     predictor_url: str = "http://127.0.0.1:8082"
     predictor_timeout: float = 0.3
     max_body_bytes: int = 64 * 1024
+    feedback_token: str | None = None  # sent with ground truth to the predictor
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build from TASKS_DB_PATH, MONGO_URL, TASKS_MONGO_DB, TASKS_STORE_TIMEOUT,
-        PREDICTOR_URL, PREDICTOR_TIMEOUT and TASKS_MAX_BODY_BYTES; raise ValueError
-        naming the variable when one is malformed."""
+        PREDICTOR_URL, PREDICTOR_TIMEOUT, TASKS_MAX_BODY_BYTES and SLOLAB_FEEDBACK_TOKEN
+        (else derived from SLOLAB_ADMIN_TOKEN); raise ValueError naming a malformed one."""
         env = os.environ if env is None else env
         predictor_url = (env.get("PREDICTOR_URL") or "http://127.0.0.1:8082").strip().rstrip("/")
         if not predictor_url.startswith(("http://", "https://")):
@@ -49,4 +51,5 @@ class Settings:
             predictor_url=predictor_url,
             predictor_timeout=env_float(env, "PREDICTOR_TIMEOUT", 0.3, 0.01, 30.0),
             max_body_bytes=env_int(env, "TASKS_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+            feedback_token=feedback_token(env),
         )

@@ -34,6 +34,10 @@ graceful_timeout = 10
 keepalive = 5
 accesslog = None  # the app logs JSON; request counts are in /metrics
 errorlog = "-"
+# gunicorn's own lines (start, workers booted or killed) in the app's JSON format.
+logconfig_dict = {
+    "formatters": {"generic": {"()": "slolab.telemetry.JsonFormatter", "service": "tasks"}}
+}
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "slolab-tasks"
 # No control socket: its default path ($HOME/.gunicorn/gunicorn.ctl) would be shared,

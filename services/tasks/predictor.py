@@ -58,9 +58,13 @@ def features(title: str, due_in_days: float, estimated_hours: float) -> dict[str
 class PredictorClient:
     """One pooled httpx client per process, made on first use (after any fork)."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float, feedback_token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # The predictor takes ground truth only with this credential (SLOLAB_FEEDBACK_TOKEN).
+        self._feedback_headers = (
+            {"Authorization": f"Bearer {feedback_token}"} if feedback_token else {}
+        )
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._pid: int | None = None
@@ -78,9 +82,9 @@ class PredictorClient:
                 self._pid = pid
             return self._client
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
+    def _post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         try:
-            resp = self._http().post(path, json=body)
+            resp = self._http().post(path, json=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise PredictorDegraded("timeout", f"{path} took over {self.timeout}s") from exc
         except httpx.TransportError as exc:
@@ -101,7 +105,8 @@ class PredictorClient:
         return Prediction(label=label, prediction_id=pid)
 
     def feedback(self, prediction_id: str, true_label: str) -> None:
-        self._post("/feedback", {"prediction_id": prediction_id, "true_label": true_label})
+        body = {"prediction_id": prediction_id, "true_label": true_label}
+        self._post("/feedback", body, self._feedback_headers)
 
     def close(self) -> None:
         with self._lock:

@@ -1,4 +1,10 @@
-"""Tasks in an embedded SQLite file (WAL), safe for several gunicorn workers."""
+"""Tasks in an embedded SQLite file (WAL), safe for several server workers.
+
+The file a process first opens is the only one it ever writes: if the path is
+deleted or another file is moved over it, every request (and readiness) answers
+503 until a restart, instead of 201s into an unlinked inode or a stranger's file
+(an open SQLite connection follows the inode, not the path).
+"""
 
 from __future__ import annotations
 
@@ -64,12 +70,16 @@ class SqliteStore:
 
     name = "sqlite"
 
-    def __init__(self, path: Path | str, timeout: float = 1.0) -> None:
+    def __init__(self, path: Path | str, timeout: float = 1.0, check_every: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
+        self.check_every = check_every  # seconds between integrity checks by ping()
         self._local = threading.local()
         self._schema_pid: int | None = None
         self._schema_lock = threading.Lock()
+        # (pid, (st_dev, st_ino)) of the file this process opened first.
+        self._identity: tuple[int, tuple[int, int]] | None = None
+        self._checked: tuple[float, str | None] = (-check_every, None)  # (when, problem)
 
     # -- connections ---------------------------------------------------------
 
@@ -84,8 +94,27 @@ class SqliteStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
+    def _file_id(self) -> tuple[int, int]:
+        st = os.stat(self.path)
+        return st.st_dev, st.st_ino
+
+    def _check_identity(self, pid: int) -> None:
+        """Raise StoreUnavailable when the path no longer names the file this process opened."""
+        if self._identity is None or self._identity[0] != pid:
+            return
+        try:
+            same = self._file_id() == self._identity[1]
+        except OSError:
+            same = False
+        if not same:
+            raise StoreUnavailable(
+                f"database file {self.path} was replaced or deleted under the running "
+                "service; restart it to open the file now there"
+            )
+
     def _conn(self) -> sqlite3.Connection:
         pid = os.getpid()
+        self._check_identity(pid)
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != pid:
             conn = self._connect()
@@ -94,6 +123,7 @@ class SqliteStore:
             with self._schema_lock:
                 if self._schema_pid != pid:
                     conn.executescript(_SCHEMA)
+                    self._identity = (pid, self._file_id())
                     self._schema_pid = pid
         return conn
 
@@ -174,8 +204,20 @@ class SqliteStore:
             return db.execute("DELETE FROM tasks WHERE id = ?", (task_id,)).rowcount == 1
 
     def ping(self) -> None:
+        """Identity of the file on every call; ``PRAGMA quick_check`` every ``check_every`` s.
+
+        quick_check reads every page (a few ms for thousands of tasks), so its verdict is
+        kept between checks; a corrupt index otherwise passes a one-row probe.
+        """
         with self._db() as db:
             db.execute("SELECT 1 FROM tasks LIMIT 1").fetchall()
+            when, problem = self._checked
+            if time.monotonic() - when >= self.check_every:
+                rows = [r[0] for r in db.execute("PRAGMA quick_check(5)").fetchall()]
+                problem = None if rows == ["ok"] else "; ".join(map(str, rows))
+                self._checked = (time.monotonic(), problem)
+        if problem:
+            raise StoreUnavailable(f"sqlite store unavailable: database corrupt: {problem}")
 
     def close(self) -> None:
         self._drop()

@@ -7,6 +7,7 @@ and rule evaluation intervals and short Alertmanager grouping, plus light load.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from slolab.faults import feedback_token
 from slolab.lab import binaries
 from slolab.lab.config import Ports, repo_root
 from slolab.lab.runner import Lab, fast_config
@@ -117,7 +119,11 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         started = time.monotonic()
         with lab:
             figures: dict[str, Any] = {"lab_start_s": round(time.monotonic() - started, 1)}
-            traffic = Traffic(lab.url("tasks"), lab.url("predictor")).start()
+            token = feedback_token({**os.environ, "SLOLAB_ADMIN_TOKEN": lab.admin_token})
+            traffic = Traffic(
+                lab.url("tasks"), lab.url("predictor"),
+                feedback_headers={"Authorization": f"Bearer {token}"},
+            ).start()  # fmt: skip
             with httpx.Client(base_url=lab.url("prometheus"), timeout=10) as prom:
                 env = E2E(lab, receiver, traffic, prom, figures)
                 try:

@@ -41,10 +41,12 @@ class Traffic:
         workers: int = 2,
         rps_per_worker: float = 8.0,
         seed: int = 7,
+        feedback_headers: dict[str, str] | None = None,
     ) -> None:
         self.tasks_url = tasks_url.rstrip("/")
         self.predictor_url = predictor_url.rstrip("/")
         self.workers = workers
+        self.feedback_headers = feedback_headers or {}  # the credential of POST /feedback
         self.interval = 1.0 / rps_per_worker
         self.rng = random.Random(seed)
         self.counts: Counter[tuple[str, int]] = Counter()
@@ -146,7 +148,8 @@ class Traffic:
             if resp.status_code == 200:
                 pid = resp.json()["prediction_id"]
                 self._predictor(
-                    client, "POST", "/feedback", json={"prediction_id": pid, "true_label": truth}
-                )
+                    client, "POST", "/feedback", json={"prediction_id": pid, "true_label": truth},
+                    headers=self.feedback_headers,
+                )  # fmt: skip
         else:
             self._predictor(client, "GET", "/model")

@@ -16,12 +16,23 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from slolab.faults import feedback_token
 from tests.conftest import free_port
 
-__all__ = ["REPO", "TOKEN", "Service", "metric_value", "run_service", "service_env"]
+__all__ = [
+    "FEEDBACK_AUTH",
+    "REPO",
+    "TOKEN",
+    "Service",
+    "metric_value",
+    "run_service",
+    "service_env",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "reliability-admin-token"
+# What both services derive from TOKEN: the credential of POST /feedback.
+FEEDBACK_AUTH = {"Authorization": f"Bearer {feedback_token({'SLOLAB_ADMIN_TOKEN': TOKEN})}"}
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:
@@ -59,7 +70,7 @@ class Service:
                 total += p.memory_info().rss
         return total
 
-    def start(self, timeout: float = 60) -> Service:
+    def start(self, timeout: float = 60, probe: str = "/readyz") -> Service:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "slolab", "serve", self.name],
@@ -71,7 +82,7 @@ class Service:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{probe}", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -32,7 +32,7 @@ from tests.reliability.fuzzing import (
     one_in,
     with_token,
 )
-from tests.reliability.services import TOKEN, Service, run_service
+from tests.reliability.services import FEEDBACK_AUTH, TOKEN, Service, run_service
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -45,7 +45,8 @@ FEATURES = {"title_length": 30, "urgent_words": 1, "due_in_days": 3.0, "estimate
 
 def build(state: Path) -> FastAPI:
     faults = FaultController("predictor", ALLOWED["predictor"], state, TOKEN)
-    return create_app(Settings(retrain_interval_s=0), faults=faults)
+    feedback = FEEDBACK_AUTH["Authorization"].removeprefix("Bearer ")  # as tasks sends it
+    return create_app(Settings(retrain_interval_s=0, feedback_token=feedback), faults=faults)
 
 
 def _document() -> dict:
@@ -86,6 +87,7 @@ def _aim(case: schemathesis.Case, predict) -> None:
         return
     if case.path == "/feedback" and isinstance(case.body, dict) and "prediction_id" in case.body:
         case.body["prediction_id"] = predict()
+        case.headers = {**(case.headers or {}), **FEEDBACK_AUTH}  # what the tasks service sends
     # Retraining costs ~0.2 s: one case in four gets the token there, half elsewhere.
     if case.path.startswith(ADMIN) and one_in(4 if case.path == "/model/retrain" else 2):
         with_token(case, TOKEN)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.services import Service, run_service
+from tests.reliability.services import FEEDBACK_AUTH, Service, run_service
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -56,13 +56,13 @@ def test_bodies_over_the_limit_are_413(services, service, method, path, chunked)
     body = _big(LIMIT + 1)
     # A generator body goes out with Transfer-Encoding: chunked, no length up front.
     content = iter([body[i : i + 8192] for i in range(0, len(body), 8192)]) if chunked else body
-    resp = httpx.request(method, f"{svc.url}{path}", content=content, timeout=10,
-                         headers={"Content-Type": "application/json"})  # fmt: skip
+    headers = {"Content-Type": "application/json", **(FEEDBACK_AUTH if path == "/feedback" else {})}
+    resp = httpx.request(method, f"{svc.url}{path}", content=content, timeout=10, headers=headers)
     assert resp.status_code == 413, resp.text
     assert resp.json()["field"] == "body"
     # Just under the limit is parsed normally (a 4xx about the fields, or success).
     ok = httpx.request(method, f"{svc.url}{path}", content=_big(LIMIT - 100), timeout=10,
-                       headers={"Content-Type": "application/json"})  # fmt: skip
+                       headers=headers)  # fmt: skip
     assert ok.status_code != 413 and ok.status_code < 500, ok.text
     assert httpx.get(f"{svc.url}/healthz").status_code == 200
 
@@ -106,7 +106,9 @@ def test_operators_in_any_field_are_422_naming_it(services) -> None:
     for (url, method, path), body in valid.items():
         for field in body:
             for op in OPERATORS:
-                resp = httpx.request(method, f"{url}{path}", json={**body, field: op}, timeout=10)
+                auth = FEEDBACK_AUTH if path == "/feedback" else {}
+                resp = httpx.request(method, f"{url}{path}", json={**body, field: op}, timeout=10,
+                                     headers=auth)  # fmt: skip
                 assert resp.status_code == 422, (path, field, op, resp.text)
                 assert resp.json().get("field", "").split(".")[0] == field, resp.text
                 tried += 1

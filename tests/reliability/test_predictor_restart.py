@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.services import Service, run_service
+from tests.reliability.services import FEEDBACK_AUTH, Service, run_service
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,7 +47,8 @@ def test_restarts_serve_the_same_model(predictor: Service) -> None:
     # A retrained model (new seed, plus feedback) is what comes back after a crash too.
     with httpx.Client(base_url=predictor.url, timeout=30) as c:
         pid = c.post("/predict", json=ROWS[0]).json()["prediction_id"]
-        assert c.post("/feedback", json={"prediction_id": pid, "true_label": "high"}).is_success
+        body = {"prediction_id": pid, "true_label": "high"}
+        assert c.post("/feedback", json=body, headers=FEEDBACK_AUTH).is_success
         retrained = c.post("/model/retrain", json={"seed": 7}, headers=predictor.auth)
         assert retrained.status_code == 200, retrained.text
     second = answers(predictor)

@@ -14,6 +14,8 @@ from slolab.faults import ALLOWED, FaultController
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+FEEDBACK_TOKEN = "test-feedback-token"  # what the tasks service sends with ground truth
+FEEDBACK_AUTH = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
 FEATURES = {"title_length": 24, "urgent_words": 1, "due_in_days": 2.0, "estimated_hours": 3.5}
 
 
@@ -27,7 +29,7 @@ def faults(tmp_path: Path) -> Iterator[FaultController]:
 @pytest.fixture
 def settings() -> Settings:
     # No background retraining in tests: each one decides when to retrain.
-    return Settings(retrain_interval_s=0)
+    return Settings(retrain_interval_s=0, feedback_token=FEEDBACK_TOKEN)
 
 
 @pytest.fixture

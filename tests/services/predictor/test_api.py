@@ -14,7 +14,14 @@ from services.predictor.config import Settings
 from services.predictor.model import LABELS, generate
 from services.predictor.service import STALE_MODEL_AGE_S
 from slolab.faults import ALLOWED, FaultController
-from tests.services.predictor.conftest import AUTH, FEATURES, TOKEN, metric
+from tests.services.predictor.conftest import (
+    AUTH,
+    FEATURES,
+    FEEDBACK_AUTH,
+    FEEDBACK_TOKEN,
+    TOKEN,
+    metric,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -52,14 +59,16 @@ async def test_model_describes_the_served_model(client: httpx.AsyncClient) -> No
 
 async def test_feedback_moves_the_accuracy_counters_once(client: httpx.AsyncClient) -> None:
     high = await predict(client, urgent_words=4, due_in_days=0)
-    resp = await client.post("/feedback", json={"prediction_id": high["prediction_id"],
-                                                "true_label": "high"})  # fmt: skip
+    body = {"prediction_id": high["prediction_id"], "true_label": "high"}
+    resp = await client.post("/feedback", headers=FEEDBACK_AUTH, json=body)
     assert resp.status_code == 200 and resp.json() == {"correct": True, "duplicate": False}
     low = await predict(client, urgent_words=0, due_in_days=900)
     wrong = {"prediction_id": low["prediction_id"], "true_label": "high"}
-    assert (await client.post("/feedback", json=wrong)).json()["correct"] is False
+    assert (await client.post("/feedback", headers=FEEDBACK_AUTH, json=wrong)).json()[
+        "correct"
+    ] is False
     # A retry of the same feedback is answered the same and not counted again.
-    again = await client.post("/feedback", json=wrong)
+    again = await client.post("/feedback", headers=FEEDBACK_AUTH, json=wrong)
     assert again.status_code == 200 and again.json() == {"correct": False, "duplicate": True}
     assert await metric(client, "predictor_feedback_total") == 2
     assert await metric(client, "predictor_feedback_correct_total") == 1
@@ -67,8 +76,12 @@ async def test_feedback_moves_the_accuracy_counters_once(client: httpx.AsyncClie
 
 async def test_conflicting_feedback_is_refused(client: httpx.AsyncClient) -> None:
     pid = (await predict(client))["prediction_id"]
-    await client.post("/feedback", json={"prediction_id": pid, "true_label": "low"})
-    resp = await client.post("/feedback", json={"prediction_id": pid, "true_label": "high"})
+    await client.post(
+        "/feedback", headers=FEEDBACK_AUTH, json={"prediction_id": pid, "true_label": "low"}
+    )
+    resp = await client.post(
+        "/feedback", headers=FEEDBACK_AUTH, json={"prediction_id": pid, "true_label": "high"}
+    )
     assert resp.status_code == 409 and resp.json()["field"] == "true_label"
     assert await metric(client, "predictor_feedback_total") == 1
 
@@ -77,13 +90,17 @@ async def test_unknown_or_forgotten_prediction_is_404(
     settings: Settings, faults: FaultController, monkeypatch
 ) -> None:
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    app = create_app(Settings(retrain_interval_s=0, max_tracked=2), faults=faults)
+    app = create_app(
+        Settings(retrain_interval_s=0, max_tracked=2, feedback_token=FEEDBACK_TOKEN), faults=faults
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://p") as c:
         first = (await predict(c))["prediction_id"]
         await predict(c)
         await predict(c)  # pushes the first one out
         for pid in (first, "0" * 32):
-            resp = await c.post("/feedback", json={"prediction_id": pid, "true_label": "low"})
+            resp = await c.post(
+                "/feedback", headers=FEEDBACK_AUTH, json={"prediction_id": pid, "true_label": "low"}
+            )
             assert resp.status_code == 404 and resp.json()["field"] == "prediction_id"
         assert await metric(c, "predictor_feedback_total") == 0
 
@@ -160,7 +177,7 @@ async def test_extra_fields_are_refused(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_bad_feedback_is_422(client: httpx.AsyncClient, body: dict) -> None:
-    resp = await client.post("/feedback", json=body)
+    resp = await client.post("/feedback", headers=FEEDBACK_AUTH, json=body)
     assert resp.status_code == 422, resp.text
     assert resp.json()["field"] in {"prediction_id", "true_label", "extra"}
 
@@ -254,7 +271,9 @@ async def accuracy_from_feedback(client: httpx.AsyncClient, n: int = 200) -> flo
             due_in_days=float(row[2]), estimated_hours=float(row[3]),
         )  # fmt: skip
         resp = await client.post(
-            "/feedback", json={"prediction_id": body["prediction_id"], "true_label": LABELS[truth]}
+            "/feedback",
+            headers=FEEDBACK_AUTH,
+            json={"prediction_id": body["prediction_id"], "true_label": LABELS[truth]},
         )
         assert resp.status_code == 200
     total = await metric(client, "predictor_feedback_total") - before_total
@@ -297,7 +316,9 @@ async def test_error_rate_answers_500_on_api_routes_only(
     resp = await client.post("/predict", json=FEATURES)
     assert resp.status_code == 500 and resp.json() == {"error": "injected fault"}
     assert (await client.get("/model")).status_code == 500
-    resp = await client.post("/feedback", json={"prediction_id": "a" * 32, "true_label": "low"})
+    resp = await client.post(
+        "/feedback", headers=FEEDBACK_AUTH, json={"prediction_id": "a" * 32, "true_label": "low"}
+    )
     assert resp.status_code == 500
     assert (await client.get("/readyz")).status_code == 200
     assert (await client.get("/admin/faults", headers=AUTH)).status_code == 200
@@ -376,7 +397,9 @@ async def test_retrain_updates_version_time_and_gauges(client: httpx.AsyncClient
 
 async def test_retrain_learns_from_feedback(client: httpx.AsyncClient) -> None:
     pid = (await predict(client))["prediction_id"]
-    await client.post("/feedback", json={"prediction_id": pid, "true_label": "low"})
+    await client.post(
+        "/feedback", headers=FEEDBACK_AUTH, json={"prediction_id": pid, "true_label": "low"}
+    )
     with_fb = (await client.post("/model/retrain", headers=AUTH)).json()
     assert with_fb["n_feedback"] == 1
     without = await client.post("/model/retrain", json={"include_feedback": False}, headers=AUTH)
@@ -401,11 +424,15 @@ async def test_a_restart_rebuilds_the_retrained_model(
     faults: FaultController, tmp_path, monkeypatch
 ):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    settings = Settings(retrain_interval_s=0, model_dir=tmp_path / "model")
+    settings = Settings(
+        retrain_interval_s=0, model_dir=tmp_path / "model", feedback_token=FEEDBACK_TOKEN
+    )
     app = create_app(settings, faults=faults)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://p") as c:
         pid = (await predict(c))["prediction_id"]
-        await c.post("/feedback", json={"prediction_id": pid, "true_label": "low"})
+        await c.post(
+            "/feedback", headers=FEEDBACK_AUTH, json={"prediction_id": pid, "true_label": "low"}
+        )
         retrained = (await c.post("/model/retrain", json={"seed": 11}, headers=AUTH)).json()
     again = create_app(settings, faults=faults)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(again), base_url="http://p") as c:

@@ -1,0 +1,188 @@
+"""Broken disks under running services: the fault state folder unwritable or gone, and
+the SQLite file deleted, replaced or corrupt. Each must answer a clear 503 (readiness
+included), never a 500 and never a silent 201 into a file nobody will read."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.reliability.figures import record
+from tests.reliability.services import Service, run_service, service_env
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
+    tmp = tmp_path_factory.mktemp("disks")
+    # Only the fault state in the state folders: metrics and the database elsewhere.
+    (tmp / "db").mkdir()
+    with ExitStack() as stack:
+        predictor = stack.enter_context(
+            run_service("predictor", tmp, PREDICTOR_RETRAIN_INTERVAL_S="0")
+        )
+        tasks = stack.enter_context(
+            run_service(
+                "tasks", tmp, PREDICTOR_URL=predictor.url,
+                TASKS_DB_PATH=str(tmp / "db" / "tasks.sqlite3"),
+                PROMETHEUS_MULTIPROC_DIR=str(tmp / "tasks-metrics"),
+            )
+        )  # fmt: skip
+        yield {"tasks": tasks, "predictor": predictor}
+
+
+@contextmanager
+def folder_replaced_by_a_file(folder: Path) -> Iterator[None]:
+    """The state folder gone, a plain file in its place (root ignores permission bits)."""
+    keep = folder.with_name(folder.name + ".kept")
+    folder.rename(keep)
+    folder.write_text("not a folder\n")
+    try:
+        yield
+    finally:
+        folder.unlink()
+        keep.rename(folder)
+
+
+@contextmanager
+def folder_read_only(folder: Path) -> Iterator[None]:
+    mode = folder.stat().st_mode
+    folder.chmod(0o500)
+    try:
+        yield
+    finally:
+        folder.chmod(mode)
+
+
+BREAKAGES = [folder_replaced_by_a_file]
+if os.geteuid() != 0:  # permission bits bind everyone but root
+    BREAKAGES.append(folder_read_only)
+
+
+@pytest.mark.parametrize("service", ["tasks", "predictor"])
+@pytest.mark.parametrize("breakage", BREAKAGES, ids=lambda b: b.__name__)
+def test_unwritable_fault_state_is_503_with_a_reason(services, service, breakage) -> None:
+    svc = services[service]
+    state = Path(svc.env["SLOLAB_STATE_DIR"])
+    fault = {"tasks": {"latency_ms": 1}, "predictor": {"latency_ms": 1}}[service]
+    with breakage(state):
+        for method, body in (("PUT", fault), ("DELETE", None)):
+            resp = httpx.request(method, f"{svc.url}/admin/faults", json=body, headers=svc.auth)
+            assert resp.status_code == 503, (method, resp.status_code, resp.text)
+            assert "fault state" in resp.json()["error"], resp.text
+        # Everything else goes on: no fault is in force, the API answers.
+        assert httpx.get(f"{svc.url}/admin/faults", headers=svc.auth).status_code == 200
+        assert httpx.get(f"{svc.url}/healthz").status_code == 200
+    resp = httpx.put(f"{svc.url}/admin/faults", json=fault, headers=svc.auth)
+    assert resp.status_code == 200, resp.text
+    assert httpx.delete(f"{svc.url}/admin/faults", headers=svc.auth).status_code == 200
+    record("unwritable_fault_state", service=service, breakage=breakage.__name__, answers=503)
+
+
+# -- the SQLite file under a running tasks service --------------------------------
+
+
+@pytest.fixture
+def tasks_alone(tmp_path: Path) -> Iterator[Service]:
+    with run_service("tasks", tmp_path) as svc:
+        yield svc
+
+
+def _db(svc: Service) -> Path:
+    return Path(svc.env["TASKS_DB_PATH"])
+
+
+def _creates(svc: Service, n: int, tag: str) -> dict[int | str, int]:
+    """``n`` creates over fresh connections (so every worker gets some): status counts."""
+    counts: dict[int | str, int] = {}
+    for i in range(n):
+        try:
+            status: int | str = httpx.post(
+                f"{svc.url}/api/tasks", json={"title": f"{tag} {i}"},
+                headers={"Connection": "close"}, timeout=10,
+            ).status_code  # fmt: skip
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _other_database(path: Path) -> Path:
+    """A valid tasks database with one task, written by another store."""
+    from services.tasks.sqlite_store import SqliteStore
+    from services.tasks.store import NewTask
+
+    store = SqliteStore(path)
+    store.create(NewTask(title="from the other file", due_in_days=1, estimated_hours=1))
+    store.close()
+    return path
+
+
+def _removed(db: Path) -> None:
+    for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        p.unlink(missing_ok=True)
+
+
+def _renamed_over(db: Path) -> None:
+    os.replace(_other_database(db.with_name("other.sqlite3")), db)
+
+
+@pytest.mark.parametrize("change", [_removed, _renamed_over], ids=["deleted", "replaced"])
+def test_a_lost_database_file_is_503_never_a_silent_201(tasks_alone, change) -> None:
+    svc = tasks_alone
+    assert _creates(svc, 10, "before") == {201: 10}
+    change(_db(svc))
+    counts = _creates(svc, 40, "after")
+    assert counts == {503: 40}, counts  # no 201 into a file nobody reads
+    ready = httpx.get(f"{svc.url}/readyz")
+    assert ready.status_code == 503, ready.text
+    assert "replaced or deleted" in ready.json()["error"], ready.text
+    assert httpx.get(f"{svc.url}/api/tasks").status_code == 503
+    assert svc.proc is not None and svc.proc.poll() is None  # up, and honest about it
+    record("sqlite_lost", change=change.__name__, creates=40, answers_503=counts.get(503, 0))
+
+
+def _corrupt_an_index(db: Path) -> None:
+    """Overwrite the root page of the listing index with garbage (the table stays whole)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    (root,) = conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'tasks_created'"
+    ).fetchone()
+    conn.close()
+    with db.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xa5" * page_size)
+
+
+def test_a_corrupt_database_is_not_ready(tmp_path: Path) -> None:
+    from services.tasks.sqlite_store import SqliteStore
+    from services.tasks.store import NewTask
+
+    db = tmp_path / "db" / "tasks.sqlite3"
+    store = SqliteStore(db)
+    for i in range(400):
+        store.create(NewTask(title=f"task {i}", due_in_days=1, estimated_hours=1))
+    store.close()
+    _corrupt_an_index(db)
+    env = service_env("tasks", tmp_path, TASKS_DB_PATH=str(db))
+    svc = Service("tasks", f"http://127.0.0.1:{env['TASKS_PORT']}", env, tmp_path / "tasks.log")
+    try:
+        svc.start(probe="/healthz")  # alive: readiness is the question
+        lists = [httpx.get(f"{svc.url}/api/tasks").status_code for _ in range(5)]
+        assert lists == [503] * 5, lists  # what requests meet ...
+        ready = httpx.get(f"{svc.url}/readyz")
+        assert ready.status_code == 503, ready.text  # ... readiness must meet too
+        assert "malformed" in ready.json()["error"] or "corrupt" in ready.json()["error"]
+    finally:
+        svc.stop()
+    record("sqlite_corrupt_index", lists_503=5, readyz=503)
