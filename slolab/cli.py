@@ -126,11 +126,22 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("slo", help="SLO as code: validate, generate, status, report, gate")
     register_slo(p.add_subparsers(dest="slo_command", required=True))
     register_lab(sub)
+    from slolab.web.cli import register as register_dashboard
+
+    register_dashboard(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "file") and not args.file:
+        from slolab.slo.files import find_slo_file, searched_message
+
+        found = find_slo_file()
+        if not found.is_file():
+            print(f"slolab: error: {searched_message()}", file=sys.stderr)
+            return 2
+        args.file = str(found)
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:

@@ -122,6 +122,8 @@ def _print_banner(console: Console, lab: Lab, generated: bool) -> None:
         ("Prometheus", lab.url("prometheus") + "/alerts"),
         ("Alertmanager", lab.url("alertmanager")),
     ]
+    if cfg.dashboard:
+        rows.insert(0, ("dashboard", lab.url("dashboard") + "/"))
     if cfg.load and cfg.locust_ui:
         rows.append(("Locust", lab.url("locust")))
     for name, url in rows:

@@ -35,6 +35,7 @@ class Ports:
     alertmanager: int = COMPONENT_PORTS["alertmanager"][0]
     blackbox: int = COMPONENT_PORTS["blackbox"][0]
     locust: int = COMPONENT_PORTS["locust"][0]
+    dashboard: int = COMPONENT_PORTS["dashboard"][0]
     webhook: int = COMPONENT_PORTS["webhook"][0]
 
     @classmethod
@@ -85,6 +86,9 @@ class LabConfig:
     # Where every alert notification goes; None: the lab's own receiver.
     webhook_url: str | None = None
     blackbox: bool = True
+    # The browser dashboard (slolab dashboard) on ports.dashboard, updating this often.
+    dashboard: bool = True
+    dashboard_refresh: float = 5.0
     # More rule files to load (tests add SLO variants); copied into the lab folder.
     extra_rule_files: tuple[Path, ...] = ()
     ready_timeout: float = 60.0

@@ -128,6 +128,8 @@ class Lab:
             self._wait("blackbox", f"{self.url('blackbox')}/-/healthy")
         self._wait("alertmanager", f"{self.url('alertmanager')}/-/ready")
         self._wait("prometheus", f"{self.url('prometheus')}/-/ready")
+        if cfg.dashboard:
+            self._start_dashboard()
         if cfg.load:
             self._start_locust()
         self._write_state()
@@ -167,6 +169,8 @@ class Lab:
             names.append("locust")
         if cfg.webhook_url is None:
             names.append("webhook")
+        if cfg.dashboard:
+            names.append("dashboard")
         return {n: getattr(cfg.ports, n) for n in names}
 
     # -- configuration -------------------------------------------------------------
@@ -285,6 +289,18 @@ class Lab:
         ]
         self.supervisor.start("prometheus", argv, env=self._base_env())
 
+    def _start_dashboard(self) -> None:
+        cfg = self.config
+        argv = [
+            sys.executable, "-m", "slolab", "dashboard",
+            "--file", str(cfg.repo / "slos.yaml"),
+            "--prometheus", self.url("prometheus"),
+            "--host", cfg.host, "--port", str(cfg.ports.dashboard),
+            "--refresh", f"{cfg.dashboard_refresh:g}",
+        ]  # fmt: skip
+        self.supervisor.start("dashboard", argv, env=self._base_env(), cwd=cfg.repo)
+        self._wait("dashboard", f"{self.url('dashboard')}/healthz")
+
     def _start_locust(self) -> None:
         cfg = self.config
         locustfile = cfg.repo / "loadgen" / "locustfile.py"
@@ -352,6 +368,7 @@ def fast_config(lab_dir: Path, ports: dict[str, int], **kw: Any) -> LabConfig:
         scrape_interval="2s",
         evaluation_interval="2s",
         fast_alerts=True,
+        dashboard_refresh=2.0,
         ready_timeout=60.0,
         stop_timeout=5.0,
     )
