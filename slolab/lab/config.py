@@ -12,9 +12,11 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 from slolab.contract import COMPONENT_PORTS, SCENARIOS
+from slolab.slo.durations import parse_duration
 
 __all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "repo_root"]
 
@@ -63,6 +65,19 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
 
 
+def _history(raw: str) -> timedelta | None:
+    raw = raw.strip()
+    if raw in ("", "0"):
+        return None
+    try:
+        length = parse_duration(raw)
+    except ValueError:
+        raise ValueError(f"HISTORY must be a duration such as 30d or 7d, got {raw!r}") from None
+    if length > timedelta(days=35):
+        raise ValueError(f"HISTORY={raw}: at most 35d (Prometheus keeps 35 days in the lab)")
+    return length
+
+
 @dataclass(frozen=True)
 class LabConfig:
     """One lab run. Defaults are those of ``make lab``."""
@@ -91,6 +106,8 @@ class LabConfig:
     dashboard_refresh: float = 5.0
     # More rule files to load (tests add SLO variants); copied into the lab folder.
     extra_rule_files: tuple[Path, ...] = ()
+    # A generated past of this length backfilled before Prometheus starts (HISTORY=30d).
+    history: timedelta | None = None
     ready_timeout: float = 60.0
     stop_timeout: float = 10.0
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -113,6 +130,7 @@ class LabConfig:
             locust_ui=not _flag(env, "LAB_HEADLESS", False),
             reset=_flag(env, "RESET", False),
             admin_token=env.get("SLOLAB_ADMIN_TOKEN", ""),
+            history=_history(env.get("HISTORY", "")),
         )
         return replace(cfg, **overrides) if overrides else cfg  # type: ignore[arg-type]
 

@@ -55,6 +55,7 @@ class Lab:
         self.supervisor = Supervisor(self.dir / "logs", stop_timeout=self.config.stop_timeout)
         self.receiver: AlertReceiver | None = None
         self.ready_seconds: dict[str, float] = {}
+        self.history_end: float | None = None  # where a HISTORY backfill ends (unix time)
         self.bins: dict[str, str] = {}
 
     # -- public ------------------------------------------------------------------
@@ -113,6 +114,8 @@ class Lab:
         except RuntimeError as exc:
             raise LabError(str(exc)) from None
         self._render_configs()
+        if cfg.history:
+            self._backfill_history()
         if cfg.webhook_url is None:
             self.receiver = AlertReceiver(cfg.host, cfg.ports.webhook, self._alert).start()
 
@@ -221,6 +224,44 @@ class Lab:
         bb = next((repo / c for c in BLACKBOX_CANDIDATES if (repo / c).is_file()), None)
         bb_cfg = yaml.safe_load(bb.read_text()) if bb else render.BLACKBOX_FALLBACK
         (out / "blackbox.yml").write_text(yaml.safe_dump(bb_cfg, sort_keys=False))
+
+    def _backfill_history(self) -> None:
+        """Replace the TSDB with a generated past of ``config.history`` (HISTORY=30d)."""
+        import glob
+
+        from slolab.lab import backfill, history
+        from slolab.slo import load
+
+        cfg = self.config
+        assert cfg.history is not None
+        data = self.dir / "prometheus-data"
+        work = self.dir / "history"
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        began = time.monotonic()
+        end = self.history_end = time.time()
+        past = history.generate(end, cfg.history)
+        files = history.write_openmetrics(past, work / "openmetrics")
+        self.echo(
+            f"lab: history: {cfg.history.days}d generated ({len(past.incidents)} past "
+            f"incidents), replacing {data}"
+        )
+        rendered = yaml.safe_load((self.dir / "config" / "prometheus.yml").read_text()) or {}
+        rule_files = [
+            Path(p) for pattern in rendered.get("rule_files") or [] for p in glob.glob(pattern)
+        ]
+        try:
+            self.history_seconds = backfill.backfill(
+                files, data, rule_files,
+                backfill.wanted_series(load(cfg.repo / "slos.yaml")),
+                past.times[0], past.end,
+                promtool=self.bins["promtool"], prometheus=self.bins["prometheus"],
+                work=work, host=cfg.host, echo=self.echo,
+            )  # fmt: skip
+        except backfill.BackfillError as exc:
+            raise LabError(f"HISTORY={cfg.history.days}d: {exc}") from None
+        shutil.rmtree(work / "openmetrics", ignore_errors=True)
+        self.ready_seconds["history"] = round(time.monotonic() - began, 1)
 
     # -- components ----------------------------------------------------------------
 
