@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import httpx
 
@@ -77,8 +78,20 @@ def _cmd_fault(args: argparse.Namespace) -> int:
         body = {"error": resp.text[:200]}
     if resp.status_code != 200:
         raise CLIError(f"{args.service} answered {resp.status_code}: {body.get('error', body)}")
-    print(json.dumps(body, indent=2))
+    print(json.dumps(_readable_times(body), indent=2))
     return 0
+
+
+def _readable_times(body: dict[str, object]) -> dict[str, object]:
+    """The API's unix times (``*_at``) as ISO 8601 in UTC, which people can read."""
+    out = dict(body)
+    for key, value in body.items():
+        if key.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = (
+                datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+                .replace("+00:00", "Z")
+            )  # fmt: skip
+    return out
 
 
 def _cmd_alert_receiver(args: argparse.Namespace) -> int:

@@ -190,18 +190,24 @@ def _day(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).date().isoformat()
 
 
-def _recorded_text(
-    series: list[tuple[str, str, list[tuple[float, float]]]], day: str | None = None
-) -> str:
-    """OpenMetrics families (no ``# EOF``) of ``series``, only ``day``'s samples if given."""
+def _recorded_text(series: list[tuple[str, str, list[tuple[float, float]]]]) -> str:
+    """OpenMetrics families of ``series`` (without ``# EOF``)."""
     by_name: dict[str, list[str]] = {}
     for name, labels, points in series:
-        lines = by_name.setdefault(name, [])
-        lines.extend(
-            f"{name}{labels} {v!r} {t:.0f}\n" for t, v in points if day is None or _day(t) == day
-        )
+        by_name.setdefault(name, []).extend(f"{name}{labels} {v!r} {t:.0f}\n" for t, v in points)
     return "".join(f"# TYPE {name} unknown\n" + "".join(lines) for name, lines in by_name.items()
                    if lines)  # fmt: skip
+
+
+def _by_day(
+    series: list[tuple[str, str, list[tuple[float, float]]]],
+) -> dict[str, list[tuple[str, str, list[tuple[float, float]]]]]:
+    """The same series split by UTC day of their samples."""
+    days: dict[str, dict[tuple[str, str], list[tuple[float, float]]]] = {}
+    for name, labels, points in series:
+        for t, v in points:
+            days.setdefault(_day(t), {}).setdefault((name, labels), []).append((t, v))
+    return {d: [(n, lab, pts) for (n, lab), pts in s.items()] for d, s in days.items()}
 
 
 def _blocks(promtool: str, path: Path, data_dir: Path) -> None:
@@ -268,12 +274,13 @@ def backfill(
 
     began = time.monotonic()
     data_dir.mkdir(parents=True, exist_ok=True)
-    days = sorted(set(openmetrics) | {_day(t) for _, _, pts in recorded for t, _ in pts})
+    recorded_days = _by_day(recorded)
+    days = sorted(set(openmetrics) | set(recorded_days))
     for day in days:
         raw = openmetrics[day].read_text(encoding="utf-8") if day in openmetrics else ""
         combined = work / f"combined-{day}.om"
         combined.write_text(
-            raw.removesuffix("# EOF\n") + _recorded_text(recorded, day) + "# EOF\n",
+            raw.removesuffix("# EOF\n") + _recorded_text(recorded_days.get(day, [])) + "# EOF\n",
             encoding="utf-8",
         )
         _blocks(promtool, combined, data_dir)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -140,5 +142,16 @@ def _print_banner(console: Console, lab: Lab, generated: bool) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    console.print("  slolab fault set tasks error_rate=1 --expires-in 300", highlight=False)
-    console.print(f"  slolab slo status --prometheus {lab.url('prometheus')}\n", highlight=False)
+    cmd = slolab_command()
+    console.print(f"  {cmd} fault set tasks error_rate=1 --expires-in 300", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+    console.print(f"  {cmd} slo status --prometheus {lab.url('prometheus')}\n", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+
+
+def slolab_command() -> str:
+    """How to call this slolab from a fresh shell (the venv is not on its PATH)."""
+    script = Path(sys.executable).parent / "slolab"
+    if script.is_file():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m slolab"
