@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import quote
 
 from slolab.slo import conventions as c
+from slolab.slo.durations import format_duration
 from slolab.slo.model import SLO, LatencySLI
-from slolab.slo.query import Prometheus
+from slolab.slo.query import Prometheus, sli_query
 from slolab.slo.status import SHOWN_WINDOWS, SLOStatus, collect
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
 COVERAGE_SERIES = "slo:period_coverage:seconds"
 CHART_POINTS = 240  # points per chart: enough for a smooth line, cheap to query
 MIN_STEP = 15.0  # seconds; below the rules' evaluation interval a step adds nothing
+MIN_SLI_WINDOW = 60.0  # seconds: several scrapes, or rate() has nothing to work with
 
 
 @dataclass(frozen=True)
@@ -228,15 +230,15 @@ def charts(prom: Prometheus, slo: SLO, now: float | None = None) -> dict[str, An
         start = max(start - step, now - period)
         budget = _range(prom, budget_expr, start, now, step)
     begin = now - period if start is None else max(start, now - period)
-    short = c.error_ratio_rule(slo.short_window)
-    sli_expr = (
-        f"1 - clamp(last_over_time({slo.recorded(short)}[{int(max(step, MIN_STEP))}s]), 0, 1)"
-    )
-    sli = _range(prom, sli_expr, begin, now, step)
+    # The SLI over each step from raw series (the toolkit's query layer): backfilled history
+    # sampled every few minutes has no value for a 1-minute recorded window.
+    window = format_duration(int(max(2 * step, MIN_SLI_WINDOW)))  # two steps: overlap, no gaps
+    # avg: a per-target SLI (freshness from a gauge) comes back as one series per target.
+    sli = _range(prom, f"avg(clamp({sli_query(slo, window)}, 0, 1))", begin, now, step)
     return {
         "slo": slo.name,
         "objective": slo.objective,
-        "window": slo.short_window,
+        "window": window,
         "start": begin,
         "end": now,
         "budget": [[t, _num(v)] for t, v in budget if t >= begin],

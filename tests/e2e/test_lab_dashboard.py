@@ -90,6 +90,38 @@ def test_page_lists_every_slo_with_numbers_and_charts(e2e: E2E, page, tmp_path: 
     _shot(page, "dashboard.png", tmp_path)
 
 
+@pytest.mark.timeout(120)
+def test_browser_view_and_grafana_overview_show_the_same_numbers(e2e: E2E) -> None:
+    import httpx
+
+    from slolab.dashboards.slo import OVERVIEW_QUERIES
+
+    state = httpx.get(e2e.lab.url("dashboard") + "/api/state", timeout=30).json()
+    grafana: dict[str, dict[str, float]] = {}
+    for column, expr in OVERVIEW_QUERIES.items():
+        live = expr.replace("$service", ".*").replace("$slo", ".*")
+        for row in e2e.query(live):
+            grafana.setdefault(row["metric"]["slo"], {})[column] = float(row["value"][1])
+    browser_to_grafana = {
+        "objective": "objective", "sli": "SLI (period)", "budget_remaining": "budget left",
+    }  # fmt: skip
+    compared = 0
+    for row in state["slos"]:
+        if row["sli"] is None:
+            continue
+        mine, theirs = row, grafana[row["name"]]
+        for key, column in browser_to_grafana.items():
+            # Rules evaluate every 2 s here: the two reads may straddle one evaluation.
+            assert mine[key] == pytest.approx(theirs[column], rel=1e-3, abs=1e-3), (
+                row["name"], key, mine[key], theirs[column])  # fmt: skip
+        assert row["burn_rates"]["period"] == pytest.approx(
+            theirs["burn period"], rel=1e-2, abs=1e-2)  # fmt: skip
+        assert row["burn_rates"]["5m"] == pytest.approx(theirs["burn now"], rel=0.05, abs=0.05)
+        assert len(row["alerts"]) == int(theirs.get("alerts firing", 0))
+        compared += 1
+    assert compared >= 6, state["slos"]
+
+
 @pytest.mark.timeout(300)
 def test_fault_and_page_show_up_within_one_refresh(e2e: E2E, page, tmp_path: Path) -> None:
     page.wait_for_function("Number(document.body.dataset.refreshes || 0) >= 1")

@@ -143,10 +143,10 @@ function columns(points) {
   return [points.map(p => p[0]), points.map(p => p[1])];
 }
 
-function chartOpts(title, series, yRange) {
+function chartOpts(title, series, yRange, xRange) {
   return {
     title, width: 270, height: 170, legend: { show: false },
-    scales: { y: { range: yRange } },
+    scales: { x: { time: true, range: xRange }, y: { range: yRange } },
     axes: [{}, { size: 72, values: (u, vals) => vals.map(v => (v * 100).toFixed(v < 0.9995 && v > -10 ? 1 : 2) + "%") }],
     series: [{}, ...series],
   };
@@ -162,14 +162,18 @@ function renderCharts(list) {
       const h = document.createElement("h3"); h.textContent = c.slo;
       const box = document.createElement("div"); box.className = "charts";
       card.append(h, box); root.appendChild(card);
+      // Both charts span what the server chose (the period, or the data it has).
+      entry = charts[c.slo] = { card, span: [c.start, c.end] };
+      const xRange = () => entry.span;
       const budget = new uPlot(chartOpts("budget left", [{ label: "budget left", stroke: "#1f6feb", width: 2, fill: "rgba(31,111,235,.08)" }],
-        (u, min, max) => [Math.min(0, min ?? 0), Math.max(1, max ?? 1)]), [[], []], box);
-      const sli = new uPlot(chartOpts("SLI over " + c.window + " and objective", [
+        (u, min, max) => [Math.min(0, min ?? 0), Math.max(1, max ?? 1)], xRange), [[], []], box);
+      const sli = new uPlot(chartOpts("SLI per " + c.window + ", objective", [
         { label: "SLI", stroke: "#1a7f37", width: 2 },
         { label: "objective", stroke: "#d1242f", dash: [6, 4], width: 1 },
-      ], (u, min, max) => [Math.min(c.objective - (1 - c.objective), min ?? 1), 1]), [[], [], []], box);
-      entry = charts[c.slo] = { budget, sli, card };
+      ], (u, min, max) => [Math.min(c.objective - (1 - c.objective), min ?? 1), 1], xRange), [[], [], []], box);
+      Object.assign(entry, { budget, sli });
     }
+    entry.span = [c.start, c.end];
     const hasData = c.budget.some(p => p[1] !== null) || c.sli.some(p => p[1] !== null);
     entry.card.dataset.points = String(c.budget.filter(p => p[1] !== null).length + c.sli.filter(p => p[1] !== null).length);
     entry.card.classList.toggle("empty", !hasData);
