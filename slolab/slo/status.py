@@ -168,6 +168,7 @@ NARROW_BELOW = 100
 _SHORT_ALERT = {c.ALERT_PAGE: "PAGE", c.ALERT_TICKET: "ticket"}
 _FULL_ONLY = {"service", "burn 6h", "burn period", "exhausted in", "policy"}
 _NARROW_DROP = {*_FULL_ONLY, "target", "burn 5m"}
+_NARROW_HEADER = {"SLI (period)": "SLI", "budget left": "budget", "alerts firing": "alerts"}
 
 
 def render(
@@ -193,8 +194,10 @@ def render(
     for (name, justify), shown in zip(columns, keep, strict=True):
         if shown:
             # Whole values or none: a number cut to "99.9…" reads as another number.
-            table.add_column(name, justify=justify, no_wrap=name != "alerts firing",  # type: ignore[arg-type]
-                             overflow="fold")  # fmt: skip
+            header = _NARROW_HEADER.get(name, name) if narrow else name
+            table.add_column(header, justify=justify, no_wrap=name != "alerts firing",  # type: ignore[arg-type]
+                             overflow="fold",
+                             min_width=6 if name == "alerts firing" else None)  # fmt: skip
     for s in statuses:
         left = s.budget_remaining
         left_style = (

@@ -218,7 +218,8 @@ BLOWN = {
 
 
 def test_80_columns_show_whole_values_in_fewer_columns(fake_prom, toolkit_slos) -> None:
-    fake_prom.route = recorded(BLOWN, [PAGE])
+    ticket = {"labels": {"alertname": c.ALERT_TICKET, "slo": "tasks-availability"}}
+    fake_prom.route = recorded(BLOWN, [PAGE, ticket])
     with Prometheus(fake_prom.url) as prom:
         statuses = collect(prom, toolkit_slos)
     console = Console(file=io.StringIO(), width=80, color_system=None)
@@ -226,8 +227,11 @@ def test_80_columns_show_whole_values_in_fewer_columns(fake_prom, toolkit_slos) 
     out = console.file.getvalue()
     assert "…" not in out, out
     line = next(line for line in out.splitlines() if "tasks-availability" in line)
-    for cell in ("violating", "51.681%", "-48218.0%", "1000.00x", "PAGE"):
+    for cell in ("violating", "51.681%", "-48218.0%", "1000.00x", "PAGE,"):
         assert cell in line, (cell, line)
+    lines = out.splitlines()
+    # Both alerts whole: on the row, or "ticket" wrapped onto the next line.
+    assert "ticket" in line or "ticket" in lines[lines.index(line) + 1], out
     assert max(len(x) for x in out.splitlines()) <= 80
 
 
