@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # to first page"); pip is the fallback when uv is not on PATH.
 UV     ?= $(shell command -v uv 2>/dev/null)
 
-.PHONY: install test lint bench soak lab clean
+.PHONY: install test lint bench soak lab history clean
 
 # Two stamps: the lab needs the services and Locust only; tests add the dev tools.
 $(VENV)/.lab-installed: pyproject.toml
@@ -48,6 +48,11 @@ soak: install  ## 10 min steady load, memory and errors (not part of make test);
 # the *_PORT variables reach the lab from the command line or the environment (make exports both).
 lab: $(VENV)/.lab-installed  ## the whole lab natively until Ctrl-C (docs/lab.md)
 	$(BIN)/slolab lab
+
+# For docker compose: blocks of HISTORY (default 30d) in .lab/history-tsdb, then
+#   docker compose --profile history run --rm history && docker compose up -d
+history: $(VENV)/.lab-installed  ## generated past as TSDB blocks for compose (docs/lab.md)
+	$(BIN)/slolab history --out .lab/history-tsdb
 
 clean:
 	rm -rf .lab .pytest_cache

@@ -18,7 +18,7 @@ from pathlib import Path
 from slolab.contract import COMPONENT_PORTS, SCENARIOS
 from slolab.slo.durations import parse_duration
 
-__all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "repo_root"]
+__all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "history_length", "repo_root"]
 
 
 
@@ -65,7 +65,8 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
 
 
-def _history(raw: str) -> timedelta | None:
+def history_length(raw: str) -> timedelta | None:
+    """``HISTORY``: a duration up to 35d; empty or 0 means none."""
     raw = raw.strip()
     if raw in ("", "0"):
         return None
@@ -130,7 +131,7 @@ class LabConfig:
             locust_ui=not _flag(env, "LAB_HEADLESS", False),
             reset=_flag(env, "RESET", False),
             admin_token=env.get("SLOLAB_ADMIN_TOKEN", ""),
-            history=_history(env.get("HISTORY", "")),
+            history=history_length(env.get("HISTORY", "")),
         )
         return replace(cfg, **overrides) if overrides else cfg  # type: ignore[arg-type]
 

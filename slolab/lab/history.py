@@ -16,7 +16,9 @@ error ratio must be: the test compares it with ``slolab slo status``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ __all__ = [
     "INCIDENTS",
     "History",
     "Incident",
+    "build",
     "expected_error_ratio",
     "generate",
     "write_openmetrics",
@@ -260,3 +263,40 @@ def write_openmetrics(h: History, folder: Path) -> dict[str, Path]:
             fh.write("# EOF\n")
         paths[day] = path
     return paths
+
+
+def build(
+    length: timedelta,
+    data_dir: Path,
+    rule_files: Sequence[Path],
+    slo_file: Path,
+    *,
+    promtool: str,
+    prometheus: str,
+    work: Path,
+    host: str = "127.0.0.1",
+    echo: Callable[[str], None] = print,
+) -> float:
+    """Replace ``data_dir`` with ``length`` of generated past ending now; return its end.
+
+    Raw series and the recording rules of ``rule_files`` over them, as TSDB
+    blocks a Prometheus started on ``data_dir`` reads (native lab, or copied
+    into the compose volume).
+    """
+    from slolab.lab import backfill
+    from slolab.slo import load
+
+    shutil.rmtree(data_dir, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    end = time.time()
+    past = generate(end, length)
+    files = write_openmetrics(past, work / "openmetrics")
+    echo(f"lab: history: {length.days}d generated ({len(past.incidents)} past incidents), "
+         f"replacing {data_dir}")  # fmt: skip
+    backfill.backfill(
+        files, data_dir, rule_files, backfill.wanted_series(load(slo_file)),
+        past.times[0], past.end, promtool=promtool, prometheus=prometheus,
+        work=work, host=host, echo=echo,
+    )  # fmt: skip
+    shutil.rmtree(work / "openmetrics", ignore_errors=True)
+    return end

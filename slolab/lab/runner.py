@@ -230,37 +230,22 @@ class Lab:
         import glob
 
         from slolab.lab import backfill, history
-        from slolab.slo import load
 
         cfg = self.config
         assert cfg.history is not None
-        data = self.dir / "prometheus-data"
-        work = self.dir / "history"
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
-        began = time.monotonic()
-        end = self.history_end = time.time()
-        past = history.generate(end, cfg.history)
-        files = history.write_openmetrics(past, work / "openmetrics")
-        self.echo(
-            f"lab: history: {cfg.history.days}d generated ({len(past.incidents)} past "
-            f"incidents), replacing {data}"
-        )
         rendered = yaml.safe_load((self.dir / "config" / "prometheus.yml").read_text()) or {}
         rule_files = [
             Path(p) for pattern in rendered.get("rule_files") or [] for p in glob.glob(pattern)
         ]
+        began = time.monotonic()
         try:
-            self.history_seconds = backfill.backfill(
-                files, data, rule_files,
-                backfill.wanted_series(load(cfg.repo / "slos.yaml")),
-                past.times[0], past.end,
+            self.history_end = history.build(
+                cfg.history, self.dir / "prometheus-data", rule_files, cfg.repo / "slos.yaml",
                 promtool=self.bins["promtool"], prometheus=self.bins["prometheus"],
-                work=work, host=cfg.host, echo=self.echo,
+                work=self.dir / "history", host=cfg.host, echo=self.echo,
             )  # fmt: skip
         except backfill.BackfillError as exc:
             raise LabError(f"HISTORY={cfg.history.days}d: {exc}") from None
-        shutil.rmtree(work / "openmetrics", ignore_errors=True)
         self.ready_seconds["history"] = round(time.monotonic() - began, 1)
 
     # -- components ----------------------------------------------------------------

@@ -135,3 +135,24 @@ def test_status_after_backfill_matches_the_generated_history(tmp_path: Path) -> 
             prom.query('count by (__name__) ({__name__=~"slo:.*"})', end - 2.2 * 86400),
             prom.query("prometheus_tsdb_blocks_loaded"),
         )
+
+
+def test_history_command_rejects_a_bad_length(tmp_path: Path, capsys) -> None:
+    from slolab.cli import main
+
+    assert main(["history", "--length", "forever", "--out", str(tmp_path / "h")]) == 2
+    assert "HISTORY must be a duration" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_history_command_writes_blocks_for_compose(tmp_path: Path) -> None:
+    if binaries.missing():
+        pytest.skip("needs prometheus and promtool (.ci/run installs them)")
+    from slolab.cli import main
+
+    out = tmp_path / "history-tsdb"
+    assert main(["history", "--length", "1d", "--out", str(out)]) == 0
+    blocks = [p for p in out.iterdir() if (p / "meta.json").is_file()]
+    assert blocks, list(out.iterdir())
+    assert not (tmp_path / ".history-tsdb-work").exists()  # scratch removed
