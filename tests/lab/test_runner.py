@@ -122,6 +122,13 @@ def test_a_failed_start_stops_everything_already_started(tmp_path, fake_repo, mo
         self.supervisor.start(name, [sys.executable, "-c", code])
 
     monkeypatch.setattr(Lab, "_start_service", fake_service)
+    # Prometheus and its companions start before the services are ready: stopped too.
+    for name in ("blackbox", "alertmanager", "prometheus"):
+        monkeypatch.setattr(
+            Lab, f"_start_{name}",
+            lambda self, n=name: self.supervisor.start(
+                n, [sys.executable, "-c", "import time; time.sleep(60)"]),
+        )  # fmt: skip
     lab = Lab(cfg, echo=lambda s: None)
     with pytest.raises(LabError) as err:
         lab.start()
