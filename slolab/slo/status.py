@@ -294,7 +294,7 @@ def watch(
         return
     with Live(console=console, auto_refresh=False) as live:
         while iterations is None or count < iterations:
-            stamp = time.strftime("%H:%M:%S")
+            stamp = _iso_now()
             try:
                 live.update(
                     view(fetch(), title=f"SLO status at {stamp}", width=console.width),
