@@ -128,12 +128,12 @@ class Lab:
             self._start_blackbox()
         self._start_alertmanager()
         self._start_prometheus()
-        self._wait("tasks", f"{self.url('tasks')}/readyz")
-        self._wait("predictor", f"{self.url('predictor')}/readyz")
         if cfg.blackbox:
             self._wait("blackbox", f"{self.url('blackbox')}/-/healthy")
         self._wait("alertmanager", f"{self.url('alertmanager')}/-/ready")
         self._wait("prometheus", f"{self.url('prometheus')}/-/ready")
+        self._wait("tasks", f"{self.url('tasks')}/readyz")
+        self._wait("predictor", f"{self.url('predictor')}/readyz")
         if cfg.dashboard:
             self._start_dashboard()
         if cfg.load:
