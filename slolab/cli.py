@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import httpx
 
@@ -77,8 +78,20 @@ def _cmd_fault(args: argparse.Namespace) -> int:
         body = {"error": resp.text[:200]}
     if resp.status_code != 200:
         raise CLIError(f"{args.service} answered {resp.status_code}: {body.get('error', body)}")
-    print(json.dumps(body, indent=2))
+    print(json.dumps(_readable_times(body), indent=2))
     return 0
+
+
+def _readable_times(body: dict[str, object]) -> dict[str, object]:
+    """The API's unix times (``*_at``) as ISO 8601 in UTC, which people can read."""
+    out = dict(body)
+    for key, value in body.items():
+        if key.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = (
+                datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+                .replace("+00:00", "Z")
+            )  # fmt: skip
+    return out
 
 
 def _cmd_alert_receiver(args: argparse.Namespace) -> int:
@@ -126,6 +139,9 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("slo", help="SLO as code: validate, generate, status, report, gate")
     register_slo(p.add_subparsers(dest="slo_command", required=True))
     register_lab(sub)
+    from slolab.web.cli import register as register_dashboard
+
+    register_dashboard(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,6 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from slolab import demo
 
         demo.register()  # the demo's dashboards and alert receiver for `slolab slo generate`
+    if hasattr(args, "file") and not args.file:
+        from slolab.slo.files import find_slo_file, searched_message
+
+        found = find_slo_file()
+        if not found.is_file():
+            print(f"slolab: error: {searched_message()}", file=sys.stderr)
+            return 2
+        args.file = str(found)
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:

@@ -22,6 +22,7 @@ __all__ = [
     "BUCKETS",
     "COMPONENT_PORTS",
     "FAULTS",
+    "FAULT_METRIC",
     "JOBS",
     "PORTS",
     "SCENARIOS",
@@ -44,6 +45,7 @@ PORTS: Final = MappingProxyType(
         "alertmanager": 9093,
         "blackbox": 9115,
         "locust": 8089,
+        "dashboard": 8090,
         "grafana": 3000,
         "jaeger-ui": 16686,
         "otlp-grpc": 4317,
@@ -60,6 +62,7 @@ COMPONENT_PORTS: Final = MappingProxyType(
         "alertmanager": (PORTS["alertmanager"], "ALERTMANAGER_PORT"),
         "blackbox": (PORTS["blackbox"], "BLACKBOX_PORT"),
         "locust": (PORTS["locust"], "LOCUST_PORT"),
+        "dashboard": (PORTS["dashboard"], "DASHBOARD_PORT"),
         "webhook": (PORTS["lab-webhook"], "LAB_WEBHOOK_PORT"),
     }
 )
@@ -93,6 +96,9 @@ class Metric:
     help: str = ""
 
 
+# 1 while a fault is switched on (label ``fault``): the dashboard's "faults on" list.
+FAULT_METRIC: Final = "slolab_fault_active"
+
 _METRICS: Final = (
     # tasks (prometheus-flask-exporter; names of the seed, a contract)
     Metric("tasks", "flask_http_request_total", "counter", ("method", "status"),
@@ -124,9 +130,9 @@ _METRICS: Final = (
     Metric("predictor", "model_info", "gauge", ("version",),
            "The served model's version (always 1)."),
     # both
-    Metric("tasks", "slolab_fault_active", "gauge", ("fault",),
+    Metric("tasks", FAULT_METRIC, "gauge", ("fault",),
            "1 while a fault is switched on, else 0."),
-    Metric("predictor", "slolab_fault_active", "gauge", ("fault",),
+    Metric("predictor", FAULT_METRIC, "gauge", ("fault",),
            "1 while a fault is switched on, else 0."),
 )  # fmt: skip
 

@@ -1,18 +1,26 @@
-"""The SLO dashboard, built from the SLO model (``slos.yaml``): one row per SLO.
+"""The SLO dashboard, built from the SLO model (``slos.yaml``): Sloth's and Pyrra's shape.
+
+On top, one overview table of every SLO (objective, SLI, budget left, burn
+rates, alerts, history covered); below, one row per SLO repeated over the
+``slo`` template variable (filtered by ``service``), so the panel count does
+not grow with the SLO file and any user's SLOs appear without regenerating.
 
 Every query reads the generated recording rules (names from
-:mod:`slolab.slo.conventions`) with the SLO's own selector, so the dashboard
-shows exactly what the alerts see. Windows are the SLO's scaled alert windows:
-a 1-day SLO's "1h" burn rate is its 2m window, and the title says so.
+:mod:`slolab.slo.conventions`), never raw series: the dashboard shows what the
+alerts see. Windows differ per SLO (a 1-day SLO's "1h" is its 2m window), so
+the per-window burn-rate graph lists whatever windows the SLO records.
+``OVERVIEW_QUERIES`` are the table's queries: the browser dashboard's test
+compares their results with its own numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from grafana_foundation_sdk.builders import dashboard as dash_b
+from grafana_foundation_sdk.builders import table
 from grafana_foundation_sdk.models import dashboard as dash
+from grafana_foundation_sdk.models import prometheus as prom_models
 
 from slolab.dashboards.panels import (
     PROMETHEUS,
@@ -25,184 +33,164 @@ from slolab.dashboards.panels import (
     thresholds,
 )
 from slolab.slo import conventions as c
-from slolab.slo.model import SLO, number
+from slolab.slo.model import SLO
 
-__all__ = ["AT_RISK_BELOW", "slo_dashboard", "time_to_exhaustion"]
+__all__ = ["AT_RISK_BELOW", "COVERAGE_SERIES", "OVERVIEW_QUERIES", "slo_dashboard"]
 
 # Budget remaining under this share of the period's budget: "at risk".
 AT_RISK_BELOW = 0.25
-_HOUR = timedelta(hours=1)
-_SIX_HOURS = timedelta(hours=6)
+# How much history a period figure covers (recorded by newer rule files; absent: no value).
+COVERAGE_SERIES = "slo:period_coverage:seconds"
+VAR_SERVICE, VAR_SLO = c.LABEL_SERVICE, c.LABEL_SLO
+_ALL = f'{c.LABEL_SERVICE}=~"${VAR_SERVICE}", {c.LABEL_SLO}=~"${VAR_SLO}"'
+_ONE = f'{c.LABEL_SLO}="${VAR_SLO}"'
+_BY = f"by ({c.LABEL_SERVICE}, {c.LABEL_SLO})"
+
+# column -> instant query over every selected SLO, one row per (service, slo).
+OVERVIEW_QUERIES: dict[str, str] = {
+    "objective": f"max {_BY} ({c.RULE_OBJECTIVE}{{{_ALL}}})",
+    "SLI (period)": f"1 - max {_BY} ({c.RULE_ERROR_RATIO_PERIOD}{{{_ALL}}})",
+    "budget left": f"max {_BY} ({c.RULE_BUDGET_REMAINING}{{{_ALL}}})",
+    "burn now": f"max {_BY} ({c.RULE_CURRENT_BURN_RATE}{{{_ALL}}})",
+    "burn period": f"max {_BY} ({c.RULE_PERIOD_BURN_RATE}{{{_ALL}}})",
+    "alerts firing": f'count {_BY} (ALERTS{{alertstate="firing", {_ALL}}})',
+    "history covered": f"max {_BY} ({COVERAGE_SERIES}{{{_ALL}}})",
+}
+_UNITS = {"objective": "percentunit", "SLI (period)": "percentunit",
+          "budget left": "percentunit", "burn now": "x", "burn period": "x",
+          "alerts firing": "short", "history covered": "s"}  # fmt: skip
 
 
-def _burn(slo: SLO, window: str) -> str:
-    """Burn rate over one recorded window: error ratio / error budget."""
-    return f"{slo.recorded(c.error_ratio_rule(window))} / {number(slo.error_budget)}"
+def _variables() -> list:
+    def var(name: str, expr: str, label: str) -> dash_b.QueryVariable:
+        return (
+            dash_b.QueryVariable(name)
+            .label(label)
+            .datasource(PROMETHEUS)
+            .query(expr)
+            .refresh(dash.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(dash.VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .current(dash.VariableOption(selected=True, text="All", value="$__all"))
+        )
 
-
-def time_to_exhaustion(slo: SLO) -> str:
-    """Seconds until the budget is gone at the last (scaled) hour's burn rate.
-
-    remaining share * period / burn rate; 0 once exhausted, capped at one period
-    (a burn rate near 0 would otherwise give centuries).
-    """
-    period = number(slo.period.total_seconds())
-    remaining = f"clamp_min({slo.recorded(c.RULE_BUDGET_REMAINING)}, 0)"
-    burn = f"clamp_min({_burn(slo, slo.scaled(_HOUR))}, 1e-9)"
-    return f"clamp_max({remaining} * {period} / {burn}, {period})"
-
-
-def _page_factor(slo: SLO) -> float:
-    """The lowest burn rate that can page this SLO (red on the burn-rate stats)."""
-    factors = [
-        cond.factor
-        for policy in slo.alert_policies
-        if policy.severity == c.SEVERITY_PAGE
-        for cond in policy.conditions
-    ]
-    return min(factors) if factors else 1.0
-
-
-def _stats(slo: SLO) -> list:
-    name, obj = slo.name, slo.objective
-    burn_steps = thresholds((None, "green"), (1, "orange"), (_page_factor(slo), "red"))
-    budget = slo.recorded(c.RULE_BUDGET_REMAINING)
-    h1, h6 = slo.scaled(_HOUR), slo.scaled(_SIX_HOURS)
     return [
-        single(
-            f"{name}: SLI ({slo.period_str})",
-            query(f"1 - {slo.recorded(c.RULE_ERROR_RATIO_PERIOD)}", instant=True),
-            unit="percentunit",
-            decimals=3,
-            width=3,
-            steps=thresholds((None, "red"), (obj, "green")),
-            description=slo.description,
-        ),
-        single(
-            f"{name}: objective",
-            query(slo.recorded(c.RULE_OBJECTIVE), instant=True),
-            unit="percentunit",
-            decimals=3,
-            width=2,
-        ),
-        single(
-            f"{name}: status",
-            query(budget, instant=True),
-            width=3,
-            mappings=status_mappings(AT_RISK_BELOW),
-            steps=thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green")),
-            description=f"Budget remaining: below 0 violating, under "
-            f"{AT_RISK_BELOW:.0%} at risk, else meeting.",
-        ),
-        single(
-            f"{name}: budget remaining",
-            query(budget, instant=True),
-            unit="percentunit",
-            decimals=1,
-            width=3,
-            steps=thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green")),
-        ),
-        single(
-            f"{name}: burn rate now ({slo.short_window})",
-            query(slo.recorded(c.RULE_CURRENT_BURN_RATE), instant=True),
-            unit="x",
-            decimals=2,
-            width=3,
-            steps=burn_steps,
-        ),
-        single(
-            f"{name}: burn rate {h1}",
-            query(_burn(slo, h1), instant=True),
-            unit="x",
-            decimals=2,
-            width=2,
-            steps=burn_steps,
-        ),
-        single(
-            f"{name}: burn rate {h6}",
-            query(_burn(slo, h6), instant=True),
-            unit="x",
-            decimals=2,
-            width=2,
-            steps=burn_steps,
-        ),
-        single(
-            f"{name}: burn rate {slo.period_str}",
-            query(slo.recorded(c.RULE_PERIOD_BURN_RATE), instant=True),
-            unit="x",
-            decimals=2,
-            width=2,
-            steps=thresholds((None, "green"), (1, "red")),
-        ),
-        single(
-            f"{name}: time to exhaustion",
-            query(time_to_exhaustion(slo), instant=True),
-            unit="s",
-            width=2,
-            steps=thresholds((None, "red"), (3600, "orange"), (86400, "green")),
-            description=f"At the {h1} burn rate; capped at one period ({slo.period_str}).",
-        ),
-        single(
-            f"{name}: alerts firing",
-            query(
-                f'count(ALERTS{{alertstate="firing", {c.LABEL_SLO}="{name}"}}) or vector(0)',
-                instant=True,
-            ),
-            width=2,
-            steps=thresholds((None, "green"), (1, "red")),
-            description=f"{c.ALERT_PAGE} and {c.ALERT_TICKET} firing for this SLO.",
-        ),
+        var(VAR_SERVICE, f"label_values({c.RULE_OBJECTIVE}, {c.LABEL_SERVICE})", "service"),
+        var(VAR_SLO, f'label_values({c.RULE_OBJECTIVE}{{{c.LABEL_SERVICE}=~"${VAR_SERVICE}"}}, '
+            f"{c.LABEL_SLO})", "SLO"),
+    ]  # fmt: skip
+
+
+def _overview() -> table.Panel:
+    panel = (
+        table.Panel()
+        .title("Every SLO")
+        .description("One row per SLO: objective, SLI over its period, error budget left, "
+                     "burn rates (1x spends the budget exactly over the period), alerts "
+                     "firing, and how much history the period figures cover.")
+        .datasource(PROMETHEUS)
+        .span(24)
+        .height(9)
+    )
+    for ref, (column, expr) in zip("ABCDEFGHIJ", OVERVIEW_QUERIES.items(), strict=False):
+        panel = panel.with_target(
+            query(expr, instant=True).format(prom_models.PromQueryFormat.TABLE).ref_id(ref)
+        )
+        panel = panel.override_by_name(
+            column, [dash.DynamicConfigValue(id_val="unit", value=_UNITS[column])]
+        )
+    refs = zip("ABCDEFGHIJ", OVERVIEW_QUERIES, strict=False)
+    renames = {f"Value #{ref}": col for ref, col in refs}
+    panel = panel.with_transformation(dash.DataTransformerConfig(id_val="merge", options={}))
+    return panel.with_transformation(
+        dash.DataTransformerConfig(
+            id_val="organize",
+            options={"excludeByName": {"Time": True}, "renameByName": renames,
+                     "indexByName": {c.LABEL_SLO: 0, c.LABEL_SERVICE: 1}},
+        )
+    )
+
+
+def _recorded(rule: str) -> str:
+    return f"{rule}{{{_ONE}}}"
+
+
+def _stats() -> list:
+    budget = _recorded(c.RULE_BUDGET_REMAINING)
+    burn_steps = thresholds((None, "green"), (1, "orange"), (14.4, "red"))
+    return [
+        single("SLI over the period", query(f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}",
+               instant=True), unit="percentunit", decimals=3, width=3),
+        single("objective", query(_recorded(c.RULE_OBJECTIVE), instant=True),
+               unit="percentunit", decimals=3, width=2),
+        single("status", query(budget, instant=True), width=3,
+               mappings=status_mappings(AT_RISK_BELOW),
+               steps=thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green")),
+               description=f"Budget remaining: below 0 violating, under {AT_RISK_BELOW:.0%} "
+               "at risk, else meeting."),
+        single("budget remaining", query(budget, instant=True), unit="percentunit",
+               decimals=1, width=3,
+               steps=thresholds((None, "red"), (0, "orange"),
+                                (AT_RISK_BELOW, "green"))),
+        single("burn rate now", query(_recorded(c.RULE_CURRENT_BURN_RATE), instant=True),
+               unit="x", decimals=2, width=3, steps=burn_steps,
+               description="Over the SLO's shortest alert window (5m for 30 days)."),
+        single("burn rate over the period", query(_recorded(c.RULE_PERIOD_BURN_RATE),
+               instant=True), unit="x", decimals=2, width=3,
+               steps=thresholds((None, "green"), (1, "red"))),
+        single("history covered", query(_recorded(COVERAGE_SERIES), instant=True), unit="s",
+               width=4, description="How much history the period figures are computed over "
+               "(less than the period on a young Prometheus)."),
+        single("alerts firing", query(f'count(ALERTS{{alertstate="firing", {_ONE}}}) '
+               "or vector(0)", instant=True), width=3,
+               steps=thresholds((None, "green"), (1, "red")),
+               description=f"{c.ALERT_PAGE} and {c.ALERT_TICKET} firing for this SLO."),
+
     ]
 
 
-def _graphs(slo: SLO) -> list:
-    name = slo.name
-    h1, h6 = slo.scaled(_HOUR), slo.scaled(_SIX_HOURS)
+def _graphs() -> list:
+    short_sli = (
+        f"1 - {_recorded(c.RULE_CURRENT_BURN_RATE)} * (1 - {_recorded(c.RULE_OBJECTIVE)})"
+    )
+    windows = (
+        f'label_replace({{__name__=~"{c.error_ratio_rule("")}.+", {_ONE}}}, "window", "$1", '
+        f'"__name__", "{c.error_ratio_rule("")}(.+)") / on ({c.LABEL_SLO}) group_left () '
+        f"(1 - {_recorded(c.RULE_OBJECTIVE)})"
+    )
     return [
-        graph(
-            f"{name}: SLI over time",
-            [
-                query(f"1 - {slo.recorded(c.RULE_ERROR_RATIO_PERIOD)}", f"SLI {slo.period_str}"),
-                query(f"1 - {slo.recorded(c.error_ratio_rule(h1))}", f"SLI {h1}"),
-                query(slo.recorded(c.RULE_OBJECTIVE), "objective"),
-            ],
-            unit="percentunit",
-        ),
-        graph(
-            f"{name}: error budget remaining",
-            [query(slo.recorded(c.RULE_BUDGET_REMAINING), "budget remaining")],
-            unit="percentunit",
-        ),
-        graph(
-            f"{name}: burn rates",
-            [
-                query(slo.recorded(c.RULE_CURRENT_BURN_RATE), slo.short_window),
-                query(_burn(slo, h1), h1),
-                query(_burn(slo, h6), h6),
-                query(slo.recorded(c.RULE_PERIOD_BURN_RATE), slo.period_str),
-            ],
-            unit="x",
-            min_value=0,
-        ),
+        graph("SLI over time", [
+            query(f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}", "SLI over the period"),
+            query(short_sli, "SLI now (shortest window)"),
+            query(_recorded(c.RULE_OBJECTIVE), "objective"),
+        ], unit="percentunit"),
+        graph("error budget remaining", [query(_recorded(c.RULE_BUDGET_REMAINING), "budget")],
+              unit="percentunit"),
+        graph("burn rate per alert window", [
+            query(windows, "{{window}}"),
+            query(_recorded(c.RULE_PERIOD_BURN_RATE), "period"),
+        ], unit="x", min_value=0),
     ]
 
 
 def slo_dashboard(slos: Sequence[SLO]) -> dash.Dashboard:
-    """One row per SLO: numbers first, then SLI, budget and burn rates over time."""
+    """The overview table, then one row per selected SLO (repeated over ``$slo``)."""
+    del slos  # the variables list the SLOs Prometheus has: any slos.yaml, no regeneration
     alerts = (
         dash_b.AnnotationQuery()
         .name("SLO alerts firing")
         .datasource(PROMETHEUS)
         .enable(True)
         .icon_color("orange")
-        .expr(f'ALERTS{{alertstate="firing", {c.LABEL_SLO}!=""}}')
+        .expr(f'ALERTS{{alertstate="firing", {c.LABEL_SLO}=~"${VAR_SLO}"}}')
     )
     board = (
         dash_b.Dashboard("SLOs")
         .uid("slolab-slos")
         .description(
-            "Every SLO of slos.yaml: SLI against its objective, error budget and burn "
-            "rates. Generated by slolab.dashboards — do not edit."
+            "Every SLO: an overview table, then one row per SLO (template variables "
+            "service and slo). Generated by slolab.dashboards — do not edit."
         )
         .tags(["slolab", "slo"])
         .refresh("30s")
@@ -213,8 +201,10 @@ def slo_dashboard(slos: Sequence[SLO]) -> dash.Dashboard:
         .annotation(faults_annotation('job=~"tasks|predictor"'))
         .annotation(alerts)
     )
-    for slo in slos:
-        board = board.with_row(dash_b.Row(f"{slo.name} ({slo.service}) — {slo.description}"))
-        for panel in (*_stats(slo), *_graphs(slo)):
-            board = board.with_panel(panel)
+    for variable in _variables():
+        board = board.with_variable(variable)
+    board = board.with_panel(_overview())
+    board = board.with_row(dash_b.Row(f"${VAR_SLO}").repeat(VAR_SLO))
+    for panel in (*_stats(), *_graphs()):
+        board = board.with_panel(panel)
     return number_panels(board.build())

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
 import signal
+import sys
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -47,6 +51,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--refresh", type=float, default=5.0, help="seconds between table updates")
     p.set_defaults(func=run)
+
+    p = sub.add_parser(
+        "history",
+        help="write a generated past (traffic, incidents, recorded SLO series) as TSDB blocks",
+        description=(
+            "Generate HISTORY (default 30d) of the demo's series ending now and write it, "
+            "with the recording rules evaluated over it, as Prometheus TSDB blocks into "
+            "--out (what `make lab HISTORY=30d` does; compose copies them into its volume)."
+        ),
+    )
+    p.add_argument("--length", default=None, help="how long (default $HISTORY or 30d)")
+    p.add_argument("--out", required=True, help="folder for the blocks (replaced)")
+    p.add_argument("--rules", action="append", metavar="GLOB",
+                   help="rule files (default: prometheus/rules/*.yml here)")  # fmt: skip
+    p.set_defaults(func=run_history)
+
+
+def run_history(args: argparse.Namespace) -> int:
+    """``slolab history``: the HISTORY backfill without starting a lab."""
+    import glob
+    import os
+
+    from slolab.cli import CLIError
+    from slolab.lab import binaries, history
+    from slolab.lab.backfill import BackfillError
+    from slolab.lab.config import history_length, repo_root
+
+    try:
+        length = history_length(args.length or os.environ.get("HISTORY") or "30d")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    tools = {k: binaries.find(k) for k in ("promtool", "prometheus")}
+    if not all(tools.values()):
+        raise CLIError("needs promtool and prometheus on PATH (Debian package prometheus)")
+    patterns = args.rules or [str(repo_root() / "prometheus" / "rules" / "*.yml")]
+    rule_files = [Path(p) for pattern in patterns for p in sorted(glob.glob(pattern))]
+    out = Path(args.out).resolve()
+    try:
+        history.build(length or timedelta(days=30), out, rule_files, repo_root() / "slos.yaml",
+                      promtool=tools["promtool"] or "", prometheus=tools["prometheus"] or "",
+                      work=out.parent / f".{out.name}-work")  # fmt: skip
+    except BackfillError as exc:
+        raise CLIError(str(exc)) from None
+    shutil.rmtree(out.parent / f".{out.name}-work", ignore_errors=True)
+    print(f"history: blocks in {out}")
+    return 0
 
 
 def _config(args: argparse.Namespace) -> LabConfig:
@@ -122,6 +172,8 @@ def _print_banner(console: Console, lab: Lab, generated: bool) -> None:
         ("Prometheus", lab.url("prometheus") + "/alerts"),
         ("Alertmanager", lab.url("alertmanager")),
     ]
+    if cfg.dashboard:
+        rows.insert(0, ("dashboard", lab.url("dashboard") + "/"))
     if cfg.load and cfg.locust_ui:
         rows.append(("Locust", lab.url("locust")))
     for name, url in rows:
@@ -138,5 +190,16 @@ def _print_banner(console: Console, lab: Lab, generated: bool) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    console.print("  slolab fault set tasks error_rate=1 --expires-in 300", highlight=False)
-    console.print(f"  slolab slo status --prometheus {lab.url('prometheus')}\n", highlight=False)
+    cmd = slolab_command()
+    console.print(f"  {cmd} fault set tasks error_rate=1 --expires-in 300", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+    console.print(f"  {cmd} slo status --prometheus {lab.url('prometheus')}\n", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+
+
+def slolab_command() -> str:
+    """How to call this slolab from a fresh shell (the venv is not on its PATH)."""
+    script = Path(sys.executable).parent / "slolab"
+    if script.is_file():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m slolab"

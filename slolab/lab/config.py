@@ -12,11 +12,13 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 from slolab.contract import COMPONENT_PORTS, SCENARIOS
+from slolab.slo.durations import parse_duration
 
-__all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "repo_root"]
+__all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "history_length", "repo_root"]
 
 
 
@@ -35,6 +37,7 @@ class Ports:
     alertmanager: int = COMPONENT_PORTS["alertmanager"][0]
     blackbox: int = COMPONENT_PORTS["blackbox"][0]
     locust: int = COMPONENT_PORTS["locust"][0]
+    dashboard: int = COMPONENT_PORTS["dashboard"][0]
     webhook: int = COMPONENT_PORTS["webhook"][0]
 
     @classmethod
@@ -62,6 +65,20 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
 
 
+def history_length(raw: str) -> timedelta | None:
+    """``HISTORY``: a duration up to 35d; empty or 0 means none."""
+    raw = raw.strip()
+    if raw in ("", "0"):
+        return None
+    try:
+        length = parse_duration(raw)
+    except ValueError:
+        raise ValueError(f"HISTORY must be a duration such as 30d or 7d, got {raw!r}") from None
+    if length > timedelta(days=35):
+        raise ValueError(f"HISTORY={raw}: at most 35d (Prometheus keeps 35 days in the lab)")
+    return length
+
+
 @dataclass(frozen=True)
 class LabConfig:
     """One lab run. Defaults are those of ``make lab``."""
@@ -85,8 +102,13 @@ class LabConfig:
     # Where every alert notification goes; None: the lab's own receiver.
     webhook_url: str | None = None
     blackbox: bool = True
+    # The browser dashboard (slolab dashboard) on ports.dashboard, updating this often.
+    dashboard: bool = True
+    dashboard_refresh: float = 5.0
     # More rule files to load (tests add SLO variants); copied into the lab folder.
     extra_rule_files: tuple[Path, ...] = ()
+    # A generated past of this length backfilled before Prometheus starts (HISTORY=30d).
+    history: timedelta | None = None
     ready_timeout: float = 60.0
     stop_timeout: float = 10.0
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -109,6 +131,7 @@ class LabConfig:
             locust_ui=not _flag(env, "LAB_HEADLESS", False),
             reset=_flag(env, "RESET", False),
             admin_token=env.get("SLOLAB_ADMIN_TOKEN", ""),
+            history=history_length(env.get("HISTORY", "")),
         )
         return replace(cfg, **overrides) if overrides else cfg  # type: ignore[arg-type]
 

@@ -55,6 +55,7 @@ class Lab:
         self.supervisor = Supervisor(self.dir / "logs", stop_timeout=self.config.stop_timeout)
         self.receiver: AlertReceiver | None = None
         self.ready_seconds: dict[str, float] = {}
+        self.history_end: float | None = None  # where a HISTORY backfill ends (unix time)
         self.bins: dict[str, str] = {}
 
     # -- public ------------------------------------------------------------------
@@ -113,13 +114,16 @@ class Lab:
         except RuntimeError as exc:
             raise LabError(str(exc)) from None
         self._render_configs()
+        if cfg.history:
+            self._backfill_history()
         if cfg.webhook_url is None:
             self.receiver = AlertReceiver(cfg.host, cfg.ports.webhook, self._alert).start()
 
         self._start_service("tasks")
         self._start_service("predictor")
-        self._wait("tasks", f"{self.url('tasks')}/readyz")
-        self._wait("predictor", f"{self.url('predictor')}/readyz")
+        # Prometheus and its companions start while the services import and train:
+        # its rule groups' first evaluations then come sooner (docs/lab.md, "From
+        # clone to first page"); scrapes of a service not up yet just fail.
         if cfg.blackbox:
             self._start_blackbox()
         self._start_alertmanager()
@@ -128,6 +132,10 @@ class Lab:
             self._wait("blackbox", f"{self.url('blackbox')}/-/healthy")
         self._wait("alertmanager", f"{self.url('alertmanager')}/-/ready")
         self._wait("prometheus", f"{self.url('prometheus')}/-/ready")
+        self._wait("tasks", f"{self.url('tasks')}/readyz")
+        self._wait("predictor", f"{self.url('predictor')}/readyz")
+        if cfg.dashboard:
+            self._start_dashboard()
         if cfg.load:
             self._start_locust()
         self._write_state()
@@ -167,6 +175,8 @@ class Lab:
             names.append("locust")
         if cfg.webhook_url is None:
             names.append("webhook")
+        if cfg.dashboard:
+            names.append("dashboard")
         return {n: getattr(cfg.ports, n) for n in names}
 
     # -- configuration -------------------------------------------------------------
@@ -217,6 +227,29 @@ class Lab:
         bb = next((repo / c for c in BLACKBOX_CANDIDATES if (repo / c).is_file()), None)
         bb_cfg = yaml.safe_load(bb.read_text()) if bb else render.BLACKBOX_FALLBACK
         (out / "blackbox.yml").write_text(yaml.safe_dump(bb_cfg, sort_keys=False))
+
+    def _backfill_history(self) -> None:
+        """Replace the TSDB with a generated past of ``config.history`` (HISTORY=30d)."""
+        import glob
+
+        from slolab.lab import backfill, history
+
+        cfg = self.config
+        assert cfg.history is not None
+        rendered = yaml.safe_load((self.dir / "config" / "prometheus.yml").read_text()) or {}
+        rule_files = [
+            Path(p) for pattern in rendered.get("rule_files") or [] for p in glob.glob(pattern)
+        ]
+        began = time.monotonic()
+        try:
+            self.history_end = history.build(
+                cfg.history, self.dir / "prometheus-data", rule_files, cfg.repo / "slos.yaml",
+                promtool=self.bins["promtool"], prometheus=self.bins["prometheus"],
+                work=self.dir / "history", host=cfg.host, echo=self.echo,
+            )  # fmt: skip
+        except backfill.BackfillError as exc:
+            raise LabError(f"HISTORY={cfg.history.days}d: {exc}") from None
+        self.ready_seconds["history"] = round(time.monotonic() - began, 1)
 
     # -- components ----------------------------------------------------------------
 
@@ -285,6 +318,18 @@ class Lab:
         ]
         self.supervisor.start("prometheus", argv, env=self._base_env())
 
+    def _start_dashboard(self) -> None:
+        cfg = self.config
+        argv = [
+            sys.executable, "-m", "slolab", "dashboard",
+            "--file", str(cfg.repo / "slos.yaml"),
+            "--prometheus", self.url("prometheus"),
+            "--host", cfg.host, "--port", str(cfg.ports.dashboard),
+            "--refresh", f"{cfg.dashboard_refresh:g}",
+        ]  # fmt: skip
+        self.supervisor.start("dashboard", argv, env=self._base_env(), cwd=cfg.repo)
+        self._wait("dashboard", f"{self.url('dashboard')}/healthz")
+
     def _start_locust(self) -> None:
         cfg = self.config
         locustfile = cfg.repo / "loadgen" / "locustfile.py"
@@ -352,6 +397,7 @@ def fast_config(lab_dir: Path, ports: dict[str, int], **kw: Any) -> LabConfig:
         scrape_interval="2s",
         evaluation_interval="2s",
         fast_alerts=True,
+        dashboard_refresh=2.0,
         ready_timeout=60.0,
         stop_timeout=5.0,
     )

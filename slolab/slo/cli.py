@@ -13,11 +13,11 @@ import os
 import sys
 from pathlib import Path
 
+from slolab.slo.files import FILE_HELP
 from slolab.slo.generate.output import DEFAULT_SECRETS_DIR, DEFAULT_WEBHOOK_URL
 
 __all__ = ["register"]
 
-DEFAULT_FILE = "slos.yaml"
 
 
 def _error(message: str) -> Exception:
@@ -123,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     def add(name: str, help_: str, func: object) -> argparse.ArgumentParser:
         p = subparsers.add_parser(name, help=help_)
         p.add_argument(
-            "--file", "-f", default=DEFAULT_FILE, help="the SLO file (default: %(default)s)"
+            "--file", "-f", help=FILE_HELP
         )
         p.set_defaults(func=func)
         return p

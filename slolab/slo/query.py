@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_URL",
     "ENV_URL",
     "Alert",
+    "Exemplar",
     "NoDataError",
     "Prometheus",
     "PrometheusError",
@@ -93,6 +94,16 @@ class Alert:
     labels: Mapping[str, str]
     annotations: Mapping[str, str] = field(default_factory=dict)
     active_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """One exemplar: the series it was attached to, its labels (e.g. trace_id), value, time."""
+
+    series: Mapping[str, str]
+    labels: Mapping[str, str]
+    value: float
+    timestamp: float
 
 
 def _when(at: datetime | float | None) -> float | None:
@@ -222,6 +233,29 @@ class Prometheus:
                 f"{self.url}, or they have no samples in the window"
             )
         return value
+
+    def exemplars(
+        self, expr: str, start: datetime | float, end: datetime | float
+    ) -> list[Exemplar]:
+        """Exemplars of the series ``expr`` selects between ``start`` and ``end``.
+
+        Empty when Prometheus runs without ``--enable-feature=exemplar-storage``.
+        """
+        params = {"query": expr, "start": _when(start), "end": _when(end)}
+        data = self._get("/api/v1/query_exemplars", params, expr)
+        found = []
+        for group in data or []:
+            series = MappingProxyType(dict(group.get("seriesLabels", {})))
+            for ex in group.get("exemplars", []):
+                found.append(
+                    Exemplar(
+                        series,
+                        MappingProxyType(dict(ex.get("labels", {}))),
+                        float(ex["value"]),
+                        float(ex["timestamp"]),
+                    )
+                )
+        return found
 
     def alerts(self) -> list[Alert]:
         """Alerts Prometheus currently holds (pending and firing)."""

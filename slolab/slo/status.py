@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -32,6 +33,7 @@ __all__ = [
     "SLOStatus",
     "collect",
     "format_timedelta",
+    "plain_lines",
     "render",
     "span",
     "watch",
@@ -211,8 +213,13 @@ _ACTION_STYLE = {Action.NONE: "green", Action.NOTIFY: "yellow", Action.REVIEW: "
 # Below this many columns the full table would squeeze every cell to "…": show the
 # columns an operator watches (state, SLI, budget, fast burn, alerts) only.
 COMPACT_BELOW = 150
+# Below this (an 80-column terminal) even those get cut ("99.9…"): fewer columns, no
+# vertical rules, the 1h burn only (what the page condition reads first).
+NARROW_BELOW = 100
 _SHORT_ALERT = {c.ALERT_PAGE: "PAGE", c.ALERT_TICKET: "ticket"}
 _FULL_ONLY = {"service", "burn 6h", "burn period", "exhausted in", "policy"}
+_NARROW_DROP = {*_FULL_ONLY, "target", "burn 5m"}
+_NARROW_HEADER = {"SLI (period)": "SLI", "budget left": "budget", "alerts firing": "alerts"}
 
 
 def span(s: SLOStatus) -> str:
@@ -225,9 +232,13 @@ def span(s: SLOStatus) -> str:
 
 
 def render(
-    statuses: Sequence[SLOStatus], *, title: str = "SLO status", compact: bool = False
+    statuses: Sequence[SLOStatus],
+    *,
+    title: str = "SLO status",
+    compact: bool = False,
+    narrow: bool = False,
 ) -> Table:
-    """A rich table, one row per SLO (``compact``: the essential columns only)."""
+    """A rich table, one row per SLO (``compact``: the essential columns; ``narrow``: fewer)."""
     columns: list[tuple[str, str]] = [
         ("SLO", "left"), ("service", "left"), ("state", "left"), ("target", "right"),
         ("SLI (period)", "right"), ("over", "right"), ("budget left", "right"),
@@ -235,11 +246,18 @@ def render(
         ("burn period", "right"), ("exhausted in", "right"), ("alerts firing", "left"),
         ("policy", "left"),
     ]  # fmt: skip
-    keep = [not (compact and name in _FULL_ONLY) for name, _ in columns]
+    dropped = _NARROW_DROP if narrow else _FULL_ONLY if compact else set()
+    keep = [name not in dropped for name, _ in columns]
     table = Table(title=title, title_justify="left")
+    if narrow:
+        table.box, table.pad_edge, table.padding = box.SIMPLE_HEAD, False, (0, 1)
     for (name, justify), shown in zip(columns, keep, strict=True):
         if shown:
-            table.add_column(name, justify=justify, no_wrap=name in {"SLO", "state"})  # type: ignore[arg-type]
+            # Whole values or none: a number cut to "99.9…" reads as another number.
+            header = _NARROW_HEADER.get(name, name) if narrow else name
+            table.add_column(header, justify=justify, no_wrap=name != "alerts firing",  # type: ignore[arg-type]
+                             overflow="fold",
+                             min_width=6 if name == "alerts firing" else None)  # fmt: skip
     for s in statuses:
         left = s.budget_remaining
         left_style = (
@@ -257,7 +275,7 @@ def render(
             _rate(s.burn_rates.get(PERIOD)),
             format_timedelta(s.time_to_exhaustion) if s.has_data else "-",
             Text(
-                ", ".join(_SHORT_ALERT.get(a, a) if compact else a for a in s.alerts),
+                ", ".join(_SHORT_ALERT.get(a, a) if compact or narrow else a for a in s.alerts),
                 style="bold red",
             ),
             Text(s.decision.action.label, style=_ACTION_STYLE[s.decision.action]),
@@ -289,7 +307,27 @@ def view(
 ) -> Group:
     """Table and notes; a terminal narrower than COMPACT_BELOW gets the compact table."""
     compact = width is not None and width < COMPACT_BELOW
-    return Group(render(statuses, title=title, compact=compact), render_notes(statuses))
+    narrow = width is not None and width < NARROW_BELOW
+    return Group(
+        render(statuses, title=title, compact=compact, narrow=narrow), render_notes(statuses)
+    )
+
+
+def plain_lines(statuses: Sequence[SLOStatus], stamp: str) -> list[str]:
+    """One ``key=value`` line per SLO, for logs and pipes (no table, no colour)."""
+    lines = []
+    for s in statuses:
+        rates = " ".join(f"burn_{w}={_rate(s.burn_rates.get(w)).plain}" for w in SHOWN_WINDOWS)
+        lines.append(
+            f"{stamp} {s.slo.name} state={s.state.replace(' ', '-')} sli={_pct(s.sli)} "
+            f"budget={_pct(s.budget_remaining, 1)} {rates} "
+            f"alerts={','.join(s.alerts) or '-'}"
+        )
+    return lines
+
+
+def _iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def watch(
@@ -300,11 +338,29 @@ def watch(
     iterations: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Refresh the table every ``interval`` seconds until Ctrl-C (or ``iterations``)."""
+    """Refresh the table every ``interval`` seconds until Ctrl-C (or ``iterations``).
+
+    Output that is not a terminal (a file, a pipe, CI) gets plain lines at every
+    refresh instead: a live table would only be written once, at the end.
+    """
     count = 0
+    if not console.is_terminal:
+        while iterations is None or count < iterations:
+            stamp = _iso_now()
+            try:
+                lines = plain_lines(fetch(), stamp)
+            except PrometheusError as exc:
+                lines = [f"{stamp} error: {exc}"]
+            for line in lines:
+                console.out(line, highlight=False)
+            console.file.flush()
+            count += 1
+            if iterations is None or count < iterations:
+                sleep(interval)
+        return
     with Live(console=console, auto_refresh=False) as live:
         while iterations is None or count < iterations:
-            stamp = time.strftime("%H:%M:%S")
+            stamp = _iso_now()
             try:
                 live.update(
                     view(fetch(), title=f"SLO status at {stamp}", width=console.width),

@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from slolab.slo.files import FILE_HELP
+
 __all__ = ["register_toolkit"]
 
-DEFAULT_FILE = "slos.yaml"
 ENV_POLICIES = "SLOLAB_SLO_POLICIES"
 
 
@@ -205,8 +206,7 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
     def add(name: str, help_: str, func: Callable[[argparse.Namespace], int], *,
             prometheus: bool = True, filters: bool = True) -> argparse.ArgumentParser:  # fmt: skip
         p = subparsers.add_parser(name, help=help_)
-        p.add_argument("--file", "-f", default=DEFAULT_FILE,
-                       help="the SLO file (default: %(default)s)")  # fmt: skip
+        p.add_argument("--file", "-f", help=FILE_HELP)
         if prometheus:
             p.add_argument("--prometheus", metavar="URL",
                            help="Prometheus base URL (default: $PROMETHEUS_URL or "

@@ -14,6 +14,7 @@ def test_defaults_are_the_contract_ports():
         "alertmanager": 9093,
         "blackbox": 9115,
         "locust": 8089,
+        "dashboard": 8090,
         "webhook": 9097,
     }
     assert cfg.lab_dir.name == ".lab"

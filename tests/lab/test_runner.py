@@ -122,6 +122,17 @@ def test_a_failed_start_stops_everything_already_started(tmp_path, fake_repo, mo
         self.supervisor.start(name, [sys.executable, "-c", code])
 
     monkeypatch.setattr(Lab, "_start_service", fake_service)
+    # Prometheus and its companions start before the services are ready: stopped too.
+    companions = ("blackbox", "alertmanager", "prometheus")
+    for name in companions:
+        monkeypatch.setattr(
+            Lab, f"_start_{name}",
+            lambda self, n=name: self.supervisor.start(
+                n, [sys.executable, "-c", "import time; time.sleep(60)"]),
+        )  # fmt: skip
+    real_wait = Lab._wait
+    monkeypatch.setattr(Lab, "_wait", lambda self, name, url: None if name in companions
+                        else real_wait(self, name, url))  # fmt: skip
     lab = Lab(cfg, echo=lambda s: None)
     with pytest.raises(LabError) as err:
         lab.start()

@@ -250,3 +250,49 @@ def test_policy_windows_from_the_aggregates(fake_prom, toolkit_slos) -> None:
         status = collect(prom, toolkit_slos[:1], policies)[0]
     assert math.isclose(status.burn_rates["1d"], 3.0)  # 0.3% errors / 0.1% budget
     assert status.decision.action == Action.REVIEW
+BLOWN = {
+    **HEALTHY_AND_BURNING,
+    # Two minutes of a full outage over a fresh lab: the figures the issue saw cut.
+    ("tasks-availability", c.RULE_ERROR_RATIO_PERIOD): 0.48319,
+    ("tasks-availability", c.RULE_BUDGET_REMAINING): -482.18,
+    ("tasks-availability", "slo:sli_error:ratio_rate5m"): 1.0,
+    ("tasks-availability", "slo:sli_error:ratio_rate1h"): 1.0,
+}
+
+
+def test_80_columns_show_whole_values_in_fewer_columns(fake_prom, toolkit_slos) -> None:
+    ticket = {"labels": {"alertname": c.ALERT_TICKET, "slo": "tasks-availability"}}
+    fake_prom.route = recorded(BLOWN, [PAGE, ticket])
+    with Prometheus(fake_prom.url) as prom:
+        statuses = collect(prom, toolkit_slos)
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(view(statuses, width=80))
+    out = console.file.getvalue()
+    assert "…" not in out, out
+    line = next(line for line in out.splitlines() if "tasks-availability" in line)
+    for cell in ("violating", "51.681%", "-48218.0%", "1000.00x", "PAGE,"):
+        assert cell in line, (cell, line)
+    lines = out.splitlines()
+    # Both alerts whole: on the row, or "ticket" wrapped onto the next line.
+    assert "ticket" in line or "ticket" in lines[lines.index(line) + 1], out
+    assert max(len(x) for x in out.splitlines()) <= 80
+
+
+def test_watch_without_a_terminal_prints_plain_lines_each_refresh(fake_prom, toolkit_slos) -> None:
+    fake_prom.route = recorded(HEALTHY_AND_BURNING, [PAGE])
+
+    def fetch():
+        with Prometheus(fake_prom.url) as prom:
+            return collect(prom, toolkit_slos)
+
+    console = Console(file=io.StringIO(), width=80, force_terminal=False)
+    watch(fetch, 5, console, iterations=2, sleep=lambda _: None)
+    lines = console.file.getvalue().splitlines()
+    rows = [x for x in lines if " tasks-availability " in x]
+    assert len(rows) == 2, lines  # one line per SLO per refresh, written as it happens
+    assert "\x1b" not in console.file.getvalue()
+    stamp, *_ = rows[0].split()
+    assert stamp.endswith("Z") and "T" in stamp  # ISO 8601
+    for cell in ("state=at-risk", "sli=99.950%", "budget=50.0%", "burn_1h=15.00x",
+                 f"alerts={c.ALERT_PAGE}"):  # fmt: skip
+        assert cell in rows[0], (cell, rows[0])

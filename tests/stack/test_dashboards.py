@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 
 import promql_parser
-import pytest
 
 from slolab.dashboards import DASHBOARD_DIR, PROMETHEUS_UID, build, panel_queries, render
-from slolab.dashboards.slo import time_to_exhaustion
+from slolab.dashboards.slo import COVERAGE_SERIES, OVERVIEW_QUERIES
 from slolab.slo import conventions as c
 from slolab.slo.model import load
 
@@ -29,7 +28,7 @@ CONTRACT = {
     "probe_success", "up", "ALERTS", "process_cpu_seconds_total",
     "process_resident_memory_bytes",
     c.RULE_ERROR_RATIO_PERIOD, c.RULE_OBJECTIVE, c.RULE_CURRENT_BURN_RATE,
-    c.RULE_PERIOD_BURN_RATE, c.RULE_BUDGET_REMAINING,
+    c.RULE_PERIOD_BURN_RATE, c.RULE_BUDGET_REMAINING, COVERAGE_SERIES,
 }  # fmt: skip
 
 
@@ -96,17 +95,19 @@ def test_latency_panels_ask_for_exemplars() -> None:
             assert all(t.get("exemplar") for t in p["targets"]), p["title"]
 
 
-def test_slo_dashboard_covers_every_slo() -> None:
-    titles = {panel for board, panel, _ in panel_queries() if board == "SLOs"}
-    for slo in SLOS:
-        for part in ("SLI", "status", "budget remaining", "time to exhaustion", "alerts firing"):
-            assert any(t.startswith(f"{slo.name}: {part}") for t in titles), (slo.name, part)
-
-
-@pytest.mark.parametrize("slo", SLOS, ids=lambda s: s.name)
-def test_time_to_exhaustion_formula(slo) -> None:
-    expr = time_to_exhaustion(slo)
-    promql_parser.parse(expr)
-    period = f"{slo.period.total_seconds():.12g}"
-    assert expr.startswith("clamp_max(") and expr.endswith(f", {period})")
-    assert f"* {period} /" in expr and c.RULE_BUDGET_REMAINING in expr
+def test_slo_dashboard_is_an_overview_then_a_row_repeated_per_slo() -> None:
+    doc = json.loads((ROOT / DASHBOARD_DIR / "slolab-slos.json").read_text())
+    names = [v["name"] for v in doc["templating"]["list"]]
+    assert names == [c.LABEL_SERVICE, c.LABEL_SLO]
+    first, row, *rest = doc["panels"]
+    assert first["type"] == "table" and len(first["targets"]) == len(OVERVIEW_QUERIES)
+    assert row["type"] == "row" and row["repeat"] == c.LABEL_SLO
+    # The panel count no longer grows with the SLO file (it was 14 per SLO).
+    assert len(doc["panels"]) < 15
+    titles = {p["title"] for p in rest}
+    for part in ("SLI over the period", "status", "budget remaining", "burn rate now",
+                 "history covered", "alerts firing", "burn rate per alert window"):  # fmt: skip
+        assert part in titles, part
+    for p in rest:
+        for t in p["targets"]:
+            assert '"$slo"' in t["expr"], (p["title"], t["expr"])

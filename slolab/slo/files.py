@@ -1,0 +1,43 @@
+"""Where the SLO file is: an explicit path, ``$SLOLAB_SLO_FILE``, or found upward from here.
+
+So ``slolab slo status`` works from any folder of a checkout (and from any
+folder at all with the variable set), not only from where ``slos.yaml`` lies.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["DEFAULT_NAME", "ENV_FILE", "FILE_HELP", "find_slo_file", "searched_message"]
+
+DEFAULT_NAME = "slos.yaml"
+ENV_FILE = "SLOLAB_SLO_FILE"
+FILE_HELP = f"the SLO file (default: ${ENV_FILE}, else the nearest {DEFAULT_NAME} upward from here)"
+
+
+def find_slo_file(explicit: str | Path | None = None, start: Path | None = None) -> Path:
+    """``explicit``, else ``$SLOLAB_SLO_FILE``, else the nearest ``slos.yaml`` upward.
+
+    With none found, the plain name is returned: loading it then fails with a
+    message naming the file, and :func:`searched_message` says where we looked.
+    """
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get(ENV_FILE):
+        return Path(env)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_NAME
+        if candidate.is_file():
+            return candidate
+    return Path(DEFAULT_NAME)
+
+
+def searched_message(start: Path | None = None) -> str:
+    """Why no SLO file was found, and how to name one."""
+    here = (start or Path.cwd()).resolve()
+    return (
+        f"no {DEFAULT_NAME} in {here} or any folder above it; pass --file PATH "
+        f"or set {ENV_FILE}"
+    )

@@ -1,0 +1,1 @@
+"""The browser dashboard of ``slolab dashboard``: live SLOs, burn-down, alerts, faults."""

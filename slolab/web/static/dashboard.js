@@ -1,0 +1,219 @@
+// slolab dashboard: polls /api/state and /api/charts and redraws in place (no reload).
+"use strict";
+
+const charts = {};  // slo name -> {budget: uPlot, sli: uPlot}
+let refreshMs = 5000;
+let refreshCount = 0;
+// Charts span the period and change slowly; their range queries cost more than the
+// table's instant ones, so they are fetched at every CHARTS_EVERY-th refresh.
+const CHARTS_EVERY = 6;
+
+function pct(v, digits) {
+  return v === null || v === undefined ? "-" : (v * 100).toFixed(digits) + "%";
+}
+function rate(v) {
+  if (v === null || v === undefined) return ["-", ""];
+  return [v.toFixed(2) + "x", v >= 14.4 ? "bad" : v > 1 ? "warn" : ""];
+}
+function duration(seconds) {
+  const units = [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]];
+  let left = Math.round(seconds), out = "";
+  for (const [u, n] of units) {
+    if (left >= n && out.split(/[a-z]/).length <= 2) { out += Math.floor(left / n) + u; left %= n; }
+  }
+  return out || "0s";
+}
+function cell(row, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  row.appendChild(td);
+  return td;
+}
+function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
+
+function renderTable(state) {
+  const body = document.querySelector("#slo-table tbody");
+  clear(body);
+  for (const s of state.slos) {
+    const tr = document.createElement("tr");
+    tr.dataset.slo = s.name;
+    tr.dataset.state = s.state;
+    cell(tr, s.name);
+    cell(tr, s.service, "left");
+    cell(tr, s.state, "left state-" + s.state.replace(" ", "-"));
+    cell(tr, pct(s.objective, 2));
+    const sli = cell(tr, pct(s.sli, 3));
+    if (s.coverage_seconds !== null && s.coverage_seconds < s.period_seconds) {
+      sli.title = "computed over " + duration(s.coverage_seconds) + " of " + s.period;
+      sli.textContent += " (" + duration(s.coverage_seconds) + ")";
+    }
+    const left = s.budget_remaining;
+    cell(tr, pct(left, 1), left === null ? "" : left > 0.5 ? "good" : left > 0 ? "warn" : "bad");
+    for (const w of [...state.windows, "period"]) {
+      const [text, cls] = rate(s.burn_rates[w]);
+      cell(tr, text, cls);
+    }
+    cell(tr, s.alerts.join(", "), "left bad");
+    body.appendChild(tr);
+  }
+}
+
+function renderFaults(state) {
+  const ul = document.getElementById("faults");
+  clear(ul);
+  if (!state.faults.length) {
+    const li = document.createElement("li");
+    li.className = "dim"; li.textContent = "none";
+    ul.appendChild(li);
+  }
+  for (const f of state.faults) {
+    const li = document.createElement("li");
+    li.className = "fault bad";
+    li.textContent = (f.job || f.service || f.instance || "?") + ": " + (f.fault || JSON.stringify(f));
+    ul.appendChild(li);
+  }
+}
+
+function renderAlerts(state) {
+  const a = state.alerts, box = document.getElementById("timeline"), ul = document.getElementById("alerts");
+  clear(box); clear(ul);
+  // Zoom to the alerts: a 6-hour axis would draw a fresh lab's alerts as slivers.
+  const end = Date.parse(state.generated_at);
+  const first = Math.min(end, ...a.timeline.map(s => Date.parse(s.start)));
+  const start = Math.max(end - a.history_seconds * 1000, end - Math.max(15 * 60e3, 1.25 * (end - first)));
+  document.getElementById("alerts-span").textContent = "(last " + duration((end - start) / 1000) + ")";
+  const lanes = {};
+  for (const s of a.timeline) {
+    const key = s.alert + " " + (s.slo || "");
+    if (!lanes[key]) {
+      const lane = document.createElement("div");
+      lane.className = "lane";
+      const label = document.createElement("span");
+      label.className = "label"; label.textContent = key;
+      lane.appendChild(label);
+      box.appendChild(lane);
+      lanes[key] = lane;
+    }
+    const from = Math.max(Date.parse(s.start), start), to = s.end ? Date.parse(s.end) : end;
+    const span = document.createElement("div");
+    span.className = "span " + (["critical", "warning"].includes(s.severity) ? s.severity : "other");
+    span.style.left = (100 * (from - start) / (end - start)) + "%";
+    span.style.width = (100 * Math.max(to - from, 0) / (end - start)) + "%";
+    span.title = key + ": " + s.start + " → " + (s.end || "now");
+    lanes[key].appendChild(span);
+    const li = document.createElement("li");
+    li.className = s.end ? "resolved" : "firing bad";
+    li.textContent = (s.end ? "resolved " : "FIRING ") + s.alert + " " + (s.slo || "") +
+      " since " + s.start + (s.end ? " until " + s.end : "");
+    ul.appendChild(li);
+  }
+  if (!a.timeline.length) {
+    const li = document.createElement("li");
+    li.className = "dim"; li.textContent = "no alerts fired";
+    ul.appendChild(li);
+  }
+}
+
+function renderSlow(state) {
+  const body = document.querySelector("#slow tbody");
+  clear(body);
+  if (!state.slow_requests.length) {
+    const tr = document.createElement("tr");
+    const td = cell(tr, "none in the last minutes", "dim left");
+    td.colSpan = 5;
+    body.appendChild(tr);
+  }
+  for (const r of state.slow_requests) {
+    const tr = document.createElement("tr");
+    tr.className = "slow";
+    cell(tr, r.at);
+    cell(tr, r.slo, "left");
+    cell(tr, r.endpoint || "", "left");
+    cell(tr, r.seconds.toFixed(3));
+    const td = cell(tr, "", "left");
+    if (r.link) {
+      const a = document.createElement("a");
+      a.href = r.link; a.textContent = r.trace_id; a.target = "_blank";
+      td.appendChild(a);
+    } else {
+      td.textContent = r.trace_id;
+    }
+    body.appendChild(tr);
+  }
+}
+
+function columns(points) {
+  return [points.map(p => p[0]), points.map(p => p[1])];
+}
+
+function chartOpts(title, series, yRange, xRange) {
+  return {
+    title, width: 270, height: 170, legend: { show: false },
+    scales: { x: { time: true, range: xRange }, y: { range: yRange } },
+    axes: [{}, { size: 72, values: (u, vals) => vals.map(v => (v * 100).toFixed(v < 0.9995 && v > -10 ? 1 : 2) + "%") }],
+    series: [{}, ...series],
+  };
+}
+
+function renderCharts(list) {
+  const root = document.getElementById("charts");
+  for (const c of list) {
+    let entry = charts[c.slo];
+    if (!entry) {
+      const card = document.createElement("div");
+      card.className = "slo-card"; card.dataset.slo = c.slo;
+      const h = document.createElement("h3"); h.textContent = c.slo;
+      const box = document.createElement("div"); box.className = "charts";
+      card.append(h, box); root.appendChild(card);
+      // Both charts span what the server chose (the period, or the data it has).
+      entry = charts[c.slo] = { card, span: [c.start, c.end] };
+      const xRange = () => entry.span;
+      const budget = new uPlot(chartOpts("budget left", [{ label: "budget left", stroke: "#1f6feb", width: 2, fill: "rgba(31,111,235,.08)" }],
+        (u, min, max) => [Math.min(0, min ?? 0), Math.max(1, max ?? 1)], xRange), [[], []], box);
+      const sli = new uPlot(chartOpts("SLI per " + c.window + ", objective", [
+        { label: "SLI", stroke: "#1a7f37", width: 2 },
+        { label: "objective", stroke: "#d1242f", dash: [6, 4], width: 1 },
+      ], (u, min, max) => [Math.min(c.objective - (1 - c.objective), min ?? 1), 1], xRange), [[], [], []], box);
+      Object.assign(entry, { budget, sli });
+    }
+    entry.span = [c.start, c.end];
+    const hasData = c.budget.some(p => p[1] !== null) || c.sli.some(p => p[1] !== null);
+    entry.card.dataset.points = String(c.budget.filter(p => p[1] !== null).length + c.sli.filter(p => p[1] !== null).length);
+    entry.card.classList.toggle("empty", !hasData);
+    entry.budget.setData(columns(c.budget));
+    const [t, v] = columns(c.sli);
+    entry.sli.setData([t, v, t.map(() => c.objective)]);
+  }
+}
+
+async function fetchJSON(url) {
+  const resp = await fetch(url, { cache: "no-store" });
+  const body = await resp.json();
+  if (!resp.ok) throw new Error(body.error || resp.statusText);
+  return body;
+}
+
+async function refresh() {
+  const err = document.getElementById("error");
+  try {
+    const wantCharts = refreshCount % CHARTS_EVERY === 0;
+    const [state, ch] = await Promise.all([
+      fetchJSON("api/state"), wantCharts ? fetchJSON("api/charts") : Promise.resolve(null)]);
+    refreshMs = (state.refresh_seconds || 5) * 1000;
+    renderTable(state); renderFaults(state); renderAlerts(state); renderSlow(state);
+    if (ch) renderCharts(ch.charts);
+    refreshCount += 1;
+    err.hidden = true;
+    const up = document.getElementById("updated");
+    up.textContent = "updated " + state.generated_at + " from " + state.prometheus;
+    up.dataset.generatedAt = state.generated_at;
+    document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
+  } catch (e) {
+    err.hidden = false;
+    err.textContent = String(e.message || e);
+  }
+  setTimeout(refresh, refreshMs);
+}
+
+refresh();

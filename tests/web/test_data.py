@@ -1,0 +1,48 @@
+"""What the dashboard's JSON says, against a fake Prometheus (the live page: tests/e2e)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from slolab.slo.query import Prometheus
+from slolab.web.data import DashboardSettings, alert_timeline, iso, slow_requests
+from tests.slo.fake_prometheus import matrix, success
+
+NOW = 1_795_000_000.0
+STEP = 30.0  # 6 h / 720 points
+
+
+def test_alert_timeline_splits_spans_and_marks_the_one_still_firing(fake_prom) -> None:
+    page = {"alertname": "SLOErrorBudgetBurnPage", "slo": "a", "severity": "critical"}
+    earlier = [(NOW - 3000 + i * STEP, 1) for i in range(10)]  # resolved
+    current = [(NOW - 600 + i * STEP, 1) for i in range(21)]  # up to now
+    fake_prom.route = lambda path, params: matrix((page, earlier + current))
+    with Prometheus(fake_prom.url) as prom:
+        spans = alert_timeline(prom, timedelta(hours=6), now=NOW)
+    assert [(s["start"], s["end"]) for s in spans] == [
+        (iso(NOW - 600), None),
+        (iso(NOW - 3000), iso(NOW - 3000 + 9 * STEP)),
+    ]
+    assert spans[0]["slo"] == "a" and spans[0]["severity"] == "critical"
+
+
+def test_slow_requests_keep_exemplars_above_the_threshold_with_trace_links(
+    fake_prom, toolkit_slos
+) -> None:
+    def route(path, params):
+        assert path == "/api/v1/query_exemplars"
+        series = {"__name__": "flask_http_request_duration_seconds_bucket", "path": "/api/tasks"}
+        return success([{"seriesLabels": series, "exemplars": [
+            {"labels": {"trace_id": "ab" * 16}, "value": "0.9", "timestamp": NOW - 5},
+            {"labels": {"trace_id": "cd" * 16}, "value": "0.1", "timestamp": NOW - 4},
+            {"labels": {}, "value": "3.0", "timestamp": NOW - 3},
+        ]}])  # fmt: skip
+
+    fake_prom.route = route
+    settings = DashboardSettings(jaeger_url="http://jaeger:16686/")
+    latency = [s for s in toolkit_slos if s.sli.kind == "latency"]
+    with Prometheus(fake_prom.url) as prom:
+        rows = slow_requests(prom, latency, settings, now=NOW)
+    assert [r["trace_id"] for r in rows] == ["ab" * 16]  # 0.1 s is fast, no id: no row
+    assert rows[0]["link"] == f"http://jaeger:16686/trace/{'ab' * 16}"
+    assert rows[0]["seconds"] == 0.9 and rows[0]["endpoint"] == "/api/tasks"
