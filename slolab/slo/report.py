@@ -29,11 +29,14 @@ from slolab.slo.query import Prometheus, counts_queries
 
 __all__ = [
     "POINTS",
+    "SERIES_COLOURS",
     "Report",
     "SLOReport",
     "Violation",
     "analyse",
     "build",
+    "html_page",
+    "html_table",
     "to_html",
     "to_markdown",
 ]
@@ -363,9 +366,14 @@ def _chart(
     return "".join(parts)
 
 
-def _table(
+# Line colours of multi-series charts (the report's and the simulator's).
+SERIES_COLOURS = ("#cf222e", "#0969da", "#8250df", "#1a7f37", "#bf8700")
+
+
+def html_table(
     head: Sequence[str], rows: Sequence[Sequence[str]], status_col: int | None = None
 ) -> str:
+    """An HTML table of text cells; ``status_col`` cells get their text as CSS class."""
     out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for row in rows:
         cells = []
@@ -381,7 +389,7 @@ def to_html(report: Report) -> str:
     body = [
         "<h1>SLO report</h1>",
         f"<p>Generated {esc(_when(report.generated_at))} from {esc(report.source)}.</p>",
-        _table(_SUMMARY_HEAD, _summary_rows(report), status_col=4),
+        html_table(_SUMMARY_HEAD, _summary_rows(report), status_col=4),
     ]
     for r in report.slos:
         body.append(f'<h2 id="{esc(r.slo.name)}">{esc(r.slo.name)}</h2>')
@@ -402,15 +410,20 @@ def to_html(report: Report) -> str:
                 [_when(v.start), _when(v.end), _pct(v.worst_sli), _pct(v.budget_spent, 1)]
                 for v in r.violations
             ]
-            body.append(_table(["from", "to", "worst SLI", "budget spent"], rows))
+            body.append(html_table(["from", "to", "worst SLI", "budget spent"], rows))
         else:
             body.append("<p>None: the SLI stayed at or above the objective in every step.</p>")
         body.append("<h3>Recommendations</h3><ul>")
         body += [f"<li>{esc(rec)}</li>" for rec in r.recommendations]
         body.append("</ul>")
+    return html_page(f"SLO report {_when(report.generated_at)}", body)
+
+
+def html_page(title: str, body: Sequence[str]) -> str:
+    """A self-contained page in the report's style: its CSS inline, no script."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>SLO report {esc(_when(report.generated_at))}</title><style>{_CSS}</style>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
         "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

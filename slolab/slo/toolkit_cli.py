@@ -193,6 +193,42 @@ def _cmd_trends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ratios(text: str) -> list[float]:
+    try:
+        values = [float(v.strip().removesuffix("%")) / (100 if "%" in v else 1)
+                  for v in text.split(",") if v.strip()]  # fmt: skip
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of error ratios like 1,0.1,0.02 or 100%,10%"
+        ) from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: each error ratio must be in (0, 1]")
+    return values
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from slolab.slo.durations import parse_duration
+    from slolab.slo.simulate import SimulationError, simulate, to_html, to_markdown
+
+    try:
+        sims = [
+            simulate(s, args.error_ratios, parse_duration(args.duration)) for s in _selected(args)
+        ]
+    except SimulationError as exc:
+        raise _error(str(exc)) from None
+    text = to_html(sims) if args.format == "html" else "\n".join(to_markdown(s) for s in sims)
+    _write(text, args.output, ", ".join(s.slo.name for s in sims))
+    return 0
+
+
+def _write(text: str, output: str | None, what: str) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        print(f"wrote {output}: {what}")
+    else:
+        sys.stdout.write(text)
+
+
 # --- registration ------------------------------------------------------------------
 
 
@@ -259,3 +295,13 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=_duration, default="1h", help="(default: %(default)s)")
     p.add_argument("--quantile", type=float, default=0.95, help="latency (default: %(default)s)")
     p.add_argument("--at", type=_instant, help="evaluation time (default: now)")
+
+    p = add("simulate", "when an outage pages, tickets and resolves, and its budget cost "
+            "(the generated rules run by promtool)", _cmd_simulate, prometheus=False)  # fmt: skip
+    p.add_argument("--error-ratio", dest="error_ratios", type=_ratios, metavar="LIST",
+                   help="error ratios to try, e.g. 1,0.1,0.02 (default: 100%% down to 2x "
+                   "the budget)")  # fmt: skip
+    p.add_argument("--duration", type=_duration, default="1h",
+                   help="how long the outage lasts (default: %(default)s)")  # fmt: skip
+    p.add_argument("--format", choices=["md", "html"], default="md")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
