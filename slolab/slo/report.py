@@ -21,11 +21,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from slolab.slo import budget
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, counts_queries
+
+if TYPE_CHECKING:
+    from slolab.slo.incidents import Incident
 
 __all__ = [
     "POINTS",
@@ -39,6 +43,7 @@ __all__ = [
     "html_table",
     "to_html",
     "to_markdown",
+    "with_incidents",
 ]
 
 POINTS = 120  # steps per report period: enough for a chart, cheap to query
@@ -91,6 +96,23 @@ class Report:
     generated_at: datetime
     source: str
     slos: tuple[SLOReport, ...]
+    incidents: tuple[Incident, ...] | None = None  # None: not asked for
+
+    @property
+    def start(self) -> datetime:
+        return min(r.start for r in self.slos)
+
+    @property
+    def end(self) -> datetime:
+        return max(r.end for r in self.slos)
+
+
+def with_incidents(prom: Prometheus, report: Report) -> Report:
+    """The report with the incidents (page/ticket episodes) of its whole window."""
+    from slolab.slo.incidents import find
+
+    found = find(prom, [r.slo for r in report.slos], report.start, report.end)
+    return replace(report, incidents=tuple(found))
 
 
 def _step(period: timedelta) -> timedelta:
@@ -280,6 +302,16 @@ def to_markdown(report: Report) -> str:
             out.append("None: the SLI stayed at or above the objective in every step.")
         out.append("\n### Recommendations\n")
         out += [f"- {rec}" for rec in r.recommendations]
+    if report.incidents is not None:
+        from slolab.slo.incidents import SUMMARY_HEAD, summary_rows
+
+        out.append("\n## Incidents\n")
+        if report.incidents:
+            out.append("| " + " | ".join(SUMMARY_HEAD) + " |")
+            out.append("|" + "|".join("---" for _ in SUMMARY_HEAD) + "|")
+            out += ["| " + " | ".join(row) + " |" for row in summary_rows(report.incidents)]
+        else:
+            out.append("No page or ticket fired in the report's window.")
     return "\n".join(out) + "\n"
 
 
@@ -416,6 +448,14 @@ def to_html(report: Report) -> str:
         body.append("<h3>Recommendations</h3><ul>")
         body += [f"<li>{esc(rec)}</li>" for rec in r.recommendations]
         body.append("</ul>")
+    if report.incidents is not None:
+        from slolab.slo.incidents import SUMMARY_HEAD, summary_rows
+
+        body.append("<h2>Incidents</h2>")
+        if report.incidents:
+            body.append(html_table(SUMMARY_HEAD, summary_rows(report.incidents)))
+        else:
+            body.append("<p>No page or ticket fired in the report's window.</p>")
     return html_page(f"SLO report {_when(report.generated_at)}", body)
 
 

@@ -169,17 +169,31 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from slolab.slo.report import build, to_html, to_markdown
+    from slolab.slo.report import build, to_html, to_markdown, with_incidents
 
     slos = _selected(args)
     with _prometheus(args) as prom:
         report = build(prom, slos, period=args.period, end=args.end)
+        if args.incidents:
+            report = with_incidents(prom, report)
     text = to_html(report) if args.format == "html" else to_markdown(report)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}: {', '.join(s.slo.name for s in report.slos)}")
-    else:
-        sys.stdout.write(text)
+    _write(text, args.output, ", ".join(s.slo.name for s in report.slos))
+    return 0
+
+
+def _cmd_incidents(args: argparse.Namespace) -> int:
+    from slolab.slo.durations import parse_duration
+    from slolab.slo.incidents import find, to_markdown, write_postmortems
+
+    slos = _selected(args)
+    end = (args.end or datetime.now(UTC)).replace(microsecond=0)
+    start = end - parse_duration(args.since)
+    with _prometheus(args) as prom:
+        found = find(prom, slos, start, end)
+    sys.stdout.write(to_markdown(found, start, end))
+    if args.postmortems:
+        for path in write_postmortems(found, Path(args.postmortems)):
+            print(f"wrote {path}")
     return 0
 
 
@@ -275,6 +289,8 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--period", type=_duration,
                    help="report over this long, e.g. 7d (default: each SLO's period)")  # fmt: skip
     p.add_argument("--end", type=_instant, help="end of the report (default: now)")
+    p.add_argument("--incidents", action="store_true",
+                   help="add the incidents (page/ticket episodes) of the window")  # fmt: skip
 
     p = add("trends", "SLI and budget trend over the last N windows", _cmd_trends)
     p.add_argument("--window", type=_duration, default="1d",
@@ -295,6 +311,15 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=_duration, default="1h", help="(default: %(default)s)")
     p.add_argument("--quantile", type=float, default=0.95, help="latency (default: %(default)s)")
     p.add_argument("--at", type=_instant, help="evaluation time (default: now)")
+
+    p = add("incidents", "page/ticket episodes from the ALERTS history, with postmortem "
+            "skeletons", _cmd_incidents)  # fmt: skip
+    p.add_argument("--since", type=_duration, default="7d",
+                   help="how far back (default: %(default)s)")  # fmt: skip
+    p.add_argument("--end", type=_instant, help="end of the window (default: now)")
+    p.add_argument("--postmortems", metavar="DIR",
+                   help="write a markdown ticket/postmortem skeleton per incident here "
+                   "(existing files are kept)")  # fmt: skip
 
     p = add("simulate", "when an outage pages, tickets and resolves, and its budget cost "
             "(the generated rules run by promtool)", _cmd_simulate, prometheus=False)  # fmt: skip
