@@ -183,10 +183,12 @@ class Review:
     cadence: timedelta
     cadence_str: str
     last_review: date
+    reviewers: tuple[str, ...] = ()
+    scheduled: date | None = None  # agreed date; else last_review + cadence
 
     @property
     def next_review(self) -> date:
-        return self.last_review + self.cadence
+        return self.scheduled or self.last_review + self.cadence
 
     def due(self, today: date) -> bool:
         return today >= self.next_review
@@ -362,7 +364,13 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
                 objective=float(number(s.objective / 100)),
                 period=parse_duration(s.period),
                 period_str=s.period,
-                review=Review(cadence, s.review.cadence, s.review.last_review),
+                review=Review(
+                    cadence,
+                    s.review.cadence,
+                    s.review.last_review,
+                    s.review.reviewers,
+                    s.review.scheduled,
+                ),
                 labels=MappingProxyType(dict(sorted(s.labels.items()))),
                 runbook_url=runbook,
             )

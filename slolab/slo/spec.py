@@ -187,6 +187,10 @@ class SLISpec(_Strict):
 class ReviewSpec(_Strict):
     cadence: str = "90d"
     last_review: date
+    # Governance: who reviews with the owner, and an agreed date that overrides
+    # last_review + cadence (``slolab slo reviews schedule``).
+    reviewers: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    scheduled: date | None = None
 
     @field_validator("cadence")
     @classmethod

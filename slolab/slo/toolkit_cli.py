@@ -131,8 +131,28 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_reviews(args: argparse.Namespace) -> int:
-    from slolab.slo.reviews import due, render
+    from slolab.slo.reviews import complete, due, render, schedule
+    from slolab.slo.spec import SpecError
 
+    if args.action != "list":
+        if not args.slo_name:
+            raise _error(f"reviews {args.action}: name the SLO")
+        try:
+            when = _date(args.date) if args.date else date.today()
+        except argparse.ArgumentTypeError as exc:
+            raise _error(str(exc)) from None
+        if args.action == "schedule" and not args.date:
+            raise _error("reviews schedule: give the date, e.g. 2026-12-01")
+        reviewers = args.reviewers.split(",") if args.reviewers is not None else None
+        try:
+            if args.action == "schedule":
+                schedule(Path(args.file), args.slo_name, when, reviewers)
+            else:
+                complete(Path(args.file), args.slo_name, when)
+        except SpecError as exc:
+            raise _error(str(exc)) from None
+        print(f"{args.file}: {args.slo_name}: review {args.action} {when.isoformat()}")
+        return 0
     as_of = args.as_of or date.today()
     rows = due(_slos(args), as_of, within_days=args.within)
     print(render(rows, as_of))
@@ -300,6 +320,11 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
 
     p = add("reviews", "SLOs whose periodic review is due", _cmd_reviews,
             prometheus=False, filters=False)  # fmt: skip
+    p.add_argument("action", nargs="?", choices=["list", "schedule", "done"], default="list",
+                   help="list (default); schedule SLO DATE; done SLO [DATE]")  # fmt: skip
+    p.add_argument("slo_name", nargs="?", metavar="SLO")
+    p.add_argument("date", nargs="?", metavar="DATE", help="YYYY-MM-DD (done: default today)")
+    p.add_argument("--reviewers", metavar="A,B", help="schedule: who reviews with the owner")
     p.add_argument("--as-of", type=_date, help="the day to check (default: today)")
     p.add_argument("--within", type=int, default=0, metavar="DAYS",
                    help="also list reviews due within DAYS")  # fmt: skip
