@@ -240,6 +240,22 @@ def _ratios(text: str) -> list[float]:
     return values
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from slolab.slo import diff as d
+    from slolab.slo.query import ENV_URL
+    from slolab.slo.spec import SpecError
+
+    try:
+        result = d.compare(d.read_version(args.old), d.read_version(args.new))
+    except SpecError as exc:
+        raise _error(str(exc)) from None
+    if args.prometheus or os.environ.get(ENV_URL):
+        with _prometheus(args) as prom:
+            result = d.budgets(prom, result, args.end)
+    _write(d.to_markdown(result), args.output, f"{len(result.rules)} rule changes")
+    return 1 if args.exit_code and not result.empty else 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from slolab.slo.durations import parse_duration
     from slolab.slo.simulate import SimulationError, simulate, to_html, to_markdown
@@ -336,6 +352,14 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=_duration, default="1h", help="(default: %(default)s)")
     p.add_argument("--quantile", type=float, default=0.95, help="latency (default: %(default)s)")
     p.add_argument("--at", type=_instant, help="evaluation time (default: now)")
+
+    p = add("diff", "what a change to the SLO file does (markdown for a pull request)",
+            _cmd_diff, filters=False)  # fmt: skip
+    p.add_argument("old", help="the old version: a path, or REV:path (e.g. main:slos.yaml)")
+    p.add_argument("new", help="the new version (e.g. slos.yaml)")
+    p.add_argument("--end", type=_instant, help="end of the budget window (default: now)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when anything changed")
 
     p = add("incidents", "page/ticket episodes from the ALERTS history, with postmortem "
             "skeletons", _cmd_incidents)  # fmt: skip
