@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from slolab.slo.incidents import Incident
 
 __all__ = [
+    "CALENDARS",
     "POINTS",
     "SERIES_COLOURS",
     "Report",
@@ -39,6 +40,7 @@ __all__ = [
     "Violation",
     "analyse",
     "build",
+    "calendar_window",
     "html_page",
     "html_table",
     "to_html",
@@ -221,25 +223,65 @@ def _violation(
     return Violation(run[0][0] - step, run[-1][0], min(s for _, s, _ in run), spent)
 
 
+CALENDARS = ("month", "quarter")
+
+
+def calendar_window(kind: str, end: datetime) -> tuple[datetime, datetime]:
+    """The calendar month or quarter (UTC) that ``end`` falls in, from its start to ``end``.
+
+    At a boundary (``end`` = 1 December 00:00) it is the whole period just ended
+    (November), so a cron job on the 1st reports the previous month.
+    """
+    if kind not in CALENDARS:
+        raise ValueError(f"calendar: {kind!r} is not one of {', '.join(CALENDARS)}")
+    end = end.astimezone(UTC).replace(microsecond=0)
+    probe = end - timedelta(seconds=1)  # at a boundary, the period just ended
+    first_month = probe.month if kind == "month" else 3 * ((probe.month - 1) // 3) + 1
+    start = probe.replace(month=first_month, day=1, hour=0, minute=0, second=0)
+    return start, end
+
+
+def _exact_step(length: timedelta) -> timedelta:
+    """A whole-minute step near length / POINTS that divides ``length`` (else _step)."""
+    minutes = length.total_seconds() / 60
+    if minutes != int(minutes):
+        return _step(length)
+    lo = max(math.ceil(minutes / POINTS), 1)
+    for candidate in range(lo, 2 * lo + 1):
+        if int(minutes) % candidate == 0:
+            return timedelta(minutes=candidate)
+    return _step(length)
+
+
 def build(
     prom: Prometheus,
     slos: Sequence[SLO],
     period: str | None = None,
     end: datetime | None = None,
+    start: datetime | None = None,
 ) -> Report:
-    """Query Prometheus and build the report of ``slos`` over ``period`` (each SLO's own)."""
+    """Query Prometheus and build the report of ``slos`` over ``period`` (each SLO's own).
+
+    With ``start`` (e.g. from :func:`calendar_window`) the window is fixed instead.
+    """
     end = end or datetime.now(UTC)
     end = end.replace(microsecond=0)
+    if start is not None and start >= end:
+        raise ValueError(f"start {start.isoformat()} must be before end {end.isoformat()}")
     reports = []
     for slo in slos:
-        length = parse_duration(period) if period else slo.period
-        step = _step(length)
-        start = end - step * math.ceil(length / step)
+        if start is not None:
+            step = _exact_step(end - start)
+            start_at = end - step * math.ceil((end - start) / step)
+        else:
+            length = parse_duration(period) if period else slo.period
+            step = _step(length)
+            start_at = end - step * math.ceil(length / step)
         good_q, total_q = counts_queries(slo, format_duration(step))
-        first = start.timestamp() + step.total_seconds()
+        first = start_at.timestamp() + step.total_seconds()
         good = _values(prom, good_q, first, end.timestamp(), step)
         total = _values(prom, total_q, first, end.timestamp(), step)
-        reports.append(analyse(slo, start, end, step, good, total))
+        reports.append(analyse(slo, start_at, end, step, good, total))
     return Report(datetime.now(UTC).replace(microsecond=0), prom.url, tuple(reports))
 
 

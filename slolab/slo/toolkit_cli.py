@@ -189,11 +189,16 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from slolab.slo.report import build, to_html, to_markdown, with_incidents
+    from slolab.slo.report import build, calendar_window, to_html, to_markdown, with_incidents
 
     slos = _selected(args)
+    start, end = None, args.end
+    if args.calendar:
+        if args.period:
+            raise _error("give --period or --calendar, not both")
+        start, end = calendar_window(args.calendar, args.end or datetime.now(UTC))
     with _prometheus(args) as prom:
-        report = build(prom, slos, period=args.period, end=args.end)
+        report = build(prom, slos, period=args.period, end=end, start=start)
         if args.incidents:
             report = with_incidents(prom, report)
     text = to_html(report) if args.format == "html" else to_markdown(report)
@@ -325,6 +330,9 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--period", type=_duration,
                    help="report over this long, e.g. 7d (default: each SLO's period)")  # fmt: skip
     p.add_argument("--end", type=_instant, help="end of the report (default: now)")
+    p.add_argument("--calendar", choices=["month", "quarter"],
+                   help="the calendar month/quarter (UTC) that --end falls in, up to --end; "
+                   "at a boundary the one just ended")  # fmt: skip
     p.add_argument("--incidents", action="store_true",
                    help="add the incidents (page/ticket episodes) of the window")  # fmt: skip
 
