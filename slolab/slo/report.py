@@ -41,8 +41,11 @@ __all__ = [
     "analyse",
     "build",
     "calendar_window",
+    "chart_svgs",
+    "facts",
     "html_page",
     "html_table",
+    "summary_table",
     "to_html",
     "to_markdown",
     "with_incidents",
@@ -458,8 +461,33 @@ def html_table(
     return "".join(out) + "</table>"
 
 
+def _svgs(r: SLOReport) -> list[str]:
+    return [
+        _chart(f"SLI per {format_duration(r.step)}", r.sli_points, r.start, r.end,
+               r.slo.objective, f"objective {_pct(r.slo.objective, 2)}", "#0969da"),
+        _chart("Error budget left", list(r.budget_points), r.start, r.end, 0.0, "exhausted",
+               "#8250df"),
+    ]  # fmt: skip
+
+
+def chart_svgs(report: Report) -> dict[str, list[str]]:
+    """Per SLO its two charts (SLI, budget left) as SVG documents (HTML and PDF)."""
+    return {r.slo.name: _svgs(r) for r in report.slos}
+
+
+def summary_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The report's summary table: head and rows of text."""
+    return list(_SUMMARY_HEAD), _summary_rows(report)
+
+
+def facts(r: SLOReport) -> list[str]:
+    """The lines that state an SLO's period, SLI and budget."""
+    return _facts(r)
+
+
 def to_html(report: Report) -> str:
     esc = html.escape
+    charts = chart_svgs(report)
     body = [
         "<h1>SLO report</h1>",
         f"<p>Generated {esc(_when(report.generated_at))} from {esc(report.source)}.</p>",
@@ -470,14 +498,7 @@ def to_html(report: Report) -> str:
         body.append(f"<p>{esc(r.slo.description)} (owner: {esc(r.slo.owner)})</p>")
         body.append("<ul>" + "".join(f"<li>{esc(f)}</li>" for f in _facts(r)) + "</ul>")
         body.append('<div class="charts">')
-        body.append(
-            _chart(f"SLI per {format_duration(r.step)}", r.sli_points, r.start, r.end,
-                   r.slo.objective, f"objective {_pct(r.slo.objective, 2)}", "#0969da")
-        )  # fmt: skip
-        body.append(
-            _chart("Error budget left", list(r.budget_points), r.start, r.end, 0.0, "exhausted",
-                   "#8250df")
-        )  # fmt: skip
+        body += charts[r.slo.name]
         body.append("</div><h3>Violations</h3>")
         if r.violations:
             rows = [

@@ -201,9 +201,51 @@ def _cmd_report(args: argparse.Namespace) -> int:
         report = build(prom, slos, period=args.period, end=end, start=start)
         if args.incidents:
             report = with_incidents(prom, report)
-    text = to_html(report) if args.format == "html" else to_markdown(report)
-    _write(text, args.output, ", ".join(s.slo.name for s in report.slos))
+    names = ", ".join(s.slo.name for s in report.slos)
+    if args.send:
+        return _send(report, args)
+    if args.format == "pdf":
+        from slolab.slo.delivery import write_pdf
+
+        if not args.output:
+            raise _error("--format pdf needs --output FILE")
+        print(f"wrote {write_pdf(report, Path(args.output))}: {names}")
+        return 0
+    _write(to_html(report) if args.format == "html" else to_markdown(report), args.output, names)
     return 0
+
+
+def _send(report: Any, args: argparse.Namespace) -> int:
+    """Deliver to every channel configured (cron: one line per channel, exit 1 on failure)."""
+    from slolab.slo import delivery as d
+
+    channels: list[tuple[str, Callable[[], None]]] = []
+    if args.to or os.environ.get("SLOLAB_SMTP_HOST"):
+        try:
+            settings = d.EmailSettings.from_env(recipients=args.to.split(",") if args.to else None)
+        except d.DeliveryError as exc:
+            raise _error(str(exc)) from None
+        channels.append((f"e-mail to {', '.join(settings.recipients)}",
+                         lambda: d.send_email(report, settings)))  # fmt: skip
+    slack = os.environ.get(d.ENV_SLACK) or os.environ.get(f"{d.ENV_SLACK}_FILE")
+    if args.slack or slack:
+        try:
+            url = d.slack_webhook_url()
+        except d.DeliveryError as exc:
+            raise _error(str(exc)) from None
+        channels.append(("Slack", lambda: d.send_slack(report, url)))
+    if not channels:
+        raise _error("--send: no channel configured (set SLOLAB_SMTP_HOST and SLOLAB_REPORT_TO, "
+                     f"or {d.ENV_SLACK})")  # fmt: skip
+    failed = 0
+    for name, send in channels:
+        try:
+            send()
+            print(f"sent the report by {name}")
+        except d.DeliveryError as exc:
+            failed += 1
+            print(f"slolab: error: {exc}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_incidents(args: argparse.Namespace) -> int:
@@ -325,8 +367,13 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
 
     p = add("report", "compliance report over the period (markdown or self-contained HTML)",
             _cmd_report)  # fmt: skip
-    p.add_argument("--format", choices=["md", "html"], default="md")
+    p.add_argument("--format", choices=["md", "html", "pdf"], default="md")
     p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    p.add_argument("--send", action="store_true",
+                   help="deliver instead of printing: e-mail (SLOLAB_SMTP_*) and/or Slack "
+                   "(SLOLAB_SLACK_WEBHOOK_URL), whichever are configured")  # fmt: skip
+    p.add_argument("--to", metavar="A,B", help="--send: e-mail these (default: $SLOLAB_REPORT_TO)")
+    p.add_argument("--slack", action="store_true", help="--send: require Slack delivery")
     p.add_argument("--period", type=_duration,
                    help="report over this long, e.g. 7d (default: each SLO's period)")  # fmt: skip
     p.add_argument("--end", type=_instant, help="end of the report (default: now)")
