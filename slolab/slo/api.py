@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,8 @@ class ErrorBudgetCalculator:
 
     def __init__(self, slo_target: float, window_days: float = 30) -> None:
         target = float(slo_target)
-        self.objective = target / 100 if 1 < target < 100 else target
+        # In decimal, so 99.9 becomes exactly 0.999 (99.9 / 100 is 0.9990000000000001).
+        self.objective = float(Decimal(repr(target)) / 100) if 1 < target < 100 else target
         _budget.error_budget(self.objective)  # validates
         if window_days <= 0:
             raise ValueError(f"window_days: {window_days!r} must be above 0")
