@@ -65,7 +65,12 @@ COMPONENT_PORTS: Final = MappingProxyType(
 
 # Prometheus job names (scrape configs, SLO selectors, dashboards)
 JOBS: Final = MappingProxyType(
-    {"tasks": "tasks", "predictor": "predictor", "blackbox-tasks": "blackbox-tasks"}
+    {
+        "tasks": "tasks",
+        "predictor": "predictor",
+        "blackbox-tasks": "blackbox-tasks",
+        "blackbox-predictor": "blackbox-predictor",
+    }
 )
 
 

@@ -21,6 +21,7 @@ SHIPPED = [
     "tasks-error-rate",
     "tasks-uptime",
     "predictor-availability",
+    "predictor-uptime",
     "predictor-latency",
     "predictor-accuracy",
     "model-freshness",
