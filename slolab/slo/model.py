@@ -342,6 +342,14 @@ def _sli_from_spec(slo: SLOSpec) -> SLI:
         fr = sli.freshness
         expr = f"time() - {fr.timestamp} < bool {number(fr.max_age_seconds)}"
         return SampleSLI("freshness", series=recorded, good_expr=expr, source=fr.timestamp)
+    if sli.cpu is not None:
+        cpu = sli.cpu
+        expr = f"sum(rate({cpu.selector}[{cpu.rate_window}])) < bool {number(cpu.max_cores)}"
+        return SampleSLI("cpu", series=recorded, good_expr=expr, source=cpu.selector)
+    if sli.memory is not None:
+        mem = sli.memory
+        expr = f"sum({mem.selector}) < bool {number(mem.max_bytes)}"
+        return SampleSLI("memory", series=recorded, good_expr=expr, source=mem.selector)
     assert sli.threshold is not None
     th = sli.threshold
     expr = f"({th.expr}) {th.op} bool {number(th.value)}"

@@ -215,7 +215,7 @@ def analyse(
         slo, start, end, step, tuple(sli_points), tuple(budget_points),
         all_total - all_bad, all_total, tuple(violations), (),
     )  # fmt: skip
-    events = "samples" if slo.sli.kind in ("probe", "freshness", "threshold") else "events"
+    events = "events" if slo.sli.kind in ("ratio", "latency") else "samples"
     return replace(partial, recommendations=tuple(_recommend(partial, events)))
 
 
@@ -319,7 +319,7 @@ def _facts(r: SLOReport) -> list[str]:
         f"Period: {_when(r.start)} to {_when(r.end)} ({format_duration(r.end - r.start)}, "
         f"steps of {format_duration(r.step)})",
         f"Objective {_pct(r.slo.objective, 2)}; SLI {_pct(r.sli)} ({r.status}); "
-        f"{r.total:,.0f} {'samples' if r.slo.sli.kind in ('probe', 'freshness') else 'events'}, "
+        f"{r.total:,.0f} {'events' if r.slo.sli.kind in ('ratio', 'latency') else 'samples'}, "
         f"{r.total - r.good:,.0f} bad",
         f"Error budget: {_pct(budget.error_budget(r.slo.objective), 2)} of events "
         f"(full downtime allowed: {format_duration(max(downtime, timedelta(seconds=1)))}); "

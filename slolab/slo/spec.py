@@ -162,12 +162,45 @@ class ThresholdSLISpec(_Strict):
         return value.strip()
 
 
+class CpuSLISpec(_Strict):
+    """A process CPU counter: good while it uses under ``max_cores`` (summed over series)."""
+
+    selector: Selector  # e.g. process_cpu_seconds_total{job="tasks"}
+    max_cores: Annotated[float, Field(gt=0)]
+    rate_window: str = "1m"
+
+    @field_validator("selector")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _selector(value)
+
+    @field_validator("rate_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class MemorySLISpec(_Strict):
+    """A memory gauge: good while it stays under ``max_bytes`` (summed over series)."""
+
+    selector: Selector  # e.g. process_resident_memory_bytes{job="tasks"}
+    max_bytes: Annotated[float, Field(gt=0)]
+
+    @field_validator("selector")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _selector(value)
+
+
 class SLISpec(_Strict):
     ratio: RatioSLISpec | None = None
     latency: LatencySLISpec | None = None
     probe: ProbeSLISpec | None = None
     freshness: FreshnessSLISpec | None = None
     threshold: ThresholdSLISpec | None = None
+    cpu: CpuSLISpec | None = None
+    memory: MemorySLISpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SLISpec:
