@@ -362,6 +362,8 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
     for s in spec.slos:
         cadence = parse_duration(s.review.cadence)
         runbook = s.alerting.runbook_url or c.DEFAULT_RUNBOOK_URL.format(name=s.name)
+        if spec.runbook_base_url and "://" not in runbook:
+            runbook = f"{spec.runbook_base_url.rstrip('/')}/{runbook.lstrip('/')}"
         slos.append(
             SLO(
                 name=s.name,

@@ -279,7 +279,17 @@ class SLOSpec(_Strict):
 
 class SLOFileSpec(_Strict):
     version: Literal[1] = 1
+    # Where relative runbook links point (PagerDuty and Slack cannot open a repo path),
+    # e.g. https://github.com/acme/slolab/blob/main/
+    runbook_base_url: str | None = None
     slos: Annotated[list[SLOSpec], Field(min_length=1)]
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"{value!r} must be an absolute http(s) URL")
+        return value
 
 
 # --- loading ------------------------------------------------------------------

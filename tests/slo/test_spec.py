@@ -289,3 +289,15 @@ def test_cpu_and_memory_rules_record_good_samples_in_promtool(tmp_path):
     proc = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_runbook_base_url_makes_links_absolute():
+    base = "version: 1\nrunbook_base_url: https://github.com/acme/slolab/blob/main/\n"
+    (slo,) = from_spec(parse_spec(GOOD.replace("version: 1\n", base)))
+    assert (
+        slo.runbook_url == "https://github.com/acme/slolab/blob/main/docs/runbooks.md#tasks-latency"
+    )
+    (plain,) = from_spec(parse_spec(GOOD))
+    assert plain.runbook_url == "docs/runbooks.md#tasks-latency"
+    with pytest.raises(SpecError, match="runbook_base_url: 'docs/' must be an absolute"):
+        parse_spec(GOOD.replace("version: 1\n", "version: 1\nrunbook_base_url: docs/\n"))
