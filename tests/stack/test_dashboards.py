@@ -114,3 +114,20 @@ def test_time_to_exhaustion_formula(slo) -> None:
     period = f"{slo.period.total_seconds():.12g}"
     assert expr.startswith("clamp_max(") and expr.endswith(f", {period})")
     assert f"* {period} /" in expr and c.RULE_BUDGET_REMAINING in expr
+
+
+def test_no_panel_asks_the_same_query_twice() -> None:
+    for name in ("slolab-tasks.json", "slolab-predictor.json"):
+        doc = json.loads((ROOT / DASHBOARD_DIR / name).read_text())
+        for p in doc["panels"]:
+            exprs = [t["expr"] for t in p.get("targets", [])]
+            assert len(exprs) == len(set(exprs)), (name, p["title"])
+
+
+def test_both_services_show_a_probe_mean_latency_and_traces() -> None:
+    for name, job in (("slolab-tasks.json", "tasks"), ("slolab-predictor.json", "predictor")):
+        doc = json.loads((ROOT / DASHBOARD_DIR / name).read_text())
+        exprs = {p["title"]: [t["expr"] for t in p.get("targets", [])] for p in doc["panels"]}
+        assert any(f'probe_success{{job="blackbox-{job}"}}' in e for e in exprs["Uptime"])
+        assert "_sum{" in exprs["Average latency"][0] and "_count{" in exprs["Average latency"][0]
+        assert "otelcol_receiver_accepted_spans" in exprs["Traces received by Jaeger"][0]
