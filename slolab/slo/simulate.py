@@ -554,7 +554,7 @@ def _head(sim: Simulation) -> list[str]:
 def _cells(sim: Simulation) -> list[list[str]]:
     rows = []
     for row in sim.rows:
-        cells = [f"{row.error_ratio * 100:g}%", f"{row.burn_rate:.3g}x"]
+        cells = [f"{row.error_ratio * 100:g}%", f"{row.burn_rate:.4g}x"]
         for t in row.alerts:
             resolved = _dur(t.resolved_after)
             if t.resolved_after is not None and t.resolved_after >= timedelta(0):

@@ -199,3 +199,21 @@ def test_pinned_thirty_day_slo_matches_the_workbook_example():
     assert f"{sim.rows[0].budget_consumed:.4f}" == "1.3889"  # 1h of a 43.2 min budget
     page_html = to_html([sim])
     assert "<svg" in page_html and "SLOErrorBudgetBurnPage" in page_html
+
+
+@needs_promtool
+@pytest.mark.slow
+def test_cli_simulate_markdown_and_html(tmp_path, capsys):
+    from slolab.cli import main
+
+    argv = ["slo", "simulate", "-f", str(ROOT / "slos.yaml"), "--slo", "tasks-error-rate",
+            "--error-ratio", "100%", "--duration", "10m"]  # fmt: skip
+    assert main(argv) == 0
+    assert "| 100% | 100x | 30 s | 17.3 s |" in capsys.readouterr().out
+    out = tmp_path / "sim.html"
+    assert main([*argv, "--format", "html", "-o", str(out)]) == 0
+    assert out.read_text().count("<svg") == 1
+    with pytest.raises(SystemExit) as exc:
+        main([*argv[:-4], "--error-ratio", "0"])
+    assert exc.value.code == 2
+    assert "each error ratio must be in (0, 1]" in capsys.readouterr().err
