@@ -30,15 +30,16 @@ with SLITracker(slos=slos_file, registry=CollectorRegistry()) as tracker:
     tracker.record_latency(0.120)
     availability = tracker.calculate_availability_sli(window="1h")
     p95 = tracker.calculate_latency_sli(percentile=95, window="1h")
-    print(f"availability over 1h: {availability}, p95 latency: {p95} ms")
+    shown = "no data" if availability is None else f"{availability:.4%}"
+    print(f"availability over 1h: {shown}, p95 latency: "
+          + ("no data" if p95 is None else f"{p95:.0f} ms"))  # fmt: skip
 
 # SLOTrackingSystem: status and dashboard data, time series, incidents, the gate.
 with SLOTrackingSystem(slos_file) as system:
     for row in system.dashboard_data():
-        print(
-            f"{row['name']}: state {row['state']}, SLI {row['sli']}, "
-            f"budget left {row['budget_remaining']}, alerts {row['alerts']}"
-        )
+        sli, left = row["sli"], row["budget_remaining"]
+        numbers = "no data" if sli is None else f"SLI {sli:.4%}, budget left {left:.1%}"
+        print(f"{row['name']}: state {row['state']}, {numbers}, alerts {row['alerts'] or 'none'}")
     first = system.slos[0].name
     points = system.time_series(first, window="1h", step="5m")
     print(f"{first}: {sum(v is not None for _, v in points)} of {len(points)} 5m points have data")

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -158,10 +159,11 @@ def _candidates(matchers: Iterable[tuple[str, str, str]]) -> list[str]:
         if op == "=":
             found.append(want)
         elif op == "=~":
-            found += list(exrex.generate(want, limit=2))[:20]
+            # lazily: `.*` alone would expand to thousands of strings
+            found += islice(exrex.generate(want, limit=2), 20)
     found += list(_FALLBACK_VALUES)
     # Plain values first: a generated "5  " is legal but unreadable.
-    return sorted(dict.fromkeys(found), key=lambda v: (not re.fullmatch(r"[\w/.\-:]*", v), 0))
+    return sorted(dict.fromkeys(found), key=lambda v: not re.fullmatch(r"[\w/.\-:]*", v))
 
 
 def _labels(positive: Sequence[str], negative: str | None = None) -> tuple[str, dict[str, str]]:

@@ -139,6 +139,6 @@ def test_the_documented_example_runs(prometheus, toolkit_slos_file):
     out = proc.stdout
     assert "budget: 0.001 of requests, 0:43:12 of downtime" in out
     assert "after 15 days at 0.05% errors: 75% left, burn rate 0.5, lasts 45 days" in out
-    assert "availability over 1h: 1.0, p95 latency: 460" in out
+    assert "availability over 1h: 100.0000%, p95 latency: 460 ms" in out
     assert "tasks-availability: state violating" in out
     assert "incident " in out and "report: tasks-availability missed" in out
