@@ -41,6 +41,8 @@ from slolab.slo.reviews import due as _reviews_due
 from slolab.slo.simulate import Simulation, simulate
 from slolab.slo.spec import SpecError
 from slolab.slo.status import SLOStatus, collect
+from slolab.slo.trends import Trend
+from slolab.slo.trends import analyse as _trend
 
 __all__ = [
     "SLO",
@@ -58,6 +60,7 @@ __all__ = [
     "SLOTrackingSystem",
     "Simulation",
     "SpecError",
+    "Trend",
     "load",
     "simulate",
 ]
@@ -381,6 +384,12 @@ class SLOTrackingSystem(_Client):
             points.append((t, values.get(t.timestamp())))
             t += step_td
         return points
+
+    def trends(
+        self, window: str = "1d", windows: int = 7, end: datetime | None = None
+    ) -> list[Trend]:
+        """Per SLO: SLI and budget over the last ``windows`` windows, slope and direction."""
+        return [_trend(self.prometheus, s, window, windows, end) for s in self.slos]
 
     def report(self, **kw: Any) -> Report:
         """See :meth:`SLOReporter.generate_report`."""

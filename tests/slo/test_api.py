@@ -118,6 +118,8 @@ def test_tracker_system_and_reporter_on_real_data(prometheus, toolkit_slos):
         (incident,) = system.incidents(since="6h", end=end)
         assert incident.slos == ("tasks-availability",)
         assert system.gate().exit_code == 1  # exhausted budget freezes deploys
+        trend = {t.slo.name: t for t in system.trends("1h", 6, end)}["tasks-availability"]
+        assert len(trend.points) == 6
     with SLOReporter(prometheus, toolkit_slos[:1]) as reporter:
         report = reporter.generate_report(period="6h", end=end)
         data = reporter.summary(report)
