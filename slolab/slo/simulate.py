@@ -337,11 +337,13 @@ def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: _Timeline) -> 
         return {"series": _series_name(name, labels), "values": _notation(values)}
     bad = _dithered(tl, ratio, tl.evaluation)
     if sli.kind == "freshness":
-        max_age = _freshness_max_age(sli)
+        max_age = _bool_limit(sli)
         name, labels = _labels([sli.source])
         # Fresh: trained at this very scrape; stale: twice the allowed age ago.
         values = [Fraction(k * tl.scrape) - (2 * max_age if b else 0) for k, b in enumerate(bad)]
         return {"series": _series_name(name, labels), "values": _notation(values)}
+    if sli.kind in ("cpu", "memory"):
+        return _resource_series(slo, sli, bad, tl)
     match = re.fullmatch(r"\((.*)\) (<|<=|>|>=|==|!=) bool (\S+)", sli.good_expr or "")
     if sli.kind != "threshold" or match is None:
         raise SimulationError(f"slo {slo.name!r}: cannot simulate a {sli.kind} SLI")
@@ -361,10 +363,25 @@ def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: _Timeline) -> 
     return {"series": _series_name(name, labels), "values": _notation(values)}
 
 
-def _freshness_max_age(sli: SampleSLI) -> Fraction:
+def _resource_series(slo: SLO, sli: SampleSLI, bad: list[bool], tl: _Timeline) -> dict[str, str]:
+    """CPU: a seconds counter at half or twice ``max_cores``; memory: a gauge at half or twice."""
+    limit = _bool_limit(sli)
+    name, labels = _labels([sli.source])
+    if sli.kind == "memory":
+        values = [limit * 2 if b else limit / 2 for b in bad]
+    else:
+        values, used = [], Fraction(0)
+        for b in bad:
+            values.append(used)
+            used += (limit * 2 if b else limit / 2) * tl.scrape
+    return {"series": _series_name(name, labels), "values": _notation(values)}
+
+
+def _bool_limit(sli: SampleSLI) -> Fraction:
+    """The number of a recorded ``... < bool N`` condition."""
     match = re.search(r"< bool (\S+)$", sli.good_expr or "")
     if match is None:
-        raise SimulationError(f"unexpected freshness expression {sli.good_expr!r}")
+        raise SimulationError(f"unexpected {sli.kind} expression {sli.good_expr!r}")
     return Fraction(match.group(1))
 
 

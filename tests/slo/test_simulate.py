@@ -217,3 +217,38 @@ def test_cli_simulate_markdown_and_html(tmp_path, capsys):
         main([*argv[:-4], "--error-ratio", "0"])
     assert exc.value.code == 2
     assert "each error ratio must be in (0, 1]" in capsys.readouterr().err
+
+
+RESOURCES = """
+version: 1
+slos:
+  - name: tasks-memory
+    service: tasks
+    description: Under 512 MiB.
+    owner: o
+    sli: {memory: {selector: 'process_resident_memory_bytes{job="tasks"}', max_bytes: 536870912}}
+    objective: 99
+    period: 1d
+    review: {last_review: 2026-11-26}
+  - name: tasks-cpu
+    service: tasks
+    description: Under 0.8 cores.
+    owner: o
+    sli: {cpu: {selector: 'process_cpu_seconds_total{job="tasks"}', max_cores: 0.8}}
+    objective: 99
+    period: 1d
+    review: {last_review: 2026-11-26}
+"""
+
+
+@needs_promtool
+@pytest.mark.slow
+def test_memory_and_cpu_slis_simulate():
+    memory, cpu = from_spec(parse_spec(RESOURCES))
+    # memory reads one gauge sample per evaluation, like freshness: the same pins
+    _assert_pinned(memory, [1.0], timedelta(minutes=20),
+                   lambda s, a, r, d: expected_resolve_samples(s, a, d))  # fmt: skip
+    # CPU is a rate over 1m: the first bad evaluation needs part of that window hot
+    page, ticket = simulate(cpu, [1.0], timedelta(minutes=20)).rows[0].alerts
+    assert timedelta(seconds=30) <= page.fires_after <= timedelta(minutes=2)
+    assert page.resolved_after is not None and ticket.fires_after is not None
