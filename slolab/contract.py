@@ -72,7 +72,12 @@ ALERT_RECEIVER_URL: Final = "http://alert-receiver:5001/alerts"
 
 # Prometheus job names (scrape configs, SLO selectors, dashboards)
 JOBS: Final = MappingProxyType(
-    {"tasks": "tasks", "predictor": "predictor", "blackbox-tasks": "blackbox-tasks"}
+    {
+        "tasks": "tasks",
+        "predictor": "predictor",
+        "blackbox-tasks": "blackbox-tasks",
+        "blackbox-predictor": "blackbox-predictor",
+    }
 )
 
 

@@ -14,6 +14,7 @@ from grafana_foundation_sdk.builders import dashboard as dash_b
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dash
 
+from slolab.contract import JOBS
 from slolab.dashboards.panels import (
     faults_annotation,
     graph,
@@ -71,6 +72,30 @@ def _golden_signals(
             min_value=0,
         ),
         graph("Latency percentiles", _latency(histogram, job), unit="s", **extra),
+        graph(
+            "Average latency",
+            [
+                query(
+                    f'sum(rate({histogram}_sum{{job="{job}"}}[{RATE}])) / clamp_min(sum(rate('
+                    f'{histogram}_count{{job="{job}"}}[{RATE}])), 1e-12)',
+                    "mean",
+                )
+            ],
+            unit="s",
+            description="Mean request time (histogram sum / count): what a slow tail adds "
+            "to every request on average; the percentiles show the shape.",
+        ),
+        graph(
+            "Traces received by Jaeger",
+            [
+                query(f"sum(rate(otelcol_receiver_accepted_spans[{RATE}]))", "spans accepted"),
+                query(f"sum(rate(otelcol_receiver_refused_spans[{RATE}]))", "spans refused"),
+            ],
+            unit="short",
+            description="Spans per second Jaeger accepted over OTLP (its own metrics, job "
+            "jaeger; compose only: the native lab runs no Jaeger). Both services send one "
+            "trace per traced request; refused spans mean Jaeger is overloaded.",
+        ),
     ]
 
 
@@ -231,7 +256,9 @@ def tasks_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
     board = _row(
         board,
         "Saturation, uptime and faults",
-        _saturation_and_uptime(job, 'probe_success{job="blackbox-tasks"}', "probe /api/tasks"),
+        _saturation_and_uptime(
+            job, f'probe_success{{job="{JOBS["blackbox-tasks"]}"}}', "probe /api/tasks"
+        ),
     )
     return number_panels(board.build())
 
@@ -352,6 +379,8 @@ def predictor_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
     board = _row(
         board,
         "Saturation, uptime and faults",
-        _saturation_and_uptime(job, f'up{{job="{job}"}}', "predictor up"),
+        _saturation_and_uptime(
+            job, f'probe_success{{job="{JOBS["blackbox-predictor"]}"}}', "probe /model"
+        ),
     )
     return number_panels(board.build())

@@ -210,10 +210,12 @@ class Review:
     cadence: timedelta
     cadence_str: str
     last_review: date
+    reviewers: tuple[str, ...] = ()
+    scheduled: date | None = None  # agreed date; else last_review + cadence
 
     @property
     def next_review(self) -> date:
-        return self.last_review + self.cadence
+        return self.scheduled or self.last_review + self.cadence
 
     def due(self, today: date) -> bool:
         return today >= self.next_review
@@ -396,6 +398,14 @@ def _sli_from_spec(slo: SLOSpec) -> SLI:
         fr = sli.freshness
         expr = f"time() - {fr.timestamp} < bool {number(fr.max_age_seconds)}"
         return SampleSLI("freshness", series=recorded, good_expr=expr, source=fr.timestamp)
+    if sli.cpu is not None:
+        cpu = sli.cpu
+        expr = f"sum(rate({cpu.selector}[{cpu.rate_window}])) < bool {number(cpu.max_cores)}"
+        return SampleSLI("cpu", series=recorded, good_expr=expr, source=cpu.selector)
+    if sli.memory is not None:
+        mem = sli.memory
+        expr = f"sum({mem.selector}) < bool {number(mem.max_bytes)}"
+        return SampleSLI("memory", series=recorded, good_expr=expr, source=mem.selector)
     assert sli.threshold is not None
     th = sli.threshold
     expr = f"({th.expr}) {th.op} bool {number(th.value)}"
@@ -415,6 +425,8 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
     for s in spec.slos:
         cadence = parse_duration(s.review.cadence)
         runbook = s.alerting.runbook_url or c.DEFAULT_RUNBOOK_URL.format(name=s.name)
+        if spec.runbook_base_url and "://" not in runbook:
+            runbook = f"{spec.runbook_base_url.rstrip('/')}/{runbook.lstrip('/')}"
         slos.append(
             SLO(
                 name=s.name,
@@ -425,7 +437,13 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
                 objective=float(number(s.objective / 100)),
                 period=parse_duration(s.period),
                 period_str=s.period,
-                review=Review(cadence, s.review.cadence, s.review.last_review),
+                review=Review(
+                    cadence,
+                    s.review.cadence,
+                    s.review.last_review,
+                    s.review.reviewers,
+                    s.review.scheduled,
+                ),
                 labels=MappingProxyType(dict(sorted(s.labels.items()))),
                 runbook_url=runbook,
                 policy=policies.for_slo(s.name),

@@ -215,6 +215,24 @@ class Prometheus:
             for r in data["result"]
         ]
 
+    def samples(self, expr: str, at: datetime | float | None = None) -> list[Series]:
+        """The raw samples of a range selector such as ``ALERTS[7d]`` (no step, no limit)."""
+        params: dict[str, Any] = {"query": expr, "timeout": f"{self.timeout:g}s"}
+        if (t := _when(at)) is not None:
+            params["time"] = t
+        data = self._get("/api/v1/query", params, expr)
+        if data.get("resultType") != "matrix":
+            raise PrometheusError(
+                f"expected a range vector for {expr!r}, got {data.get('resultType')}"
+            )
+        return [
+            Series(
+                MappingProxyType(dict(r["metric"])),
+                tuple((float(t), _float(v)) for t, v in r["values"]),
+            )
+            for r in data["result"]
+        ]
+
     def value(self, expr: str, at: datetime | float | None = None) -> float | None:
         """The single value of ``expr``, or None when it returns nothing (or NaN)."""
         samples = self.query(expr, at)

@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from slolab.slo import budget
 from slolab.slo import conventions as c
@@ -28,15 +29,27 @@ from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, counts_queries
 
+if TYPE_CHECKING:
+    from slolab.slo.incidents import Incident
+
 __all__ = [
+    "CALENDARS",
     "POINTS",
+    "SERIES_COLOURS",
     "Report",
     "SLOReport",
     "Violation",
     "analyse",
     "build",
+    "calendar_window",
+    "chart_svgs",
+    "facts",
+    "html_page",
+    "html_table",
+    "summary_table",
     "to_html",
     "to_markdown",
+    "with_incidents",
 ]
 
 POINTS = 120  # steps per report period: enough for a chart, cheap to query
@@ -98,6 +111,23 @@ class Report:
     generated_at: datetime
     source: str
     slos: tuple[SLOReport, ...]
+    incidents: tuple[Incident, ...] | None = None  # None: not asked for
+
+    @property
+    def start(self) -> datetime:
+        return min(r.start for r in self.slos)
+
+    @property
+    def end(self) -> datetime:
+        return max(r.end for r in self.slos)
+
+
+def with_incidents(prom: Prometheus, report: Report) -> Report:
+    """The report with the incidents (page/ticket episodes) of its whole window."""
+    from slolab.slo.incidents import find
+
+    found = find(prom, [r.slo for r in report.slos], report.start, report.end)
+    return replace(report, incidents=tuple(found))
 
 
 def _step(period: timedelta) -> timedelta:
@@ -211,7 +241,7 @@ def analyse(
         slo, start, end, step, tuple(sli_points), tuple(budget_points),
         all_total - all_bad, all_total, tuple(violations), (), span,
     )  # fmt: skip
-    events = "samples" if slo.sli.kind in ("probe", "freshness", "threshold") else "events"
+    events = "events" if slo.sli.kind in ("ratio", "latency") else "samples"
     return replace(partial, recommendations=tuple(_recommend(partial, events)))
 
 
@@ -222,28 +252,68 @@ def _violation(
     return Violation(run[0][0] - step, run[-1][0], min(s for _, s, _ in run), spent)
 
 
+CALENDARS = ("month", "quarter")
+
+
+def calendar_window(kind: str, end: datetime) -> tuple[datetime, datetime]:
+    """The calendar month or quarter (UTC) that ``end`` falls in, from its start to ``end``.
+
+    At a boundary (``end`` = 1 December 00:00) it is the whole period just ended
+    (November), so a cron job on the 1st reports the previous month.
+    """
+    if kind not in CALENDARS:
+        raise ValueError(f"calendar: {kind!r} is not one of {', '.join(CALENDARS)}")
+    end = end.astimezone(UTC).replace(microsecond=0)
+    probe = end - timedelta(seconds=1)  # at a boundary, the period just ended
+    first_month = probe.month if kind == "month" else 3 * ((probe.month - 1) // 3) + 1
+    start = probe.replace(month=first_month, day=1, hour=0, minute=0, second=0)
+    return start, end
+
+
+def _exact_step(length: timedelta) -> timedelta:
+    """A whole-minute step near length / POINTS that divides ``length`` (else _step)."""
+    minutes = length.total_seconds() / 60
+    if minutes != int(minutes):
+        return _step(length)
+    lo = max(math.ceil(minutes / POINTS), 1)
+    for candidate in range(lo, 2 * lo + 1):
+        if int(minutes) % candidate == 0:
+            return timedelta(minutes=candidate)
+    return _step(length)
+
+
 def build(
     prom: Prometheus,
     slos: Sequence[SLO],
     period: str | None = None,
     end: datetime | None = None,
+    start: datetime | None = None,
 ) -> Report:
-    """Query Prometheus and build the report of ``slos`` over ``period`` (each SLO's own)."""
+    """Query Prometheus and build the report of ``slos`` over ``period`` (each SLO's own).
+
+    With ``start`` (e.g. from :func:`calendar_window`) the window is fixed instead.
+    """
     end = end or datetime.now(UTC)
     end = end.replace(microsecond=0)
+    if start is not None and start >= end:
+        raise ValueError(f"start {start.isoformat()} must be before end {end.isoformat()}")
     reports = []
     for slo in slos:
-        length = parse_duration(period) if period else slo.period
-        step = _step(length)
-        start = end - step * math.ceil(length / step)
+        if start is not None:
+            step = _exact_step(end - start)
+            start_at = end - step * math.ceil((end - start) / step)
+        else:
+            length = parse_duration(period) if period else slo.period
+            step = _step(length)
+            start_at = end - step * math.ceil(length / step)
         good_q, total_q = counts_queries(slo, format_duration(step))
-        first = start.timestamp() + step.total_seconds()
+        first = start_at.timestamp() + step.total_seconds()
         good = _values(prom, good_q, first, end.timestamp(), step)
         total = _values(prom, total_q, first, end.timestamp(), step)
         coverage = None
-        if length == slo.period:  # the recorded span is that of the SLO's own period
+        if start is None and length == slo.period:  # the recorded span is the SLO's period
             coverage = prom.value(slo.recorded(c.RULE_PERIOD_COVERAGE), end)
-        reports.append(analyse(slo, start, end, step, good, total, coverage))
+        reports.append(analyse(slo, start_at, end, step, good, total, coverage))
     return Report(datetime.now(UTC).replace(microsecond=0), prom.url, tuple(reports))
 
 
@@ -294,7 +364,7 @@ def _facts(r: SLOReport) -> list[str]:
         f"Period: {_when(r.start)} to {_when(r.end)} ({format_duration(r.end - r.start)}, "
         f"steps of {format_duration(r.step)}){covers}",
         f"Objective {_pct(r.slo.objective, 2)}; SLI {_pct(r.sli)} ({r.status}); "
-        f"{r.total:,.0f} {'samples' if r.slo.sli.kind in ('probe', 'freshness') else 'events'}, "
+        f"{r.total:,.0f} {'events' if r.slo.sli.kind in ('ratio', 'latency') else 'samples'}, "
         f"{r.total - r.good:,.0f} bad",
         f"Error budget: {_pct(budget.error_budget(r.slo.objective), 2)} of events "
         f"(full downtime allowed: {format_duration(max(downtime, timedelta(seconds=1)))}); "
@@ -322,6 +392,16 @@ def to_markdown(report: Report) -> str:
             out.append("None: the SLI stayed at or above the objective in every step.")
         out.append("\n### Recommendations\n")
         out += [f"- {rec}" for rec in r.recommendations]
+    if report.incidents is not None:
+        from slolab.slo.incidents import SUMMARY_HEAD, summary_rows
+
+        out.append("\n## Incidents\n")
+        if report.incidents:
+            out.append("| " + " | ".join(SUMMARY_HEAD) + " |")
+            out.append("|" + "|".join("---" for _ in SUMMARY_HEAD) + "|")
+            out += ["| " + " | ".join(row) + " |" for row in summary_rows(report.incidents)]
+        else:
+            out.append("No page or ticket fired in the report's window.")
     return "\n".join(out) + "\n"
 
 
@@ -408,9 +488,14 @@ def _chart(
     return "".join(parts)
 
 
-def _table(
+# Line colours of multi-series charts (the report's and the simulator's).
+SERIES_COLOURS = ("#cf222e", "#0969da", "#8250df", "#1a7f37", "#bf8700")
+
+
+def html_table(
     head: Sequence[str], rows: Sequence[Sequence[str]], status_col: int | None = None
 ) -> str:
+    """An HTML table of text cells; ``status_col`` cells get their text as CSS class."""
     out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for row in rows:
         cells = []
@@ -421,41 +506,72 @@ def _table(
     return "".join(out) + "</table>"
 
 
+def _svgs(r: SLOReport) -> list[str]:
+    return [
+        _chart(f"SLI per {format_duration(r.step)}", r.sli_points, r.start, r.end,
+               r.slo.objective, f"objective {_pct(r.slo.objective, 2)}", "#0969da"),
+        _chart("Error budget left", list(r.budget_points), r.start, r.end, 0.0, "exhausted",
+               "#8250df"),
+    ]  # fmt: skip
+
+
+def chart_svgs(report: Report) -> dict[str, list[str]]:
+    """Per SLO its two charts (SLI, budget left) as SVG documents (HTML and PDF)."""
+    return {r.slo.name: _svgs(r) for r in report.slos}
+
+
+def summary_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The report's summary table: head and rows of text."""
+    return list(_SUMMARY_HEAD), _summary_rows(report)
+
+
+def facts(r: SLOReport) -> list[str]:
+    """The lines that state an SLO's period, SLI and budget."""
+    return _facts(r)
+
+
 def to_html(report: Report) -> str:
     esc = html.escape
+    charts = chart_svgs(report)
     body = [
         "<h1>SLO report</h1>",
         f"<p>Generated {esc(_when(report.generated_at))} from {esc(report.source)}.</p>",
-        _table(_SUMMARY_HEAD, _summary_rows(report), status_col=4),
+        html_table(_SUMMARY_HEAD, _summary_rows(report), status_col=4),
     ]
     for r in report.slos:
         body.append(f'<h2 id="{esc(r.slo.name)}">{esc(r.slo.name)}</h2>')
         body.append(f"<p>{esc(r.slo.description)} (owner: {esc(r.slo.owner)})</p>")
         body.append("<ul>" + "".join(f"<li>{esc(f)}</li>" for f in _facts(r)) + "</ul>")
         body.append('<div class="charts">')
-        body.append(
-            _chart(f"SLI per {format_duration(r.step)}", r.sli_points, r.start, r.end,
-                   r.slo.objective, f"objective {_pct(r.slo.objective, 2)}", "#0969da")
-        )  # fmt: skip
-        body.append(
-            _chart("Error budget left", list(r.budget_points), r.start, r.end, 0.0, "exhausted",
-                   "#8250df")
-        )  # fmt: skip
+        body += charts[r.slo.name]
         body.append("</div><h3>Violations</h3>")
         if r.violations:
             rows = [
                 [_when(v.start), _when(v.end), _pct(v.worst_sli), _pct(v.budget_spent, 1)]
                 for v in r.violations
             ]
-            body.append(_table(["from", "to", "worst SLI", "budget spent"], rows))
+            body.append(html_table(["from", "to", "worst SLI", "budget spent"], rows))
         else:
             body.append("<p>None: the SLI stayed at or above the objective in every step.</p>")
         body.append("<h3>Recommendations</h3><ul>")
         body += [f"<li>{esc(rec)}</li>" for rec in r.recommendations]
         body.append("</ul>")
+    if report.incidents is not None:
+        from slolab.slo.incidents import SUMMARY_HEAD, summary_rows
+
+        body.append("<h2>Incidents</h2>")
+        if report.incidents:
+            body.append(html_table(SUMMARY_HEAD, summary_rows(report.incidents)))
+        else:
+            body.append("<p>No page or ticket fired in the report's window.</p>")
+    return html_page(f"SLO report {_when(report.generated_at)}", body)
+
+
+def html_page(title: str, body: Sequence[str]) -> str:
+    """A self-contained page in the report's style: its CSS inline, no script."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>SLO report {esc(_when(report.generated_at))}</title><style>{_CSS}</style>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
         "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

@@ -1,14 +1,27 @@
-"""SLO governance: which SLOs are due (or soon due) for their periodic review."""
+"""SLO governance: which SLOs are due (or soon due) for their periodic review.
+
+Reviews live in ``slos.yaml`` beside the SLO (owner, reviewers, cadence, last
+and scheduled date), so a review is a commit and its history is ``git log``.
+:func:`schedule` and :func:`complete` edit the file in place with ruamel.yaml's
+round trip: comments, order and flow style stay as written.
+"""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from slolab.slo.model import SLO
+from slolab.slo.spec import SpecError, parse_spec
 
-__all__ = ["ReviewDue", "due", "render"]
+__all__ = ["ReviewDue", "complete", "due", "render", "schedule"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +62,70 @@ def render(rows: Sequence[ReviewDue], as_of: date) -> str:
             when = "due today"
         else:
             when = f"due in {-r.days_overdue} days"
+        review = r.slo.review
+        who = r.slo.owner + (
+            f"; reviewers {', '.join(review.reviewers)}" if review.reviewers else ""
+        )
+        scheduled = ", scheduled" if review.scheduled else ""
         lines.append(
-            f"  {r.slo.name} ({r.slo.owner}): {when} (last {r.slo.review.last_review.isoformat()}, "
-            f"every {r.slo.review.cadence_str}, next {r.next_review.isoformat()})"
+            f"  {r.slo.name} ({who}): {when} (last {review.last_review.isoformat()}, "
+            f"every {review.cadence_str}, next {r.next_review.isoformat()}{scheduled})"
         )
     return "\n".join(lines)
+
+
+def _yaml() -> YAML:
+    y = YAML()  # round trip
+    y.preserve_quotes = True
+    y.width = 4096  # never fold a long PromQL selector
+    y.indent(mapping=2, sequence=4, offset=2)
+    return y
+
+
+def _edit(path: Path, name: str, change: Any) -> str:
+    """Apply ``change(review_mapping)`` to SLO ``name`` in ``path``; validate; write."""
+    y = _yaml()
+    text = path.read_text(encoding="utf-8")
+    data = y.load(text)
+    entry = next((s for s in data.get("slos") or [] if s.get("name") == name), None)
+    if entry is None:
+        known = ", ".join(str(s.get("name")) for s in data.get("slos") or [])
+        raise SpecError(f"{path}: no SLO named {name!r} (SLOs: {known})")
+    review = entry.get("review")
+    if not isinstance(review, CommentedMap):
+        raise SpecError(f"{path}: slo {name!r}: review: expected a mapping")
+    change(review)
+    out = io.StringIO()
+    y.dump(data, out)
+    parse_spec(out.getvalue(), source=str(path))  # never write an invalid file
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return out.getvalue()
+
+
+def _flow(items: Sequence[str]) -> CommentedSeq:
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def schedule(path: Path, name: str, when: date, reviewers: Sequence[str] | None = None) -> str:
+    """Set SLO ``name``'s next review to ``when`` (and its reviewers, if given)."""
+    if reviewers is not None and not all(r.strip() for r in reviewers):
+        raise SpecError(f"reviewers: empty name in {list(reviewers)!r}")
+
+    def change(review: CommentedMap) -> None:
+        review["scheduled"] = when
+        if reviewers is not None:
+            review["reviewers"] = _flow([r.strip() for r in reviewers])
+
+    return _edit(path, name, change)
+
+
+def complete(path: Path, name: str, when: date) -> str:
+    """Record that SLO ``name`` was reviewed on ``when``: the next follows the cadence."""
+
+    def change(review: CommentedMap) -> None:
+        review["last_review"] = when
+        review.pop("scheduled", None)
+
+    return _edit(path, name, change)

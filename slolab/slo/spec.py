@@ -161,12 +161,45 @@ class ThresholdSLISpec(_Strict):
         return value.strip()
 
 
+class CpuSLISpec(_Strict):
+    """A process CPU counter: good while it uses under ``max_cores`` (summed over series)."""
+
+    selector: Selector  # e.g. process_cpu_seconds_total{job="tasks"}
+    max_cores: Annotated[float, Field(gt=0)]
+    rate_window: str = "1m"
+
+    @field_validator("selector")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _selector(value)
+
+    @field_validator("rate_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class MemorySLISpec(_Strict):
+    """A memory gauge: good while it stays under ``max_bytes`` (summed over series)."""
+
+    selector: Selector  # e.g. process_resident_memory_bytes{job="tasks"}
+    max_bytes: Annotated[float, Field(gt=0)]
+
+    @field_validator("selector")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _selector(value)
+
+
 class SLISpec(_Strict):
     ratio: RatioSLISpec | None = None
     latency: LatencySLISpec | None = None
     probe: ProbeSLISpec | None = None
     freshness: FreshnessSLISpec | None = None
     threshold: ThresholdSLISpec | None = None
+    cpu: CpuSLISpec | None = None
+    memory: MemorySLISpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SLISpec:
@@ -186,6 +219,10 @@ class SLISpec(_Strict):
 class ReviewSpec(_Strict):
     cadence: str = "90d"
     last_review: date
+    # Governance: who reviews with the owner, and an agreed date that overrides
+    # last_review + cadence (``slolab slo reviews schedule``).
+    reviewers: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    scheduled: date | None = None
 
     @field_validator("cadence")
     @classmethod
@@ -241,10 +278,20 @@ class SLOSpec(_Strict):
 
 class SLOFileSpec(_Strict):
     version: Literal[1] = 1
+    # Where relative runbook links point (PagerDuty and Slack cannot open a repo path),
+    # e.g. https://github.com/acme/slolab/blob/main/
+    runbook_base_url: str | None = None
     slos: Annotated[list[SLOSpec], Field(min_length=1)]
     # The error-budget policy (format: slolab.slo.policy); checked by the model,
     # which gives every SLO its own. Absent: the built-in default.
     policy: dict[str, Any] | None = None
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"{value!r} must be an absolute http(s) URL")
+        return value
 
 
 # --- loading ------------------------------------------------------------------

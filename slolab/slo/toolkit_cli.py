@@ -135,8 +135,28 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_reviews(args: argparse.Namespace) -> int:
-    from slolab.slo.reviews import due, render
+    from slolab.slo.reviews import complete, due, render, schedule
+    from slolab.slo.spec import SpecError
 
+    if args.action != "list":
+        if not args.slo_name:
+            raise _error(f"reviews {args.action}: name the SLO")
+        try:
+            when = _date(args.date) if args.date else date.today()
+        except argparse.ArgumentTypeError as exc:
+            raise _error(str(exc)) from None
+        if args.action == "schedule" and not args.date:
+            raise _error("reviews schedule: give the date, e.g. 2026-12-01")
+        reviewers = args.reviewers.split(",") if args.reviewers is not None else None
+        try:
+            if args.action == "schedule":
+                schedule(Path(args.file), args.slo_name, when, reviewers)
+            else:
+                complete(Path(args.file), args.slo_name, when)
+        except SpecError as exc:
+            raise _error(str(exc)) from None
+        print(f"{args.file}: {args.slo_name}: review {args.action} {when.isoformat()}")
+        return 0
     as_of = args.as_of or date.today()
     rows = due(_slos(args), as_of, within_days=args.within)
     print(render(rows, as_of))
@@ -173,17 +193,78 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from slolab.slo.report import build, to_html, to_markdown
+    from slolab.slo.report import build, calendar_window, to_html, to_markdown, with_incidents
 
     slos = _selected(args)
+    start, end = None, args.end
+    if args.calendar:
+        if args.period:
+            raise _error("give --period or --calendar, not both")
+        start, end = calendar_window(args.calendar, args.end or datetime.now(UTC))
     with _prometheus(args) as prom:
-        report = build(prom, slos, period=args.period, end=args.end)
-    text = to_html(report) if args.format == "html" else to_markdown(report)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}: {', '.join(s.slo.name for s in report.slos)}")
-    else:
-        sys.stdout.write(text)
+        report = build(prom, slos, period=args.period, end=end, start=start)
+        if args.incidents:
+            report = with_incidents(prom, report)
+    names = ", ".join(s.slo.name for s in report.slos)
+    if args.send:
+        return _send(report, args)
+    if args.format == "pdf":
+        from slolab.slo.delivery import write_pdf
+
+        if not args.output:
+            raise _error("--format pdf needs --output FILE")
+        print(f"wrote {write_pdf(report, Path(args.output))}: {names}")
+        return 0
+    _write(to_html(report) if args.format == "html" else to_markdown(report), args.output, names)
+    return 0
+
+
+def _send(report: Any, args: argparse.Namespace) -> int:
+    """Deliver to every channel configured (cron: one line per channel, exit 1 on failure)."""
+    from slolab.slo import delivery as d
+
+    channels: list[tuple[str, Callable[[], None]]] = []
+    if args.to or os.environ.get("SLOLAB_SMTP_HOST"):
+        try:
+            settings = d.EmailSettings.from_env(recipients=args.to.split(",") if args.to else None)
+        except d.DeliveryError as exc:
+            raise _error(str(exc)) from None
+        channels.append((f"e-mail to {', '.join(settings.recipients)}",
+                         lambda: d.send_email(report, settings)))  # fmt: skip
+    slack = os.environ.get(d.ENV_SLACK) or os.environ.get(f"{d.ENV_SLACK}_FILE")
+    if args.slack or slack:
+        try:
+            url = d.slack_webhook_url()
+        except d.DeliveryError as exc:
+            raise _error(str(exc)) from None
+        channels.append(("Slack", lambda: d.send_slack(report, url)))
+    if not channels:
+        raise _error("--send: no channel configured (set SLOLAB_SMTP_HOST and SLOLAB_REPORT_TO, "
+                     f"or {d.ENV_SLACK})")  # fmt: skip
+    failed = 0
+    for name, send in channels:
+        try:
+            send()
+            print(f"sent the report by {name}")
+        except d.DeliveryError as exc:
+            failed += 1
+            print(f"slolab: error: {exc}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_incidents(args: argparse.Namespace) -> int:
+    from slolab.slo.durations import parse_duration
+    from slolab.slo.incidents import find, to_markdown, write_postmortems
+
+    slos = _selected(args)
+    end = (args.end or datetime.now(UTC)).replace(microsecond=0)
+    start = end - parse_duration(args.since)
+    with _prometheus(args) as prom:
+        found = find(prom, slos, start, end)
+    sys.stdout.write(to_markdown(found, start, end))
+    if args.postmortems:
+        for path in write_postmortems(found, Path(args.postmortems)):
+            print(f"wrote {path}")
     return 0
 
 
@@ -195,6 +276,58 @@ def _cmd_trends(args: argparse.Namespace) -> int:
         trends = [analyse(prom, slo, args.window, args.windows, args.end) for slo in slos]
     print(render(trends))
     return 0
+
+
+def _ratios(text: str) -> list[float]:
+    try:
+        values = [float(v.strip().removesuffix("%")) / (100 if "%" in v else 1)
+                  for v in text.split(",") if v.strip()]  # fmt: skip
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of error ratios like 1,0.1,0.02 or 100%,10%"
+        ) from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: each error ratio must be in (0, 1]")
+    return values
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from slolab.slo import diff as d
+    from slolab.slo.query import ENV_URL
+    from slolab.slo.spec import SpecError
+
+    try:
+        result = d.compare(d.read_version(args.old), d.read_version(args.new))
+    except SpecError as exc:
+        raise _error(str(exc)) from None
+    if args.prometheus or os.environ.get(ENV_URL):
+        with _prometheus(args) as prom:
+            result = d.budgets(prom, result, args.end)
+    _write(d.to_markdown(result), args.output, f"{len(result.rules)} rule changes")
+    return 1 if args.exit_code and not result.empty else 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from slolab.slo.durations import parse_duration
+    from slolab.slo.simulate import SimulationError, simulate, to_html, to_markdown
+
+    try:
+        sims = [
+            simulate(s, args.error_ratios, parse_duration(args.duration)) for s in _selected(args)
+        ]
+    except SimulationError as exc:
+        raise _error(str(exc)) from None
+    text = to_html(sims) if args.format == "html" else "\n".join(to_markdown(s) for s in sims)
+    _write(text, args.output, ", ".join(s.slo.name for s in sims))
+    return 0
+
+
+def _write(text: str, output: str | None, what: str) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        print(f"wrote {output}: {what}")
+    else:
+        sys.stdout.write(text)
 
 
 # --- registration ------------------------------------------------------------------
@@ -237,11 +370,21 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
 
     p = add("report", "compliance report over the period (markdown or self-contained HTML)",
             _cmd_report)  # fmt: skip
-    p.add_argument("--format", choices=["md", "html"], default="md")
+    p.add_argument("--format", choices=["md", "html", "pdf"], default="md")
     p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    p.add_argument("--send", action="store_true",
+                   help="deliver instead of printing: e-mail (SLOLAB_SMTP_*) and/or Slack "
+                   "(SLOLAB_SLACK_WEBHOOK_URL), whichever are configured")  # fmt: skip
+    p.add_argument("--to", metavar="A,B", help="--send: e-mail these (default: $SLOLAB_REPORT_TO)")
+    p.add_argument("--slack", action="store_true", help="--send: require Slack delivery")
     p.add_argument("--period", type=_duration,
                    help="report over this long, e.g. 7d (default: each SLO's period)")  # fmt: skip
     p.add_argument("--end", type=_instant, help="end of the report (default: now)")
+    p.add_argument("--calendar", choices=["month", "quarter"],
+                   help="the calendar month/quarter (UTC) that --end falls in, up to --end; "
+                   "at a boundary the one just ended")  # fmt: skip
+    p.add_argument("--incidents", action="store_true",
+                   help="add the incidents (page/ticket episodes) of the window")  # fmt: skip
 
     p = add("trends", "SLI and budget trend over the last N windows", _cmd_trends)
     p.add_argument("--window", type=_duration, default="1d",
@@ -251,6 +394,11 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
 
     p = add("reviews", "SLOs whose periodic review is due", _cmd_reviews,
             prometheus=False, filters=False)  # fmt: skip
+    p.add_argument("action", nargs="?", choices=["list", "schedule", "done"], default="list",
+                   help="list (default); schedule SLO DATE; done SLO [DATE]")  # fmt: skip
+    p.add_argument("slo_name", nargs="?", metavar="SLO")
+    p.add_argument("date", nargs="?", metavar="DATE", help="YYYY-MM-DD (done: default today)")
+    p.add_argument("--reviewers", metavar="A,B", help="schedule: who reviews with the owner")
     p.add_argument("--as-of", type=_date, help="the day to check (default: today)")
     p.add_argument("--within", type=int, default=0, metavar="DAYS",
                    help="also list reviews due within DAYS")  # fmt: skip
@@ -262,3 +410,30 @@ def register_toolkit(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=_duration, default="1h", help="(default: %(default)s)")
     p.add_argument("--quantile", type=float, default=0.95, help="latency (default: %(default)s)")
     p.add_argument("--at", type=_instant, help="evaluation time (default: now)")
+
+    p = add("diff", "what a change to the SLO file does (markdown for a pull request)",
+            _cmd_diff, filters=False)  # fmt: skip
+    p.add_argument("old", help="the old version: a path, or REV:path (e.g. main:slos.yaml)")
+    p.add_argument("new", help="the new version (e.g. slos.yaml)")
+    p.add_argument("--end", type=_instant, help="end of the budget window (default: now)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when anything changed")
+
+    p = add("incidents", "page/ticket episodes from the ALERTS history, with postmortem "
+            "skeletons", _cmd_incidents)  # fmt: skip
+    p.add_argument("--since", type=_duration, default="7d",
+                   help="how far back (default: %(default)s)")  # fmt: skip
+    p.add_argument("--end", type=_instant, help="end of the window (default: now)")
+    p.add_argument("--postmortems", metavar="DIR",
+                   help="write a markdown ticket/postmortem skeleton per incident here "
+                   "(existing files are kept)")  # fmt: skip
+
+    p = add("simulate", "when an outage pages, tickets and resolves, and its budget cost "
+            "(the generated rules run by promtool)", _cmd_simulate, prometheus=False)  # fmt: skip
+    p.add_argument("--error-ratio", dest="error_ratios", type=_ratios, metavar="LIST",
+                   help="error ratios to try, e.g. 1,0.1,0.02 (default: 100%% down to 2x "
+                   "the budget)")  # fmt: skip
+    p.add_argument("--duration", type=_duration, default="1h",
+                   help="how long the outage lasts (default: %(default)s)")  # fmt: skip
+    p.add_argument("--format", choices=["md", "html"], default="md")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")

@@ -170,3 +170,29 @@ def test_report_span_from_the_data_without_recorded_coverage(fake_prom, toolkit_
     fake_prom.route = only_last_steps
     r = _report(fake_prom, [avail]).slos[0]
     assert r.span == 8 * STEP and r.partial
+def test_calendar_windows() -> None:
+    from slolab.slo.report import calendar_window
+
+    nov = datetime(2026, 11, 23, 12, 30, tzinfo=UTC)
+    assert calendar_window("month", nov) == (datetime(2026, 11, 1, tzinfo=UTC), nov)
+    assert calendar_window("quarter", nov) == (datetime(2026, 10, 1, tzinfo=UTC), nov)
+    first = datetime(2027, 1, 1, tzinfo=UTC)  # a cron job on the 1st: the period just ended
+    assert calendar_window("month", first) == (datetime(2026, 12, 1, tzinfo=UTC), first)
+    assert calendar_window("quarter", first) == (datetime(2026, 10, 1, tzinfo=UTC), first)
+    import pytest
+
+    with pytest.raises(ValueError, match="not one of"):
+        calendar_window("week", nov)
+
+
+def test_cli_report_calendar_month_spans_the_month(fake_prom, toolkit_slos_file, capsys) -> None:
+    fake_prom.route = lambda path, params: matrix()
+    argv = ["slo", "report", "-f", str(toolkit_slos_file), "--prometheus", fake_prom.url,
+            "--calendar", "month", "--end", "2026-11-01T00:00:00+00:00",
+            "--slo", "tasks-latency"]  # fmt: skip
+    assert main(argv) == 0
+    # October: 31 days, split into 120 steps of 372 minutes exactly
+    assert "Period: 2026-10-01 00:00 UTC to 2026-11-01 00:00 UTC (31d, steps of 6h12m)" in (
+        capsys.readouterr().out
+    )
+    assert main([*argv, "--period", "7d"]) == 2

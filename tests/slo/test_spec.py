@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 import slolab.slo as slo_pkg
 from slolab.slo.durations import format_duration, parse_duration
@@ -21,6 +24,7 @@ SHIPPED = [
     "tasks-error-rate",
     "tasks-uptime",
     "predictor-availability",
+    "predictor-uptime",
     "predictor-latency",
     "predictor-accuracy",
     "model-freshness",
@@ -256,3 +260,90 @@ def test_a_bad_policy_names_the_field(policy: str, message: str):
     with pytest.raises(SpecError) as err:
         _load(GOOD.replace("slos:\n", policy + "slos:\n", 1))
     assert str(err.value) == message
+RESOURCE_SLOS = """
+version: 1
+slos:
+  - name: tasks-cpu
+    service: tasks
+    description: The tasks server uses under 0.8 cores 99% of the time.
+    owner: tasks-team
+    sli: {cpu: {selector: 'process_cpu_seconds_total{job="tasks"}', max_cores: 0.8}}
+    objective: 99
+    period: 1d
+    review: {last_review: 2026-11-26}
+  - name: tasks-memory
+    service: tasks
+    description: The tasks server stays under 512 MiB 99% of the time.
+    owner: tasks-team
+    sli: {memory: {selector: 'process_resident_memory_bytes{job="tasks"}', max_bytes: 536870912}}
+    objective: 99
+    period: 1d
+    review: {last_review: 2026-11-26}
+"""
+
+
+def test_cpu_and_memory_slis_are_thresholds_on_process_metrics():
+    cpu, memory = _load(RESOURCE_SLOS)
+    assert (cpu.sli.kind, memory.sli.kind) == ("cpu", "memory")
+    assert cpu.sli.good_expr == 'sum(rate(process_cpu_seconds_total{job="tasks"}[1m])) < bool 0.8'
+    assert (
+        memory.sli.good_expr == 'sum(process_resident_memory_bytes{job="tasks"}) < bool 536870912'
+    )
+    assert cpu.sli.series == 'slo:sli_good_sample:bool{slo="tasks-cpu"}'
+    with pytest.raises(SpecError, match="max_cores"):
+        _load(RESOURCE_SLOS.replace("max_cores: 0.8", "max_cores: 0"))
+    with pytest.raises(SpecError, match="rate_window"):
+        _load(RESOURCE_SLOS.replace("max_cores: 0.8", "max_cores: 0.8, rate_window: soon"))
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="no promtool")
+def test_cpu_and_memory_rules_record_good_samples_in_promtool(tmp_path):
+    from slolab.slo.generate import GenerateOptions
+    from slolab.slo.generate.rules import OUTPUT
+
+    for rel, text in OUTPUT.render(_load(RESOURCE_SLOS), GenerateOptions()).items():
+        (tmp_path / Path(rel).name).write_text(text)
+    # CPU: 0.5 core for 10 minutes, then 1.5 cores; memory: 256 MiB, then 1 GiB.
+    test = {
+        "rule_files": ["slo-tasks.yml"],
+        "evaluation_interval": "30s",
+        "tests": [{
+            "interval": "15s",
+            "input_series": [
+                {"series": 'process_cpu_seconds_total{job="tasks",instance="a"}',
+                 "values": "0+7.5x40 300+22.5x40"},
+                {"series": 'process_resident_memory_bytes{job="tasks",instance="a"}',
+                 "values": "268435456x40 1073741824x40"},
+            ],
+            "promql_expr_test": [
+                {"expr": "slo:sli_good_sample:bool", "eval_time": "9m",
+                 "exp_samples": [
+                     {"labels": 'slo:sli_good_sample:bool{slo="tasks-cpu",service="tasks"}',
+                      "value": 1},
+                     {"labels": 'slo:sli_good_sample:bool{slo="tasks-memory",service="tasks"}',
+                      "value": 1}]},
+                {"expr": "slo:sli_good_sample:bool", "eval_time": "19m",
+                 "exp_samples": [
+                     {"labels": 'slo:sli_good_sample:bool{slo="tasks-cpu",service="tasks"}',
+                      "value": 0},
+                     {"labels": 'slo:sli_good_sample:bool{slo="tasks-memory",service="tasks"}',
+                      "value": 0}]},
+            ],
+        }],
+    }  # fmt: skip
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test))
+    proc = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_runbook_base_url_makes_links_absolute():
+    base = "version: 1\nrunbook_base_url: https://github.com/acme/slolab/blob/main/\n"
+    (slo,) = from_spec(parse_spec(GOOD.replace("version: 1\n", base)))
+    assert (
+        slo.runbook_url == "https://github.com/acme/slolab/blob/main/docs/runbooks.md#tasks-latency"
+    )
+    (plain,) = from_spec(parse_spec(GOOD))
+    assert plain.runbook_url == "docs/runbooks.md#tasks-latency"
+    with pytest.raises(SpecError, match="runbook_base_url: 'docs/' must be an absolute"):
+        parse_spec(GOOD.replace("version: 1\n", "version: 1\nrunbook_base_url: docs/\n"))

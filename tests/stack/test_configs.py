@@ -79,3 +79,18 @@ def test_grafana_dashboard_provider_points_at_the_mount() -> None:
     mounts = compose["services"]["grafana"]["volumes"]
     assert f"./grafana/dashboards:{path}:ro" in mounts
     assert list((ROOT / "grafana" / "dashboards").glob("*.json"))
+
+
+def test_each_probe_has_a_module_that_matches_its_endpoint() -> None:
+    cfg = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    modules = yaml.safe_load((ROOT / "blackbox" / "blackbox.yml").read_text())["modules"]
+    probes = {
+        j["job_name"]: j for j in cfg["scrape_configs"] if j["job_name"].startswith("blackbox-")
+    }
+    assert set(probes) == {"blackbox-tasks", "blackbox-predictor"}
+    for name, want in (("blackbox-tasks", '"items"'), ("blackbox-predictor", '"version"')):
+        (module,) = probes[name]["params"]["module"]
+        assert modules[module]["http"]["fail_if_body_not_matches_regexp"] == [want], name
+    assert probes["blackbox-predictor"]["static_configs"][0]["targets"] == [
+        "http://predictor:8082/model"
+    ]

@@ -1,0 +1,672 @@
+"""What-if: when does an outage page, ticket and resolve, and what does it cost?
+
+For an SLO and a list of error ratios, the simulator writes synthetic series
+that match the SLO's own selectors (steady traffic, then ``error_ratio`` of
+it bad for ``duration``, then clean again), generates the SLO's rules in
+process exactly as ``slolab slo generate`` does, and runs them through
+``promtool test rules``, which evaluates every rule at each step of simulated
+time. So the answer is the shipped alert policy's, not a model of it.
+
+Beside each result stands the SRE Workbook's formula (ch. 5): a condition
+with threshold ``factor`` over a long window ``W`` detects a constant error
+ratio ``e`` after ``factor x (1 - objective) x W ÷ e``; the alert is the
+first of its conditions to hold. The simulation lands on the first rule
+evaluation after that instant (evaluations every ``FAST_INTERVAL``; promtool
+runs every group at that interval).
+
+Budget cost: bad events of the outage ÷ (budget x events of a whole period)
+at the simulated steady traffic, i.e. ``e x duration ÷ ((1 - objective) x period)``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from fractions import Fraction
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import exrex
+import promql_parser
+import yaml
+
+from slolab.slo import conventions as c
+from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.model import SLO, LatencySLI, RatioSLI, SampleSLI, number
+
+__all__ = [
+    "DEFAULT_ERROR_RATIOS",
+    "AlertTiming",
+    "Simulation",
+    "SimulationError",
+    "SimulationRow",
+    "default_error_ratios",
+    "simulate",
+    "to_html",
+    "to_markdown",
+    "workbook_detection",
+]
+
+# Candidate error ratios; those not above the budget (burn rate <= 1) are left out.
+DEFAULT_ERROR_RATIOS = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002)
+SCRAPE_INTERVAL = timedelta(seconds=15)  # as in the shipped Prometheus configuration
+_EVENTS_PER_SCRAPE = 100  # steady traffic; ratios are scale-free, so any rate works
+# promtool's engine refuses a query that loads over 10,000 samples (its test limit),
+# and a 3-day window of 15 s scrapes holds 17,280 per series. So clean history
+# before the outage is thinned to one sample per HISTORY_STEP (exact for counters
+# growing linearly), and the scrape interval doubles until the longest window fits.
+HISTORY_STEP = 300
+_MAX_SAMPLES = 9000
+_DENSE_BEFORE = 3600  # full-rate samples this long before the outage (the page windows)
+
+
+class SimulationError(ValueError):
+    """The simulation cannot run (unsupported SLI, promtool missing or failing)."""
+
+
+@dataclass(frozen=True)
+class AlertTiming:
+    """One alert in one scenario; times from the outage's start (``resolved_after``: its end)."""
+
+    alert: str
+    severity: str
+    fires_after: timedelta | None  # None: never fires
+    resolved_after: timedelta | None  # after the outage ends; None: never fired
+    workbook: timedelta | None  # the Workbook's detection time; None: no condition can fire
+    firing_evaluations: int = 0
+
+
+@dataclass(frozen=True)
+class SimulationRow:
+    error_ratio: float
+    burn_rate: float
+    alerts: tuple[AlertTiming, ...]
+    budget_consumed: float  # share of one period's budget the outage spends
+
+
+@dataclass(frozen=True)
+class Simulation:
+    slo: SLO
+    duration: timedelta
+    evaluation_interval: timedelta
+    scrape_interval: timedelta
+    rows: tuple[SimulationRow, ...]
+
+
+# --- the Workbook's formula ----------------------------------------------------------
+
+
+def workbook_detection(slo: SLO, alert: str, error_ratio: float) -> timedelta | None:
+    """Time until ``alert`` detects a constant ``error_ratio``: factor x budget x long ÷ ratio."""
+    times = []
+    for policy in slo.alert_policies:
+        if policy.alert != alert:
+            continue
+        for cond in policy.conditions:
+            threshold = cond.factor * slo.error_budget
+            if error_ratio > threshold:
+                long = parse_duration(cond.long).total_seconds()
+                times.append(threshold * long / error_ratio)
+    return timedelta(seconds=min(times)) if times else None
+
+
+def default_error_ratios(slo: SLO) -> list[float]:
+    """DEFAULT_ERROR_RATIOS that burn faster than 1x (the others never alert)."""
+    return [r for r in DEFAULT_ERROR_RATIOS if r > slo.error_budget]
+
+
+# --- synthetic series that match the SLO's selectors --------------------------------
+
+_FALLBACK_VALUES = ("synthetic", "200", "500", "ok", "1", "x")
+
+
+def _matchers(selector: str) -> tuple[str, list[tuple[str, str, str]]]:
+    node = promql_parser.parse(selector)
+    if not isinstance(node, promql_parser.VectorSelector):
+        raise SimulationError(f"cannot simulate {selector!r}: not a plain series selector")
+    out = []
+    for m in node.matchers.matchers:
+        if m.name == "__name__":
+            continue
+        op = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~",
+              "MatchOp.NotRe": "!~"}[str(m.op)]  # fmt: skip
+        out.append((m.name, op, m.value))
+    return node.name, out
+
+
+def _holds(op: str, want: str, value: str) -> bool:
+    if op == "=":
+        return value == want
+    if op == "!=":
+        return value != want
+    matched = re.fullmatch(want, value) is not None  # Prometheus anchors regexes
+    return matched if op == "=~" else not matched
+
+
+def _candidates(matchers: Iterable[tuple[str, str, str]]) -> list[str]:
+    found: list[str] = []
+    for _, op, want in matchers:
+        if op == "=":
+            found.append(want)
+        elif op == "=~":
+            # lazily: `.*` alone would expand to thousands of strings
+            found += islice(exrex.generate(want, limit=2), 20)
+    found += list(_FALLBACK_VALUES)
+    # Plain values first: a generated "5  " is legal but unreadable.
+    return sorted(dict.fromkeys(found), key=lambda v: not re.fullmatch(r"[\w/.\-:]*", v))
+
+
+def _labels(positive: Sequence[str], negative: str | None = None) -> tuple[str, dict[str, str]]:
+    """Metric name and labels matching every ``positive`` selector and not ``negative``."""
+    names, constraints = set(), {}
+    for sel in positive:
+        name, ms = _matchers(sel)
+        names.add(name)
+        for m in ms:
+            constraints.setdefault(m[0], []).append(m)
+    if len(names) != 1:
+        raise SimulationError(f"selectors name different metrics: {', '.join(sorted(names))}")
+    name = names.pop()
+
+    def pick(label: str, extra: Callable[[str], bool] = lambda v: True) -> str | None:
+        ms = constraints.get(label, [])
+        for value in _candidates(ms):
+            if all(_holds(op, want, value) for _, op, want in ms) and extra(value):
+                return value
+        return None
+
+    labels = {}
+    for label in constraints:
+        value = pick(label)
+        if value is None:
+            raise SimulationError(f"no value of label {label!r} satisfies {positive}")
+        if value:
+            labels[label] = value
+    if negative is not None:
+        neg_name, neg = _matchers(negative)
+        if neg_name == name and all(_holds(op, w, labels.get(lb, "")) for lb, op, w in neg):
+            for label, op, want in neg:
+                constraints.setdefault(label, [])
+                value = pick(label, lambda v, op=op, want=want: not _holds(op, want, v))
+                if value is not None:
+                    labels[label] = value
+                    break
+            else:
+                raise SimulationError(f"no series matches {positive} without matching {negative}")
+    return name, labels
+
+
+def _series_name(name: str, labels: dict[str, str]) -> str:
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"')
+
+    inner = ",".join(f'{k}="{esc(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def _notation(values: Sequence[Fraction | None]) -> str:
+    """promtool's expanding notation: runs of a constant step become ``a+bxN``, gaps ``_xN``."""
+    parts, i = [], 0
+    while i < len(values):
+        j = i
+        if values[i] is None:
+            while j + 1 < len(values) and values[j + 1] is None:
+                j += 1
+            parts.append("_" if j == i else f"_ _x{j - i}")
+            i = j + 1
+            continue
+        nxt = values[i + 1] if i + 1 < len(values) else None
+        step = nxt - values[i] if nxt is not None else Fraction(0)
+        while j + 1 < len(values) and values[j + 1] is not None:
+            if values[j + 1] - values[j] != step:
+                break
+            j += 1
+        start, count = number(float(values[i])), j - i
+        if count == 0:
+            parts.append(start)
+        elif step == 0:
+            parts.append(f"{start}x{count}")
+        else:
+            sign = "+" if step > 0 else "-"
+            parts.append(f"{start}{sign}{number(float(abs(step)))}x{count}")
+        i = j + 1
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    scrape: int  # seconds
+    evaluation: int
+    start: int  # outage start (seconds from 0)
+    end: int  # outage end
+    stop: int  # last evaluation
+    dense_from: int = 0  # before this, one sample every HISTORY_STEP (clean, linear history)
+
+    @property
+    def scrapes(self) -> int:
+        return self.stop // self.scrape + 1
+
+    def present(self, k: int) -> bool:
+        t = k * self.scrape
+        return t >= self.dense_from or t % HISTORY_STEP == 0
+
+    def thin(self, values: Sequence[Fraction]) -> list[Fraction | None]:
+        return [v if self.present(k) else None for k, v in enumerate(values)]
+
+    def bad_share(self, t0: int, t1: int) -> Fraction:
+        """Share of (t0, t1] inside the outage."""
+        lo, hi = max(t0, self.start), min(t1, self.end)
+        return Fraction(max(hi - lo, 0), t1 - t0)
+
+
+def _counter(tl: _Timeline, per_scrape: Callable[[Fraction], Fraction]) -> list[Fraction]:
+    """Cumulative counts; ``per_scrape(bad share of the interval)`` events per scrape."""
+    values, total = [Fraction(0)], Fraction(0)
+    for k in range(1, tl.scrapes):
+        total += per_scrape(tl.bad_share((k - 1) * tl.scrape, k * tl.scrape))
+        values.append(total)
+    return values
+
+
+def _dithered(tl: _Timeline, ratio: Fraction, unit: int) -> list[bool]:
+    """Per scrape: bad or not, spreading ``ratio`` evenly over the outage in steps of ``unit``.
+
+    ``unit`` is the scrape interval for scraped 0/1 series and the evaluation
+    interval for recorded ones (a rule reads one scrape per evaluation).
+    """
+    out = []
+    for k in range(tl.scrapes):
+        t = k * tl.scrape
+        step = t // unit
+        first = tl.start // unit
+        # A sample stands for the interval it ends, as a counter's increase does.
+        inside = tl.start < step * unit <= tl.end
+        n = step - first
+        out.append(inside and math.floor((n + 1) * ratio) > math.floor(n * ratio))
+    return out
+
+
+def _input_series(slo: SLO, ratio: Fraction, tl: _Timeline) -> list[dict[str, str]]:
+    rate = Fraction(_EVENTS_PER_SCRAPE)
+    sli = slo.sli
+
+    def counter(positive: Sequence[str], negative: str | None, bad: bool | None) -> dict:
+        name, labels = _labels(positive, negative)
+        if bad is None:
+            values = _counter(tl, lambda share: rate)
+        elif bad:
+            values = _counter(tl, lambda share: rate * ratio * share)
+        else:
+            values = _counter(tl, lambda share: rate * (1 - ratio * share))
+        return {"series": _series_name(name, labels), "values": _notation(tl.thin(values))}
+
+    if isinstance(sli, RatioSLI):
+        part, bad = (sli.errors, True) if sli.errors is not None else (sli.good, False)
+        assert part is not None
+        if _matchers(part)[0] == _matchers(sli.total)[0]:
+            # One metric split in two: the part, and the rest of the total.
+            return [counter([part, sli.total], None, bad),
+                    counter([sli.total], part, not bad)]  # fmt: skip
+        return [counter([part], None, bad), counter([sli.total], None, None)]
+    if isinstance(sli, LatencySLI):
+        name, labels = _labels([f"{sli.histogram}_bucket{{{sli.matchers}}}"])
+        labels["le"] = number(sli.threshold_seconds)  # as the Python client writes it
+        good = _counter(tl, lambda share: rate * (1 - ratio * share))
+        count = counter([f"{sli.histogram}_count{{{sli.matchers}}}"], None, None)
+        return [{"series": _series_name(name, labels), "values": _notation(tl.thin(good))}, count]
+    if isinstance(sli, SampleSLI):
+        return [_sample_series(slo, sli, ratio, tl)]
+    raise SimulationError(f"slo {slo.name!r}: cannot simulate a {sli.kind} SLI")
+
+
+def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: _Timeline) -> dict[str, str]:
+    if sli.kind == "probe":
+        name, labels = _labels([sli.source])
+        bad = _dithered(tl, ratio, tl.scrape)
+        values = [Fraction(0 if b else 1) for b in bad]
+        return {"series": _series_name(name, labels), "values": _notation(values)}
+    bad = _dithered(tl, ratio, tl.evaluation)
+    if sli.kind == "freshness":
+        max_age = _bool_limit(sli)
+        name, labels = _labels([sli.source])
+        # Fresh: trained at this very scrape; stale: twice the allowed age ago.
+        values = [Fraction(k * tl.scrape) - (2 * max_age if b else 0) for k, b in enumerate(bad)]
+        return {"series": _series_name(name, labels), "values": _notation(values)}
+    if sli.kind in ("cpu", "memory"):
+        return _resource_series(slo, sli, bad, tl)
+    match = re.fullmatch(r"\((.*)\) (<|<=|>|>=|==|!=) bool (\S+)", sli.good_expr or "")
+    if sli.kind != "threshold" or match is None:
+        raise SimulationError(f"slo {slo.name!r}: cannot simulate a {sli.kind} SLI")
+    expr, op, limit = match.group(1), match.group(2), Fraction(match.group(3))
+    try:
+        name, labels = _labels([expr])
+    except (SimulationError, ValueError):
+        raise SimulationError(
+            f"slo {slo.name!r}: can simulate a threshold SLI only on a plain series selector, "
+            f"not {expr!r}"
+        ) from None
+    good = {"<": limit - 1, "<=": limit, ">": limit + 1, ">=": limit, "==": limit,
+            "!=": limit + 1}[op]  # fmt: skip
+    worse = {"<": limit + 1, "<=": limit + 1, ">": limit - 1, ">=": limit - 1, "==": limit + 1,
+             "!=": limit}[op]  # fmt: skip
+    values = [worse if b else good for b in bad]
+    return {"series": _series_name(name, labels), "values": _notation(values)}
+
+
+def _resource_series(slo: SLO, sli: SampleSLI, bad: list[bool], tl: _Timeline) -> dict[str, str]:
+    """CPU: a seconds counter at half or twice ``max_cores``; memory: a gauge at half or twice."""
+    limit = _bool_limit(sli)
+    name, labels = _labels([sli.source])
+    if sli.kind == "memory":
+        values = [limit * 2 if b else limit / 2 for b in bad]
+    else:
+        values, used = [], Fraction(0)
+        for b in bad:
+            values.append(used)
+            used += (limit * 2 if b else limit / 2) * tl.scrape
+    return {"series": _series_name(name, labels), "values": _notation(values)}
+
+
+def _bool_limit(sli: SampleSLI) -> Fraction:
+    """The number of a recorded ``... < bool N`` condition."""
+    match = re.search(r"< bool (\S+)$", sli.good_expr or "")
+    if match is None:
+        raise SimulationError(f"unexpected {sli.kind} expression {sli.good_expr!r}")
+    return Fraction(match.group(1))
+
+
+# --- the rules, as generated ----------------------------------------------------------
+
+
+def _rule_groups(slo: SLO, alerts: Sequence[str]) -> list[dict[str, Any]]:
+    """The generated groups of ``slo``, cut to ``alerts`` and the rules they read."""
+    from slolab.slo.generate import GenerateOptions
+    from slolab.slo.generate.rules import OUTPUT
+
+    rendered = OUTPUT.render([slo], GenerateOptions())
+    groups = [g for text in rendered.values() for g in yaml.safe_load(text)["groups"]]
+    rules = [r for g in groups for r in g["rules"]]
+    keep = [r for r in rules if r.get("alert") in alerts]
+    needed: set[str] = set()
+    frontier = [r["expr"] for r in keep]
+    while frontier:
+        expr = frontier.pop()
+        for r in rules:
+            name = r.get("record")
+            if name and name not in needed and re.search(rf"(?<![\w:]){re.escape(name)}\b", expr):
+                needed.add(name)
+                frontier.append(r["expr"])
+    out = []
+    for g in groups:
+        kept = [r for r in g["rules"] if r.get("alert") in alerts or r.get("record") in needed]
+        if kept:
+            out.append({**g, "rules": kept})
+    return out
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        raise SimulationError(
+            "promtool not found: install Prometheus' promtool (Debian: apt-get install prometheus)"
+        )
+    return path
+
+
+_GOT = re.compile(r'expr: "(?P<expr>(?:[^"\\]|\\.)*)", time: .*?\n\s*exp:.*?\n\s*got: (?P<got>.*)')
+
+
+def _run_promtool(
+    groups: list[dict[str, Any]],
+    series: list[dict[str, str]],
+    tests: list[dict[str, Any]],
+    tl: _Timeline,
+) -> dict[str, float]:
+    """Evaluate ``tests`` (expecting nothing); return each expression's single value."""
+    with tempfile.TemporaryDirectory(prefix="slolab-simulate-") as tmp:
+        Path(tmp, "rules.yml").write_text(yaml.safe_dump({"groups": groups}), encoding="utf-8")
+        test = {
+            "rule_files": ["rules.yml"],
+            "evaluation_interval": f"{tl.evaluation}s",
+            # promtool runs every group at each step, in map order unless told: the
+            # generated order (fast group first) makes a slow-group window read one
+            # evaluation late, every time.
+            "group_eval_order": [g["name"] for g in groups],
+            "tests": [{"interval": f"{tl.scrape}s", "input_series": series,
+                       "promql_expr_test": tests}],
+        }  # fmt: skip
+        Path(tmp, "test.yml").write_text(yaml.safe_dump(test, width=10**9), encoding="utf-8")
+        proc = subprocess.run([_promtool(), "test", "rules", "test.yml"], cwd=tmp,
+                              capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    values = {}
+    for m in _GOT.finditer(out):
+        expr = m.group("expr").encode().decode("unicode_escape")
+        got = m.group("got").strip()
+        if got != "nil":
+            values[expr] = float(got.rsplit(" ", 1)[-1])
+    if proc.returncode not in (0, 1) or (proc.returncode == 1 and "FAILED" not in out):
+        raise SimulationError(f"promtool test rules failed: {out.strip()[-2000:]}")
+    return values
+
+
+# --- the simulation ---------------------------------------------------------------------
+
+
+def _timeline(slo: SLO, duration: timedelta, scrape: timedelta) -> _Timeline:
+    evaluation = int(parse_duration(c.FAST_INTERVAL).total_seconds())
+    conds = [x for p in slo.alert_policies for x in p.conditions]
+    longest = int(max(parse_duration(x.long) for x in conds).total_seconds())
+    reset = int(max(parse_duration(x.short) for x in conds).total_seconds())
+    counters = not isinstance(slo.sli, SampleSLI)
+    series = 3 if counters else 1  # series one window query reads, at most
+    interval = int(scrape.total_seconds())
+    while True:
+        unit = math.lcm(evaluation, interval, HISTORY_STEP if counters else 1)
+        # A full long window of clean history first, so every window starts in steady state.
+        start = math.ceil((longest + _DENSE_BEFORE + unit) / unit) * unit
+        end = start + int(duration.total_seconds())
+        stop = math.ceil((end + reset + 2 * evaluation) / unit) * unit
+        dense_from = start - _DENSE_BEFORE if counters else 0
+        window = min(longest, stop - dense_from) // interval
+        if counters:
+            window += max(longest - (stop - dense_from), 0) // HISTORY_STEP
+        if series * window <= _MAX_SAMPLES:
+            return _Timeline(interval, evaluation, start, end, stop, dense_from)
+        interval *= 2
+        if interval > 3600:
+            raise SimulationError(
+                f"an outage of {format_duration(duration)} is too long to simulate"
+            )
+
+
+def _row(slo: SLO, ratio: float, tl: _Timeline) -> SimulationRow:
+    duration = timedelta(seconds=tl.end - tl.start)
+    policies = slo.alert_policies
+    alerts = [p.alert for p in policies]
+    series = _input_series(slo, Fraction(repr(ratio)), tl)
+    tests, exprs = [], {}
+    window = f"{tl.stop - tl.start + tl.evaluation}s:{tl.evaluation}s"
+    for alert in alerts:
+        sel = (f'ALERTS{{alertname="{alert}",alertstate="firing",'
+               f'{c.LABEL_SLO}="{slo.name}"}}')  # fmt: skip
+        for fn in ("min_over_time", "max_over_time", "count_over_time"):
+            expr = f"{fn}(timestamp({sel})[{window}])"
+            exprs[(alert, fn)] = expr
+            tests.append({"expr": expr, "eval_time": f"{tl.stop}s", "exp_samples": []})
+    values = _run_promtool(_rule_groups(slo, alerts), series, tests, tl)
+    timings = []
+    for policy in policies:
+        first = values.get(exprs[(policy.alert, "min_over_time")])
+        last = values.get(exprs[(policy.alert, "max_over_time")])
+        count = values.get(exprs[(policy.alert, "count_over_time")])
+        fires = None if first is None else timedelta(seconds=first - tl.start)
+        # Resolved at the first evaluation after the last firing one.
+        resolved = None if last is None else timedelta(seconds=last + tl.evaluation - tl.end)
+        timings.append(
+            AlertTiming(policy.alert, policy.severity, fires, resolved,
+                        workbook_detection(slo, policy.alert, ratio), int(count or 0))
+        )  # fmt: skip
+    consumed = ratio * duration.total_seconds() / (slo.error_budget * slo.period.total_seconds())
+    return SimulationRow(ratio, ratio / slo.error_budget, tuple(timings), consumed)
+
+
+def simulate(
+    slo: SLO,
+    error_ratios: Sequence[float] | None = None,
+    duration: timedelta = timedelta(hours=1),
+    scrape_interval: timedelta = SCRAPE_INTERVAL,
+) -> Simulation:
+    """Run ``slo``'s generated rules on an outage of each error ratio lasting ``duration``."""
+    ratios = list(error_ratios) if error_ratios is not None else default_error_ratios(slo)
+    for r in ratios:
+        if not 0 < r <= 1:
+            raise SimulationError(f"error ratio {r!r} must be above 0 and at most 1")
+    if duration <= timedelta(0):
+        raise SimulationError(f"duration {duration} must be longer than zero")
+    if scrape_interval.total_seconds() < 1 or scrape_interval.total_seconds() % 1:
+        raise SimulationError(f"scrape interval {scrape_interval} must be whole seconds")
+    tl = _timeline(slo, duration, scrape_interval)
+    # One promtool run per error ratio, in parallel: each is a separate process.
+    with ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1)) as pool:
+        rows = tuple(pool.map(lambda r: _row(slo, r, tl), ratios))
+    return Simulation(slo, duration, timedelta(seconds=tl.evaluation),
+                      timedelta(seconds=tl.scrape), rows)  # fmt: skip
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _dur(value: timedelta | None) -> str:
+    if value is None:
+        return "—"
+    seconds = value.total_seconds()
+    if seconds < 0:  # resolved before the outage ended (it flapped)
+        return "-" + _dur(-value)
+    if seconds < 120:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
+    return format_duration(timedelta(seconds=round(seconds)))
+
+
+def _short(severity: str) -> str:
+    return "page" if severity == c.SEVERITY_PAGE else "ticket"
+
+
+def _head(sim: Simulation) -> list[str]:
+    head = ["error ratio", "burn rate"]
+    for timing in sim.rows[0].alerts if sim.rows else ():
+        short = _short(timing.severity)
+        head += [f"{short} after", f"{short} (Workbook)", f"{short} resolves"]
+    return [*head, "budget cost"]
+
+
+def _cells(sim: Simulation) -> list[list[str]]:
+    rows = []
+    for row in sim.rows:
+        cells = [f"{row.error_ratio * 100:g}%", f"{row.burn_rate:.4g}x"]
+        for t in row.alerts:
+            resolved = _dur(t.resolved_after)
+            if t.resolved_after is not None and t.resolved_after >= timedelta(0):
+                resolved = "+" + resolved
+            cells += [_dur(t.fires_after), _dur(t.workbook), resolved]
+        cells.append(f"{row.budget_consumed * 100:.1f}%")
+        rows.append(cells)
+    return rows
+
+
+def _intro(sim: Simulation) -> str:
+    s = sim.slo
+    return (
+        f"{s.name}: objective {number(s.objective_percent)}% over {s.period_str}; an outage of "
+        f"{format_duration(sim.duration)} at each error ratio, after clean traffic. Rules "
+        f"evaluated every {format_duration(sim.evaluation_interval)} by promtool, series scraped "
+        f"every {format_duration(sim.scrape_interval)}. 'after': from the outage's start; "
+        "'resolves': after its end; Workbook: factor x (1 - objective) x long window ÷ error "
+        "ratio; budget cost: share of one period's error budget."
+    )
+
+
+def to_markdown(sim: Simulation) -> str:
+    head = _head(sim)
+    lines = [f"# Simulation: {sim.slo.name}", "", _intro(sim), ""]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "|".join("---" for _ in head) + "|")
+    lines += ["| " + " | ".join(r) + " |" for r in _cells(sim)]
+    return "\n".join(lines) + "\n"
+
+
+def _chart(sim: Simulation) -> str:
+    """Detection time against error ratio, log-log: simulated dots, the Workbook's line."""
+    from slolab.slo.report import SERIES_COLOURS
+
+    w, h, left, right, top, bottom = 680, 300, 70, 170, 28, 40
+    points = [(r.error_ratio, t) for r in sim.rows for t in r.alerts]
+    secs = [v.total_seconds() for _, t in points for v in (t.fires_after, t.workbook) if v]
+    ratios = [r.error_ratio for r in sim.rows]
+    if not secs or not ratios:
+        return "<p>No alert fires for these error ratios.</p>"
+    x_lo, x_hi = math.log10(min(ratios)) - 0.1, math.log10(max(ratios)) + 0.1
+    y_lo, y_hi = math.log10(min(secs)) - 0.1, math.log10(max(secs)) + 0.1
+
+    def x(v: float) -> float:
+        return left + (w - left - right) * (math.log10(v) - x_lo) / (x_hi - x_lo)
+
+    def y(v: float) -> float:
+        return top + (h - top - bottom) * (y_hi - math.log10(v)) / (y_hi - y_lo)
+
+    title = f"{sim.slo.name}: time to alert by error ratio"
+    parts = [
+        f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
+        f'aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    for r in ratios:
+        parts.append(f'<text x="{x(r):.1f}" y="{h - 22}" font-size="10" text-anchor="middle">'
+                     f"{r * 100:g}%</text>")  # fmt: skip
+    for s in sorted({min(secs), max(secs)}):
+        parts.append(f'<text x="{left - 6}" y="{y(s) + 4:.1f}" font-size="10" text-anchor="end">'
+                     f"{html.escape(_dur(timedelta(seconds=s)))}</text>")  # fmt: skip
+    names = [f"{_short(t.severity)}: {t.alert}" for t in sim.rows[0].alerts]
+    for i, name in enumerate(names):
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        line = [(r.error_ratio, r.alerts[i].workbook) for r in sim.rows]
+        coords = " ".join(f"{x(e):.1f},{y(v.total_seconds()):.1f}" for e, v in line if v)
+        if coords:
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-dasharray="4 3" '
+                         f'points="{coords}"/>')  # fmt: skip
+        for r in sim.rows:
+            fired = r.alerts[i].fires_after
+            if fired is not None:
+                parts.append(f'<circle cx="{x(r.error_ratio):.1f}" '
+                             f'cy="{y(max(fired.total_seconds(), 1e-3)):.1f}" r="3.5" '
+                             f'fill="{colour}"/>')  # fmt: skip
+        parts.append(f'<text x="{w - right + 8}" y="{top + 16 * i + 10}" font-size="9" '
+                     f'fill="{colour}">{html.escape(name)}</text>')  # fmt: skip
+    parts.append(f'<text x="{w - right + 8}" y="{top + 16 * len(names) + 14}" font-size="10">'
+                 "dots: promtool; dashes: Workbook</text>")  # fmt: skip
+    parts.append(f'<text x="{(left + w - right) / 2:.0f}" y="{h - 6}" font-size="10" '
+                 'text-anchor="middle">error ratio (log)</text></svg>')  # fmt: skip
+    return "".join(parts)
+
+
+def to_html(sims: Sequence[Simulation]) -> str:
+    """One self-contained page (the report's style): per SLO the table and the chart."""
+    from slolab.slo.report import html_page, html_table
+
+    body = ["<h1>SLO simulation</h1>"]
+    for sim in sims:
+        body.append(f'<h2 id="{html.escape(sim.slo.name)}">{html.escape(sim.slo.name)}</h2>')
+        body.append(f"<p>{html.escape(_intro(sim))}</p>")
+        body.append(html_table(_head(sim), _cells(sim)))
+        body.append(f'<div class="charts">{_chart(sim)}</div>')
+    return html_page("SLO simulation", body)
