@@ -172,9 +172,13 @@ def test_mongo_cache_is_at_least_mongodb_minimum(compose) -> None:
     assert size >= 0.25  # mongod >= 4.7 exits below this
 
 
+def _canonical(name: str) -> str:
+    """PEP 503: case, '-', '_' and '.' do not matter (ruamel.yaml is ruamel-yaml)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _names(requirements: list[str]) -> set[str]:
-    return {re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0].lower().replace("_", "-")
-            for r in requirements}  # fmt: skip
+    return {_canonical(re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0]) for r in requirements}
 
 
 def test_constraints_pin_every_dependency() -> None:
@@ -182,7 +186,7 @@ def test_constraints_pin_every_dependency() -> None:
     wanted = _names(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():
         wanted |= _names(extra)
-    pinned = {m.group(1).lower().replace("_", "-") for m in
+    pinned = {_canonical(m.group(1)) for m in
               re.finditer(r"^([A-Za-z0-9._-]+)==", (REPO / "constraints.txt").read_text(), re.M)}
     missing = wanted - pinned
     assert not missing, f"not in constraints.txt (run `make lock`): {sorted(missing)}"
