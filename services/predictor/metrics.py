@@ -75,6 +75,15 @@ class PredictorMetrics:
         default_factory=dict
     )
 
+    _predicted: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+    def count_prediction(self, label: str) -> None:
+        """``predictor_predictions_total{label}`` += 1, its child bound once per label."""
+        inc = self._predicted.get(label)
+        if inc is None:
+            inc = self._predicted[label] = self.predictions.labels(label=label).inc
+        inc()
+
     def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
         """Count and time one request (label children bound once per label set)."""
         key = (handler, method, status)

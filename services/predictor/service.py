@@ -160,7 +160,7 @@ class PredictorService:
             probability = model.proba(label, row)
         prediction_id = uuid.uuid4().hex
         self.tracker.add(prediction_id, Tracked(features=row, label=label))
-        self.metrics.predictions.labels(label=label).inc()
+        self.metrics.count_prediction(label)
         return prediction_id, label, probability, model.version
 
     def feedback(self, prediction_id: str, true_label: str) -> FeedbackOutcome | None:

@@ -1,0 +1,127 @@
+"""Where a request's CPU goes: CPU per request in-process, per configuration, and a profile.
+
+``python -m bench.profile list|predict [--mode default] [--profile]`` builds the
+service's app in this process with a configuration of ``bench.run.CONFIGS``
+(spans queued for an OTLP exporter, encoded when a batch fills, as in the
+services), calls it directly — WSGI for tasks' list, ASGI for the predictor —
+and prints the best-of-3 CPU time per request; ``--profile`` adds a pyinstrument
+profile of the calls (the server's own HTTP layer is not in it: granian's is Rust,
+uvicorn's httptools). Run one configuration per process: tracing is set up once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+from bench.run import CONFIGS, EXPORTING
+
+FEATURES = {"title_length": 24, "urgent_words": 1, "due_in_days": 2.0, "estimated_hours": 3.5}
+
+
+def _configure(mode: str, workload: str) -> None:
+    os.environ.update(CONFIGS[mode])
+    if mode in EXPORTING:
+        # Nothing listens there: batches are encoded, then fail fast (no network cost).
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
+    os.environ["SLOLAB_STATE_DIR"] = tempfile.mkdtemp(prefix="slolab-profile-")
+    os.environ["LOG_LEVEL"] = "ERROR"
+    os.environ["PREDICTOR_RETRAIN_INTERVAL_S"] = "0"
+    if workload == "list":  # tasks runs several workers: multiprocess metrics
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="slolab-profile-mp-")
+
+
+def _list_call() -> Callable[[], None]:
+    from services.tasks.app import create_app
+    from slolab.telemetry import setup_tracing
+
+    setup_tracing("tasks")
+    app = create_app()
+    client = app.test_client()
+    for i in range(100):
+        client.post("/api/tasks", json={"title": f"seeded task {i}"})
+
+    def start_response(*args: object) -> None:
+        pass
+
+    def call() -> None:
+        environ = {
+            "REQUEST_METHOD": "GET", "PATH_INFO": "/api/tasks", "QUERY_STRING": "limit=20",
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8081", "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
+            "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8081", "HTTP_USER_AGENT": "wrk",
+        }  # fmt: skip
+        body = app(environ, start_response)
+        b"".join(body)
+        getattr(body, "close", lambda: None)()
+
+    return call
+
+
+def _predict_call() -> Callable[[], None]:
+    from services.predictor.app import create_app
+    from slolab.telemetry import setup_tracing
+
+    setup_tracing("predictor")
+    app = create_app()
+    payload = json.dumps(FEATURES).encode()
+    loop = asyncio.new_event_loop()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/predict", "raw_path": b"/predict", "query_string": b"",
+        "root_path": "", "server": ("127.0.0.1", 8082), "client": ("127.0.0.1", 50000),
+        "headers": [(b"host", b"127.0.0.1:8082"), (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()), (b"user-agent", b"wrk")],
+    }  # fmt: skip
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": payload, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        pass
+
+    def call() -> None:
+        loop.run_until_complete(app(dict(scope), receive, send))
+
+    return call
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    p.add_argument("workload", choices=("list", "predict"))
+    p.add_argument("--mode", choices=tuple(CONFIGS), default="default")
+    p.add_argument("--calls", type=int, default=2000)
+    p.add_argument("--profile", action="store_true", help="print a pyinstrument profile")
+    args = p.parse_args(argv)
+    _configure(args.mode, args.workload)
+    call = _list_call() if args.workload == "list" else _predict_call()
+    for _ in range(300):
+        call()
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        for _ in range(args.calls):
+            call()
+        best = min(best, (time.process_time() - t0) / args.calls)
+    print(f"{args.workload} {args.mode}: {best * 1e6:.0f} µs CPU per request (in-process)")
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0002)
+        with profiler:
+            for _ in range(args.calls):
+                call()
+        print(profiler.output_text(unicode=True, color=False, short_mode=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
