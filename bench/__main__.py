@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench import report
-from bench.run import WORKLOADS, Options, as_dicts, run_all
+from bench.run import MODES, WORKLOADS, Options, as_dicts, run_all
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     names = ", ".join(w.name for w in WORKLOADS)
     p.add_argument("--only", default=",".join(d.workloads),
                    help=f"workloads, comma separated ({names})")  # fmt: skip
+    p.add_argument("--modes", default=",".join(MODES),
+                   help=f"configurations, comma separated ({', '.join(MODES)})")  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a setting for both services in every configuration, "
                    "e.g. PREDICTOR_WORKERS=2 (repeatable)")  # fmt: skip
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(only) - {w.name for w in WORKLOADS}
         if unknown:
             _parser().error(f"--only: unknown workload(s) {', '.join(sorted(unknown))}")
+        modes = tuple(x.strip() for x in args.modes.split(",") if x.strip())
+        if not modes or set(modes) - set(MODES):
+            _parser().error(f"--modes: choose from {', '.join(MODES)}")
         if args.rounds < 1 or args.seconds < 1:
             _parser().error("--rounds and --seconds must be at least 1")
         service_env = tuple(tuple(kv.split("=", 1)) for kv in args.set)
@@ -71,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds=args.seconds, warmup_s=args.warmup, rounds=args.rounds,
             threads=args.threads, connections=args.connections,
             paced_seconds=args.paced_seconds, degraded_seconds=args.degraded_seconds,
-            workloads=only, service_env=service_env,  # type: ignore[arg-type]
+            workloads=only, service_env=service_env, modes=modes,  # type: ignore[arg-type]
         )  # fmt: skip
         started = time.monotonic()
         mach = report.machine()

@@ -1,12 +1,18 @@
 """The benchmark plan: which services, which workloads, in which order, measured how.
 
-Three configurations run side by side (each its own predictor + tasks pair, all
-started before the first measurement):
+Six configurations run side by side (each its own predictor + tasks pair, all
+started before the first measurement; ``CONFIGS`` says how each is set):
 
-- ``off``:    ``SLOLAB_INSTRUMENTATION=off`` — no request metrics, no tracing;
-- ``on``:     metrics and tracing, every span recorded, none exported (no endpoint);
-- ``export``: as ``on``, exporting over OTLP/HTTP to a local sink that discards;
-- ``sampled``: as ``export``, keeping 10% of traces (``parentbased_traceidratio``).
+- ``off``:       ``SLOLAB_INSTRUMENTATION=off`` — no request metrics, no tracing;
+- ``metrics``:   request metrics only (``OTEL_SDK_DISABLED=true``);
+- ``unsampled``: metrics + our tracing, every request unsampled (``always_off``),
+  exporter on: what a request not chosen by head sampling costs;
+- ``default``:   what users get — metrics + our tracing of every request, exported
+  over OTLP to a local sink when failed, slower than the SLO threshold, or among
+  10% of the rest (``SLOLAB_TRACE_KEEP_RATIO``);
+- ``all``:       as ``default`` with every trace exported (ratio 1);
+- ``anchor``:    metrics + the official OpenTelemetry Flask/FastAPI
+  instrumentations as shipped, every span exported (``SLOLAB_TRACING=official``).
 
 Saturation runs alternate the order of the configurations from round to round so
 that a neighbour's load on this shared machine does not always hit the same one;
@@ -31,9 +37,19 @@ from bench import wrk
 from bench.servers import Service, start
 from bench.sink import DiscardingSink
 
-__all__ = ["MODES", "WORKLOADS", "Options", "Run", "Workload", "run_all"]
+__all__ = ["CONFIGS", "MODES", "WORKLOADS", "Options", "Run", "Workload", "run_all"]
 
-MODES = ("off", "on", "export", "sampled")
+MODES = ("off", "metrics", "unsampled", "default", "all", "anchor")
+EXPORTING = ("unsampled", "default", "all", "anchor")
+CONFIGS: dict[str, dict[str, str]] = {
+    "off": {"SLOLAB_INSTRUMENTATION": "off"},
+    "metrics": {"OTEL_SDK_DISABLED": "true"},
+    "unsampled": {"OTEL_TRACES_SAMPLER": "always_off"},
+    "default": {},
+    "all": {"SLOLAB_TRACE_KEEP_RATIO": "1"},
+    "anchor": {"SLOLAB_TRACING": "official"},
+}
+PACED_MODES = ("off", "default", "anchor")  # constant-rate runs: the ends and the default
 SEED_TASKS = 100
 
 
@@ -64,6 +80,7 @@ class Options:
     degraded_seconds: float = 4.0
     workloads: tuple[str, ...] = tuple(w.name for w in WORKLOADS)
     service_env: tuple[tuple[str, str], ...] = ()  # e.g. (("PREDICTOR_WORKERS", "2"),)
+    modes: tuple[str, ...] = MODES
 
 
 @dataclass
@@ -130,16 +147,10 @@ class Bench:
     # -- services ---------------------------------------------------------------
 
     def start_pairs(self, stack: ExitStack, sink: DiscardingSink) -> None:
-        for mode in MODES:
-            env = {
-                **dict(self.opts.service_env),
-                "SLOLAB_INSTRUMENTATION": "off" if mode == "off" else "on",
-            }
-            if mode in ("export", "sampled"):
+        for mode in self.opts.modes:
+            env = {**dict(self.opts.service_env), **CONFIGS[mode]}
+            if mode in EXPORTING:
                 env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
-            if mode == "sampled":
-                env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
-                env["OTEL_TRACES_SAMPLER_ARG"] = "0.1"
             state = self.workdir / mode
             predictor = start(
                 "predictor",
@@ -237,7 +248,8 @@ class Bench:
 
     def saturation(self, work: Workload) -> None:
         for rnd in range(self.opts.rounds):
-            order = MODES if rnd % 2 == 0 else tuple(reversed(MODES))
+            modes = self.opts.modes
+            order = modes if rnd % 2 == 0 else tuple(reversed(modes))
             for mode in order:
                 pair = self.pairs[mode]
                 if rnd == 0:
@@ -247,7 +259,7 @@ class Bench:
     def paced(self, work: Workload) -> None:
         if work.target_rate is None or self.opts.paced_seconds <= 0:
             return
-        for mode in MODES:
+        for mode in [m for m in PACED_MODES if m in self.opts.modes]:
             self.runs.append(
                 self.measure(
                     work, self.pairs[mode], "paced", 0, self.opts.paced_seconds, work.target_rate
@@ -256,9 +268,9 @@ class Bench:
 
     def degraded(self, work: Workload) -> None:
         """Create with the predictor slow (beyond the client timeout), then stopped."""
-        if self.opts.degraded_seconds <= 0:
+        if self.opts.degraded_seconds <= 0 or "default" not in self.pairs:
             return
-        pair = self.pairs["on"]
+        pair = self.pairs["default"]
         auth = {"Authorization": f"Bearer {self.token}"}
         # Slower than PREDICTOR_TIMEOUT (0.3 s): every estimate times out.
         httpx.put(

@@ -114,7 +114,7 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
     if keepalive not in ("on", "off"):
         raise ValueError(f"TASKS_KEEPALIVE must be 'on' or 'off', got {keepalive!r}")
     return [
-        sys.executable, "-m", "granian", "--interface", "wsgi",
+        sys.executable, "-m", "slolab.granian_serve", "--interface", "wsgi",
         "--host", host, "--port", port, "--workers", workers,
         # Threads that run the WSGI app, per worker: a request waiting on the
         # predictor or the store does not hold a whole worker.

@@ -18,11 +18,17 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import StatusCode
+
+from slolab.envconfig import env_float
 
 __all__ = [
+    "KeepPolicy",
+    "TailKeepProcessor",
     "configure_logging",
+    "fastapi_options",
     "flush_tracing_at_exit",
     "instrument_fastapi",
     "instrument_flask",
@@ -30,6 +36,7 @@ __all__ = [
     "setup_tracing",
     "shutdown_tracing",
     "trace_exemplar",
+    "tracing_mode",
 ]
 
 _lock = threading.Lock()
@@ -58,6 +65,104 @@ def instrumentation_enabled() -> bool:
     return raw in _ON
 
 
+_MODES = ("lean", "official")
+
+
+def tracing_mode() -> str:
+    """``SLOLAB_TRACING``: ``lean`` (default, slolab.httptrace) or ``official`` (the
+    OpenTelemetry Flask/FastAPI instrumentations as shipped: the benchmark's anchor)."""
+    raw = os.environ.get("SLOLAB_TRACING", "").strip().lower() or "lean"
+    if raw not in _MODES:
+        raise ValueError(f"SLOLAB_TRACING must be one of {', '.join(_MODES)}, got {raw!r}")
+    return raw
+
+
+def _tracing_wanted() -> bool:
+    return instrumentation_enabled() and not _env_true("OTEL_SDK_DISABLED")
+
+
+# Latency SLO thresholds of slos.yaml per service (tests/test_telemetry.py holds them
+# equal): a request slower than its service's threshold always keeps its trace.
+SLOW_DEFAULT_S = {"tasks": 0.5, "predictor": 0.2}
+
+
+class KeepPolicy:
+    """Which finished traces are exported: every failure, every request slower than
+    ``slow_s``, and ``ratio`` of the rest chosen by trace id (the same traces in every
+    service, so a kept trace is whole)."""
+
+    def __init__(self, slow_s: float, ratio: float) -> None:
+        self.slow_s = slow_s
+        self.ratio = ratio
+        self._bound = round(ratio * (1 << 64))
+
+    def by_ratio(self, trace_id: int) -> bool:
+        return (trace_id & 0xFFFFFFFFFFFFFFFF) < self._bound
+
+    def keep(self, trace_id: int, seconds: float, failed: bool) -> bool:
+        return failed or seconds > self.slow_s or self.by_ratio(trace_id)
+
+    @classmethod
+    def from_env(cls, service: str) -> KeepPolicy:
+        slow = env_float(
+            os.environ, "SLOLAB_TRACE_SLOW_S", SLOW_DEFAULT_S.get(service, 0.5), 0, 3600
+        )
+        ratio = env_float(os.environ, "SLOLAB_TRACE_KEEP_RATIO", 0.1, 0.0, 1.0)
+        return cls(slow, ratio)
+
+
+class TailKeepProcessor(SpanProcessor):
+    """Decide at the end of a request what to export (``KeepPolicy``), before encoding.
+
+    Spans of a request end before its local root (the SERVER span, whose parent is
+    remote or absent); they wait here, per trace, until the root ends and the
+    decision is taken for all of them. Dropped spans are never encoded, which is
+    where an export costs (docs/benchmarks.md). At most ``max_pending`` traces wait
+    (a root that never ends must not hold memory): the oldest are dropped first.
+    """
+
+    def __init__(self, downstream: SpanProcessor, policy: KeepPolicy, max_pending: int = 2048):
+        self.downstream = downstream
+        self.policy = policy
+        self.max_pending = max_pending
+        self._pending: dict[int, list[ReadableSpan]] = {}
+        self._lock = threading.Lock()
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.context
+        if ctx is None:
+            return
+        parent = span.parent
+        if parent is not None and not parent.is_remote:
+            with self._lock:
+                waiting = self._pending.get(ctx.trace_id)
+                if waiting is None:
+                    if len(self._pending) >= self.max_pending:
+                        self._pending.pop(next(iter(self._pending)))
+                    waiting = self._pending[ctx.trace_id] = []
+                waiting.append(span)
+            return
+        with self._lock:
+            children = self._pending.pop(ctx.trace_id, ())
+        seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
+        if self.policy.keep(ctx.trace_id, seconds, span.status.status_code is StatusCode.ERROR):
+            for child in children:
+                self.downstream.on_end(child)
+            self.downstream.on_end(span)
+
+    def shutdown(self) -> None:
+        self.downstream.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.downstream.force_flush(timeout_millis)
+
+
+_policy: KeepPolicy | None = None
+
+
 def _export_endpoint_configured() -> bool:
     if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
         return False
@@ -74,8 +179,8 @@ def setup_tracing(service: str) -> TracerProvider | None:
     off. Spans are always recorded (so logs and exemplars carry trace ids) but
     only exported when an OTLP endpoint is configured.
     """
-    global _provider, _provider_pid
-    if _env_true("OTEL_SDK_DISABLED") or not instrumentation_enabled():
+    global _provider, _provider_pid, _policy
+    if not _tracing_wanted():
         return None
     with _lock:
         if _provider is not None and _provider_pid == os.getpid():
@@ -88,7 +193,12 @@ def setup_tracing(service: str) -> TracerProvider | None:
             # Imported lazily: the exporter pulls in requests/protobuf.
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            batch = BatchSpanProcessor(OTLPSpanExporter())
+            if tracing_mode() == "lean":
+                _policy = KeepPolicy.from_env(service)
+                provider.add_span_processor(TailKeepProcessor(batch, _policy))
+            else:  # the anchor: every span, as the official setup exports it
+                provider.add_span_processor(batch)
         trace.set_tracer_provider(provider)
         if trace.get_tracer_provider() is not provider:
             # set_tracer_provider only works once per process (e.g. a forked child
@@ -139,7 +249,12 @@ def flush_tracing_at_exit() -> None:
 
 def instrument_flask(app: Any) -> None:
     """Trace every request of this Flask app (spans reach the provider once set)."""
-    if not instrumentation_enabled():
+    if not _tracing_wanted():
+        return
+    if tracing_mode() == "lean":
+        from slolab.httptrace import trace_flask
+
+        trace_flask(app)
         return
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
@@ -152,7 +267,12 @@ def instrument_flask(app: Any) -> None:
 
 def instrument_fastapi(app: Any) -> None:
     """Trace every request of this FastAPI app."""
-    if not instrumentation_enabled():
+    if not _tracing_wanted():
+        return
+    if tracing_mode() == "lean":
+        from slolab.httptrace import AsgiTracing
+
+        app.add_middleware(AsgiTracing)
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
@@ -163,10 +283,34 @@ def instrument_fastapi(app: Any) -> None:
     )
 
 
-def trace_exemplar() -> dict[str, str] | None:
-    """Return an exemplar label set for the current sampled span, if any."""
+def fastapi_options() -> dict[str, Any]:
+    """Keyword arguments for ``FastAPI(...)``: its native telemetry off, where it has one.
+
+    FastAPI >= 0.16x traces by itself as soon as a tracer provider is installed:
+    its own server span plus spans for dependencies, the endpoint and
+    serialisation. One SERVER span per request comes from ``instrument_fastapi``;
+    the native layer would add three more spans and its own metrics per request.
+    """
+    import inspect
+
+    from fastapi import FastAPI
+
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {"telemetry": off}
+
+
+def trace_exemplar(seconds: float = 0.0, failed: bool = False) -> dict[str, str] | None:
+    """Return an exemplar label set for the current sampled span, if any.
+
+    When traces are exported through ``KeepPolicy``, only for a request whose trace
+    will be kept: an exemplar never links to a trace that was dropped.
+    """
     ctx = trace.get_current_span().get_span_context()
     if not ctx.is_valid or not ctx.trace_flags.sampled:
+        return None
+    if _policy is not None and not _policy.keep(ctx.trace_id, seconds, failed):
         return None
     return {"trace_id": format(ctx.trace_id, "032x")}
 

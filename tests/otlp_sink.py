@@ -59,6 +59,7 @@ class OTLPSink:
                                 "span_id": span.span_id.hex(),
                                 "parent_span_id": span.parent_span_id.hex(),
                                 "kind": span.kind,
+                                "status": span.status.code,  # 0 unset, 1 ok, 2 error
                                 "attributes": {
                                     a.key: a.value.string_value or a.value.int_value
                                     for a in span.attributes

@@ -16,7 +16,7 @@ def test_tasks_runs_granian_with_fresh_multiprocess_dir(tmp_path: Path) -> None:
     assert env["PROMETHEUS_MULTIPROC_DIR"] == str(mp)
     assert [p.name for p in mp.iterdir()] == ["notes.txt"]
     argv = build_command("tasks", {**env, "TASKS_PORT": "9998", "TASKS_WORKERS": "3"})
-    assert argv[1:5] == ["-m", "granian", "--interface", "wsgi"]
+    assert argv[1:5] == ["-m", "slolab.granian_serve", "--interface", "wsgi"]
     assert argv[argv.index("--port") + 1] == "9998"
     assert argv[argv.index("--workers") + 1] == "3"
     assert "--respawn-failed-workers" in argv

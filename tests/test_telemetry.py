@@ -6,9 +6,11 @@ import sys
 import textwrap
 import time
 
+import pytest
 from opentelemetry import trace
 
 from slolab import telemetry
+from slolab.httptrace import WsgiTracing
 from tests.otlp_sink import OTLPSink
 
 
@@ -79,7 +81,12 @@ APP = """
 def test_spans_are_exported_over_otlp_http() -> None:
     with OTLPSink() as sink:
         proc = _run(
-            APP, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+            APP,
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "SLOLAB_TRACE_KEEP_RATIO": "1",  # every trace, fast ones included
+            },
         )
         assert proc.returncode == 0, proc.stderr
         deadline = time.monotonic() + 10
@@ -135,14 +142,22 @@ def test_instrumentation_switch(monkeypatch) -> None:
 
     monkeypatch.setenv("SLOLAB_INSTRUMENTATION", "on")
     telemetry.instrument_flask(app)
-    assert app._is_instrumented_by_opentelemetry  # the same call instruments when on
+    assert isinstance(app.wsgi_app, WsgiTracing)  # the same call instruments when on
+
+    monkeypatch.setenv("SLOLAB_TRACING", "official")  # the benchmark's anchor
+    official = Flask("official")
+    telemetry.instrument_flask(official)
+    assert official._is_instrumented_by_opentelemetry
+    monkeypatch.setenv("SLOLAB_TRACING", "bogus")
+    with pytest.raises(ValueError, match="SLOLAB_TRACING"):
+        telemetry.instrument_flask(Flask("bogus"))
 
 
 FASTAPI_APP = """
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
     from slolab import telemetry
-    app = FastAPI()
+    app = FastAPI(**telemetry.fastapi_options())
     telemetry.instrument_fastapi(app)
     app.get("/hi")(lambda: {"hi": 1})
     telemetry.setup_tracing("demo")
@@ -157,7 +172,11 @@ def test_fastapi_request_is_one_span() -> None:
     with OTLPSink() as sink:
         proc = _run(
             FASTAPI_APP,
-            {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"},
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "SLOLAB_TRACE_KEEP_RATIO": "1",
+            },
         )
         assert proc.returncode == 0, proc.stderr
         deadline = time.monotonic() + 10

@@ -17,6 +17,7 @@ def tracing_env(sink: OTLPSink, **extra: str) -> dict[str, str]:
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "SLOLAB_TRACE_KEEP_RATIO": "1",  # every trace: this test follows a fast one
         **extra,
     }
 

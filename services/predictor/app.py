@@ -39,7 +39,13 @@ from services.predictor.schemas import (
 from services.predictor.service import ModelRejected, PredictorService
 from services.predictor.tracking import ConflictingFeedback
 from slolab.faults import ALLOWED, FaultController, FaultUpdate, bearer_ok
-from slolab.telemetry import configure_logging, instrument_fastapi, setup_tracing, shutdown_tracing
+from slolab.telemetry import (
+    configure_logging,
+    fastapi_options,
+    instrument_fastapi,
+    setup_tracing,
+    shutdown_tracing,
+)
 
 __all__ = ["create_app"]
 
@@ -363,6 +369,7 @@ def create_app(
         version="1.0.0",
         summary="Predicts a task's priority (low, medium, high) and learns from feedback.",
         lifespan=lifespan,
+        **fastapi_options(),
     )
     # Inner to outer: unhandled errors and the body limit are answered inside the
     # metrics middleware (their 500s and 413s are counted under the route).

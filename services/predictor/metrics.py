@@ -1,10 +1,11 @@
 """Prometheus metrics of the predictor (names are part of docs/architecture.md).
 
-HTTP metrics come from prometheus-fastapi-instrumentator with our own metric
-function: its default latency histogram has no ``status`` label and only the
-0.1/0.5/1 s buckets, and its ``expose()`` only speaks the plain text format. We
-serve ``/metrics`` ourselves so that a scraper asking for OpenMetrics gets the
-exemplars (``trace_id``) on the latency buckets.
+HTTP metrics come from ``RequestMetrics``, an ASGI middleware recording the series
+prometheus-fastapi-instrumentator recorded here before (same names, labels and
+buckets) at less cost: the route comes from the router's match instead of matching
+every route again per request, and label children are bound once and reused
+(docs/benchmarks.md). We serve ``/metrics`` ourselves so that a scraper asking for
+OpenMetrics gets the exemplars (``trace_id``) on the latency buckets.
 
 Single process (the default: one uvicorn worker): each app has its own registry
 (several apps can live in one test process) which also serves what other modules
@@ -16,16 +17,16 @@ set (``PREDICTOR_WORKERS`` > 1) every worker writes its values to files there an
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST as PLAIN
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_fastapi_instrumentator import Instrumentator
-from prometheus_fastapi_instrumentator.metrics import Info
 
 from services.predictor.model import LABELS
 from slolab.contract import BUCKETS
@@ -42,7 +43,8 @@ __all__ = [
 ]
 
 # Probes and scrapes are not user traffic: keep them out of the request SLIs.
-EXCLUDED_HANDLERS = ("^/metrics$", "^/healthz$", "^/readyz$")
+EXCLUDED_HANDLERS = frozenset({"/metrics", "/healthz", "/readyz"})
+UNTEMPLATED = "none"  # the handler label of a request no route matched
 HTTP_LABELS = ("handler", "method", "status")
 
 
@@ -69,14 +71,26 @@ class PredictorMetrics:
     last_trained: Gauge
     model_info: Gauge
 
-    def observe_http(self, info: Info) -> None:
-        """The instrumentator's metric function: count and time one request."""
-        labels = (info.modified_handler, info.method, info.modified_status)
-        self.requests.labels(*labels).inc()
+    _bound: dict[tuple[str, str, int], tuple[Callable[..., Any], Callable[..., Any]]] = field(
+        default_factory=dict
+    )
+
+    def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
+        """Count and time one request (label children bound once per label set)."""
+        key = (handler, method, status)
+        bound = self._bound.get(key)
+        if bound is None:
+            labels = (handler, method, str(status))
+            bound = self._bound[key] = (
+                self.requests.labels(*labels).inc,
+                self.duration.labels(*labels).observe,
+            )
+        inc, observe = bound
+        inc()
         # The span of the request is still current here (the tracing middleware
         # wraps the whole stack), so the bucket links to its trace.
-        exemplar = None if self.multiprocess else trace_exemplar()
-        self.duration.labels(*labels).observe(info.modified_duration, exemplar)
+        exemplar = None if self.multiprocess else trace_exemplar(seconds, status >= 500)
+        observe(seconds, exemplar)
 
     def set_model(self, version: str, previous: str | None) -> None:
         if previous is not None and previous != version:
@@ -131,17 +145,60 @@ def install_metrics(app, excluded: Iterable[str] = EXCLUDED_HANDLERS) -> Predict
     for label in LABELS:  # every series exists from the start, at 0
         metrics.predictions.labels(label=label)
 
-    instrumentator = Instrumentator(
-        should_group_status_codes=False,  # exact codes: 503 and 500 are different stories
-        should_ignore_untemplated=False,
-        should_group_untemplated=True,  # unknown paths share handler="none"
-        excluded_handlers=list(excluded),
-        registry=registry,
-    )
-    instrumentator.add(metrics.observe_http)  # replaces the library's default metrics
     if instrumentation_enabled():  # SLOLAB_INSTRUMENTATION=off (benchmarks): no HTTP metrics
-        instrumentator.instrument(app)
+        app.add_middleware(RequestMetrics, metrics=metrics, excluded=frozenset(excluded))
     return metrics
+
+
+class RequestMetrics:
+    """ASGI middleware: ``http_requests_total`` and ``http_request_duration_seconds``.
+
+    The handler is the matched route's path template (Starlette leaves the route in
+    the scope), ``none`` when no route matched; a request answered before routing
+    (a 413 from the body limit) is matched against the routes once, after the
+    fact, so it still counts under its route.
+    """
+
+    def __init__(self, app: Any, metrics: PredictorMetrics, excluded: frozenset[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.excluded = excluded
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in self.excluded:
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_status(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        t0 = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            seconds = time.perf_counter() - t0
+            handler = _handler(scope, status)
+            if handler not in self.excluded:
+                self.metrics.observe_http(handler, scope["method"], status, seconds)
+
+
+def _handler(scope: dict[str, Any], status: int) -> str:
+    route = scope.get("route")
+    if route is not None:
+        # The router also leaves a route matched by path only (405): not the handler.
+        return UNTEMPLATED if status == 405 else route.path
+    from starlette.routing import Match
+
+    app = scope.get("app")
+    for candidate in getattr(getattr(app, "router", None), "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            return candidate.path
+    return UNTEMPLATED
 
 
 def render(metrics: PredictorMetrics, accept: str | None) -> tuple[bytes, str]:

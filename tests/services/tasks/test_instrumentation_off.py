@@ -38,10 +38,11 @@ def test_off_serves_the_api_without_request_metrics(app_off: Flask) -> None:
     assert "create_task" in names
     assert not any(n.startswith("flask_http_request") for n in names)
     assert not getattr(app_off, "_is_instrumented_by_opentelemetry", False)  # no tracing
+    assert "slolab.httptrace" not in app_off.extensions
 
 
 def test_on_is_the_default(app: Flask) -> None:
-    assert app._is_instrumented_by_opentelemetry
+    assert app.extensions["slolab.httptrace"]  # the lean tracing middleware
     client = app.test_client()
     assert client.post("/api/tasks", json={"title": "x"}).status_code == 201
     assert "flask_http_request_total" in client.get("/metrics").get_data(as_text=True)

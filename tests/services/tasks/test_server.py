@@ -274,6 +274,7 @@ def test_a_graceful_stop_flushes_the_queued_spans(tmp_path: Path, name: str) -> 
             OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint,
             # Nothing leaves on schedule during the test: only the flush at exit sends.
             OTEL_BSP_SCHEDULE_DELAY="600000",
+            SLOLAB_TRACE_KEEP_RATIO="1",  # every trace, fast ones included
         )
         try:
             for _ in range(10):

@@ -1,0 +1,250 @@
+"""One SERVER span per HTTP request, for WSGI and ASGI apps, at the least cost.
+
+The official Flask/FastAPI instrumentations do their attribute work (two WSGI
+attribute dicts, URL exclusion checks that build the URL, a dozen attributes)
+before and regardless of the sampling decision; they cost ~5x a minimal span
+(docs/benchmarks.md). These middlewares, on the OpenTelemetry SDK:
+
+- propagate context only when the request carries the propagator's headers;
+- let the SDK's sampler decide first (``OTEL_TRACES_SAMPLER``): an unsampled
+  request gets a non-recording span (its ids still reach logs and outgoing
+  calls) and nothing more;
+- for a sampled one set the stable HTTP semantic-convention attributes and no
+  others: ``http.request.method``, ``url.scheme``, ``url.path``, ``http.route``,
+  ``http.response.status_code``, ``server.address``, ``server.port``,
+  ``network.protocol.version``, ``client.address``, ``user_agent.original``,
+  ``error.type`` on failures; name ``"{method} {route}"``; status ERROR on a 5xx
+  or an exception (a 4xx is the client's error, not the server span's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+__all__ = [
+    "EXCLUDED_PATHS",
+    "ROUTE_KEY",
+    "AsgiTracing",
+    "WsgiTracing",
+    "remember_flask_routes",
+    "trace_flask",
+]
+
+# Probes and scrapes are not user traffic.
+EXCLUDED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+_SERVER = SpanKind.SERVER
+_KNOWN = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+
+
+def _tracer(provider: trace.TracerProvider | None) -> trace.Tracer:
+    # Without a provider: the global one, also when it is installed later (after fork).
+    return trace.get_tracer("slolab.httptrace", tracer_provider=provider)
+
+
+def _header_fields() -> tuple[str, ...]:
+    """Lower-case header names the configured propagators read (traceparent, baggage …)."""
+    return tuple(sorted(propagate.get_global_textmap().fields))
+
+
+class _DictGetter:
+    """Read a carrier that is a plain dict of lower-case header names."""
+
+    @staticmethod
+    def get(carrier: dict[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        return None if value is None else [value]
+
+    @staticmethod
+    def keys(carrier: dict[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_GETTER = _DictGetter()
+
+
+def _end(span: trace.Span, status: int, route: str | None, error: BaseException | None) -> None:
+    if span.is_recording():
+        span.set_attribute("http.response.status_code", status)
+        if route:
+            span.set_attribute("http.route", route)
+            span.update_name(f"{span.name} {route}")  # type: ignore[attr-defined]
+        if error is not None:
+            span.record_exception(error)
+            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_status(Status(StatusCode.ERROR, str(error)))
+        elif status >= 500:
+            span.set_attribute("error.type", str(status))
+            span.set_status(Status(StatusCode.ERROR))
+    span.end()
+
+
+class WsgiTracing:
+    """WSGI middleware: one SERVER span per request (Flask's URL rule as the route)."""
+
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        excluded: frozenset[str] = EXCLUDED_PATHS,
+        tracer_provider: trace.TracerProvider | None = None,
+    ):
+        self.app = app
+        self.excluded = excluded
+        self.tracer = _tracer(tracer_provider)
+        # environ keys of the propagation headers, e.g. HTTP_TRACEPARENT
+        self.fields = tuple(("HTTP_" + f.upper().replace("-", "_"), f) for f in _header_fields())
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path in self.excluded:
+            return self.app(environ, start_response)
+        carrier = {f: environ[k] for k, f in self.fields if k in environ}
+        parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
+        method = environ.get("REQUEST_METHOD", "GET")
+        span = self.tracer.start_span(
+            method if method in _KNOWN else "HTTP", parent, _SERVER, record_exception=False
+        )
+        if span.is_recording():
+            span.set_attributes(
+                {
+                    "http.request.method": method if method in _KNOWN else "_OTHER",
+                    "url.scheme": environ.get("wsgi.url_scheme", "http"),
+                    "url.path": path,
+                    "server.address": environ.get("SERVER_NAME", ""),
+                    "server.port": int(environ.get("SERVER_PORT") or 0),
+                    "network.protocol.version": environ.get("SERVER_PROTOCOL", "HTTP/1.1")[5:],
+                    "client.address": environ.get("REMOTE_ADDR", ""),
+                    "user_agent.original": environ.get("HTTP_USER_AGENT", ""),
+                }
+            )
+        token = context.attach(trace.set_span_in_context(span, parent))
+        status = [500]
+
+        def start(code: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            status[0] = int(code[:3])
+            return start_response(code, headers, *exc)
+
+        try:
+            body = self.app(environ, start)
+        except BaseException as exc:
+            _end(span, 500, _flask_route(environ), exc)
+            raise
+        finally:
+            context.detach(token)
+        # Flask builds the body before returning: the span ends with the answer made.
+        _end(span, status[0], _flask_route(environ), None)
+        return body
+
+
+ROUTE_KEY = "slolab.route"
+
+
+def _flask_route(environ: dict[str, Any]) -> str | None:
+    return environ.get(ROUTE_KEY)
+
+
+def remember_flask_routes(app: Any) -> None:
+    """Leave each request's URL rule in its WSGI environ (``ROUTE_KEY``); idempotent.
+
+    Flask drops its request object before the WSGI call returns, so WSGI
+    middlewares (tracing, request metrics) read the route from the environ. The
+    app's request class stores it when Flask assigns ``url_rule`` after routing:
+    no ``before_request`` hook (Flask's hook machinery costs more than the store).
+    """
+    base = app.request_class
+    if getattr(base, "_slolab_routes", False):
+        return
+
+    class RouteRecordingRequest(base):  # type: ignore[valid-type, misc]
+        _slolab_routes = True
+        _rule = None
+
+        @property  # type: ignore[override]
+        def url_rule(self) -> Any:
+            return self._rule
+
+        @url_rule.setter
+        def url_rule(self, rule: Any) -> None:
+            self._rule = rule
+            if rule is not None:
+                self.environ[ROUTE_KEY] = rule.rule
+
+    app.request_class = RouteRecordingRequest
+
+
+def trace_flask(app: Any, tracer_provider: trace.TracerProvider | None = None) -> None:
+    """Wrap a Flask app's WSGI callable in ``WsgiTracing``, its URL rule as the route."""
+    if app.extensions.get("slolab.httptrace"):
+        return
+    remember_flask_routes(app)
+    app.wsgi_app = WsgiTracing(app.wsgi_app, tracer_provider=tracer_provider)
+    app.extensions["slolab.httptrace"] = True  # traced (tests, and against doing it twice)
+
+
+class AsgiTracing:
+    """ASGI middleware: one SERVER span per HTTP request (Starlette's route path)."""
+
+    def __init__(
+        self,
+        app: Any,
+        excluded: frozenset[str] = EXCLUDED_PATHS,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
+        self.app = app
+        self.excluded = excluded
+        self.tracer = _tracer(tracer_provider)
+        self.fields = frozenset(f.encode() for f in _header_fields())
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in self.excluded:
+            await self.app(scope, receive, send)
+            return
+        carrier = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in self.fields}
+        parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
+        method = scope["method"]
+        span = self.tracer.start_span(
+            method if method in _KNOWN else "HTTP", parent, _SERVER, record_exception=False
+        )
+        if span.is_recording():
+            server = scope.get("server") or ("", 0)
+            client = scope.get("client") or ("", 0)
+            ua = next((v for k, v in scope["headers"] if k == b"user-agent"), b"")
+            span.set_attributes(
+                {
+                    "http.request.method": method if method in _KNOWN else "_OTHER",
+                    "url.scheme": scope.get("scheme", "http"),
+                    "url.path": scope["path"],
+                    "server.address": server[0] or "",
+                    "server.port": server[1] or 0,
+                    "network.protocol.version": scope.get("http_version", "1.1"),
+                    "client.address": client[0] or "",
+                    "user_agent.original": ua.decode("latin-1"),
+                }
+            )
+        token = context.attach(trace.set_span_in_context(span, parent))
+        status = 500
+
+        async def send_status(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        except BaseException as exc:
+            _end(span, 500, _asgi_route(scope), exc)
+            raise
+        finally:
+            context.detach(token)
+        _end(span, status, _asgi_route(scope), None)
+
+
+def _asgi_route(scope: dict[str, Any]) -> str | None:
+    route = scope.get("route")
+    return getattr(route, "path", None)

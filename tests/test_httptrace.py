@@ -1,0 +1,234 @@
+"""The lean tracing middlewares (slolab.httptrace) and the export decision (TailKeepProcessor)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import FastAPI
+from flask import Flask
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+from opentelemetry.trace import SpanKind, StatusCode
+
+from slolab.httptrace import AsgiTracing, trace_flask
+from slolab.telemetry import SLOW_DEFAULT_S, KeepPolicy, TailKeepProcessor
+
+REPO = Path(__file__).resolve().parents[1]
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT = "00f067aa0ba902b7"
+SEMCONV = {
+    "http.request.method", "url.scheme", "url.path", "http.route", "http.response.status_code",
+    "server.address", "server.port", "network.protocol.version", "client.address",
+    "user_agent.original",
+}  # fmt: skip
+
+
+def _provider(sampler: Any = None) -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=sampler) if sampler else TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def _flask(provider: TracerProvider, seen: list[Any]) -> Flask:
+    app = Flask(__name__)
+
+    @app.get("/items/<item_id>")
+    def item(item_id: str) -> dict[str, str]:
+        seen.append(trace.get_current_span().get_span_context())
+        return {"id": item_id}
+
+    @app.get("/boom")
+    def boom() -> tuple[str, int]:
+        return "down", 503
+
+    @app.get("/crash")
+    def crash() -> str:
+        raise RuntimeError("crashed")
+
+    @app.get("/metrics")
+    def metrics() -> str:
+        return "scrape"
+
+    trace_flask(app, tracer_provider=provider)
+    return app
+
+
+def test_wsgi_one_server_span_with_the_semantic_convention_attributes() -> None:
+    provider, exporter = _provider()
+    client = _flask(provider, []).test_client()
+    assert client.get("/items/42", headers={"User-Agent": "probe/1"}).status_code == 200
+    (span,) = exporter.get_finished_spans()
+    assert span.kind is SpanKind.SERVER
+    assert span.name == "GET /items/<item_id>"
+    assert set(span.attributes) == SEMCONV
+    assert span.attributes["http.route"] == "/items/<item_id>"
+    assert span.attributes["url.path"] == "/items/42"
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.attributes["user_agent.original"] == "probe/1"
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.parent is None
+
+
+def test_wsgi_failures_are_errors_and_probes_are_not_traced() -> None:
+    provider, exporter = _provider()
+    client = _flask(provider, []).test_client()
+    assert client.get("/boom").status_code == 503
+    assert client.get("/crash").status_code == 500
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/nowhere").status_code == 404
+    boom, crash, nowhere = exporter.get_finished_spans()
+    assert boom.status.status_code is StatusCode.ERROR and boom.attributes["error.type"] == "503"
+    assert crash.status.status_code is StatusCode.ERROR
+    assert crash.attributes["http.response.status_code"] == 500
+    # A 404 is the client's error; unmatched requests have no route.
+    assert nowhere.status.status_code is StatusCode.UNSET and nowhere.name == "GET"
+    assert "http.route" not in nowhere.attributes
+
+
+def test_wsgi_continues_an_incoming_trace_and_skips_unsampled_work() -> None:
+    provider, exporter = _provider(ParentBased(ALWAYS_OFF))
+    seen: list[Any] = []
+    client = _flask(provider, seen).test_client()
+    sampled = {"traceparent": f"00-{TRACE_ID}-{PARENT}-01"}
+    assert client.get("/items/1", headers=sampled).status_code == 200
+    (span,) = exporter.get_finished_spans()
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert format(span.parent.span_id, "016x") == PARENT and span.parent.is_remote
+
+    unsampled = {"traceparent": f"00-{TRACE_ID}-{PARENT}-00"}
+    assert client.get("/items/2", headers=unsampled).status_code == 200
+    assert len(exporter.get_finished_spans()) == 1  # nothing recorded
+    # ... but the request still runs in the trace (logs, outgoing calls carry it).
+    assert format(seen[-1].trace_id, "032x") == TRACE_ID and not seen[-1].trace_flags.sampled
+
+
+def _asgi(provider: TracerProvider, seen: list[Any]) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/predict/{kind}")
+    async def predict(kind: str) -> dict[str, str]:
+        seen.append(trace.get_current_span().get_span_context())
+        return {"kind": kind}
+
+    @app.get("/fail")
+    async def fail() -> None:
+        raise RuntimeError("model gone")
+
+    app.add_middleware(AsgiTracing, tracer_provider=provider)
+    return app
+
+
+def test_asgi_one_server_span_with_route_status_and_parent() -> None:
+    from starlette.testclient import TestClient
+
+    provider, exporter = _provider()
+    seen: list[Any] = []
+    client = TestClient(_asgi(provider, seen), raise_server_exceptions=False)
+    headers = {"traceparent": f"00-{TRACE_ID}-{PARENT}-01", "User-Agent": "probe/2"}
+    assert client.get("/predict/x", headers=headers).status_code == 200
+    assert client.get("/fail").status_code == 500
+    ok, failed = exporter.get_finished_spans()
+    assert ok.name == "GET /predict/{kind}" and ok.kind is SpanKind.SERVER
+    assert set(ok.attributes) == SEMCONV
+    assert ok.attributes["http.response.status_code"] == 200
+    assert format(ok.parent.span_id, "016x") == PARENT
+    assert seen[0].span_id == ok.context.span_id  # the handler runs inside the span
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.attributes["error.type"] == "RuntimeError"
+
+
+def test_asgi_ignores_lifespan_and_probes() -> None:
+    provider, exporter = _provider()
+    calls: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        calls.append(scope["type"])
+
+    mw = AsgiTracing(app, tracer_provider=provider)
+    asyncio.run(mw({"type": "lifespan"}, None, None))
+    asyncio.run(mw({"type": "http", "path": "/healthz"}, None, None))
+    assert calls == ["lifespan", "http"] and exporter.get_finished_spans() == ()
+
+
+# --- what is exported ---------------------------------------------------------
+
+
+class _Kept:
+    def __init__(self) -> None:
+        self.spans: list[Any] = []
+
+    def on_end(self, span: Any) -> None:
+        self.spans.append(span)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 0) -> bool:
+        return True
+
+
+def _traced(policy: KeepPolicy, work: Any) -> list[Any]:
+    kept = _Kept()
+    provider = TracerProvider()
+    provider.add_span_processor(TailKeepProcessor(kept, policy))  # type: ignore[arg-type]
+    tracer = provider.get_tracer("t")
+    work(tracer)
+    return kept.spans
+
+
+def _request(status: StatusCode = StatusCode.UNSET, seconds: float = 0.0) -> Any:
+    def work(tracer: trace.Tracer) -> None:
+        root = tracer.start_span("GET /x", kind=SpanKind.SERVER, start_time=0)
+        ctx = trace.set_span_in_context(root)
+        tracer.start_span("POST", context=ctx, kind=SpanKind.CLIENT).end()
+        root.set_status(status)
+        root.end(end_time=int(seconds * 1e9))
+
+    return work
+
+
+def test_failures_and_slow_requests_are_always_exported_with_their_children() -> None:
+    never = KeepPolicy(slow_s=0.5, ratio=0.0)
+    assert _traced(never, _request()) == []
+    failed = _traced(never, _request(StatusCode.ERROR))
+    slow = _traced(never, _request(seconds=0.6))
+    for spans in (failed, slow):
+        assert [s.kind for s in spans] == [SpanKind.CLIENT, SpanKind.SERVER]
+        assert spans[0].parent.span_id == spans[1].context.span_id
+    assert len(_traced(KeepPolicy(0.5, 1.0), _request())) == 2
+
+
+def test_the_ratio_is_decided_by_trace_id_alike_in_every_service() -> None:
+    policy = KeepPolicy(slow_s=1.0, ratio=0.25)
+    ids = range(1, 1 << 64, (1 << 64) // 4000)
+    share = sum(policy.by_ratio(i) for i in ids) / len(ids)
+    assert 0.24 < share < 0.26
+    twin = KeepPolicy(slow_s=9.0, ratio=0.25)  # another service, another threshold
+    assert all(policy.by_ratio(i) == twin.by_ratio(i) for i in ids)
+
+
+def test_children_without_a_root_are_bounded() -> None:
+    kept = _Kept()
+    proc = TailKeepProcessor(kept, KeepPolicy(0.5, 1.0), max_pending=10)  # type: ignore[arg-type]
+    provider = TracerProvider()
+    provider.add_span_processor(proc)
+    tracer = provider.get_tracer("t")
+    for _ in range(50):  # roots that never end
+        root = tracer.start_span("GET /x", kind=SpanKind.SERVER)
+        tracer.start_span("child", context=trace.set_span_in_context(root)).end()
+    assert len(proc._pending) == 10 and kept.spans == []
+
+
+@pytest.mark.parametrize("service", ["tasks", "predictor"])
+def test_slow_thresholds_are_the_latency_slos(service: str) -> None:
+    spec = yaml.safe_load((REPO / "slos.yaml").read_text())
+    (slo,) = [s for s in spec["slos"] if s["service"] == service and "latency" in s["sli"]]
+    assert SLOW_DEFAULT_S[service] == slo["sli"]["latency"]["threshold_seconds"]
