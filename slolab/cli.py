@@ -12,15 +12,12 @@ from datetime import UTC, datetime
 import httpx
 
 from slolab.contract import PORTS, SERVICES
+from slolab.errors import CLIError
 from slolab.faults import FAULT_FIELDS
 
-__all__ = ["main"]
+__all__ = ["CLIError", "main"]
 
 DEFAULT_URLS = {name: f"http://127.0.0.1:{PORTS[name]}" for name in SERVICES}
-
-
-class CLIError(Exception):
-    """An error to show the user as one line, without a traceback."""
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from slolab.errors import CLIError
 from slolab.lab.config import SCENARIOS, LabConfig
 
 if TYPE_CHECKING:
@@ -73,7 +74,6 @@ def run_history(args: argparse.Namespace) -> int:
     import glob
     import os
 
-    from slolab.cli import CLIError
     from slolab.lab import binaries, history
     from slolab.lab.backfill import BackfillError
     from slolab.lab.config import history_length, repo_root

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from slolab.contract import PORTS
+from slolab.errors import CLIError
 from slolab.slo.files import FILE_HELP
 
 __all__ = ["register"]
@@ -35,7 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from slolab.cli import CLIError
     from slolab.contract import FAULT_METRIC
     from slolab.slo.model import load
     from slolab.slo.query import prometheus_url

@@ -6,7 +6,7 @@ import pytest
 
 from slolab.cli import main
 from slolab.slo import conventions as c
-from slolab.slo.gate import select
+from slolab.slo.selection import select
 from tests.slo.test_status import recorded
 
 OK = {
