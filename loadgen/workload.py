@@ -18,7 +18,7 @@ __all__ = ["SYNTHETIC_HEADERS", "TaskDraft", "draft_task", "features", "true_pri
 # so traces and logs can tell load-test traffic from real users.
 SYNTHETIC_HEADERS = {"baggage": "synthetic_request=true", "User-Agent": "slolab-loadgen"}
 
-# The words the tasks service counts as urgent (services/tasks/predictor.py).
+# The words the tasks service counts as urgent (services/tasks/predictor_client.py).
 URGENT_WORDS = (
     "urgent", "asap", "critical", "blocker", "today", "now", "fix", "immediately", "emergency",
 )  # fmt: skip

@@ -24,6 +24,7 @@ __all__ = [
     "FAULTS",
     "FAULT_METRIC",
     "JOBS",
+    "KNOWN_METHODS",
     "PORTS",
     "SCENARIOS",
     "SERVICES",
@@ -79,6 +80,11 @@ JOBS: Final = MappingProxyType(
         "blackbox-predictor": "blackbox-predictor",
     }
 )
+
+
+# HTTP methods both services route; anything else is a 405 before routing, so that a
+# made-up method never becomes a new metrics label value
+KNOWN_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 # --- metrics ------------------------------------------------------------------

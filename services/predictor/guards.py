@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["KNOWN_METHODS", "BodySizeLimit", "BodyTooLarge", "KnownMethodsOnly", "Unexpected"]
+from slolab.contract import KNOWN_METHODS
+
+__all__ = ["BodySizeLimit", "BodyTooLarge", "KnownMethodsOnly", "Unexpected"]
 
 log = logging.getLogger("services.predictor.app")
 
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 async def _send_json(send: Send, status: int, body: dict, headers: list | None = None) -> None:

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from services.tasks.api import ApiError, Services, api, read_body, throttled
 from services.tasks.config import Settings
+from services.tasks.guards import known_methods_only
 from services.tasks.metrics import install_metrics
-from services.tasks.models import Error, Health
 from services.tasks.openapi import openapi_document
-from services.tasks.predictor import PredictorClient
+from services.tasks.predictor_client import PredictorClient
+from services.tasks.routes import ApiError, Services, api, read_body, throttled
+from services.tasks.schemas import Error, Health
 from services.tasks.store import StoreUnavailable, TaskStore, make_store
 from slolab.faults import ALLOWED, FaultController
 from slolab.telemetry import configure_logging, instrument_flask
@@ -30,34 +29,12 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _error(status: int, message: str, field: str | None = None) -> Response:
     resp = jsonify(Error(error=message, field=field).model_dump(exclude_none=True))
     resp.status_code = status
     return resp
-
-
-def _known_methods_only(app: Flask, wsgi: Callable[..., Iterable[bytes]]) -> Callable[..., Any]:
-    """Answer made-up HTTP methods before Flask: each would be a new metrics label value."""
-
-    def guard(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD", "GET") in KNOWN_METHODS:
-            return wsgi(environ, start_response)
-        allowed = app.url_map.bind_to_environ(environ).allowed_methods()
-        body = b'{"error": "method not allowed"}\n'
-        start_response(
-            "405 METHOD NOT ALLOWED",
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                ("Allow", ", ".join(sorted(allowed))),
-            ],
-        )
-        return [body]
-
-    return guard
 
 
 def _register_errors(app: Flask, svc: Services) -> None:
@@ -176,6 +153,6 @@ def create_app(
     app.register_blueprint(api)
 
     instrument_flask(app)
-    app.wsgi_app = _known_methods_only(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = known_methods_only(app, app.wsgi_app)  # type: ignore[method-assign]
     log.info("tasks app ready: store=%s predictor=%s", svc.store.name, settings.predictor_url)
     return app

@@ -15,7 +15,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
-from services.tasks.predictor import REASONS
+from services.tasks.predictor_client import REASONS
 from slolab.contract import BUCKETS
 from slolab.httptrace import ROUTE_KEY, remember_flask_routes
 from slolab.procmetrics import ProcessTreeCollector, forget_dead_workers

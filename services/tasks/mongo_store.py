@@ -12,7 +12,7 @@ from pymongo import DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
-from services.tasks.models import Task
+from services.tasks.schemas import Task
 from services.tasks.store import NewTask, StoreUnavailable, check_changes
 
 __all__ = ["MongoStore"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from services.tasks.models import (
+from services.tasks.schemas import (
     MAX_LIST_LIMIT,
     MAX_LIST_OFFSET,
     Error,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.tasks.models import Task
+from services.tasks.schemas import Task
 from services.tasks.store import NewTask, StoreUnavailable, check_changes, new_id
 
 __all__ = ["SqliteStore"]

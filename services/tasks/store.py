@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bson import ObjectId
 
-from services.tasks.models import Task
+from services.tasks.schemas import Task
 
 if TYPE_CHECKING:
     from services.tasks.config import Settings

@@ -115,7 +115,7 @@ def test_ground_truth_matches_what_the_model_learnt() -> None:
     import random as _random
 
     from services.predictor import model
-    from services.tasks.predictor import URGENT_WORDS
+    from services.tasks.predictor_client import URGENT_WORDS
 
     assert workload._LOW_HIGH == model.LOW_HIGH
     assert set(workload.URGENT_WORDS) == set(URGENT_WORDS)

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from services.tasks.app import create_app
 from services.tasks.config import Settings
-from services.tasks.predictor import features
+from services.tasks.predictor_client import features
 from slolab.faults import FaultController
 from tests.services.tasks.conftest import TOKEN, closed_port_url, metric
 from tests.services.tasks.fake_predictor import FakePredictor

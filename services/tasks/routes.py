@@ -13,8 +13,8 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from services.tasks.metrics import TasksMetrics
-from services.tasks.models import MAX_LIST_LIMIT, MAX_LIST_OFFSET, TaskCreate, TaskList, TaskPatch
-from services.tasks.predictor import PredictorClient, PredictorDegraded, features
+from services.tasks.predictor_client import PredictorClient, PredictorDegraded, features
+from services.tasks.schemas import MAX_LIST_LIMIT, MAX_LIST_OFFSET, TaskCreate, TaskList, TaskPatch
 from services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id
 from slolab.faults import FaultController
 
