@@ -39,6 +39,7 @@ COMPOSE_TWIN = {
     "predictor": "predictor",
     "mongo": "mongo",
     "alert-receiver": "alert-receiver",
+    "dashboard": "dashboard",
     "blackbox": "blackbox",
     "jaeger": "jaeger",
     "locust-master": "locust-master",
@@ -195,13 +196,32 @@ def test_ports_and_job_names_follow_the_contract(resources):
     monitors = of_kind(resources, "ServiceMonitor")
     assert JOBS["tasks"] in monitors and JOBS["tasks"] in services
     assert JOBS["predictor"] in monitors and JOBS["predictor"] in services
-    (probe,) = of_kind(resources, "Probe").values()
-    assert probe["spec"]["jobName"] == JOBS["blackbox-tasks"]
+    probes = of_kind(resources, "Probe")
+    assert probes["blackbox-tasks"]["spec"]["jobName"] == JOBS["blackbox-tasks"]
+    assert probes["blackbox-predictor"]["spec"]["jobName"] == JOBS["blackbox-predictor"]
     namespace = yaml.safe_load((BASE / "kustomization.yaml").read_text())["namespace"]
-    assert probe["spec"]["prober"]["url"] == f"blackbox.{namespace}.svc:{PORTS['blackbox']}"
-    assert probe["spec"]["targets"]["staticConfig"]["static"] == [
+    for probe in probes.values():
+        assert probe["spec"]["prober"]["url"] == f"blackbox.{namespace}.svc:{PORTS['blackbox']}"
+    assert probes["blackbox-tasks"]["spec"]["targets"]["staticConfig"]["static"] == [
         f"http://tasks:{PORTS['tasks']}/api/tasks"
     ]
+
+
+def test_every_blackbox_job_of_prometheus_has_its_probe(resources):
+    """Each uptime SLI compose scrapes through blackbox (prometheus/prometheus.yml) is a
+    Probe here: same job, module, target and interval, else its SLO has no data."""
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]
+            if j.get("metrics_path") == "/probe"}  # fmt: skip
+    assert {"blackbox-tasks", "blackbox-predictor"} <= set(jobs)
+    probes = {p["spec"]["jobName"]: p["spec"] for p in of_kind(resources, "Probe").values()}
+    assert set(probes) == set(jobs)
+    for name, job in jobs.items():
+        spec = probes[name]
+        assert [spec["module"]] == job["params"]["module"], name
+        (static,) = job["static_configs"]
+        assert spec["targets"]["staticConfig"]["static"] == static["targets"], name
+        assert spec["interval"] == job.get("scrape_interval", config["global"]["scrape_interval"])
 
 
 def test_service_monitors_select_a_service_port(resources):
@@ -233,6 +253,10 @@ def test_admin_token_comes_from_a_secret_and_otlp_from_a_configmap(resources):
         container = _container(workloads(resources)[name])
         token = next(e for e in container["env"] if e["name"] == "SLOLAB_ADMIN_TOKEN")
         assert token["valueFrom"]["secretKeyRef"]["name"] == "slolab-admin"
+        # absent Secret: unset, so derived from the admin token (as compose's empty default)
+        feedback = next(e for e in container["env"] if e["name"] == "SLOLAB_FEEDBACK_TOKEN")
+        ref = {"name": "slolab-feedback", "key": "token", "optional": True}
+        assert feedback["valueFrom"]["secretKeyRef"] == ref
         assert {"configMapRef": {"name": "slolab-config"}} in container["envFrom"]
     config = of_kind(resources, "ConfigMap")["slolab-config"]["data"]
     assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://jaeger:{PORTS['otlp-http']}"
@@ -330,10 +354,33 @@ def test_service_settings_equal_compose(resources, compose, name):
     env = {e["name"]: e.get("value") for e in container.get("env", []) if "value" in e}
     for ref in container.get("envFrom", []):
         env.update(of_kind(resources, "ConfigMap")[ref["configMapRef"]["name"]]["data"])
-    # the token comes from a Secret; HEALTHCHECK_URL is for Docker's healthcheck only
+    # the tokens come from Secrets; HEALTHCHECK_URL is for Docker's healthcheck only
+    secrets = {e["name"] for e in container.get("env", []) if "valueFrom" in e}
     wanted = {k: v for k, v in compose[name]["environment"].items()
-              if k not in ("SLOLAB_ADMIN_TOKEN", "HEALTHCHECK_URL")}  # fmt: skip
+              if k not in secrets and k != "HEALTHCHECK_URL"}  # fmt: skip
     assert {k: env.get(k) for k in wanted} == wanted
+    # only compose's credentials are taken from Secrets, and they default to empty there
+    assert all(compose[name]["environment"][k] == f"${{{k}:-}}" for k in secrets), secrets
+
+
+def test_dashboard_reads_the_operators_prometheus_and_the_slo_file(resources, compose):
+    """As compose's dashboard, except Prometheus: the operator's, in its own namespace."""
+    dashboard = workloads(resources)["dashboard"]
+    container = _container(dashboard)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    twin = compose["dashboard"]
+    assert container["args"] == twin["command"]
+    for key in ("SLOLAB_SLO_FILE", "JAEGER_URL"):  # trace links: the port-forwarded UI
+        assert env[key] == twin["environment"][key], key
+    assert urlsplit(env["PROMETHEUS_URL"]).hostname == "prometheus-operated.monitoring.svc"
+    (mount,) = [m for m in container["volumeMounts"]
+                if env["SLOLAB_SLO_FILE"].startswith(m["mountPath"] + "/")]  # fmt: skip
+    volume = next(v for v in _pod(dashboard)["volumes"] if v["name"] == mount["name"])
+    # slos.yaml itself (docs/kubernetes.md: kubectl create configmap --from-file=slos.yaml)
+    assert volume["configMap"]["name"] == "slolab-slos"
+    assert env["SLOLAB_SLO_FILE"].rsplit("/", 1)[1] == "slos.yaml"
+    port = int(twin["command"][twin["command"].index("--port") + 1])
+    assert of_kind(resources, "Service")["dashboard"]["spec"]["ports"][0]["port"] == port
 
 
 def _seconds(duration: str) -> int:

@@ -1,10 +1,10 @@
-"""Our three container commands, run the way compose runs them (bench/sandbox.py).
+"""Our container commands, run the way compose runs them (bench/sandbox.py).
 
 tasks, predictor and alert-receiver each start from docker-compose.yml's ``command``
 and ``environment`` plus the Dockerfile's ENTRYPOINT, ENV and USER: uid 10001, every
 mount read-only, only the compose tmpfs (and Docker's /dev/shm) writable. Each must
 become ready, pass its compose healthcheck, stop cleanly on SIGTERM, and log no
-write refused by the read-only root.
+write refused by the read-only root. The dashboard, which has no tmpfs, the same.
 """
 
 from __future__ import annotations
@@ -81,6 +81,45 @@ def test_runs_read_only_as_compose_runs_it(name: str, tmp_path: Path) -> None:
     if name == "tasks":
         # Multiprocess metrics and the store really live on the tmpfs.
         assert any("prometheus-multiproc/" in p for p in outcome.written), outcome.written
+
+
+def test_the_dashboard_runs_read_only_as_compose_runs_it(tmp_path: Path) -> None:
+    """The dashboard has no tmpfs in compose: it must write nothing, and pass its check.
+    Here: a free port, the repository's slos.yaml (compose mounts it), no Prometheus."""
+    compose = load_compose({"GRAFANA_ADMIN_PASSWORD": "unused"})
+    svc = compose["services"]["dashboard"]
+    assert "tmpfs" not in svc
+    port = free_port()
+    command = [*svc["command"]]
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = str(port)
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "HEALTHCHECK_URL": f"{url}/healthz",
+        "SLOLAB_SLO_FILE": str(REPO / "slos.yaml"),
+        "PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: errors shown
+    }
+    sb = Sandbox.for_service("dashboard", log=tmp_path / "log", env=env, command=command,
+                             compose=compose)  # fmt: skip
+    sb.start()
+    try:
+        _wait_ready(sb, f"{url}/healthz")
+        assert httpx.get(f"{url}/", timeout=30).status_code == 200
+        for path in ("/api/state", "/api/charts"):  # Prometheus down: 502, said in JSON
+            resp = httpx.get(url + path, timeout=30)
+            assert resp.status_code in (200, 502) and resp.json(), path
+        procs = sb.processes()
+        assert procs and {p.uids().real for p in procs} == {Image.from_dockerfile().uid}
+        check = svc["healthcheck"]["test"]
+        run = subprocess.run(_healthcheck_argv(check), env={**os.environ, **env},
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert run.returncode == 0, f"healthcheck {check} failed: {run.stderr}"
+    finally:
+        outcome = sb.stop()
+    assert outcome.returncode in SIGTERM_EXIT, outcome.log[-3000:]
+    assert not [line for line in outcome.log.splitlines() if REFUSED.search(line)]
+    tmpfs = [path for path, _ in sb.spec.tmpfs]  # Docker's /dev/shm only
+    assert all(any(p.startswith(t + "/") for t in tmpfs) for p in outcome.written)
 
 
 def _started(name: str, log: Path, **changes: str) -> tuple[Sandbox, int]:
