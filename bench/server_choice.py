@@ -24,7 +24,12 @@ from bench import wrk
 from bench.run import SEED_TASKS
 from bench.servers import Service, start
 
-SERVERS = ("gunicorn", "granian")
+# label -> settings; granian with its own per-worker SO_REUSEPORT sockets as well
+SERVERS = {
+    "gunicorn": {"TASKS_SERVER": "gunicorn"},
+    "granian": {"TASKS_SERVER": "granian"},
+    "granian-reuseport": {"TASKS_SERVER": "granian", "TASKS_REUSEPORT": "on"},
+}
 PATH = "/api/tasks?limit=20"
 
 
@@ -45,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="slolab-srv-") as tmp:
         services: dict[tuple[str, str], Service] = {}
         for mode in modes:
-            for server in SERVERS:
+            for server, settings in SERVERS.items():
                 env = {
-                    "TASKS_SERVER": server,
+                    **settings,
                     "SLOLAB_INSTRUMENTATION": mode,
                     "PREDICTOR_URL": "http://127.0.0.1:9",  # not called by the list
                     "LOG_LEVEL": "warning",

@@ -1,11 +1,5 @@
 """``python -m slolab.granian_serve ARGS``: granian's own command line, with two changes.
 
-One listening socket, as gunicorn has: on Linux granian gives each worker its own
-SO_REUSEPORT socket, so a worker that dies takes the connections queued on it
-along (reset) and, while no worker is up, new ones are refused. Here the master
-opens one socket that every worker inherits (granian's own path on other
-systems): connections wait in its backlog while a worker restarts.
-
 Patience with dying workers: granian stops the whole server when a worker dies
 twice within 5.5 s of being respawned ("crash loop"), so two quick kills of one
 worker (OOM kills, an operator's kill -9) take the service offline, where
@@ -14,10 +8,21 @@ a worker counts as crash-looping only after ``LOOP_RESPAWNS`` respawns within
 ``LOOP_WINDOW_S`` (a worker that cannot even boot still stops the server, in
 ~10 s instead of forever). Everything else is granian's CLI unchanged; tested
 by tests/reliability/test_tasks_faults.py (repeated worker kills under load).
+
+One listening socket held by the master and inherited by every worker, as
+gunicorn has (``TASKS_REUSEPORT=off``, the default): connections wait in its
+backlog while a worker restarts, so killing workers (even all at once) resets
+only the requests they were serving. granian's own Linux way, one SO_REUSEPORT
+socket per worker (``TASKS_REUSEPORT=on``), spreads connections evenly over the
+workers — with the shared socket one worker may accept every connection of a
+keep-alive client (wrk's 32 all went to one) — but a dying worker takes the
+connections queued on it along and, while no worker is up, new ones are
+refused (unless the host sets ``net.ipv4.tcp_migrate_req=1``, Linux >= 5.14).
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections import deque
@@ -64,9 +69,11 @@ class PatientServer(Server):  # type: ignore[misc, valid-type]
         self.respawned_wrks = _RespawnHistory()
 
     def _init_shared_socket(self) -> None:
-        if self.bind_uds:
+        reuseport = os.environ.get("TASKS_REUSEPORT", "off").strip().lower() == "on"
+        if self.bind_uds or reuseport:
             super()._init_shared_socket()
             return
+        # granian's path for systems without SO_REUSEPORT balancing, on Linux too.
         self._shd = SocketSpec(self.bind_addr, self.bind_port, self.backlog).build()
         self._sfd = self._shd.get_fd()
         self._ssp = None

@@ -113,6 +113,9 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
     keepalive = env.get("TASKS_KEEPALIVE", "on").strip().lower()
     if keepalive not in ("on", "off"):
         raise ValueError(f"TASKS_KEEPALIVE must be 'on' or 'off', got {keepalive!r}")
+    reuseport = env.get("TASKS_REUSEPORT", "off").strip().lower()
+    if reuseport not in ("on", "off"):  # read by slolab.granian_serve
+        raise ValueError(f"TASKS_REUSEPORT must be 'on' or 'off', got {reuseport!r}")
     return [
         sys.executable, "-m", "slolab.granian_serve", "--interface", "wsgi",
         "--host", host, "--port", port, "--workers", workers,

@@ -83,6 +83,7 @@ def test_fresh_start_forgets_previous_faults(tmp_path: Path) -> None:
         ({"TASKS_HEADER_TIMEOUT_S": "forever"}, "TASKS_HEADER_TIMEOUT_S"),
         ({"TASKS_MAX_HEADER_BYTES": "100"}, "TASKS_MAX_HEADER_BYTES"),
         ({"TASKS_KEEPALIVE": "maybe"}, "TASKS_KEEPALIVE"),
+        ({"TASKS_REUSEPORT": "yes"}, "TASKS_REUSEPORT"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
