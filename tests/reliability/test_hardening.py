@@ -30,15 +30,18 @@ ROOT_ALLOWED = {
     "cadvisor": "reads the host's cgroups and Docker state",
 }
 # Our own images: the Dockerfile's USER applies.
-OURS = {"tasks", "predictor", "alert-receiver"}
+OURS = {"tasks", "predictor", "alert-receiver", "dashboard"}
 
 SECRET_PATTERNS = {
     "Slack webhook URL": re.compile(r"https://hooks\.slack\.com/(services|workflows)/[A-Za-z0-9/_-]{10,}"),
     "PagerDuty key": re.compile(
         r"(routing_key|service_key|integration_key)\s*[:=]\s*['\"]?[A-Za-z0-9+_-]{20,}", re.I
     ),
+    # a value, not a reference: ${VAR}, <placeholder>, a call, an absolute path
+    # (a *_FILE setting) or a path expression (tmp_path / "name") are not secrets
     "password literal": re.compile(
-        r"(password|passwd)\w*\s*[:=]\s*['\"]?(?!\$\{)(?![<{])[^\s'\"$]{4,}", re.I
+        r"(password|passwd)\w*\s*[:=]\s*['\"]?(?!\$\{)(?![<{/])(?![\w.]+\()(?![\w.]+\s+/)"
+        r"[^\s'\"$]{4,}", re.I
     ),
     "private key": re.compile(r"-----BEGIN (RSA |EC |OPENSSH |)PRIVATE KEY-----"),
     "AWS access key": re.compile(r"AKIA[0-9A-Z]{16}"),
@@ -103,7 +106,7 @@ def test_nothing_runs_privileged_or_as_root_by_choice(resolved) -> None:
             if str(volume).startswith("/"):
                 assert str(volume).endswith(":ro"), f"{name}: {volume} is writable"
     unknown = set(resolved["services"]) - OURS - set(ROOT_ALLOWED) - {
-        "prometheus", "alertmanager", "blackbox", "grafana", "jaeger",
+        "prometheus", "history", "alertmanager", "blackbox", "grafana", "jaeger",
         "locust-master", "locust-worker-1", "locust-worker-2",
     }  # fmt: skip
     assert not unknown, f"new services: decide whether they run as root: {unknown}"
@@ -198,6 +201,7 @@ def test_no_secret_is_committed() -> None:
         "routing_key: 0123456789abcdef0123456789abcdef",
         "GF_SECURITY_ADMIN_PASSWORD_X: hunter22",
         "password = 'correct-horse'",
+        "smtp_password=hunter2hunter2",
         "-----BEGIN RSA PRIVATE KEY-----",
     ],
 )
@@ -211,6 +215,9 @@ def test_the_scan_finds_what_it_looks_for(line: str) -> None:
         "GF_SECURITY_ADMIN_PASSWORD: ${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}",
         "routing_key_file: /etc/alertmanager/secrets/pagerduty-routing-key",
         "password: ${DB_PASSWORD}",
+        "SLOLAB_SMTP_PASSWORD_FILE=/run/secrets/smtp",
+        'password=_setting(env, "SLOLAB_SMTP_PASSWORD"),',
+        'password = tmp_path / "smtp-password"',
     ],
 )
 def test_the_scan_leaves_references_alone(line: str) -> None:
