@@ -11,8 +11,17 @@ Beside each result stands the SRE Workbook's formula (ch. 5): a condition
 with threshold ``factor`` over a long window ``W`` detects a constant error
 ratio ``e`` after ``factor x (1 - objective) x W ÷ e``; the alert is the
 first of its conditions to hold. The simulation lands on the first rule
-evaluation after that instant (evaluations every ``FAST_INTERVAL``; promtool
-runs every group at that interval).
+evaluation after that instant (evaluations every ``FAST_INTERVAL``), except
+for the long ticket windows read from the 5-minute aggregates: the outage
+reaches those one aggregate at a time, each recorded at the end of its five
+minutes and read by the alert at its next evaluation.
+
+promtool evaluates every group at one evaluation interval; ``at_own_intervals``
+gates a group of recording rules with a longer interval (the aggregates) so it
+records only at its own interval, as Prometheus does. The groups run in the
+generated order at each step (the alerts' group first), so an aggregate recorded
+at ``T`` is read at ``T + FAST_INTERVAL``: the latest a real Prometheus, whose
+groups run at unrelated phases, would read it.
 
 Budget cost: bad events of the outage ÷ (budget x events of a whole period)
 at the simulated steady traffic, i.e. ``e x duration ÷ ((1 - objective) x period)``.
@@ -50,6 +59,7 @@ __all__ = [
     "Simulation",
     "SimulationError",
     "SimulationRow",
+    "at_own_intervals",
     "default_error_ratios",
     "simulate",
     "to_html",
@@ -414,6 +424,28 @@ def _rule_groups(slo: SLO, alerts: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
+def at_own_intervals(groups: Sequence[dict[str, Any]], step: float) -> list[dict[str, Any]]:
+    """``groups`` for promtool evaluating every ``step`` seconds, each at its own interval.
+
+    promtool runs every group at the test's evaluation interval. A group of
+    recording rules with a longer interval (the aggregates: 5m) gets each
+    expression gated to record only at its own interval (at times that are
+    multiples of it), so the samples it writes, and every figure built from
+    them, are those of a real Prometheus. Only range functions read those
+    series, and they skip the stale markers written in between. Groups with
+    alerts are left alone: their ``for:`` and timing would change.
+    """
+    out = []
+    for group in groups:
+        every = parse_duration(group.get("interval", "1m")).total_seconds()
+        if every > step and all("record" in r for r in group["rules"]):
+            gate = f"(vector(time()) % {every:g} < {step:g})"
+            rules = [{**r, "expr": f"({r['expr']}) and on() {gate}"} for r in group["rules"]]
+            group = {**group, "rules": rules}
+        out.append(group)
+    return out
+
+
 def _promtool() -> str:
     path = shutil.which("promtool")
     if path is None:
@@ -434,13 +466,14 @@ def _run_promtool(
 ) -> dict[str, float]:
     """Evaluate ``tests`` (expecting nothing); return each expression's single value."""
     with tempfile.TemporaryDirectory(prefix="slolab-simulate-") as tmp:
-        Path(tmp, "rules.yml").write_text(yaml.safe_dump({"groups": groups}), encoding="utf-8")
+        timed = at_own_intervals(groups, tl.evaluation)
+        Path(tmp, "rules.yml").write_text(yaml.safe_dump({"groups": timed}), encoding="utf-8")
         test = {
             "rule_files": ["rules.yml"],
             "evaluation_interval": f"{tl.evaluation}s",
             # promtool runs every group at each step, in map order unless told: the
-            # generated order (fast group first) makes a slow-group window read one
-            # evaluation late, every time.
+            # generated order (alerts' group first) reads each aggregate one
+            # evaluation after it is recorded, every time.
             "group_eval_order": [g["name"] for g in groups],
             "tests": [{"interval": f"{tl.scrape}s", "input_series": series,
                        "promql_expr_test": tests}],
@@ -465,6 +498,7 @@ def _run_promtool(
 
 def _timeline(slo: SLO, duration: timedelta, scrape: timedelta) -> _Timeline:
     evaluation = int(parse_duration(c.FAST_INTERVAL).total_seconds())
+    aggregate = int(parse_duration(c.AGGREGATE_INTERVAL).total_seconds())
     conds = [x for p in slo.alert_policies for x in p.conditions]
     longest = int(max(parse_duration(x.long) for x in conds).total_seconds())
     reset = int(max(parse_duration(x.short) for x in conds).total_seconds())
@@ -472,7 +506,8 @@ def _timeline(slo: SLO, duration: timedelta, scrape: timedelta) -> _Timeline:
     series = 3 if counters else 1  # series one window query reads, at most
     interval = int(scrape.total_seconds())
     while True:
-        unit = math.lcm(evaluation, interval, HISTORY_STEP if counters else 1)
+        # Outage edges on the aggregates' boundaries: each aggregate is clean or inside.
+        unit = math.lcm(evaluation, interval, aggregate, HISTORY_STEP if counters else 1)
         # A full long window of clean history first, so every window starts in steady state.
         start = math.ceil((longest + _DENSE_BEFORE + unit) / unit) * unit
         end = start + int(duration.total_seconds())

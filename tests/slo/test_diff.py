@@ -9,6 +9,7 @@ import pytest
 
 from slolab.cli import main
 from slolab.slo import diff as d
+from slolab.slo.generate.kubernetes import GENERATED_DIR
 from slolab.slo.query import Prometheus
 from slolab.slo.spec import SpecError
 from tests.slo.backfill import backfilled_prometheus, counter, needs_prometheus
@@ -66,9 +67,23 @@ def test_added_and_removed_slos_and_alert_rules(tmp_path):
     assert [(s.name, s.change) for s in result.slos] == [("model-freshness", "removed")]
     removed = {(r.kind, r.name) for r in result.rules if r.change == "removed"}
     assert ("alert", "SLOErrorBudgetBurnPage") in removed
-    assert result.files and all(f.path.startswith("grafana/") for f in result.files)
+    # The rules are compared rule by rule (above); the files list what else a
+    # deploy applies: the predictor's PrometheusRule goes, the kustomization drops
+    # it, and (once the CLI registered the demo's dashboards) its dashboards go.
+    kustomization = f"{GENERATED_DIR}/kustomization.yaml"
+    predictor_rules = f"{GENERATED_DIR}/prometheusrule-slo-predictor.yaml"
+
+    def files(diff: d.SpecDiff, gone: str) -> None:
+        changes = {f.path: f.change for f in diff.files}
+        assert changes.pop(kustomization) == "changed"
+        assert changes.pop(predictor_rules) == gone
+        assert all(ch == gone and "predictor" in path for path, ch in changes.items()), changes
+
+    files(result, "removed")
+    assert f"`{predictor_rules}` (removed)" in d.to_markdown(result)
     back = d.compare(d.read_version(str(new)), d.read_version(str(old)))
     assert [(s.name, s.change) for s in back.slos] == [("model-freshness", "added")]
+    files(back, "added")
 
 
 def test_git_revision_and_errors(tmp_path):

@@ -19,6 +19,7 @@ from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.generate import outputs, plan
 from slolab.slo.generate.rules import rules_per_slo
+from slolab.slo.simulate import at_own_intervals
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -216,11 +217,10 @@ def _seconds(text: str) -> float:
 def _with_real_intervals(case: Path, dest: Path, order: str) -> Path:
     """A copy of a promtool case whose rule groups keep their real intervals.
 
-    promtool evaluates every group at the test's ``evaluation_interval``. A group
-    of recording rules with a longer interval (the aggregates: 5m) is rewritten
-    to record only at its own interval: the samples it writes, and so the period
-    figures and coverage built from them, are those of a real Prometheus. (Only
-    range functions read those series, which skip the stale markers in between.)
+    promtool evaluates every group at the test's ``evaluation_interval``; the
+    aggregates' group (5m) records only at its own interval, as the simulator
+    runs it (``at_own_intervals``), so the period figures and coverage built
+    from it are those of a real Prometheus.
     ``order`` runs the groups in file order, or reversed: every reader before
     the group it reads, which must not change any result.
     """
@@ -229,13 +229,8 @@ def _with_real_intervals(case: Path, dest: Path, order: str) -> Path:
     files, names = [], []
     for index, rel in enumerate(doc["rule_files"]):
         rules = yaml.safe_load((case.parent / rel).read_text())
-        for group in rules["groups"]:
-            names.append(group["name"])
-            every = _seconds(group.get("interval", "1m"))
-            if every > step and all("record" in r for r in group["rules"]):
-                for rule in group["rules"]:
-                    gate = f"(vector(time()) % {every:g} < {step:g})"
-                    rule["expr"] = f"({rule['expr']}) and on() {gate}"
+        names += [group["name"] for group in rules["groups"]]
+        rules["groups"] = at_own_intervals(rules["groups"], step)
         path = dest / f"rules-{index}.yml"
         path.write_text(yaml.safe_dump(rules, sort_keys=False))
         files.append(str(path))

@@ -1,9 +1,13 @@
 """The simulator: synthetic series for each SLI kind, and the shipped rules run by promtool.
 
 The pinned figures are not copied from a run: ``expected_fire`` and
-``expected_resolve`` derive them from the SRE Workbook's formula plus the
-evaluation granularity (rules every 30s; a window recorded in the slow group
-is read one evaluation late, since promtool runs the groups in order).
+``expected_resolve`` derive them from the Workbook's definition (a window's
+error ratio above factor x budget, on both windows of a condition) plus the
+evaluation granularity of the generated groups: the alerts and the windows
+recorded from raw series every 30s in one group; the long ticket windows a
+ratio of the 5-minute aggregates, each recorded at the end of its 5 minutes
+and read by the alert at its next evaluation (the alerts' group runs first).
+Times are from the outage's start; the outage is (0, duration].
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from pathlib import Path
 import pytest
 
 import slolab.slo as slo_pkg
+from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
-from slolab.slo.model import from_spec
+from slolab.slo.model import SampleSLI, from_spec
 from slolab.slo.simulate import (
     SimulationError,
     _labels,
@@ -33,7 +38,8 @@ from slolab.slo.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOS = {s.name: s for s in slo_pkg.load(ROOT / "slos.yaml")}
-EVAL = 30.0
+EVAL = parse_duration(c.FAST_INTERVAL).total_seconds()
+AGGREGATE = parse_duration(c.AGGREGATE_INTERVAL).total_seconds()
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="no promtool")
 
 
@@ -41,57 +47,63 @@ def _conditions(slo, alert):
     return [x for p in slo.alert_policies if p.alert == alert for x in p.conditions]
 
 
-def _first_eval_after(seconds: float) -> float:
-    return (math.floor(seconds / EVAL + 1e-9) + 1) * EVAL
+def _bad_share(lo: float, hi: float, duration: float) -> float:
+    """Share of (lo, hi] inside the outage (0, duration]."""
+    return max(min(hi, duration) - max(lo, 0.0), 0.0) / (hi - lo)
 
 
-def expected_fire(slo, alert, ratio):
-    """Workbook detection time, moved to the evaluation that first sees it."""
-    best = None
-    for cond in _conditions(slo, alert):
-        threshold = cond.factor * slo.error_budget
-        if ratio <= threshold:
-            continue
-        t = _first_eval_after(threshold * parse_duration(cond.long).total_seconds() / ratio)
-        t += EVAL if slo.is_slow_window(cond.long) else 0
-        best = t if best is None else min(best, t)
-    return best
+def _samples(lo: float, hi: float, every: float, duration: float) -> tuple[int, int]:
+    """(all, bad) samples every ``every`` s in [lo, hi], both ends included (Prometheus 2)."""
+    times = [lo + k * every for k in range(round((hi - lo) / every) + 1)]
+    return len(times), sum(0 < t <= duration for t in times)
+
+
+def window_ratio(slo, window: str, t: float, ratio: float, duration: float) -> float:
+    """The error ratio ``window`` holds when the alert is evaluated at ``t``.
+
+    Sample SLIs are modelled for full outages (ratio 1): one recorded 0/1
+    sample per evaluation, each bad inside the outage.
+    """
+    w = parse_duration(window).total_seconds()
+    sample = isinstance(slo.sli, SampleSLI)
+    if not slo.from_aggregates(window):  # recorded from raw series earlier in the group
+        if sample:
+            total, bad = _samples(t - w, t, EVAL, duration)
+            return bad / total
+        return ratio * _bad_share(t - w, t, duration)
+    # Aggregates recorded at multiples of 5m before t (this evaluation's not yet
+    # written), the window's left end included; each covers the 5m before it.
+    ends = [k * AGGREGATE for k in range(math.ceil((t - w) / AGGREGATE), math.ceil(t / AGGREGATE))]
+    if sample:
+        counts = [_samples(end - AGGREGATE, end, EVAL, duration) for end in ends]
+        return sum(b for _, b in counts) / sum(n for n, _ in counts)
+    return ratio * sum(_bad_share(end - AGGREGATE, end, duration) for end in ends) / len(ends)
+
+
+def _holds(slo, alert, t, ratio, duration) -> bool:
+    return any(
+        window_ratio(slo, x.short, t, ratio, duration) > x.factor * slo.error_budget
+        and window_ratio(slo, x.long, t, ratio, duration) > x.factor * slo.error_budget
+        for x in _conditions(slo, alert)
+    )
+
+
+def _firing(slo, alert, ratio, duration) -> list[float]:
+    """Evaluations (every 30s) at which ``alert`` fires, until every window is clean."""
+    longest = max(parse_duration(w).total_seconds() for w in slo.windows)
+    steps = int((duration + longest + 2 * AGGREGATE) / EVAL)
+    return [k * EVAL for k in range(1, steps) if _holds(slo, alert, k * EVAL, ratio, duration)]
+
+
+def expected_fire(slo, alert, ratio, duration):
+    firing = _firing(slo, alert, ratio, duration)
+    return firing[0] if firing else None
 
 
 def expected_resolve(slo, alert, ratio, duration):
-    """After the outage: each window's ratio falls as the bad minutes leave it."""
-    latest = None
-    for cond in _conditions(slo, alert):
-        threshold = cond.factor * slo.error_budget
-        stops = []
-        for window in (cond.short, cond.long):
-            w = parse_duration(window).total_seconds()
-            if ratio * min(duration, w) / w <= threshold:
-                break  # this condition does not hold when the outage ends
-            stop = _first_eval_after(w - threshold * w / ratio)
-            stops.append(stop + (EVAL if slo.is_slow_window(window) else 0))
-        else:
-            latest = min(stops) if latest is None else max(latest, min(stops))
-    return latest
-
-
-def expected_resolve_samples(slo, alert, duration):
-    """A sample SLI after a full outage: whole 30s samples leave each window, ends included."""
-
-    def ratio(window: str, t: float) -> float:  # outage (0, duration], time t
-        w = parse_duration(window).total_seconds()
-        t -= EVAL if slo.is_slow_window(window) else 0
-        grid = [t - w + k * EVAL for k in range(int(w / EVAL) + 1)]
-        return sum(0 < s <= duration for s in grid) / len(grid)
-
-    t = duration
-    while any(
-        ratio(x.short, t) > x.factor * slo.error_budget
-        and ratio(x.long, t) > x.factor * slo.error_budget
-        for x in _conditions(slo, alert)
-    ):
-        t += EVAL
-    return t - duration
+    """From the outage's end to the first evaluation after the last firing one."""
+    firing = _firing(slo, alert, ratio, duration)
+    return firing[-1] + EVAL - duration if firing else None
 
 
 def test_workbook_formula_worked_example():
@@ -140,18 +152,18 @@ slos:
         simulate(slo, [1.0], timedelta(minutes=10))
 
 
-def _assert_pinned(slo, ratios, duration, resolve=expected_resolve):
+def _assert_pinned(slo, ratios, duration):
     sim = simulate(slo, ratios, duration)
     seconds = duration.total_seconds()
     for row in sim.rows:
         for t in row.alerts:
-            fire = expected_fire(slo, t.alert, row.error_ratio)
-            if fire is None or fire > seconds + EVAL:
+            fire = expected_fire(slo, t.alert, row.error_ratio, seconds)
+            if fire is None:
                 assert t.fires_after is None, (row.error_ratio, t)
                 continue
             assert t.fires_after == timedelta(seconds=fire), (row.error_ratio, t)
             assert t.workbook is not None and t.workbook <= t.fires_after
-            resolved = resolve(slo, t.alert, row.error_ratio, seconds)
+            resolved = expected_resolve(slo, t.alert, row.error_ratio, seconds)
             assert t.resolved_after == timedelta(seconds=resolved), (row.error_ratio, t)
         period = slo.period.total_seconds()
         assert row.budget_consumed == pytest.approx(
@@ -167,9 +179,11 @@ def test_pinned_table_for_one_day_ratio_slo():
     sim = _assert_pinned(SLOS["tasks-error-rate"], [1.0, 0.1, 0.05, 0.02], timedelta(minutes=30))
     page, ticket = sim.rows[0].alerts
     assert page.fires_after == timedelta(seconds=30)  # Workbook 17.28 s
-    assert ticket.fires_after == timedelta(minutes=2)  # 86.4 s, 48m window in the slow group
+    # Workbook 86.4 s; the 48m window reads the aggregates: the first bad one is
+    # recorded at 5m and read at the next evaluation
+    assert ticket.fires_after == timedelta(minutes=5, seconds=30)
     table = to_markdown(sim)
-    assert "| 100% | 100x | 30 s | 17.3 s | +60 s | 2m | 86.4 s | +12m | 208.3% |" in table
+    assert "| 100% | 100x | 30 s | 17.3 s | +60 s | 5m30s | 86.4 s | +12m | 208.3% |" in table
 
 
 @needs_promtool
@@ -183,8 +197,7 @@ def test_pinned_good_over_total_and_dropped_page_condition():
 @pytest.mark.slow
 def test_pinned_sample_slo_full_outage():
     slo = SLOS["model-freshness"]
-    sim = _assert_pinned(slo, [1.0], timedelta(minutes=30),
-                         lambda s, a, r, d: expected_resolve_samples(s, a, d))  # fmt: skip
+    sim = _assert_pinned(slo, [1.0], timedelta(minutes=30))
     assert sim.rows[0].alerts[0].resolved_after == timedelta(seconds=90)  # 1m window: 3 samples
 
 
@@ -195,6 +208,7 @@ def test_pinned_thirty_day_slo_matches_the_workbook_example():
     page, ticket = sim.rows[0].alerts
     assert page.fires_after == timedelta(seconds=60)  # the Workbook's 51.8 s
     assert page.resolved_after == timedelta(minutes=30)  # the 30m window's reset
+    assert ticket.fires_after == timedelta(minutes=5, seconds=30)  # Workbook 259.2 s, as above
     assert ticket.resolved_after == timedelta(hours=6)
     assert f"{sim.rows[0].budget_consumed:.4f}" == "1.3889"  # 1h of a 43.2 min budget
     page_html = to_html([sim])
@@ -246,8 +260,7 @@ slos:
 def test_memory_and_cpu_slis_simulate():
     memory, cpu = from_spec(parse_spec(RESOURCES))
     # memory reads one gauge sample per evaluation, like freshness: the same pins
-    _assert_pinned(memory, [1.0], timedelta(minutes=20),
-                   lambda s, a, r, d: expected_resolve_samples(s, a, d))  # fmt: skip
+    _assert_pinned(memory, [1.0], timedelta(minutes=20))
     # CPU is a rate over 1m: the first bad evaluation needs part of that window hot
     page, ticket = simulate(cpu, [1.0], timedelta(minutes=20)).rows[0].alerts
     assert timedelta(seconds=30) <= page.fires_after <= timedelta(minutes=2)
