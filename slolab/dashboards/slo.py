@@ -35,12 +35,10 @@ from slolab.dashboards.panels import (
 from slolab.slo import conventions as c
 from slolab.slo.model import SLO
 
-__all__ = ["AT_RISK_BELOW", "COVERAGE_SERIES", "OVERVIEW_QUERIES", "slo_dashboard"]
+__all__ = ["AT_RISK_BELOW", "OVERVIEW_QUERIES", "slo_dashboard"]
 
 # Budget remaining under this share of the period's budget: "at risk".
 AT_RISK_BELOW = 0.25
-# How much history a period figure covers (recorded by newer rule files; absent: no value).
-COVERAGE_SERIES = "slo:period_coverage:seconds"
 VAR_SERVICE, VAR_SLO = c.LABEL_SERVICE, c.LABEL_SLO
 _ALL = f'{c.LABEL_SERVICE}=~"${VAR_SERVICE}", {c.LABEL_SLO}=~"${VAR_SLO}"'
 _ONE = f'{c.LABEL_SLO}="${VAR_SLO}"'
@@ -54,7 +52,7 @@ OVERVIEW_QUERIES: dict[str, str] = {
     "burn now": f"max {_BY} ({c.RULE_CURRENT_BURN_RATE}{{{_ALL}}})",
     "burn period": f"max {_BY} ({c.RULE_PERIOD_BURN_RATE}{{{_ALL}}})",
     "alerts firing": f'count {_BY} (ALERTS{{alertstate="firing", {_ALL}}})',
-    "history covered": f"max {_BY} ({COVERAGE_SERIES}{{{_ALL}}})",
+    "history covered": f"max {_BY} ({c.RULE_PERIOD_COVERAGE}{{{_ALL}}})",
 }
 _UNITS = {"objective": "percentunit", "SLI (period)": "percentunit",
           "budget left": "percentunit", "burn now": "x", "burn period": "x",
@@ -139,7 +137,7 @@ def _stats() -> list:
         single("burn rate over the period", query(_recorded(c.RULE_PERIOD_BURN_RATE),
                instant=True), unit="x", decimals=2, width=3,
                steps=thresholds((None, "green"), (1, "red"))),
-        single("history covered", query(_recorded(COVERAGE_SERIES), instant=True), unit="s",
+        single("history covered", query(_recorded(c.RULE_PERIOD_COVERAGE), instant=True), unit="s",
                width=4, description="How much history the period figures are computed over "
                "(less than the period on a young Prometheus)."),
         single("alerts firing", query(f'count(ALERTS{{alertstate="firing", {_ONE}}}) '

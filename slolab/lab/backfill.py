@@ -37,14 +37,19 @@ import httpx
 import yaml
 
 from slolab.slo import conventions as c
+from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
-from slolab.web.data import COVERAGE_SERIES
 
-__all__ = ["BackfillError", "backfill", "rule_levels", "wanted_series"]
+__all__ = ["BackfillError", "backfill", "group_step", "rule_levels", "wanted_series"]
 
-# Evaluation step of the backfilled recorded series: at most the 5-minute lookback,
-# or instant queries between two samples find nothing.
+# Shortest evaluation step of the backfilled recorded series: a group evaluated
+# more often is backfilled every 5 minutes (the lookback: any instant query finds
+# a sample; 30 days at 30 s would pass the 11,000 points a range query returns).
+# A group evaluated less often gets its own interval: the 5-minute aggregates
+# must be one sample per window, each event counted once.
 RULE_STEP = timedelta(minutes=5)
+# Prometheus's global evaluation_interval when a group names none.
+DEFAULT_INTERVAL = timedelta(minutes=1)
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
@@ -55,7 +60,7 @@ class BackfillError(RuntimeError):
 def wanted_series(slos: Iterable[SLO]) -> set[str]:
     """Recorded names read over the past: burn-down, period figures, the SLI chart."""
     names = {c.RULE_BUDGET_REMAINING, c.RULE_PERIOD_BURN_RATE, c.RULE_ERROR_RATIO_PERIOD,
-             COVERAGE_SERIES}  # fmt: skip
+             c.RULE_PERIOD_COVERAGE}  # fmt: skip
     names |= {c.error_ratio_rule(slo.short_window) for slo in slos}
     return names
 
@@ -96,6 +101,12 @@ def rule_levels(groups: Sequence[dict[str, Any]], wanted: set[str]) -> list[set[
     for name, n in level.items():
         out[n].add(name)
     return out
+
+
+def group_step(group: dict[str, Any]) -> timedelta:
+    """The range-query step that backfills ``group`` as Prometheus would evaluate it."""
+    interval = group.get("interval")
+    return max(parse_duration(str(interval)) if interval else DEFAULT_INTERVAL, RULE_STEP)
 
 
 def _load_groups(rule_files: Iterable[Path]) -> list[dict[str, Any]]:
@@ -174,10 +185,11 @@ def _evaluate_level(
     out = []
     with Prometheus(url, timeout=300) as prom:
         for group in groups:
+            step = group_step(group)
             for rule in group.get("rules") or []:
                 if rule.get("record") not in names:
                     continue
-                for series in prom.query_range(str(rule["expr"]), start, end, RULE_STEP):
+                for series in prom.query_range(str(rule["expr"]), start, end, step):
                     labels = {k: v for k, v in series.labels.items() if k != "__name__"}
                     labels.update({k: str(v) for k, v in (rule.get("labels") or {}).items()})
                     text = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"

@@ -81,6 +81,8 @@ INCIDENTS: tuple[Incident, ...] = (
     Incident("tasks store flapping", "tasks", "errors", _d(5, 7), _d(hours=3), 0.05),
     Incident("probe path blocked by a firewall change", "tasks", "probe",
              _d(2, 3), _d(minutes=15), 1.0),
+    Incident("predictor probe timing out during a node drain", "predictor", "probe",
+             _d(17, 6), _d(minutes=10), 1.0),
     Incident("predictor model drift", "predictor", "drift", _d(0, 9), _d(hours=1), 0.5),
 )  # fmt: skip
 
@@ -104,7 +106,7 @@ class History:
     slow: dict[str, list[float]]
     feedback: list[float]
     correct: list[float]
-    probe: list[float]
+    probe: dict[str, list[float]]  # service -> its blackbox probe's success per step
     trained: list[float]
     incidents: tuple[Incident, ...]
 
@@ -131,7 +133,7 @@ def generate(
     count = int(length.total_seconds() // step)
     times = [end - (count - i) * step for i in range(1, count + 1)]
     kept = tuple(i for i in incidents if i.ago <= length)
-    h = History(end, times, {}, {}, {}, [], [], [], [], kept)
+    h = History(end, times, {}, {}, {}, [], [], {}, [], kept)
     for service in ("tasks", "predictor"):
         req, err, slow = [], [], []
         for t in times:
@@ -148,7 +150,9 @@ def generate(
         drift = _affected(kept, "predictor", "drift", t, end)
         h.feedback.append(fb)
         h.correct.append(fb * (BASE_ACCURACY if drift is None else 1 - drift))
-        h.probe.append(0.0 if _affected(kept, "tasks", "probe", t, end) else 1.0)
+        for service in ("tasks", "predictor"):
+            down = _affected(kept, service, "probe", t, end) is not None
+            h.probe.setdefault(service, []).append(0.0 if down else 1.0)
         h.trained.append(t - t % RETRAIN_EVERY.total_seconds())
     return h
 
@@ -164,8 +168,8 @@ def expected_error_ratio(h: History, slo_name: str, window: timedelta) -> float:
     service, _, kind = slo_name.partition("-")
     if slo_name == "model-freshness":
         return 0.0  # retrained every 30 minutes: always under the hour
-    if slo_name == "tasks-uptime":
-        return 1 - total(h.probe) / len(idx)
+    if kind == "uptime":
+        return 1 - total(h.probe[service]) / len(idx)
     if kind == "accuracy":
         return 1 - total(h.correct) / total(h.feedback)
     if kind == "latency":
@@ -228,8 +232,9 @@ def _series(h: History) -> Iterator[tuple[str, str, list[float]]]:
     yield "predictor_feedback_total", _labels(**pbase), _cumulative(h.feedback)
     yield "predictor_feedback_correct_total", _labels(**pbase), _cumulative(h.correct)
     yield "model_last_trained_timestamp_seconds", _labels(**pbase), h.trained
-    probe = {"job": JOBS["blackbox-tasks"], "instance": INSTANCE}
-    yield "probe_success", _labels(**probe), h.probe
+    for service, success in h.probe.items():
+        probe = {"job": JOBS[f"blackbox-{service}"], "instance": INSTANCE}
+        yield "probe_success", _labels(**probe), success
 
 
 def _running(values: list[float]) -> list[float]:

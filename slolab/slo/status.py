@@ -220,6 +220,9 @@ _SHORT_ALERT = {c.ALERT_PAGE: "PAGE", c.ALERT_TICKET: "ticket"}
 _FULL_ONLY = {"service", "burn 6h", "burn period", "exhausted in", "policy"}
 _NARROW_DROP = {*_FULL_ONLY, "target", "burn 5m"}
 _NARROW_HEADER = {"SLI (period)": "SLI", "budget left": "budget", "alerts firing": "alerts"}
+# Short headers from the compact width down: a header wider than its values takes the
+# room the alerts need ("PAGE" squeezed out of a 100-column table).
+_COMPACT_HEADER = {"SLI (period)": "SLI", "budget left": "budget"}
 
 
 def span(s: SLOStatus) -> str:
@@ -247,6 +250,10 @@ def render(
         ("policy", "left"),
     ]  # fmt: skip
     dropped = _NARROW_DROP if narrow else _FULL_ONLY if compact else set()
+    if (compact or narrow) and not any(s.partial for s in statuses):
+        # Every figure covers its whole period: "over" would repeat it (the full
+        # table keeps it); a short history brings it back, marked, with a note.
+        dropped = {*dropped, "over"}
     keep = [name not in dropped for name, _ in columns]
     table = Table(title=title, title_justify="left")
     if narrow:
@@ -254,7 +261,9 @@ def render(
     for (name, justify), shown in zip(columns, keep, strict=True):
         if shown:
             # Whole values or none: a number cut to "99.9…" reads as another number.
-            header = _NARROW_HEADER.get(name, name) if narrow else name
+            header = (_NARROW_HEADER if narrow else _COMPACT_HEADER if compact else {}).get(
+                name, name
+            )
             table.add_column(header, justify=justify, no_wrap=name != "alerts firing",  # type: ignore[arg-type]
                              overflow="fold",
                              min_width=6 if name == "alerts firing" else None)  # fmt: skip

@@ -24,7 +24,6 @@ from slolab.slo.query import Prometheus, sli_query
 from slolab.slo.status import SHOWN_WINDOWS, SLOStatus, collect
 
 __all__ = [
-    "COVERAGE_SERIES",
     "DashboardSettings",
     "alert_timeline",
     "charts",
@@ -33,9 +32,6 @@ __all__ = [
     "state",
 ]
 
-# How much history a period figure covers (≤ the period); recorded by the rules
-# when they know it. Absent on older rule files: the page then says nothing.
-COVERAGE_SERIES = "slo:period_coverage:seconds"
 CHART_POINTS = 240  # points per chart: enough for a smooth line, cheap to query
 MIN_STEP = 15.0  # seconds; below the rules' evaluation interval a step adds nothing
 MIN_SLI_WINDOW = 60.0  # seconds: several scrapes, or rate() has nothing to work with
@@ -65,15 +61,7 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
-def _coverage(prom: Prometheus) -> dict[str, float]:
-    return {
-        s.labels[c.LABEL_SLO]: s.value
-        for s in prom.query(COVERAGE_SERIES)
-        if c.LABEL_SLO in s.labels and s.value is not None
-    }
-
-
-def _slo_row(s: SLOStatus, coverage: float | None) -> dict[str, Any]:
+def _slo_row(s: SLOStatus) -> dict[str, Any]:
     slo = s.slo
     period = slo.period.total_seconds()
     return {
@@ -89,7 +77,8 @@ def _slo_row(s: SLOStatus, coverage: float | None) -> dict[str, Any]:
         "state": s.state,
         "alerts": list(s.alerts),
         "policy": s.decision.action.label,
-        "coverage_seconds": None if coverage is None else min(coverage, period),
+        # slo:period_coverage:seconds, read with the other recorded series.
+        "coverage_seconds": None if s.coverage is None else min(s.coverage, period),
     }
 
 
@@ -180,7 +169,6 @@ def state(
 ) -> dict[str, Any]:
     """Everything the page's table, alert timeline, faults and slow requests need."""
     now = time.time()
-    coverage = _coverage(prom)
     statuses = collect(prom, slos)
     timeline = alert_timeline(prom, settings.alert_history, now)
     return {
@@ -188,7 +176,7 @@ def state(
         "prometheus": prom.url,
         "refresh_seconds": settings.refresh_seconds,
         "windows": list(SHOWN_WINDOWS),
-        "slos": [_slo_row(s, coverage.get(s.slo.name)) for s in statuses],
+        "slos": [_slo_row(s) for s in statuses],
         "alerts": {
             "firing": [a for a in timeline if a["end"] is None],
             "timeline": timeline,

@@ -7,6 +7,7 @@ generated history says they must be.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -14,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from slolab.lab import binaries, history
-from slolab.lab.backfill import rule_levels, wanted_series
+from slolab.lab.backfill import group_step, rule_levels, wanted_series
 from slolab.lab.config import LabConfig, Ports, repo_root
 from slolab.lab.runner import Lab, fast_config
 from slolab.slo import load
 from slolab.slo.budget import remaining_budget
+from slolab.slo.model import SampleSLI
 from slolab.slo.query import Prometheus
 from slolab.slo.status import collect
 from tests.conftest import free_port
@@ -73,9 +75,35 @@ def test_rule_levels_follow_dependencies() -> None:
     assert rule_levels(groups, {"c:top"}) == [{"a:raw"}, {"b:mid"}, {"c:top"}]
 
 
+def test_every_probe_slo_has_a_generated_probe() -> None:
+    # An SLO whose series the history lacks never gets period figures after the backfill.
+    text = "".join(
+        f.read_text() for f in history.write_openmetrics(
+            history.generate(END, timedelta(days=1)), Path(tempfile.mkdtemp())
+        ).values()
+    )  # fmt: skip
+    for slo in load(repo_root() / "slos.yaml"):
+        if isinstance(slo.sli, SampleSLI) and slo.sli.kind == "probe":
+            job = slo.sli.source.split('job="')[1].split('"')[0]
+            assert f'probe_success{{job="{job}"' in text, slo.name
+    past = history.generate(END, timedelta(days=30))
+    assert history.expected_error_ratio(past, "predictor-uptime", timedelta(days=30)) == (
+        pytest.approx(2 / len(past.times))  # its 10-minute incident: two failed steps
+    )
+
+
+def test_backfill_steps_follow_each_group_interval() -> None:
+    # The aggregates count each event once only at their own interval; faster groups
+    # are backfilled at the 5-minute lookback.
+    assert group_step({"name": "agg", "interval": "5m"}) == timedelta(minutes=5)
+    assert group_step({"name": "slow", "interval": "10m"}) == timedelta(minutes=10)
+    assert group_step({"name": "fast", "interval": "30s"}) == timedelta(minutes=5)
+    assert group_step({"name": "default"}) == timedelta(minutes=5)
+
+
 def test_wanted_series_include_budget_and_shortest_windows() -> None:
     names = wanted_series(load(repo_root() / "slos.yaml"))
-    assert "slo:period_error_budget_remaining:ratio" in names
+    assert {"slo:period_error_budget_remaining:ratio", "slo:period_coverage:seconds"} <= names
     assert {"slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate1m"} <= names
 
 
@@ -98,6 +126,9 @@ def test_status_after_backfill_matches_the_generated_history(tmp_path: Path) -> 
     cfg = fast_config(
         tmp_path / "lab", ports, history=timedelta(days=3), blackbox=False, dashboard=False,
         extra_env={"OTEL_SDK_DISABLED": "true", "LOG_LEVEL": "WARNING", "MONGO_URL": ""},
+        # The committed group intervals, as `make lab` runs them: a 5-minute aggregate
+        # evaluated every 2 s would count the history's last minutes 150 times over.
+        evaluation_interval=None,
     )  # fmt: skip
     slos = load(repo_root() / "slos.yaml")
     with Lab(cfg, echo=print) as lab, Prometheus(lab.url("prometheus")) as prom:
@@ -124,6 +155,8 @@ def test_status_after_backfill_matches_the_generated_history(tmp_path: Path) -> 
             assert got.budget_remaining == pytest.approx(
                 remaining_budget(1 - expected, slo.objective), abs=0.02
             ), slo.name
+            # The backfilled aggregates' timestamps: the figures cover the history there is.
+            assert got.coverage == pytest.approx(window.total_seconds(), abs=900), slo.name
         # The recorded budget series is backfilled too, a sample within every lookback:
         # the burn-down has a past, and any query step finds it.
         first = prom.query_range(

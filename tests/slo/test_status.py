@@ -296,3 +296,25 @@ def test_watch_without_a_terminal_prints_plain_lines_each_refresh(fake_prom, too
     for cell in ("state=at-risk", "sli=99.950%", "budget=50.0%", "burn_1h=15.00x",
                  f"alerts={c.ALERT_PAGE}"):  # fmt: skip
         assert cell in rows[0], (cell, rows[0])
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_a_short_history_keeps_its_over_column_and_the_alerts_whole(toolkit_slos, width) -> None:
+    from slolab.slo.policy import Facts
+    from slolab.slo.status import SLOStatus
+
+    rates = {"5m": 20.0, "1h": 15.0, "period": 0.5}
+    statuses = [
+        SLOStatus(slo, 0.9995, -0.123, rates, (c.ALERT_PAGE,),
+                  slo.policy.evaluate(Facts(-0.123, rates)), 5 * 3600)
+        for slo in toolkit_slos
+    ]  # fmt: skip
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    console.print(view(statuses, width=width))
+    out = console.file.getvalue()
+    header = next(line for line in out.splitlines() if "SLO" in line and "state" in line)
+    line = next(line for line in out.splitlines() if "tasks-availability" in line)
+    assert "over" in header, header
+    for cell in ("99.950%", "5h", "-12.3%", "15.00x", "PAGE"):
+        assert cell in line, (cell, line)
+    assert "…" not in out

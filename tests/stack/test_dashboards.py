@@ -9,7 +9,7 @@ from pathlib import Path
 import promql_parser
 
 from slolab.dashboards import DASHBOARD_DIR, PROMETHEUS_UID, build, panel_queries, render
-from slolab.dashboards.slo import COVERAGE_SERIES, OVERVIEW_QUERIES
+from slolab.dashboards.slo import OVERVIEW_QUERIES
 from slolab.slo import conventions as c
 from slolab.slo.model import load
 
@@ -30,7 +30,7 @@ CONTRACT = {
     # the histograms' _sum (average latency panels)
     "flask_http_request_duration_seconds_sum", "http_request_duration_seconds_sum",
     c.RULE_ERROR_RATIO_PERIOD, c.RULE_OBJECTIVE, c.RULE_CURRENT_BURN_RATE,
-    c.RULE_PERIOD_BURN_RATE, c.RULE_BUDGET_REMAINING, COVERAGE_SERIES,
+    c.RULE_PERIOD_BURN_RATE, c.RULE_BUDGET_REMAINING, c.RULE_PERIOD_COVERAGE,
 }  # fmt: skip
 
 
