@@ -14,11 +14,13 @@ PYTEST_WORKERS ?= 4
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 # Two stamps: the lab needs the services and Locust only; tests add the dev tools.
+# uv compiles the bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, every
+# server start would otherwise compile scikit-learn again (seconds per start).
 # Both install within constraints.txt (pinned versions, `make lock`).
 $(VENV)/.lab-installed: pyproject.toml constraints.txt
 ifneq ($(UV),)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[loadgen]'
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e '.[loadgen]'
 else
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -28,7 +30,7 @@ endif
 
 $(BIN)/slolab: $(VENV)/.lab-installed
 ifneq ($(UV),)
-	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev,loadgen]'
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e '.[dev,loadgen]'
 else
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,loadgen]'
 endif

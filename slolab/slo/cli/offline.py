@@ -208,7 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true", help="exit 1 when a review is due")
 
     p = add("simulate", "when an outage pages, tickets and resolves, and its budget cost "
-            "(the generated rules run by promtool)", _cmd_simulate, prometheus=False)  # fmt: skip
+            "(the generated rules run by promtool)", _cmd_simulate, filters=True)  # fmt: skip
     p.add_argument("--error-ratio", dest="error_ratios", type=common.ratios, metavar="LIST",
                    help="error ratios to try, e.g. 1,0.1,0.02 (default: 100%% down to 2x "
                    "the budget)")  # fmt: skip
@@ -218,7 +218,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
 
     p = add("diff", "what a change to the SLO file does (markdown for a pull request)",
-            _cmd_diff, filters=False)  # fmt: skip
+            _cmd_diff, prometheus=True)  # fmt: skip
     p.add_argument("old", help="the old version: a path, or REV:path (e.g. main:slos.yaml)")
     p.add_argument("new", help="the new version (e.g. slos.yaml)")
     p.add_argument("--end", type=common.instant, help="end of the budget window (default: now)")
