@@ -203,17 +203,7 @@ class Prometheus:
             "timeout": f"{self.timeout:g}s",
         }
         data = self._get("/api/v1/query_range", params, expr)
-        if data.get("resultType") != "matrix":
-            raise PrometheusError(
-                f"expected a range vector for {expr!r}, got {data.get('resultType')}"
-            )
-        return [
-            Series(
-                MappingProxyType(dict(r["metric"])),
-                tuple((float(t), _float(v)) for t, v in r["values"]),
-            )
-            for r in data["result"]
-        ]
+        return _matrix(data, expr)
 
     def samples(self, expr: str, at: datetime | float | None = None) -> list[Series]:
         """The raw samples of a range selector such as ``ALERTS[7d]`` (no step, no limit)."""
@@ -221,17 +211,7 @@ class Prometheus:
         if (t := _when(at)) is not None:
             params["time"] = t
         data = self._get("/api/v1/query", params, expr)
-        if data.get("resultType") != "matrix":
-            raise PrometheusError(
-                f"expected a range vector for {expr!r}, got {data.get('resultType')}"
-            )
-        return [
-            Series(
-                MappingProxyType(dict(r["metric"])),
-                tuple((float(t), _float(v)) for t, v in r["values"]),
-            )
-            for r in data["result"]
-        ]
+        return _matrix(data, expr)
 
     def value(self, expr: str, at: datetime | float | None = None) -> float | None:
         """The single value of ``expr``, or None when it returns nothing (or NaN)."""
@@ -352,3 +332,16 @@ def latency_quantile(
 ) -> float | None:
     """The ``quantile`` latency in seconds over ``window``; None without traffic."""
     return prom.value(latency_quantile_query(slo, quantile, window), at)
+
+
+def _matrix(data: dict[str, Any], expr: str) -> list[Series]:
+    """The series of a range-vector answer (query_range, or a range selector at an instant)."""
+    if data.get("resultType") != "matrix":
+        raise PrometheusError(f"expected a range vector for {expr!r}, got {data.get('resultType')}")
+    return [
+        Series(
+            MappingProxyType(dict(r["metric"])),
+            tuple((float(t), _float(v)) for t, v in r["values"]),
+        )
+        for r in data["result"]
+    ]
