@@ -174,6 +174,15 @@ def can_sandbox() -> str | None:
     run = subprocess.run(["unshare", "--mount", "true"], capture_output=True, timeout=30)
     if run.returncode != 0:
         return f"unshare --mount failed: {run.stderr.decode().strip()}"
+    # A fresh tmpfs over a folder hides what lies below it: a checkout or an
+    # interpreter under one of compose's tmpfs paths (say a clone in /tmp) vanishes.
+    needed = (REPO, Path(sys.prefix), Path(sys.executable).resolve())
+    compose = load_compose({"GRAFANA_ADMIN_PASSWORD": "unused"})  # required, not used here
+    for svc in compose.get("services", {}).values():
+        for path, _ in _tmpfs_entries(svc):
+            hidden = [str(n) for n in needed if n.is_relative_to(path)]
+            if hidden:
+                return f"{', '.join(hidden)} lies under {path}, a tmpfs in compose: work elsewhere"
     return None
 
 
