@@ -2,21 +2,14 @@ from pathlib import Path
 
 import pytest
 
+from slolab.contract import COMPONENT_PORTS
 from slolab.lab.config import LabConfig, Ports
 
 
 def test_defaults_are_the_contract_ports():
     cfg = LabConfig.from_env({})
-    assert cfg.ports.as_dict() == {
-        "tasks": 8081,
-        "predictor": 8082,
-        "prometheus": 9090,
-        "alertmanager": 9093,
-        "blackbox": 9115,
-        "locust": 8089,
-        "dashboard": 8090,
-        "webhook": 9097,
-    }
+    assert cfg.ports.as_dict() == {name: port for name, (port, _) in COMPONENT_PORTS.items()}
+    assert cfg.ports.tasks == 8081 and cfg.ports.prometheus == 9090  # the documented ones
     assert cfg.lab_dir.name == ".lab"
     assert (cfg.load, cfg.scenario, cfg.reset, cfg.locust_ui) == (True, "steady", False, True)
     assert cfg.scrape_interval is None and cfg.evaluation_interval is None
