@@ -25,6 +25,8 @@ from typing import Any
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from slolab.asgi import ResponseWatch
+
 __all__ = [
     "EXCLUDED_PATHS",
     "ROUTE_KEY",
@@ -227,22 +229,15 @@ class AsgiTracing:
                 }
             )
         token = context.attach(trace.set_span_in_context(span, parent))
-        status = 500
-
-        async def send_status(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        watch = ResponseWatch(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, watch)
         except BaseException as exc:
             _end(span, 500, _asgi_route(scope), exc)
             raise
         finally:
             context.detach(token)
-        _end(span, status, _asgi_route(scope), None)
+        _end(span, watch.status, _asgi_route(scope), None)
 
 
 def _asgi_route(scope: dict[str, Any]) -> str | None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from slolab.asgi import ResponseWatch
 from slolab.contract import KNOWN_METHODS
 
 __all__ = ["BodySizeLimit", "BodyTooLarge", "KnownMethodsOnly", "Unexpected"]
@@ -67,7 +68,6 @@ class BodySizeLimit:
                     return
         # Chunked (or lying) bodies: count what is actually read.
         seen = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal seen
@@ -78,16 +78,11 @@ class BodySizeLimit:
                     raise BodyTooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watch = ResponseWatch(send)
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, watch)
         except BodyTooLarge:
-            if started:
+            if watch.started:
                 raise
             await _send_json(send, 413, error, [(b"connection", b"close")])
 
@@ -125,17 +120,10 @@ class Unexpected:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watch = ResponseWatch(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, watch)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            if not started:  # else the server closes the half-sent response
+            if not watch.started:  # else the server closes the half-sent response
                 await _send_json(send, 500, {"error": "internal error"})

@@ -29,6 +29,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from services.predictor.model import LABELS
+from slolab.asgi import ResponseWatch
 from slolab.contract import BUCKETS
 from slolab.procmetrics import ProcessTreeCollector
 from slolab.telemetry import instrumentation_enabled, trace_exemplar
@@ -177,22 +178,15 @@ class RequestMetrics:
         if scope["type"] != "http" or scope["path"] in self.excluded:
             await self.app(scope, receive, send)
             return
-        status = 500
-
-        async def send_status(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        watch = ResponseWatch(send)
         t0 = time.perf_counter()
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, watch)
         finally:
             seconds = time.perf_counter() - t0
-            handler = _handler(scope, status)
+            handler = _handler(scope, watch.status)
             if handler not in self.excluded:
-                self.metrics.observe_http(handler, scope["method"], status, seconds)
+                self.metrics.observe_http(handler, scope["method"], watch.status, seconds)
 
 
 def _handler(scope: dict[str, Any], status: int) -> str:
