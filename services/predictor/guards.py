@@ -17,7 +17,6 @@ __all__ = ["BodySizeLimit", "BodyTooLarge", "KnownMethodsOnly", "Unexpected"]
 log = logging.getLogger("services.predictor.app")
 
 
-
 async def _send_json(send: Send, status: int, body: dict, headers: list | None = None) -> None:
     raw = json.dumps(body).encode()
     await send(
