@@ -130,11 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Add the command groups that live in their own packages."""
+    from slolab import demo
     from slolab.lab.cli import register as register_lab
     from slolab.slo.cli import register as register_slo
 
     p = sub.add_parser("slo", help="SLO as code: validate, generate, status, report, gate")
-    register_slo(p.add_subparsers(dest="slo_command", required=True))
+    # The demo's dashboards and alert receiver for `slolab slo generate` and `diff`.
+    register_slo(p.add_subparsers(dest="slo_command", required=True), registry=demo.registry)
     register_lab(sub)
     from slolab.web.cli import register as register_dashboard
 
@@ -144,10 +146,6 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "slo_command", None):
-        from slolab import demo
-
-        demo.register()  # the demo's dashboards and alert receiver for `slolab slo generate`
     if hasattr(args, "file") and not args.file:
         from slolab.slo.files import find_slo_file, searched_message
 
