@@ -1,4 +1,9 @@
-"""The ``slolab`` command: parses arguments and calls the modules that do the work."""
+"""The ``slolab`` command: parses arguments and calls the modules that do the work.
+
+Only the chosen command's modules are imported: ``slolab alert-receiver`` and
+``slolab serve`` (long-running, one per container) load neither the SLO toolkit
+nor the lab. ``slolab --help`` (or an unknown command) builds every command.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,16 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-import httpx
-
-from slolab.contract import PORTS, SERVICES
+from slolab.contract import FAULTS, PORTS, SERVICES
 from slolab.errors import CLIError
-from slolab.faults import FAULT_FIELDS
 
-__all__ = ["CLIError", "main"]
+__all__ = ["CLIError", "build_parser", "main"]
 
 DEFAULT_URLS = {name: f"http://127.0.0.1:{PORTS[name]}" for name in SERVICES}
+FAULT_NAMES = ", ".join(f.name for f in FAULTS)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -41,7 +44,7 @@ def _parse_assignments(items: Sequence[str]) -> dict[str, object]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise CLIError(f"expected name=value, got {item!r} (faults: {', '.join(FAULT_FIELDS)})")
+            raise CLIError(f"expected name=value, got {item!r} (faults: {FAULT_NAMES})")
         try:
             changes[key] = json.loads(raw)  # numbers and true/false
         except ValueError:
@@ -50,6 +53,8 @@ def _parse_assignments(items: Sequence[str]) -> dict[str, object]:
 
 
 def _cmd_fault(args: argparse.Namespace) -> int:
+    import httpx
+
     token = os.environ.get("SLOLAB_ADMIN_TOKEN")
     if not token:
         raise CLIError("SLOLAB_ADMIN_TOKEN is not set: it must match the service's token")
@@ -101,10 +106,7 @@ def _cmd_alert_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slolab", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_builtin(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run a service with its production server")
     p.add_argument("service", choices=["tasks", "predictor"])
     p.set_defaults(func=_cmd_serve)
@@ -113,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["set", "clear", "show"])
     p.add_argument("service", choices=["tasks", "predictor"])
     p.add_argument("assignments", nargs="*", metavar="name=value",
-                   help=f"faults to set: {', '.join(FAULT_FIELDS)}")  # fmt: skip
+                   help=f"faults to set: {FAULT_NAMES}")  # fmt: skip
     p.add_argument("--expires-in", type=float, metavar="SECONDS",
                    help="switch the faults off by themselves after this long")  # fmt: skip
     p.add_argument("--url", help="service base URL (default $TASKS_URL / $PREDICTOR_URL)")
@@ -124,30 +126,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("ALERT_RECEIVER_PORT", "5001")))
     p.set_defaults(func=_cmd_alert_receiver)
 
-    _register_optional(sub)
+
+def _add_slo(sub: argparse._SubParsersAction) -> None:
+    from slolab import demo
+    from slolab.slo.cli import register
+
+    p = sub.add_parser("slo", help="SLO as code: validate, generate, status, report, gate")
+    # The demo's dashboards and alert receiver for `slolab slo generate` and `diff`.
+    register(p.add_subparsers(dest="slo_command", required=True), registry=demo.registry)
+
+
+def _add_lab(sub: argparse._SubParsersAction) -> None:
+    from slolab.lab.cli import register
+
+    register(sub)
+
+
+def _add_dashboard(sub: argparse._SubParsersAction) -> None:
+    from slolab.web.cli import register
+
+    register(sub)
+
+
+# Command names -> what adds them, in `slolab --help` order. The command groups
+# in their own packages are imported only when one of their commands is chosen.
+COMMANDS: tuple[tuple[tuple[str, ...], Callable[[argparse._SubParsersAction], None]], ...] = (
+    (("serve", "fault", "alert-receiver"), _add_builtin),
+    (("slo",), _add_slo),
+    (("lab", "history"), _add_lab),
+    (("dashboard",), _add_dashboard),
+)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: its command only, or every command (no argv, or unknown)."""
+    parser = argparse.ArgumentParser(prog="slolab", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    # The top level has no option but --help: a command word comes first or not at all.
+    chosen = argv[0] if argv and not argv[0].startswith("-") else None
+    if not any(chosen in names for names, _ in COMMANDS):
+        chosen = None  # help, or an unknown command: argparse lists them all
+    for names, add in COMMANDS:
+        if chosen is None or chosen in names:
+            add(sub)
     return parser
 
 
-def _register_optional(sub: argparse._SubParsersAction) -> None:
-    """Add the command groups that live in their own packages."""
-    from slolab.lab.cli import register as register_lab
-    from slolab.slo.cli import register as register_slo
-
-    p = sub.add_parser("slo", help="SLO as code: validate, generate, status, report, gate")
-    register_slo(p.add_subparsers(dest="slo_command", required=True))
-    register_lab(sub)
-    from slolab.web.cli import register as register_dashboard
-
-    register_dashboard(sub)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "slo_command", None):
-        from slolab import demo
-
-        demo.register()  # the demo's dashboards and alert receiver for `slolab slo generate`
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     if hasattr(args, "file") and not args.file:
         from slolab.slo.files import find_slo_file, searched_message
 

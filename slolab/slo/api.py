@@ -34,8 +34,10 @@ from slolab.slo.incidents import find as _incidents
 from slolab.slo.model import SLO, load
 from slolab.slo.policy import Policies, load_policies
 from slolab.slo.query import Prometheus, PrometheusError
-from slolab.slo.report import Report, SLOReport, build, calendar_window, to_html, to_markdown
-from slolab.slo.report import with_incidents as _with_incidents
+from slolab.slo.report.analysis import Report, SLOReport, build, calendar_window
+from slolab.slo.report.analysis import with_incidents as _with_incidents
+from slolab.slo.report.html import to_html
+from slolab.slo.report.markdown import to_markdown
 from slolab.slo.reviews import ReviewDue
 from slolab.slo.reviews import due as _reviews_due
 from slolab.slo.simulate import Simulation, simulate

@@ -26,7 +26,11 @@ from pathlib import Path
 
 import httpx
 
-from slolab.slo.report import Report, chart_svgs, facts, summary_table, to_html, to_markdown
+from slolab.slo.report.analysis import Report
+from slolab.slo.report.html import to_html
+from slolab.slo.report.markdown import to_markdown
+from slolab.slo.report.svg import chart_svgs
+from slolab.slo.report.text import facts, summary_table
 
 __all__ = [
     "DeliveryError",

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -26,6 +26,9 @@ from slolab.slo import budget
 from slolab.slo.model import SLO, from_spec
 from slolab.slo.query import Prometheus, counts_queries
 from slolab.slo.spec import SLOFileSpec, SpecError, parse_spec
+
+if TYPE_CHECKING:
+    from slolab.slo.generate import Registry
 
 __all__ = [
     "BudgetWhatIf",
@@ -160,11 +163,11 @@ def _slo_changes(old: SLOFileSpec, new: SLOFileSpec) -> list[SLOChange]:
     return out
 
 
-def _rendered(slos: Sequence[SLO]) -> dict[str, str]:
+def _rendered(slos: Sequence[SLO], registry: Registry | None) -> dict[str, str]:
     from slolab.slo.generate import GenerateOptions, outputs
 
     files: dict[str, str] = {}
-    for output in outputs():
+    for output in outputs(registry):
         files.update(output.render(slos, GenerateOptions()))
     return files
 
@@ -199,11 +202,14 @@ def _rule_changes(old: dict[str, str], new: dict[str, str]) -> list[RuleChange]:
     return out
 
 
-def compare(old: Version, new: Version) -> SpecDiff:
-    """The changes from ``old`` to ``new`` (no Prometheus needed)."""
+def compare(old: Version, new: Version, registry: Registry | None = None) -> SpecDiff:
+    """The changes from ``old`` to ``new`` (no Prometheus needed).
+
+    The files compared are the built-in outputs' and the ``registry``'s.
+    """
     from slolab.slo.generate.rules import RULES_DIR
 
-    old_files, new_files = _rendered(old.slos), _rendered(new.slos)
+    old_files, new_files = _rendered(old.slos, registry), _rendered(new.slos, registry)
     files = []
     for path in sorted(set(old_files) | set(new_files)):
         if path.startswith(RULES_DIR) or old_files.get(path) == new_files.get(path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["format_duration", "parse_duration", "whole_minutes"]
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -33,3 +33,8 @@ def format_duration(value: timedelta | int) -> str:
         if count:
             parts.append(f"{count}{suffix}")
     return "".join(parts)
+
+
+def whole_minutes(value: timedelta) -> timedelta:
+    """``value`` rounded down to whole minutes, at least one (for spans people read)."""
+    return max(timedelta(minutes=int(value.total_seconds() // 60)), timedelta(minutes=1))

@@ -642,7 +642,7 @@ def to_markdown(sim: Simulation) -> str:
 
 def _chart(sim: Simulation) -> str:
     """Detection time against error ratio, log-log: simulated dots, the Workbook's line."""
-    from slolab.slo.report import SERIES_COLOURS
+    from slolab.slo.report.svg import SERIES_COLOURS
 
     w, h, left, right, top, bottom = 680, 300, 70, 170, 28, 40
     points = [(r.error_ratio, t) for r in sim.rows for t in r.alerts]
@@ -696,7 +696,7 @@ def _chart(sim: Simulation) -> str:
 
 def to_html(sims: Sequence[Simulation]) -> str:
     """One self-contained page (the report's style): per SLO the table and the chart."""
-    from slolab.slo.report import html_page, html_table
+    from slolab.slo.report.html import html_page, html_table
 
     body = ["<h1>SLO simulation</h1>"]
     for sim in sims:

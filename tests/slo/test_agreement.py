@@ -23,7 +23,7 @@ from slolab.slo import conventions as c
 from slolab.slo.generate.rules import rule_groups
 from slolab.slo.model import from_spec
 from slolab.slo.query import Prometheus
-from slolab.slo.report import build
+from slolab.slo.report.analysis import build
 from slolab.slo.spec import parse_spec
 from slolab.slo.status import collect
 from slolab.slo.trends import analyse

@@ -16,7 +16,7 @@ import pytest
 
 from slolab.cli import main
 from slolab.slo import delivery as d
-from slolab.slo.report import Report, analyse
+from slolab.slo.report.analysis import Report, analyse
 from tests.conftest import free_port
 from tests.slo.fake_prometheus import matrix
 

@@ -69,7 +69,7 @@ def test_added_and_removed_slos_and_alert_rules(tmp_path):
     assert ("alert", "SLOErrorBudgetBurnPage") in removed
     # The rules are compared rule by rule (above); the files list what else a
     # deploy applies: the predictor's PrometheusRule goes, the kustomization drops
-    # it, and (once the CLI registered the demo's dashboards) its dashboards go.
+    # it, and (with a registry that has dashboards, as the CLI's) its dashboards go.
     kustomization = f"{GENERATED_DIR}/kustomization.yaml"
     predictor_rules = f"{GENERATED_DIR}/prometheusrule-slo-predictor.yaml"
 

@@ -30,8 +30,7 @@ promtool = shutil.which("promtool")
 @pytest.fixture(scope="module")
 def generated() -> dict[str, str]:
     """Every file of every output, from the repository's slos.yaml (as `slolab` runs it)."""
-    demo.register()
-    return plan(slo_pkg.load(ROOT / "slos.yaml"), ROOT).files
+    return plan(slo_pkg.load(ROOT / "slos.yaml"), ROOT, registry=demo.registry()).files
 
 
 def _resources(generated: dict[str, str], kind: str) -> dict[str, dict]:

@@ -10,7 +10,9 @@ from slolab.cli import main
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration
 from slolab.slo.query import Prometheus, counts_queries
-from slolab.slo.report import build, to_html, to_markdown
+from slolab.slo.report.analysis import build
+from slolab.slo.report.html import to_html
+from slolab.slo.report.markdown import to_markdown
 from tests.slo.fake_prometheus import matrix, vector
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -171,7 +173,7 @@ def test_report_span_from_the_data_without_recorded_coverage(fake_prom, toolkit_
     r = _report(fake_prom, [avail]).slos[0]
     assert r.span == 8 * STEP and r.partial
 def test_calendar_windows() -> None:
-    from slolab.slo.report import calendar_window
+    from slolab.slo.report.analysis import calendar_window
 
     nov = datetime(2026, 11, 23, 12, 30, tzinfo=UTC)
     assert calendar_window("month", nov) == (datetime(2026, 11, 1, tzinfo=UTC), nov)

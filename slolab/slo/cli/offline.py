@@ -8,12 +8,16 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slolab.slo.cli import common
 from slolab.slo.generate.output import DEFAULT_SECRETS_DIR, DEFAULT_WEBHOOK_URL
+
+if TYPE_CHECKING:
+    from slolab.slo.generate import Registry
 
 __all__ = ["register"]
 
@@ -71,7 +75,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from slolab.slo.generate import default_options, plan
+    from slolab.slo.generate import plan
 
     slos = common.slos(args)
     root = Path(args.root) if args.root else Path(args.file).resolve().parent
@@ -81,9 +85,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         overrides["webhook_url"] = webhook
     if args.secrets_dir:
         overrides["secrets_dir"] = args.secrets_dir
-    options = default_options(**overrides)
+    registry = args.registry()
+    options = registry.options(**overrides)
     try:
-        result = plan(slos, root, options, only=args.only)
+        result = plan(slos, root, options, only=args.only, registry=registry)
     except ValueError as exc:
         raise common.error(str(exc)) from None
     if args.check:
@@ -150,7 +155,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     from slolab.slo.spec import SpecError
 
     try:
-        result = d.compare(d.read_version(args.old), d.read_version(args.new))
+        result = d.compare(d.read_version(args.old), d.read_version(args.new), args.registry())
     except SpecError as exc:
         raise common.error(str(exc)) from None
     if args.prometheus or os.environ.get(ENV_URL):
@@ -160,8 +165,16 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 1 if args.exit_code and not result.empty else 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the offline subcommands."""
+def _toolkit_only() -> Registry:
+    from slolab.slo.generate import Registry
+
+    return Registry()
+
+
+def register(
+    subparsers: argparse._SubParsersAction, registry: Callable[[], Registry] | None = None
+) -> None:
+    """Add the offline subcommands; ``registry`` makes the application's generator outputs."""
 
     def add(name: str, help_: str, func: Any, *, prometheus: bool = False,
             filters: bool = False) -> argparse.ArgumentParser:  # fmt: skip
@@ -180,6 +193,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table")
 
     p = add("generate", "write the rule, alert and Alertmanager files", _cmd_generate)
+    p.set_defaults(registry=registry or _toolkit_only)
     p.add_argument(
         "--root", help="where the generated paths start (default: the SLO file's folder)"
     )
@@ -219,6 +233,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = add("diff", "what a change to the SLO file does (markdown for a pull request)",
             _cmd_diff, prometheus=True)  # fmt: skip
+    p.set_defaults(registry=registry or _toolkit_only)
     p.add_argument("old", help="the old version: a path, or REV:path (e.g. main:slos.yaml)")
     p.add_argument("new", help="the new version (e.g. slos.yaml)")
     p.add_argument("--end", type=common.instant, help="end of the budget window (default: now)")

@@ -71,7 +71,9 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from slolab.slo.report import build, calendar_window, to_html, to_markdown, with_incidents
+    from slolab.slo.report.analysis import build, calendar_window, with_incidents
+    from slolab.slo.report.html import to_html
+    from slolab.slo.report.markdown import to_markdown
 
     slos = common.selected(args)
     start, end = None, args.end

@@ -1,18 +1,19 @@
 """Generate every output of ``slos.yaml`` and check that the committed ones are current.
 
-The toolkit's own outputs (rules and alerts, Alertmanager routes) are listed
-in ``OUTPUT_MODULES``, each module exposing ``OUTPUT``.
-An application adds its own with :func:`register` (slolab's demo registers its
-dashboards from ``slolab.demo``) and may change the defaults of
-:class:`GenerateOptions` with :func:`set_defaults`.
+The toolkit's own outputs are the rules and alerts, the Alertmanager routes and
+their Kubernetes wrappers. An application adds its own outputs and changes the
+defaults of :class:`GenerateOptions` with a :class:`Registry` that it passes to
+:func:`plan` (slolab's demo: ``slolab.demo.registry()``, its dashboards and its
+alert receiver). The toolkit keeps no state between calls: what a call
+generates depends on its arguments only, never on what ran before.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from slolab.slo import conventions as c
 from slolab.slo.generate.output import DEFAULT_WEBHOOK_URL, GenerateOptions, Output
@@ -20,50 +21,55 @@ from slolab.slo.model import SLO
 
 __all__ = [
     "DEFAULT_WEBHOOK_URL",
-    "OUTPUT_MODULES",
     "GenerateOptions",
     "Output",
     "Plan",
-    "default_options",
+    "Registry",
     "outputs",
     "plan",
-    "register",
-    "set_defaults",
 ]
 
-OUTPUT_MODULES: tuple[str, ...] = (
-    "slolab.slo.generate.rules",
-    "slolab.slo.generate.alertmanager",
-    "slolab.slo.generate.kubernetes",
-)
-_registered: list[Output] = []
-_defaults: dict[str, str] = {}
+
+@dataclass(frozen=True)
+class Registry:
+    """An application's outputs (beside the built-in ones) and its option defaults.
+
+    Passed to :func:`plan` and :func:`outputs` like prometheus_client's
+    ``registry=`` argument, but with no process-wide default that imports fill in.
+    """
+
+    extra: tuple[Output, ...] = ()
+    defaults: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.defaults) - set(GenerateOptions.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown generate options: {', '.join(sorted(unknown))}")
+        # Frozen all the way down: a registry cannot change behind a caller's back.
+        object.__setattr__(self, "extra", tuple(self.extra))
+        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+
+    def options(self, **overrides: str) -> GenerateOptions:
+        """:class:`GenerateOptions` with this registry's defaults, then ``overrides``."""
+        return GenerateOptions(**{**self.defaults, **overrides})
+
+    def outputs(self) -> list[Output]:
+        """Every output, built-in first; the Kubernetes one wraps all the others."""
+        # Imported here: the generators are only needed when something is generated.
+        from slolab.slo.generate import alertmanager, kubernetes, rules
+
+        others = [rules.OUTPUT, alertmanager.OUTPUT, *self.extra]
+        found = [rules.OUTPUT, alertmanager.OUTPUT, kubernetes.wrapping(others), *self.extra]
+        names = [o.name for o in found]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"two outputs are named {', '.join(doubled)}")
+        return found
 
 
-def register(output: Output) -> Output:
-    """Add an application's output (the built-in ones need not call this)."""
-    if all(o.name != output.name for o in _registered):
-        _registered.append(output)
-    return output
-
-
-def set_defaults(**options: str) -> None:
-    """Change the defaults of :func:`default_options` (e.g. ``webhook_url``)."""
-    unknown = set(options) - set(GenerateOptions.__dataclass_fields__)
-    if unknown:
-        raise TypeError(f"unknown generate options: {', '.join(sorted(unknown))}")
-    _defaults.update(options)
-
-
-def default_options(**overrides: str) -> GenerateOptions:
-    """:class:`GenerateOptions` with the application's defaults, then ``overrides``."""
-    return GenerateOptions(**{**_defaults, **overrides})
-
-
-def outputs() -> list[Output]:
-    """Every output, built-in first."""
-    found = [importlib.import_module(name).OUTPUT for name in OUTPUT_MODULES]
-    return found + [o for o in _registered if o not in found]
+def outputs(registry: Registry | None = None) -> list[Output]:
+    """Every output: the built-in ones, then the ``registry``'s."""
+    return (registry or Registry()).outputs()
 
 
 @dataclass
@@ -109,11 +115,16 @@ def plan(
     root: Path,
     options: GenerateOptions | None = None,
     only: Sequence[str] | None = None,
+    registry: Registry | None = None,
 ) -> Plan:
-    """Render the outputs (all, or those named in ``only``) for ``root``."""
-    options = options or default_options()
+    """Render the outputs (all, or those named in ``only``) for ``root``.
+
+    ``options`` default to the ``registry``'s defaults.
+    """
+    registry = registry or Registry()
+    options = options or registry.options()
     result = Plan()
-    for output in outputs():
+    for output in registry.outputs():
         if only and output.name not in only:
             continue
         for rel, text in output.render(slos, options).items():

@@ -18,12 +18,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 
-from slolab.slo.generate import alertmanager
+from slolab.slo.generate import alertmanager, rules
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
 from slolab.slo.model import SLO
 
@@ -38,6 +40,7 @@ __all__ = [
     "dashboard_configmap",
     "prometheus_rule",
     "render",
+    "wrapping",
 ]
 
 GENERATED_DIR = "deploy/kubernetes/base/generated"
@@ -50,8 +53,6 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "slolab-slo-generate"}
 ALERTMANAGER_SECRET = "slolab-alertmanager"
 ALERTMANAGER_CONFIG_NAME = "slolab-slo"
 
-_RULES_OUTPUT = "prometheus-rules"
-_ALERTMANAGER_OUTPUT = "alertmanager"
 # metadata.name of these kinds: a DNS-1123 subdomain
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"(.*)"\s*$')
@@ -182,25 +183,24 @@ def _is_dashboard(rel: str, text: str) -> bool:
     return isinstance(board, dict) and "panels" in board
 
 
-def _others(slos: Sequence[SLO], options: GenerateOptions) -> dict[str, Mapping[str, str]]:
-    # Imported here: the registry lists this module among its outputs.
-    from slolab.slo.generate import outputs
-
-    return {o.name: o.render(slos, options) for o in outputs() if o.name != OUTPUT.name}
 
 
 def _wraps(options: GenerateOptions, rel: str) -> str:
     return header(options, [f"The content of {rel}, as a Kubernetes resource."])
 
 
-def render(slos: Sequence[SLO], options: GenerateOptions) -> dict[str, str]:
-    others = _others(slos, options)
+def render(
+    slos: Sequence[SLO], options: GenerateOptions, wrapped: Sequence[Output] | None = None
+) -> dict[str, str]:
+    """The ``wrapped`` outputs' files as resources (default: the built-in rules and routes)."""
+    wrapped = (rules.OUTPUT, alertmanager.OUTPUT) if wrapped is None else wrapped
+    others = {o.name: o.render(slos, options) for o in wrapped}
     files: dict[str, str] = {}
-    for rel, text in sorted(others.get(_RULES_OUTPUT, {}).items()):
+    for rel, text in sorted(others.get(rules.OUTPUT.name, {}).items()):
         name = PurePosixPath(rel).stem
         resource = prometheus_rule(name, yaml.safe_load(text))
         files[f"prometheusrule-{name}.yaml"] = to_yaml(resource, _wraps(options, rel))
-    am_text = others.get(_ALERTMANAGER_OUTPUT, {}).get(alertmanager.PRODUCTION_PATH)
+    am_text = others.get(alertmanager.OUTPUT.name, {}).get(alertmanager.PRODUCTION_PATH)
     if am_text is None:
         raise ValueError(f"kubernetes: no {alertmanager.PRODUCTION_PATH} to wrap")
     routes = alertmanager_config(ALERTMANAGER_CONFIG_NAME, yaml.safe_load(am_text))
@@ -235,3 +235,8 @@ OUTPUT = Output(
     description="Prometheus Operator resources: PrometheusRule, AlertmanagerConfig, "
     "dashboard ConfigMaps",
 )
+
+
+def wrapping(outputs: Sequence[Output]) -> Output:
+    """This output, wrapping ``outputs`` (an application's beside the built-in ones)."""
+    return replace(OUTPUT, render=partial(render, wrapped=tuple(outputs)))

@@ -14,7 +14,7 @@ from slolab.slo.model import SLO
 __all__ = ["DEFAULT_WEBHOOK_URL", "GenerateOptions", "Output", "Renderer", "header", "to_yaml"]
 
 # `slolab alert-receiver` on this host, at its default port. Applications set
-# their own with slolab.slo.generate.set_defaults (the demo: its compose service).
+# their own in a slolab.slo.generate.Registry (the demo: its compose service).
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:5001/alerts"
 DEFAULT_SECRETS_DIR = "/etc/alertmanager/secrets"
 

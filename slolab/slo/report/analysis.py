@@ -1,4 +1,4 @@
-"""Compliance report over a period: markdown, or one self-contained HTML page.
+"""The figures of a compliance report over a period, from Prometheus.
 
 Per SLO two range queries fetch good and total events (or samples) per step
 from raw series (about 120 steps per period, so backfilled history counts);
@@ -11,12 +11,12 @@ everything else is arithmetic here and in :mod:`slolab.slo.budget`:
   of the period's budget each spent;
 - recommendations from the numbers (exhausted, fast spending, too loose, no data).
 
-The HTML page holds its CSS and inline SVG charts: no script, no external file.
+The result, :class:`Report`, is what the renderers (:mod:`.markdown`,
+:mod:`.html`, :mod:`.svg`) take; they never see Prometheus.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from slolab.slo import budget
 from slolab.slo import conventions as c
-from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.durations import format_duration, parse_duration, whole_minutes
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, counts_queries
 
@@ -35,20 +35,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CALENDARS",
     "POINTS",
-    "SERIES_COLOURS",
     "Report",
     "SLOReport",
     "Violation",
     "analyse",
     "build",
     "calendar_window",
-    "chart_svgs",
-    "facts",
-    "html_page",
-    "html_table",
-    "summary_table",
-    "to_html",
-    "to_markdown",
     "with_incidents",
 ]
 
@@ -169,8 +161,8 @@ def _recommend(r: SLOReport, events: str) -> list[str]:
         )
     if r.span is not None and r.span < MIN_SPAN_FOR_ADVICE:
         out.append(
-            f"Only {format_duration(_minutes(r.span))} of data: too little to judge the objective; "
-            "look again after a day or more."
+            f"Only {format_duration(whole_minutes(r.span))} of data: too little to judge the "
+            "objective; look again after a day or more."
         )
     elif left is not None and left > 0.9 and not r.violations:
         out.append(
@@ -315,263 +307,3 @@ def build(
             coverage = prom.value(slo.recorded(c.RULE_PERIOD_COVERAGE), end)
         reports.append(analyse(slo, start_at, end, step, good, total, coverage))
     return Report(datetime.now(UTC).replace(microsecond=0), prom.url, tuple(reports))
-
-
-# --- rendering -----------------------------------------------------------------------
-
-
-def _pct(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def _when(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _minutes(value: timedelta) -> timedelta:
-    return max(timedelta(minutes=int(value.total_seconds() // 60)), timedelta(minutes=1))
-
-
-def _summary_rows(report: Report) -> list[list[str]]:
-    rows = []
-    for r in report.slos:
-        rows.append([
-            r.slo.name, r.slo.service, _pct(r.slo.objective, 2), _pct(r.sli), r.status,
-            _pct(r.budget_consumed, 1), _pct(r.budget_remaining, 1), str(len(r.violations)),
-            _covers(r),
-        ])  # fmt: skip
-    return rows
-
-
-_SUMMARY_HEAD = ["SLO", "service", "objective", "SLI", "status", "budget consumed",
-                 "budget left", "violations", "data covers"]  # fmt: skip
-
-
-def _covers(r: SLOReport) -> str:
-    if r.span is None:
-        return "n/a"
-    return format_duration(_minutes(r.span)) if r.partial else format_duration(r.end - r.start)
-
-
-def _facts(r: SLOReport) -> list[str]:
-    downtime = budget.allowed_downtime(r.slo.objective, r.end - r.start)
-    covers = (
-        f"; the data covers only the last {format_duration(_minutes(r.span))}"
-        if r.partial and r.span is not None
-        else ""
-    )
-    return [
-        f"Period: {_when(r.start)} to {_when(r.end)} ({format_duration(r.end - r.start)}, "
-        f"steps of {format_duration(r.step)}){covers}",
-        f"Objective {_pct(r.slo.objective, 2)}; SLI {_pct(r.sli)} ({r.status}); "
-        f"{r.total:,.0f} {'events' if r.slo.sli.kind in ('ratio', 'latency') else 'samples'}, "
-        f"{r.total - r.good:,.0f} bad",
-        f"Error budget: {_pct(budget.error_budget(r.slo.objective), 2)} of events "
-        f"(full downtime allowed: {format_duration(max(downtime, timedelta(seconds=1)))}); "
-        f"consumed {_pct(r.budget_consumed, 1)}, left {_pct(r.budget_remaining, 1)}",
-    ]
-
-
-def to_markdown(report: Report) -> str:
-    out = [f"# SLO report\n\nGenerated {_when(report.generated_at)} from {report.source}.\n"]
-    out.append("| " + " | ".join(_SUMMARY_HEAD) + " |")
-    out.append("|" + "|".join("---" for _ in _SUMMARY_HEAD) + "|")
-    out += ["| " + " | ".join(row) + " |" for row in _summary_rows(report)]
-    for r in report.slos:
-        out.append(f"\n## {r.slo.name}\n\n{r.slo.description} (owner: {r.slo.owner})\n")
-        out += [f"- {fact}" for fact in _facts(r)]
-        out.append("\n### Violations\n")
-        if r.violations:
-            out.append("| from | to | worst SLI | budget spent |\n|---|---|---|---|")
-            out += [
-                f"| {_when(v.start)} | {_when(v.end)} | {_pct(v.worst_sli)} "
-                f"| {_pct(v.budget_spent, 1)} |"
-                for v in r.violations
-            ]
-        else:
-            out.append("None: the SLI stayed at or above the objective in every step.")
-        out.append("\n### Recommendations\n")
-        out += [f"- {rec}" for rec in r.recommendations]
-    if report.incidents is not None:
-        from slolab.slo.incidents import SUMMARY_HEAD, summary_rows
-
-        out.append("\n## Incidents\n")
-        if report.incidents:
-            out.append("| " + " | ".join(SUMMARY_HEAD) + " |")
-            out.append("|" + "|".join("---" for _ in SUMMARY_HEAD) + "|")
-            out += ["| " + " | ".join(row) + " |" for row in summary_rows(report.incidents)]
-        else:
-            out.append("No page or ticket fired in the report's window.")
-    return "\n".join(out) + "\n"
-
-
-# --- HTML with inline SVG -------------------------------------------------------------
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
-table{border-collapse:collapse;margin:.5rem 0}
-td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}
-td:first-child,th:first-child{text-align:left}
-.met{color:#1a7f37}.missed{color:#cf222e;font-weight:bold}.nodata{color:#777}
-.charts{display:flex;flex-wrap:wrap;gap:1rem}
-svg{background:#fafafa;border:1px solid #ddd}
-"""
-
-
-def _chart(
-    title: str,
-    points: Sequence[tuple[datetime, float | None]],
-    start: datetime,
-    end: datetime,
-    line: float,
-    line_label: str,
-    color: str,
-) -> str:
-    """An SVG line chart of ``points`` with a horizontal reference ``line``."""
-    w, h, left, right, top, bottom = 520, 220, 64, 12, 28, 30
-    values = [v for _, v in points if v is not None] + [line]
-    lo, hi = min(values), max(values)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.01, hi + 0.01
-    pad = (hi - lo) * 0.08
-    lo, hi = lo - pad, hi + pad
-    span = max((end - start).total_seconds(), 1.0)
-
-    def x(t: datetime) -> float:
-        return left + (w - left - right) * (t - start).total_seconds() / span
-
-    def y(v: float) -> float:
-        return top + (h - top - bottom) * (hi - v) / (hi - lo)
-
-    parts = [
-        f'<svg width="{w}" height="{h}" '
-        f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">',
-        f'<text x="{left}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>',
-    ]
-    for v in (lo + pad, hi - pad):
-        parts.append(
-            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">'
-            f"{v * 100:.2f}%</text>"
-        )
-    parts.append(
-        f'<line x1="{left}" x2="{w - right}" y1="{y(line):.1f}" y2="{y(line):.1f}" '
-        'stroke="#cf222e" stroke-dasharray="4 3"/>'
-        f'<text x="{w - right}" y="{y(line) - 4:.1f}" font-size="10" text-anchor="end" '
-        f'fill="#cf222e">{html.escape(line_label)}</text>'
-    )
-    segment: list[str] = []
-    segments = []
-    for t, v in points:
-        if v is None:
-            if segment:
-                segments.append(segment)
-            segment = []
-            continue
-        segment.append(f"{x(t):.1f},{y(v):.1f}")
-    if segment:
-        segments.append(segment)
-    for seg in segments:
-        if len(seg) == 1:
-            cx, cy = seg[0].split(",")
-            parts.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{color}"/>')
-        else:
-            parts.append(
-                f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
-                f'points="{" ".join(seg)}"/>'
-            )
-    for t, anchor in ((start, "start"), (end, "end")):
-        parts.append(
-            f'<text x="{x(t):.1f}" y="{h - 10}" font-size="10" text-anchor="{anchor}">'
-            f"{t:%Y-%m-%d %H:%M}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-# Line colours of multi-series charts (the report's and the simulator's).
-SERIES_COLOURS = ("#cf222e", "#0969da", "#8250df", "#1a7f37", "#bf8700")
-
-
-def html_table(
-    head: Sequence[str], rows: Sequence[Sequence[str]], status_col: int | None = None
-) -> str:
-    """An HTML table of text cells; ``status_col`` cells get their text as CSS class."""
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
-    for row in rows:
-        cells = []
-        for i, cell in enumerate(row):
-            cls = f' class="{cell.replace(" ", "")}"' if i == status_col else ""
-            cells.append(f"<td{cls}>{html.escape(cell)}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    return "".join(out) + "</table>"
-
-
-def _svgs(r: SLOReport) -> list[str]:
-    return [
-        _chart(f"SLI per {format_duration(r.step)}", r.sli_points, r.start, r.end,
-               r.slo.objective, f"objective {_pct(r.slo.objective, 2)}", "#0969da"),
-        _chart("Error budget left", list(r.budget_points), r.start, r.end, 0.0, "exhausted",
-               "#8250df"),
-    ]  # fmt: skip
-
-
-def chart_svgs(report: Report) -> dict[str, list[str]]:
-    """Per SLO its two charts (SLI, budget left) as SVG documents (HTML and PDF)."""
-    return {r.slo.name: _svgs(r) for r in report.slos}
-
-
-def summary_table(report: Report) -> tuple[list[str], list[list[str]]]:
-    """The report's summary table: head and rows of text."""
-    return list(_SUMMARY_HEAD), _summary_rows(report)
-
-
-def facts(r: SLOReport) -> list[str]:
-    """The lines that state an SLO's period, SLI and budget."""
-    return _facts(r)
-
-
-def to_html(report: Report) -> str:
-    esc = html.escape
-    charts = chart_svgs(report)
-    body = [
-        "<h1>SLO report</h1>",
-        f"<p>Generated {esc(_when(report.generated_at))} from {esc(report.source)}.</p>",
-        html_table(_SUMMARY_HEAD, _summary_rows(report), status_col=4),
-    ]
-    for r in report.slos:
-        body.append(f'<h2 id="{esc(r.slo.name)}">{esc(r.slo.name)}</h2>')
-        body.append(f"<p>{esc(r.slo.description)} (owner: {esc(r.slo.owner)})</p>")
-        body.append("<ul>" + "".join(f"<li>{esc(f)}</li>" for f in _facts(r)) + "</ul>")
-        body.append('<div class="charts">')
-        body += charts[r.slo.name]
-        body.append("</div><h3>Violations</h3>")
-        if r.violations:
-            rows = [
-                [_when(v.start), _when(v.end), _pct(v.worst_sli), _pct(v.budget_spent, 1)]
-                for v in r.violations
-            ]
-            body.append(html_table(["from", "to", "worst SLI", "budget spent"], rows))
-        else:
-            body.append("<p>None: the SLI stayed at or above the objective in every step.</p>")
-        body.append("<h3>Recommendations</h3><ul>")
-        body += [f"<li>{esc(rec)}</li>" for rec in r.recommendations]
-        body.append("</ul>")
-    if report.incidents is not None:
-        from slolab.slo.incidents import SUMMARY_HEAD, summary_rows
-
-        body.append("<h2>Incidents</h2>")
-        if report.incidents:
-            body.append(html_table(SUMMARY_HEAD, summary_rows(report.incidents)))
-        else:
-            body.append("<p>No page or ticket fired in the report's window.</p>")
-    return html_page(f"SLO report {_when(report.generated_at)}", body)
-
-
-def html_page(title: str, body: Sequence[str]) -> str:
-    """A self-contained page in the report's style: its CSS inline, no script."""
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
-        "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )

@@ -1,0 +1,47 @@
+"""A report as markdown: summary table, then per SLO its facts, violations and advice."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slolab.slo.report.text import SUMMARY_HEAD, facts, pct, summary_rows, when
+
+if TYPE_CHECKING:
+    from slolab.slo.report.analysis import Report
+
+__all__ = ["to_markdown"]
+
+
+def to_markdown(report: Report) -> str:
+    """The whole report as one markdown document."""
+    out = [f"# SLO report\n\nGenerated {when(report.generated_at)} from {report.source}.\n"]
+    out.append("| " + " | ".join(SUMMARY_HEAD) + " |")
+    out.append("|" + "|".join("---" for _ in SUMMARY_HEAD) + "|")
+    out += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
+    for r in report.slos:
+        out.append(f"\n## {r.slo.name}\n\n{r.slo.description} (owner: {r.slo.owner})\n")
+        out += [f"- {fact}" for fact in facts(r)]
+        out.append("\n### Violations\n")
+        if r.violations:
+            out.append("| from | to | worst SLI | budget spent |\n|---|---|---|---|")
+            out += [
+                f"| {when(v.start)} | {when(v.end)} | {pct(v.worst_sli)} "
+                f"| {pct(v.budget_spent, 1)} |"
+                for v in r.violations
+            ]
+        else:
+            out.append("None: the SLI stayed at or above the objective in every step.")
+        out.append("\n### Recommendations\n")
+        out += [f"- {rec}" for rec in r.recommendations]
+    if report.incidents is not None:
+        from slolab.slo.incidents import SUMMARY_HEAD as INCIDENTS_HEAD
+        from slolab.slo.incidents import summary_rows as incident_rows
+
+        out.append("\n## Incidents\n")
+        if report.incidents:
+            out.append("| " + " | ".join(INCIDENTS_HEAD) + " |")
+            out.append("|" + "|".join("---" for _ in INCIDENTS_HEAD) + "|")
+            out += ["| " + " | ".join(row) + " |" for row in incident_rows(report.incidents)]
+        else:
+            out.append("No page or ticket fired in the report's window.")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,103 @@
+"""A report's charts as inline SVG documents: no script, no external file."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from slolab.slo.durations import format_duration
+from slolab.slo.report.text import pct
+
+if TYPE_CHECKING:
+    from slolab.slo.report.analysis import Report, SLOReport
+
+__all__ = ["SERIES_COLOURS", "chart_svgs"]
+
+# Line colours of multi-series charts (the report's and the simulator's).
+SERIES_COLOURS = ("#cf222e", "#0969da", "#8250df", "#1a7f37", "#bf8700")
+
+
+def _line_chart(
+    title: str,
+    points: Sequence[tuple[datetime, float | None]],
+    start: datetime,
+    end: datetime,
+    line: float,
+    line_label: str,
+    color: str,
+) -> str:
+    """An SVG line chart of ``points`` with a horizontal reference ``line``."""
+    w, h, left, right, top, bottom = 520, 220, 64, 12, 28, 30
+    values = [v for _, v in points if v is not None] + [line]
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.01, hi + 0.01
+    pad = (hi - lo) * 0.08
+    lo, hi = lo - pad, hi + pad
+    span = max((end - start).total_seconds(), 1.0)
+
+    def x(t: datetime) -> float:
+        return left + (w - left - right) * (t - start).total_seconds() / span
+
+    def y(v: float) -> float:
+        return top + (h - top - bottom) * (hi - v) / (hi - lo)
+
+    parts = [
+        f'<svg width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    for v in (lo + pad, hi - pad):
+        parts.append(
+            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">'
+            f"{v * 100:.2f}%</text>"
+        )
+    parts.append(
+        f'<line x1="{left}" x2="{w - right}" y1="{y(line):.1f}" y2="{y(line):.1f}" '
+        'stroke="#cf222e" stroke-dasharray="4 3"/>'
+        f'<text x="{w - right}" y="{y(line) - 4:.1f}" font-size="10" text-anchor="end" '
+        f'fill="#cf222e">{html.escape(line_label)}</text>'
+    )
+    segment: list[str] = []
+    segments = []
+    for t, v in points:
+        if v is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+            continue
+        segment.append(f"{x(t):.1f},{y(v):.1f}")
+    if segment:
+        segments.append(segment)
+    for seg in segments:
+        if len(seg) == 1:
+            cx, cy = seg[0].split(",")
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{color}"/>')
+        else:
+            parts.append(
+                f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
+                f'points="{" ".join(seg)}"/>'
+            )
+    for t, anchor in ((start, "start"), (end, "end")):
+        parts.append(
+            f'<text x="{x(t):.1f}" y="{h - 10}" font-size="10" text-anchor="{anchor}">'
+            f"{t:%Y-%m-%d %H:%M}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _svgs(r: SLOReport) -> list[str]:
+    return [
+        _line_chart(f"SLI per {format_duration(r.step)}", r.sli_points, r.start, r.end,
+                   r.slo.objective, f"objective {pct(r.slo.objective, 2)}", "#0969da"),
+        _line_chart("Error budget left", list(r.budget_points), r.start, r.end, 0.0, "exhausted",
+                   "#8250df"),
+    ]  # fmt: skip
+
+
+def chart_svgs(report: Report) -> dict[str, list[str]]:
+    """Per SLO its two charts (SLI, budget left) as SVG documents (HTML and PDF)."""
+    return {r.slo.name: _svgs(r) for r in report.slos}

@@ -1,0 +1,71 @@
+"""What every rendering of a report prints: numbers as text, the summary table, fact lines."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from slolab.slo import budget
+from slolab.slo.durations import format_duration, whole_minutes
+
+if TYPE_CHECKING:
+    from slolab.slo.report.analysis import Report, SLOReport
+
+__all__ = ["STATUS_COLUMN", "SUMMARY_HEAD", "facts", "pct", "summary_rows", "summary_table", "when"]
+
+SUMMARY_HEAD = ("SLO", "service", "objective", "SLI", "status", "budget consumed",
+                "budget left", "violations", "data covers")  # fmt: skip
+STATUS_COLUMN = SUMMARY_HEAD.index("status")
+
+
+def pct(value: float | None, digits: int = 3) -> str:
+    """A ratio as a percentage, ``n/a`` for no value."""
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def when(value: datetime) -> str:
+    """A time as people read it in a report (UTC, to the minute)."""
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _covers(r: SLOReport) -> str:
+    if r.span is None:
+        return "n/a"
+    return format_duration(whole_minutes(r.span)) if r.partial else format_duration(r.end - r.start)
+
+
+def summary_rows(report: Report) -> list[list[str]]:
+    """One row of text per SLO, in the columns of :data:`SUMMARY_HEAD`."""
+    rows = []
+    for r in report.slos:
+        rows.append([
+            r.slo.name, r.slo.service, pct(r.slo.objective, 2), pct(r.sli), r.status,
+            pct(r.budget_consumed, 1), pct(r.budget_remaining, 1), str(len(r.violations)),
+            _covers(r),
+        ])  # fmt: skip
+    return rows
+
+
+def summary_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The report's summary table: head and rows of text."""
+    return list(SUMMARY_HEAD), summary_rows(report)
+
+
+def facts(r: SLOReport) -> list[str]:
+    """The lines that state an SLO's period, SLI and budget."""
+    downtime = budget.allowed_downtime(r.slo.objective, r.end - r.start)
+    covers = (
+        f"; the data covers only the last {format_duration(whole_minutes(r.span))}"
+        if r.partial and r.span is not None
+        else ""
+    )
+    return [
+        f"Period: {when(r.start)} to {when(r.end)} ({format_duration(r.end - r.start)}, "
+        f"steps of {format_duration(r.step)}){covers}",
+        f"Objective {pct(r.slo.objective, 2)}; SLI {pct(r.sli)} ({r.status}); "
+        f"{r.total:,.0f} {'events' if r.slo.sli.kind in ('ratio', 'latency') else 'samples'}, "
+        f"{r.total - r.good:,.0f} bad",
+        f"Error budget: {pct(budget.error_budget(r.slo.objective), 2)} of events "
+        f"(full downtime allowed: {format_duration(max(downtime, timedelta(seconds=1)))}); "
+        f"consumed {pct(r.budget_consumed, 1)}, left {pct(r.budget_remaining, 1)}",
+    ]
