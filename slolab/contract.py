@@ -7,8 +7,9 @@ without slolab installed (``loadgen/`` in the stock Locust image) keeps a copy
 that ``tests/test_contract.py`` holds equal to this module.
 
 The generic SLO toolkit (``slolab.slo``) does not import this module: it works
-for any user's services. The demo registers what the toolkit needs to know of
-it (its histograms' buckets, its dashboards) from ``slolab.demo``.
+for any user's services. What the toolkit needs to know of the demo comes from
+``slos.yaml`` (its histograms' buckets) and from ``slolab.demo.registry()`` (its
+dashboards, its webhook), handed to the toolkit by the ``slolab`` command.
 """
 
 from __future__ import annotations
