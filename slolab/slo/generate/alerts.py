@@ -120,12 +120,27 @@ _COVERAGE = (
 )
 
 
+def _covered(service: str, slos: Sequence[SLO]) -> str:
+    """True (as a filter) for SLOs whose period figures cover their policy's minimum share."""
+    needed: dict[float, list[SLO]] = {}
+    for slo in slos:
+        seconds = slo.policy.min_coverage * slo.period.total_seconds()
+        needed.setdefault(seconds, []).append(slo)
+    parts = [
+        f"{c.RULE_PERIOD_COVERAGE}{_members(service, members)} >= {number(seconds)}"
+        for seconds, members in sorted(needed.items())
+    ]
+    return f"{_AND} ({' or '.join(parts)})"
+
+
 def budget_alert_rules(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]]:
     """SLOErrorBudgetLow and SLOBreach, thresholds from each SLO's error-budget policy.
 
     Low fires while the period budget left is at or under the policy's review
     threshold and above the freeze one; Breach at or under the freeze threshold
-    (0 when the policy has none: the period SLI is below the objective).
+    (0 when the policy has none: the period SLI is below the objective). Both
+    wait until the figures cover the policy's ``min_coverage`` share of the
+    period: on a fresh history one early failure weighs as much as a month lets it.
     """
     remaining = c.RULE_BUDGET_REMAINING
     groups: dict[tuple[str, float | None, float, str], list[SLO]] = {}
@@ -140,16 +155,17 @@ def budget_alert_rules(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]
     rules = []
     for (alert, low, breach, runbook), members in groups.items():
         sel = f"{remaining}{_members(service, members)}"
+        covered = _covered(service, members)
         if alert == c.ALERT_BUDGET_LOW:
             assert low is not None
-            expr = f"({sel} <= {number(low)}) > {number(breach)}"
+            expr = f"({sel} <= {number(low)}) > {number(breach)}\n{covered}\n"
             summary = "{{ $labels.slo }}: error budget low, ticket"
             what = (
                 f"Only {{{{ $value | humanizePercentage }}}} of the error budget is left "
                 f"(the policy reviews at {number(low * 100)}% or less)"
             )
         else:
-            expr = f"{sel} <= {number(breach)}"
+            expr = f"{sel} <= {number(breach)}\n{covered}\n"
             summary = "{{ $labels.slo }}: SLO breached over its period, ticket"
             what = (
                 "The SLI is below the objective: {{ $value | humanizePercentage }} of the "
