@@ -25,6 +25,7 @@ __all__ = [
     "alert_expr",
     "alert_rules",
     "budget_alert_rules",
+    "budget_thresholds",
     "dropped_notes",
     "no_data_rule",
 ]
@@ -133,6 +134,19 @@ def _covered(service: str, slos: Sequence[SLO]) -> str:
     return f"{_AND} ({' or '.join(parts)})"
 
 
+def budget_thresholds(slo: SLO) -> dict[str, float]:
+    """Budget-left threshold of each budget alert the SLO gets, from its policy.
+
+    SLOErrorBudgetLow at the review threshold (only above the freeze one),
+    SLOBreach at the freeze threshold (0 when the policy has none).
+    """
+    low = slo.policy.budget_threshold(Action.REVIEW)
+    breach = slo.policy.budget_threshold(Action.FREEZE)
+    breach = 0.0 if breach is None else breach
+    out = {c.ALERT_BUDGET_LOW: low} if low is not None and low > breach else {}
+    return {**out, c.ALERT_BREACH: breach}
+
+
 def budget_alert_rules(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]]:
     """SLOErrorBudgetLow and SLOBreach, thresholds from each SLO's error-budget policy.
 
@@ -145,11 +159,11 @@ def budget_alert_rules(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]
     remaining = c.RULE_BUDGET_REMAINING
     groups: dict[tuple[str, float | None, float, str], list[SLO]] = {}
     for slo in slos:
-        low = slo.policy.budget_threshold(Action.REVIEW)
-        breach = slo.policy.budget_threshold(Action.FREEZE)
-        breach = 0.0 if breach is None else breach
+        thresholds = budget_thresholds(slo)
+        breach = thresholds[c.ALERT_BREACH]
         runbook = _runbook(slo)
-        if low is not None and low > breach:
+        if c.ALERT_BUDGET_LOW in thresholds:
+            low = thresholds[c.ALERT_BUDGET_LOW]
             groups.setdefault((c.ALERT_BUDGET_LOW, low, breach, runbook), []).append(slo)
         groups.setdefault((c.ALERT_BREACH, None, breach, runbook), []).append(slo)
     rules = []
