@@ -22,6 +22,7 @@ from slolab.contract import PORTS
 
 __all__ = [
     "BLACKBOX_FALLBACK",
+    "counts_its_interval",
     "dropped_jobs",
     "job_strings",
     "map_address",
@@ -183,13 +184,32 @@ def dropped_jobs(source: Mapping[str, Any]) -> list[str]:
     return [j.get("job_name", "?") for j in source.get("scrape_configs") or [] if not _is_native(j)]
 
 
+_RANGE = re.compile(r"\[(\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))\]")
+
+
+def counts_its_interval(group: Mapping[str, Any]) -> bool:
+    """Whether every range a group's rules read is exactly its interval (the SLO aggregates).
+
+    Such a group records each stretch of time once (rates over the 5 minutes
+    before, every 5 minutes), and sums of its samples count every event once.
+    Evaluated more often it would count each event interval ÷ step times, and
+    more than history backfilled at its real interval.
+    """
+    interval = group.get("interval")
+    ranges = {m for r in group.get("rules") or [] for m in _RANGE.findall(str(r.get("expr", "")))}
+    return bool(interval and ranges) and {_seconds(w) for w in ranges} == {
+        _seconds(str(interval))
+    }
+
+
 def render_rule_files(
     patterns: list[str], dest: Path, *, interval: str | None
 ) -> tuple[list[str], list[Path]]:
     """Copy the rule files matched by ``patterns`` into ``dest``, overriding group intervals.
 
-    Returns the new rule_files list and the copies. Used in test mode only: the
-    committed rule files are never changed.
+    Groups that record over exactly their own interval keep it (see
+    :func:`counts_its_interval`). Returns the new rule_files list and the
+    copies. Used in test mode only: the committed rule files are never changed.
     """
     dest.mkdir(parents=True, exist_ok=True)
     copies: list[Path] = []
@@ -198,7 +218,8 @@ def render_rule_files(
             doc = yaml.safe_load(Path(path).read_text()) or {}
             if interval:
                 for group in doc.get("groups") or []:
-                    group["interval"] = interval
+                    if not counts_its_interval(group):
+                        group["interval"] = interval
             out = dest / Path(path).name
             if out in copies:
                 raise ValueError(f"two rule files named {out.name}: {path}")

@@ -44,7 +44,8 @@ class Notification:
 def format_notification(n: Notification) -> str:
     """One line per alert, for a terminal."""
     lines = []
-    stamp = time.strftime("%H:%M:%S", time.localtime(n.received_at))
+    # ISO 8601 in UTC with its offset: comparable with Alertmanager's and Prometheus' times.
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(n.received_at))
     for alert in n.alerts:
         labels = alert.get("labels", {})
         ann = alert.get("annotations", {})

@@ -28,13 +28,21 @@ for all SLOs or per SLO::
       predictor-accuracy:          # replaces the default for this SLO
         - action: review
           when: {budget_remaining_at_most: 0}
+    min_coverage: 0.1              # budget alerts wait for 10% of the period's data
+
+``min_coverage`` (default :data:`DEFAULT_MIN_COVERAGE`) is the share of the
+period the period figures must cover before the generated budget alerts
+(SLOErrorBudgetLow, SLOBreach) may fire: on a fresh history a single early
+failure would otherwise weigh as much as a month lets it. 10% of 30 days is
+3 days, the longest window the burn-rate ticket reads, which watches the
+budget meanwhile.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Literal
@@ -46,6 +54,7 @@ from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration
 
 __all__ = [
+    "DEFAULT_MIN_COVERAGE",
     "DEFAULT_POLICY",
     "PERIOD",
     "WINDOWS",
@@ -62,6 +71,9 @@ __all__ = [
 ]
 
 PERIOD = "period"
+# Share of the period the figures must cover before budget alerts fire: 10% is
+# the Workbook's slowest burn window (3d of 30d), which the ticket reads meanwhile.
+DEFAULT_MIN_COVERAGE = 0.1
 # Every window the generated rules record, named for a 30-day period, shortest first.
 WINDOWS: tuple[str, ...] = tuple(
     format_duration(w)
@@ -143,6 +155,8 @@ class Decision:
 class Policy:
     name: str
     rules: tuple[Rule, ...]
+    # Budget alerts wait until the period figures cover this share of the period.
+    min_coverage: float = DEFAULT_MIN_COVERAGE
 
     def budget_threshold(self, action: Action) -> float | None:
         """The budget-left threshold at which ``action`` fires (the highest), or None.
@@ -241,9 +255,17 @@ class _FileSpec(_Strict):
     version: Literal[1] = 1
     default: list[_RuleSpec] | None = None
     slos: dict[str, list[_RuleSpec]] = Field(default_factory=dict)
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+
+    @field_validator("min_coverage")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(f"{value:g} is not a share of the period from 0 to 1, e.g. 0.1")
+        return value
 
 
-def _policy(name: str, rules: Sequence[_RuleSpec]) -> Policy:
+def _policy(name: str, rules: Sequence[_RuleSpec], min_coverage: float) -> Policy:
     return Policy(
         name,
         tuple(
@@ -256,6 +278,7 @@ def _policy(name: str, rules: Sequence[_RuleSpec]) -> Policy:
             )
             for r in rules
         ),
+        min_coverage,
     )
 
 
@@ -270,8 +293,14 @@ def parse_policy_mapping(raw: object, source: str = "policies.yaml") -> Policies
             msg = str(e["msg"]).removeprefix("Value error, ")
             lines.append(f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}")
         raise PolicyError("\n".join(lines)) from None
-    default = _policy("default", spec.default) if spec.default is not None else DEFAULT_POLICY
-    per_slo = {name: _policy(name, rules) for name, rules in spec.slos.items()}
+    cover = spec.min_coverage
+    if spec.default is not None:
+        default = _policy("default", spec.default, cover)
+    elif cover != DEFAULT_POLICY.min_coverage:
+        default = replace(DEFAULT_POLICY, min_coverage=cover)
+    else:
+        default = DEFAULT_POLICY
+    per_slo = {name: _policy(name, rules, cover) for name, rules in spec.slos.items()}
     return Policies(default, MappingProxyType(per_slo))
 
 

@@ -25,6 +25,19 @@ groups run at unrelated phases, would read it.
 
 Budget cost: bad events of the outage ÷ (budget x events of a whole period)
 at the simulated steady traffic, i.e. ``e x duration ÷ ((1 - objective) x period)``.
+
+With ``budget_alerts`` the budget alerts (SLOErrorBudgetLow, SLOBreach) are
+simulated too, in a second promtool run: a whole clean period of steady traffic
+first (so the period figures cover the period and the policy's ``min_coverage``
+hold is met, as on a Prometheus that has run a while), then the outage, rules
+evaluated every ``AGGREGATE_INTERVAL`` (the period figures change only when an
+aggregate lands). Beside them stands the budget formula: an alert at budget-left
+threshold ``b`` fires once the outage has spent ``1 - b`` of the budget,
+``(1 - b) x (1 - objective) x period ÷ e``, at the first aggregate after that.
+They resolve only as the outage leaves the period. A 30-day period is slow to
+simulate (over 8,640 evaluations per error ratio; about a minute each here).
+SLOSLINoData is not an error-ratio question: it fires ``NO_DATA_FOR`` after an
+SLI's series stop, whatever the ratio before.
 """
 
 from __future__ import annotations
@@ -60,6 +73,7 @@ __all__ = [
     "SimulationError",
     "SimulationRow",
     "at_own_intervals",
+    "budget_detection",
     "default_error_ratios",
     "simulate",
     "to_html",
@@ -91,8 +105,10 @@ class AlertTiming:
     alert: str
     severity: str
     fires_after: timedelta | None  # None: never fires
-    resolved_after: timedelta | None  # after the outage ends; None: never fired
-    workbook: timedelta | None  # the Workbook's detection time; None: no condition can fire
+    # After the outage ends; None: never fired, or still firing when the simulation
+    # ends (budget alerts: until the outage leaves the period).
+    resolved_after: timedelta | None
+    workbook: timedelta | None  # the formula's detection time; None: no condition can fire
     firing_evaluations: int = 0
 
 
@@ -128,6 +144,12 @@ def workbook_detection(slo: SLO, alert: str, error_ratio: float) -> timedelta | 
                 long = parse_duration(cond.long).total_seconds()
                 times.append(threshold * long / error_ratio)
     return timedelta(seconds=min(times)) if times else None
+
+
+def budget_detection(slo: SLO, threshold: float, error_ratio: float) -> timedelta:
+    """Time until an outage at ``error_ratio`` leaves ``threshold`` of a full period's budget."""
+    seconds = (1 - threshold) * slo.error_budget * slo.period.total_seconds() / error_ratio
+    return timedelta(seconds=seconds)
 
 
 def default_error_ratios(slo: SLO) -> list[float]:
@@ -525,33 +547,59 @@ def _timeline(slo: SLO, duration: timedelta, scrape: timedelta) -> _Timeline:
             )
 
 
-def _row(slo: SLO, ratio: float, tl: _Timeline) -> SimulationRow:
-    duration = timedelta(seconds=tl.end - tl.start)
-    policies = slo.alert_policies
-    alerts = [p.alert for p in policies]
+def _budget_timeline(slo: SLO, duration: timedelta) -> _Timeline:
+    """A whole clean period, then the outage; evaluated once per aggregate."""
+    aggregate = int(parse_duration(c.AGGREGATE_INTERVAL).total_seconds())
+    # Two scrapes in every aggregate's window, with Prometheus 2's closed ranges or 3's open ones.
+    scrape = aggregate // 2
+    start = math.ceil((slo.period.total_seconds() + aggregate) / aggregate) * aggregate
+    end = start + int(duration.total_seconds())
+    stop = math.ceil((end + 2 * aggregate) / aggregate) * aggregate
+    return _Timeline(scrape, aggregate, start, end, stop)
+
+
+def _timings(
+    slo: SLO, ratio: float, tl: _Timeline, alerts: Sequence[tuple[str, str, timedelta | None]]
+) -> list[AlertTiming]:
+    """Run ``slo``'s rules for ``alerts`` (name, severity, formula) on one outage."""
     series = _input_series(slo, Fraction(repr(ratio)), tl)
     tests, exprs = [], {}
     window = f"{tl.stop - tl.start + tl.evaluation}s:{tl.evaluation}s"
-    for alert in alerts:
+    for alert, _, _ in alerts:
         sel = (f'ALERTS{{alertname="{alert}",alertstate="firing",'
                f'{c.LABEL_SLO}="{slo.name}"}}')  # fmt: skip
         for fn in ("min_over_time", "max_over_time", "count_over_time"):
             expr = f"{fn}(timestamp({sel})[{window}])"
             exprs[(alert, fn)] = expr
             tests.append({"expr": expr, "eval_time": f"{tl.stop}s", "exp_samples": []})
-    values = _run_promtool(_rule_groups(slo, alerts), series, tests, tl)
+    groups = _rule_groups(slo, [a for a, _, _ in alerts])
+    values = _run_promtool(groups, series, tests, tl)
     timings = []
-    for policy in policies:
-        first = values.get(exprs[(policy.alert, "min_over_time")])
-        last = values.get(exprs[(policy.alert, "max_over_time")])
-        count = values.get(exprs[(policy.alert, "count_over_time")])
+    for alert, severity, formula in alerts:
+        first = values.get(exprs[(alert, "min_over_time")])
+        last = values.get(exprs[(alert, "max_over_time")])
+        count = values.get(exprs[(alert, "count_over_time")])
         fires = None if first is None else timedelta(seconds=first - tl.start)
-        # Resolved at the first evaluation after the last firing one.
-        resolved = None if last is None else timedelta(seconds=last + tl.evaluation - tl.end)
-        timings.append(
-            AlertTiming(policy.alert, policy.severity, fires, resolved,
-                        workbook_detection(slo, policy.alert, ratio), int(count or 0))
+        # Resolved at the first evaluation after the last firing one (if it came).
+        resolved = (
+            None if last is None or last >= tl.stop
+            else timedelta(seconds=last + tl.evaluation - tl.end)
         )  # fmt: skip
+        timings.append(AlertTiming(alert, severity, fires, resolved, formula, int(count or 0)))
+    return timings
+
+
+def _row(slo: SLO, ratio: float, tl: _Timeline, budget: _Timeline | None) -> SimulationRow:
+    duration = timedelta(seconds=tl.end - tl.start)
+    burn = [(p.alert, p.severity, workbook_detection(slo, p.alert, ratio))
+            for p in slo.alert_policies]  # fmt: skip
+    timings = _timings(slo, ratio, tl, burn)
+    if budget is not None:
+        from slolab.slo.generate.alerts import budget_thresholds
+
+        alerts = [(alert, c.SEVERITY_TICKET, budget_detection(slo, threshold, ratio))
+                  for alert, threshold in budget_thresholds(slo).items()]  # fmt: skip
+        timings += _timings(slo, ratio, budget, alerts)
     consumed = ratio * duration.total_seconds() / (slo.error_budget * slo.period.total_seconds())
     return SimulationRow(ratio, ratio / slo.error_budget, tuple(timings), consumed)
 
@@ -561,8 +609,12 @@ def simulate(
     error_ratios: Sequence[float] | None = None,
     duration: timedelta = timedelta(hours=1),
     scrape_interval: timedelta = SCRAPE_INTERVAL,
+    budget_alerts: bool = False,
 ) -> Simulation:
-    """Run ``slo``'s generated rules on an outage of each error ratio lasting ``duration``."""
+    """Run ``slo``'s generated rules on an outage of each error ratio lasting ``duration``.
+
+    ``budget_alerts``: also SLOErrorBudgetLow and SLOBreach, after a whole clean period.
+    """
     ratios = list(error_ratios) if error_ratios is not None else default_error_ratios(slo)
     for r in ratios:
         if not 0 < r <= 1:
@@ -572,9 +624,10 @@ def simulate(
     if scrape_interval.total_seconds() < 1 or scrape_interval.total_seconds() % 1:
         raise SimulationError(f"scrape interval {scrape_interval} must be whole seconds")
     tl = _timeline(slo, duration, scrape_interval)
+    budget = _budget_timeline(slo, duration) if budget_alerts else None
     # One promtool run per error ratio, in parallel: each is a separate process.
     with ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1)) as pool:
-        rows = tuple(pool.map(lambda r: _row(slo, r, tl), ratios))
+        rows = tuple(pool.map(lambda r: _row(slo, r, tl, budget), ratios))
     return Simulation(slo, duration, timedelta(seconds=tl.evaluation),
                       timedelta(seconds=tl.scrape), rows)  # fmt: skip
 
@@ -593,15 +646,21 @@ def _dur(value: timedelta | None) -> str:
     return format_duration(timedelta(seconds=round(seconds)))
 
 
-def _short(severity: str) -> str:
-    return "page" if severity == c.SEVERITY_PAGE else "ticket"
+_BUDGET_SHORT = {c.ALERT_BUDGET_LOW: "budget low", c.ALERT_BREACH: "breach"}
+
+
+def _short(timing: AlertTiming) -> str:
+    if timing.alert in _BUDGET_SHORT:
+        return _BUDGET_SHORT[timing.alert]
+    return "page" if timing.severity == c.SEVERITY_PAGE else "ticket"
 
 
 def _head(sim: Simulation) -> list[str]:
     head = ["error ratio", "burn rate"]
     for timing in sim.rows[0].alerts if sim.rows else ():
-        short = _short(timing.severity)
-        head += [f"{short} after", f"{short} (Workbook)", f"{short} resolves"]
+        short = _short(timing)
+        formula = "formula" if timing.alert in _BUDGET_SHORT else "Workbook"
+        head += [f"{short} after", f"{short} ({formula})", f"{short} resolves"]
     return [*head, "budget cost"]
 
 
@@ -613,6 +672,8 @@ def _cells(sim: Simulation) -> list[list[str]]:
             resolved = _dur(t.resolved_after)
             if t.resolved_after is not None and t.resolved_after >= timedelta(0):
                 resolved = "+" + resolved
+            elif t.fires_after is not None and t.resolved_after is None:
+                resolved = f"~{sim.slo.period_str}"  # as the outage leaves the period
             cells += [_dur(t.fires_after), _dur(t.workbook), resolved]
         cells.append(f"{row.budget_consumed * 100:.1f}%")
         rows.append(cells)
@@ -628,7 +689,15 @@ def _intro(sim: Simulation) -> str:
         f"every {format_duration(sim.scrape_interval)}. 'after': from the outage's start; "
         "'resolves': after its end; Workbook: factor x (1 - objective) x long window ÷ error "
         "ratio; budget cost: share of one period's error budget."
-    )
+    ) + (_BUDGET_INTRO.format(period=s.period_str, every=c.AGGREGATE_INTERVAL) if any(
+        t.alert in _BUDGET_SHORT for row in sim.rows for t in row.alerts) else "")  # fmt: skip
+
+
+_BUDGET_INTRO = (
+    " Budget alerts: after a whole clean period, rules evaluated every {every} (once per "
+    "aggregate); formula: (1 - threshold) x (1 - objective) x period ÷ error ratio; "
+    "'~{period}': resolves as the outage leaves the period."
+)
 
 
 def to_markdown(sim: Simulation) -> str:
@@ -671,7 +740,7 @@ def _chart(sim: Simulation) -> str:
     for s in sorted({min(secs), max(secs)}):
         parts.append(f'<text x="{left - 6}" y="{y(s) + 4:.1f}" font-size="10" text-anchor="end">'
                      f"{html.escape(_dur(timedelta(seconds=s)))}</text>")  # fmt: skip
-    names = [f"{_short(t.severity)}: {t.alert}" for t in sim.rows[0].alerts]
+    names = [f"{_short(t)}: {t.alert}" for t in sim.rows[0].alerts]
     for i, name in enumerate(names):
         colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
         line = [(r.error_ratio, r.alerts[i].workbook) for r in sim.rows]

@@ -81,6 +81,20 @@ class E2E:
                 return None
             time.sleep(step)
 
+    def wait_period_figures(self) -> None:
+        """Wait for the first SLO aggregate: the period figures exist from then on.
+
+        The aggregates group keeps its 5m interval in test mode (faster, it would
+        count each event many times over), so its first evaluation may come up
+        to one interval after Prometheus started.
+        """
+        from slolab.slo import conventions as c
+        from slolab.slo.durations import parse_duration
+
+        timeout = parse_duration(c.AGGREGATE_INTERVAL).total_seconds() + 60
+        found = self.wait_value(f"count({c.RULE_PERIOD_COVERAGE})", lambda v: v > 0, timeout)
+        assert found, f"no {c.RULE_PERIOD_COVERAGE} within {timeout:.0f}s of the lab's start"
+
     def fault(self, service: str, method: str = "PUT", **faults: Any) -> dict[str, Any]:
         resp = httpx.request(
             method,

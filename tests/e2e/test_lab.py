@@ -145,12 +145,13 @@ ALLOWED_EMPTY_SERIES = {
 }
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(600)
 def test_every_dashboard_panel_query_parses_and_returns_data(e2e: E2E) -> None:
     from slolab.dashboards import panel_queries  # type: ignore[import-not-found]
 
     queries = list(panel_queries())
     assert queries, "no dashboard panels found"
+    e2e.wait_period_figures()  # the SLO dashboard's period panels read them
     errors, empty = [], []
     for dashboard, panel, expr in queries:
         expr_live = expr.replace("$__rate_interval", "1m").replace("$__range", "1h")

@@ -54,7 +54,7 @@ def _refreshes(page: object) -> int:
     return int(page.evaluate("Number(document.body.dataset.refreshes || 0)"))  # type: ignore[attr-defined]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_page_lists_every_slo_with_numbers_and_charts(e2e: E2E, page, tmp_path: Path) -> None:
     names = [s.name for s in load(repo_root() / "slos.yaml")]
     rows = page.locator("#slo-table tbody tr")
@@ -64,6 +64,7 @@ def test_page_lists_every_slo_with_numbers_and_charts(e2e: E2E, page, tmp_path: 
     assert [rows.nth(i).get_attribute("data-slo") for i in range(rows.count())] == names
 
     # Charts drawn with data: wait until tasks-availability's budget and SLI have points.
+    e2e.wait_period_figures()
     page.wait_for_function(
         "Number(document.querySelector('.slo-card[data-slo=\"tasks-availability\"]')"
         "?.dataset.points || 0) >= 4",

@@ -7,6 +7,8 @@ generated history says they must be.
 
 from __future__ import annotations
 
+import functools
+import re
 import tempfile
 import time
 from datetime import timedelta
@@ -43,6 +45,45 @@ def test_traffic_follows_the_day_and_incidents_cost_budget() -> None:
         left = remaining_budget(1 - ratio, slo.objective)
         if slo.name != "model-freshness":
             assert 0 < left < 1, (slo.name, left)
+
+
+# A week of lab starts, every 3 hours from a Monday 00:00 UTC: the incidents land on
+# busier or quieter hours and days, so what they cost depends on when the lab starts.
+WEEK_OF_STARTS = [1_795_392_000.0 + hours * 3600 for hours in range(0, 7 * 24, 3)]
+
+
+@functools.cache  # two tests read it
+def _budget_left_at_start() -> dict[str, list[float]]:
+    """Budget left of every 30-day SLO after 30 days of history, per start of the week."""
+    slos = [s for s in load(repo_root() / "slos.yaml") if s.period == timedelta(days=30)]
+    left: dict[str, list[float]] = {s.name: [] for s in slos}
+    for end in WEEK_OF_STARTS:
+        past = history.generate(end, timedelta(days=30))
+        for s in slos:
+            ratio = history.expected_error_ratio(past, s.name, s.period)
+            left[s.name].append(remaining_budget(1 - ratio, s.objective))
+    return left
+
+
+def test_no_lab_start_begins_with_an_exhausted_budget() -> None:
+    # Exhausted at the start, SLOBreach would ticket the moment the lab is up.
+    for name, lefts in _budget_left_at_start().items():
+        assert min(lefts) > 0 and max(lefts) < 1, (name, min(lefts), max(lefts))
+
+
+def _percent(value: float) -> str:
+    return f"{5 * round(value * 20):d}%"
+
+
+def test_docs_state_the_budget_the_history_leaves() -> None:
+    """docs/lab.md lists, per 30-day SLO, the budget left at the start (to 5%)."""
+    text = (repo_root() / "docs" / "lab.md").read_text(encoding="utf-8")
+    listed = dict(re.findall(r"^- `([a-z-]+)`: (-?\d+%(?: to -?\d+%)?)$", text, re.MULTILINE))
+    expected = {}
+    for name, lefts in _budget_left_at_start().items():
+        low, high = _percent(min(lefts)), _percent(max(lefts))
+        expected[name] = low if low == high else f"{low} to {high}"
+    assert listed == expected
 
 
 def test_short_history_keeps_only_incidents_inside_it() -> None:

@@ -110,6 +110,43 @@ def test_rule_copies_get_the_test_interval_and_originals_stay(tmp_path):
     assert files[0] == str(tmp_path / "out" / "*.yml")
 
 
+def test_the_slo_aggregates_keep_their_interval_in_test_mode(tmp_path):
+    """Rates over 5m recorded every 2s would count each event 150 times in the period sums."""
+    from slolab.lab.config import repo_root
+    from slolab.slo import conventions as c
+
+    committed = sorted((repo_root() / "prometheus" / "rules").glob("slo-*.yml"))
+    _, copies = render.render_rule_files([str(p) for p in committed], tmp_path, interval="2s")
+    assert len(copies) == len(committed) >= 2
+    for copy in copies:
+        groups = yaml.safe_load(copy.read_text())["groups"]
+        by_interval = {g["name"]: g["interval"] for g in groups}
+        aggregates = [
+            g for g in groups if any(r.get("record") == c.RULE_EVENTS_AGGREGATE for r in g["rules"])
+        ]
+        assert len(aggregates) == 1, copy.name
+        assert aggregates[0]["interval"] == c.AGGREGATE_INTERVAL == c.AGGREGATE_WINDOW
+        # every other group runs at the test interval
+        assert set(by_interval.values()) == {"2s", c.AGGREGATE_INTERVAL}, by_interval
+
+
+@pytest.mark.parametrize(
+    ("group", "kept"),
+    [
+        ({"interval": "5m", "rules": [{"record": "a", "expr": "rate(x[5m])"},
+                                      {"record": "b", "expr": "timestamp(a)"}]}, True),
+        ({"interval": "300s", "rules": [{"record": "a", "expr": "rate(x[5m])"}]}, True),
+        ({"interval": "30s", "rules": [{"record": "a", "expr": "rate(x[5m])"}]}, False),
+        ({"interval": "5m", "rules": [{"record": "a", "expr": "rate(x[5m]) / rate(y[1h])"}]},
+         False),
+        ({"interval": "5m", "rules": [{"record": "a", "expr": "sum(x)"}]}, False),
+        ({"rules": [{"record": "a", "expr": "rate(x[1m])"}]}, False),  # the global interval
+    ],
+)  # fmt: skip
+def test_only_groups_recording_over_their_own_interval_keep_it(group, kept):
+    assert render.counts_its_interval(group) is kept
+
+
 def _am(fast: bool = False) -> dict:
     source = yaml.safe_load((FIXTURES / "alertmanager.yml").read_text())
     return render.render_alertmanager(source, webhook_url="http://127.0.0.1:5555/alerts", fast=fast)

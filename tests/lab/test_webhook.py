@@ -44,3 +44,18 @@ def test_format_marks_pages():
         line = format_notification(rcv.notifications[0])
     assert "FIRING" in line and "PAGE" in line and "slo=tasks-availability" in line
     assert "-> pagerduty" in line
+
+
+def test_format_stamps_iso_8601_utc_with_offset():
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    with AlertReceiver() as rcv:
+        httpx.post(rcv.url, json=PAYLOAD, timeout=5)
+        received = rcv.notifications[0]
+    at = replace(received, received_at=1_795_000_000.75)
+    stamp = format_notification(at).split(" ", 1)[0]
+    assert stamp == "2026-11-18T11:06:40+00:00"
+    parsed = datetime.fromisoformat(stamp)
+    assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0
+    assert parsed == datetime.fromtimestamp(1_795_000_000, UTC)

@@ -254,10 +254,12 @@ def test_promtool_unit_tests(case: Path, order: str, tmp_path: Path):
 def test_promtool_cases_run_the_alert_group_at_its_interval():
     """Cases evaluate at the real interval of the group they check.
 
-    The alerts' group (30s); the period group (1m) for the period figures;
-    slow-burn, four days of ticket windows, at 5m to stay fast.
+    The alerts' group (30s); the period group (1m) for the period figures and
+    the budget alerts; slow-burn (four days of ticket windows) and budget-30d
+    (three days of coverage) at 5m to stay fast.
     """
-    special = {"slow-burn": "5m", "period": c.SLOW_INTERVAL}
+    special = {"slow-burn": "5m", "budget-30d": "5m", "period": c.SLOW_INTERVAL,
+               "budget": c.SLOW_INTERVAL}  # fmt: skip
     for case in sorted(PROMTOOL_TESTS.glob("*.yml")):
         step = yaml.safe_load(case.read_text()).get("evaluation_interval")
         expected = special.get(case.stem, c.FAST_INTERVAL)

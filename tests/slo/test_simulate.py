@@ -224,6 +224,8 @@ def test_cli_simulate_markdown_and_html(tmp_path, capsys):
             "--error-ratio", "100%", "--duration", "10m"]  # fmt: skip
     assert main(argv) == 0
     assert "| 100% | 100x | 30 s | 17.3 s |" in capsys.readouterr().out
+    assert main([*argv, "--budget"]) == 0
+    assert "breach after" in capsys.readouterr().out
     out = tmp_path / "sim.html"
     assert main([*argv, "--format", "html", "-o", str(out)]) == 0
     assert out.read_text().count("<svg") == 1
@@ -231,6 +233,56 @@ def test_cli_simulate_markdown_and_html(tmp_path, capsys):
         main([*argv[:-4], "--error-ratio", "0"])
     assert exc.value.code == 2
     assert "each error ratio must be in (0, 1]" in capsys.readouterr().err
+
+
+def _budget_expected(slo, ratio: float, duration: float) -> dict[str, float | None]:
+    """When each budget alert fires: the first aggregate after which budget left crosses it.
+
+    A whole clean period precedes the outage (starting on an aggregate's boundary),
+    so after k bad aggregates the period error ratio is ratio x k x 5m / period.
+    """
+    from slolab.slo.generate.alerts import budget_thresholds
+
+    step = parse_duration(c.AGGREGATE_INTERVAL).total_seconds()
+    period = slo.period.total_seconds()
+    thresholds = budget_thresholds(slo)
+    breach = thresholds[c.ALERT_BREACH]
+    out: dict[str, float | None] = dict.fromkeys(thresholds)
+    for k in range(1, int(duration // step) + 1):
+        left = 1 - ratio * k * step / (slo.error_budget * period)
+        if out[c.ALERT_BREACH] is None and left <= breach:
+            out[c.ALERT_BREACH] = k * step
+        low = thresholds.get(c.ALERT_BUDGET_LOW)
+        if low is not None and out[c.ALERT_BUDGET_LOW] is None and breach < left <= low:
+            out[c.ALERT_BUDGET_LOW] = k * step
+    return out
+
+
+@needs_promtool
+@pytest.mark.slow
+def test_budget_alerts_after_a_whole_clean_period():
+    # tasks-error-rate (99%, 1d): 14m24s of a full outage spends the budget; Low at 25% left.
+    slo = SLOS["tasks-error-rate"]
+    duration = timedelta(minutes=30)
+    sim = simulate(slo, [1.0, 0.5, 0.1], duration, budget_alerts=True)
+    for row in sim.rows:
+        timings = {t.alert: t for t in row.alerts}
+        assert set(timings) == {c.ALERT_PAGE, c.ALERT_TICKET, c.ALERT_BUDGET_LOW, c.ALERT_BREACH}
+        for alert, fire in _budget_expected(slo, row.error_ratio, 1800).items():
+            got = timings[alert]
+            assert got.fires_after == (None if fire is None else timedelta(seconds=fire)), (
+                row.error_ratio, got)  # fmt: skip
+            assert got.workbook is not None
+            if fire is not None:  # at the first aggregate after the formula's instant
+                assert got.workbook <= got.fires_after < got.workbook + timedelta(minutes=5)
+    half = {t.alert: t for t in sim.rows[1].alerts}
+    # 50%: Low at 25m (formula 21m36s), Breach at 30m (28m48s), which ends Low
+    assert half[c.ALERT_BUDGET_LOW].fires_after == timedelta(minutes=25)
+    assert half[c.ALERT_BUDGET_LOW].resolved_after == timedelta(0)
+    assert half[c.ALERT_BREACH].resolved_after is None  # until the outage leaves the day
+    table = to_markdown(sim)
+    assert "breach (formula)" in table and "| 15m | 14m24s | ~1d |" in table
+    assert "whole clean period" in table
 
 
 RESOURCES = """

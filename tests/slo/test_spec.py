@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from datetime import date, timedelta
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 import slolab.slo as slo_pkg
+from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import from_spec, le_matcher, scale_window
 from slolab.slo.spec import SpecError, parse_spec
@@ -246,6 +248,38 @@ def test_the_policy_lives_in_the_slo_file():
     assert slo.policy.budget_threshold(Action.FREEZE) is None
 
 
+def test_budget_alerts_wait_for_a_share_of_the_period():
+    """``policy: min_coverage`` (default 10%) holds the budget alerts on a short history."""
+    from slolab.slo.generate.alerts import budget_alert_rules
+    from slolab.slo.policy import DEFAULT_MIN_COVERAGE
+
+    (slo,) = _load(GOOD)
+    assert slo.policy.min_coverage == DEFAULT_MIN_COVERAGE == 0.1
+    shipped = slo_pkg.load(ROOT / "slos.yaml")
+    assert {s.policy.min_coverage for s in shipped} == {DEFAULT_MIN_COVERAGE}
+
+    def thresholds(text: str) -> set[str]:
+        slos = _load(text)
+        exprs = [r["expr"] for r in budget_alert_rules(slos[0].service, slos)]
+        assert {r["alert"] for r in budget_alert_rules(slos[0].service, slos)} == {
+            c.ALERT_BUDGET_LOW, c.ALERT_BREACH}  # fmt: skip
+        found = rf"{c.RULE_PERIOD_COVERAGE}{{[^}}]*}} >= ([\d.e+]+)"
+        return {n for e in exprs for n in re.findall(found, e)}
+
+    period = slo.period.total_seconds()
+    assert thresholds(GOOD) == {f"{period * 0.1:.0f}"}
+    half = GOOD.replace("slos:\n", "policy:\n  min_coverage: 0.5\nslos:\n", 1)
+    assert thresholds(half) == {f"{period * 0.5:.0f}"}
+    # per SLO rules keep the file's share
+    own = GOOD.replace(
+        "slos:\n",
+        "policy:\n  min_coverage: 0.25\n  slos:\n    tasks-latency:\n      - action: review\n"
+        "        when: {budget_remaining_at_most: 0.4}\nslos:\n",
+        1,
+    )
+    assert _load(own)[0].policy.min_coverage == 0.25
+
+
 @pytest.mark.parametrize(
     ("policy", "message"),
     [
@@ -253,6 +287,16 @@ def test_the_policy_lives_in_the_slo_file():
         (
             "policy:\n  default:\n    - action: pause\n      when: {budget_remaining_at_most: 0}\n",
             "slos.yaml: policy: default.0.action: Input should be 'notify', 'review' or 'freeze'",
+        ),
+        (
+            "policy:\n  min_coverage: 1.5\n",
+            "slos.yaml: policy: min_coverage: 1.5 is not a share of the period from 0 to 1, "
+            "e.g. 0.1",
+        ),
+        (
+            "policy:\n  min_coverage: 3d\n",
+            "slos.yaml: policy: min_coverage: Input should be a valid number, "
+            "unable to parse string as a number",
         ),
     ],
 )

@@ -138,8 +138,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from slolab.slo.simulate import SimulationError, simulate, to_html, to_markdown
 
     try:
+        duration = parse_duration(args.duration)
         sims = [
-            simulate(s, args.error_ratios, parse_duration(args.duration))
+            simulate(s, args.error_ratios, duration, budget_alerts=args.budget)
             for s in common.selected(args)
         ]
     except SimulationError as exc:
@@ -228,6 +229,9 @@ def register(
                    "the budget)")  # fmt: skip
     p.add_argument("--duration", type=common.span, default="1h",
                    help="how long the outage lasts (default: %(default)s)")  # fmt: skip
+    p.add_argument("--budget", action="store_true",
+                   help="also the budget alerts (SLOErrorBudgetLow, SLOBreach) after a "
+                   "whole clean period; slow for 30-day periods (a minute per error ratio)")
     p.add_argument("--format", choices=["md", "html"], default="md")
     p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
 

@@ -25,6 +25,7 @@ __all__ = [
     "alert_expr",
     "alert_rules",
     "budget_alert_rules",
+    "budget_thresholds",
     "dropped_notes",
     "no_data_rule",
 ]
@@ -120,36 +121,65 @@ _COVERAGE = (
 )
 
 
+def _covered(service: str, slos: Sequence[SLO]) -> str:
+    """True (as a filter) for SLOs whose period figures cover their policy's minimum share."""
+    needed: dict[float, list[SLO]] = {}
+    for slo in slos:
+        seconds = slo.policy.min_coverage * slo.period.total_seconds()
+        needed.setdefault(seconds, []).append(slo)
+    parts = [
+        f"{c.RULE_PERIOD_COVERAGE}{_members(service, members)} >= {number(seconds)}"
+        for seconds, members in sorted(needed.items())
+    ]
+    return f"{_AND} ({' or '.join(parts)})"
+
+
+def budget_thresholds(slo: SLO) -> dict[str, float]:
+    """Budget-left threshold of each budget alert the SLO gets, from its policy.
+
+    SLOErrorBudgetLow at the review threshold (only above the freeze one),
+    SLOBreach at the freeze threshold (0 when the policy has none).
+    """
+    low = slo.policy.budget_threshold(Action.REVIEW)
+    breach = slo.policy.budget_threshold(Action.FREEZE)
+    breach = 0.0 if breach is None else breach
+    out = {c.ALERT_BUDGET_LOW: low} if low is not None and low > breach else {}
+    return {**out, c.ALERT_BREACH: breach}
+
+
 def budget_alert_rules(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]]:
     """SLOErrorBudgetLow and SLOBreach, thresholds from each SLO's error-budget policy.
 
     Low fires while the period budget left is at or under the policy's review
     threshold and above the freeze one; Breach at or under the freeze threshold
-    (0 when the policy has none: the period SLI is below the objective).
+    (0 when the policy has none: the period SLI is below the objective). Both
+    wait until the figures cover the policy's ``min_coverage`` share of the
+    period: on a fresh history one early failure weighs as much as a month lets it.
     """
     remaining = c.RULE_BUDGET_REMAINING
     groups: dict[tuple[str, float | None, float, str], list[SLO]] = {}
     for slo in slos:
-        low = slo.policy.budget_threshold(Action.REVIEW)
-        breach = slo.policy.budget_threshold(Action.FREEZE)
-        breach = 0.0 if breach is None else breach
+        thresholds = budget_thresholds(slo)
+        breach = thresholds[c.ALERT_BREACH]
         runbook = _runbook(slo)
-        if low is not None and low > breach:
+        if c.ALERT_BUDGET_LOW in thresholds:
+            low = thresholds[c.ALERT_BUDGET_LOW]
             groups.setdefault((c.ALERT_BUDGET_LOW, low, breach, runbook), []).append(slo)
         groups.setdefault((c.ALERT_BREACH, None, breach, runbook), []).append(slo)
     rules = []
     for (alert, low, breach, runbook), members in groups.items():
         sel = f"{remaining}{_members(service, members)}"
+        covered = _covered(service, members)
         if alert == c.ALERT_BUDGET_LOW:
             assert low is not None
-            expr = f"({sel} <= {number(low)}) > {number(breach)}"
+            expr = f"({sel} <= {number(low)}) > {number(breach)}\n{covered}\n"
             summary = "{{ $labels.slo }}: error budget low, ticket"
             what = (
                 f"Only {{{{ $value | humanizePercentage }}}} of the error budget is left "
                 f"(the policy reviews at {number(low * 100)}% or less)"
             )
         else:
-            expr = f"{sel} <= {number(breach)}"
+            expr = f"{sel} <= {number(breach)}\n{covered}\n"
             summary = "{{ $labels.slo }}: SLO breached over its period, ticket"
             what = (
                 "The SLI is below the objective: {{ $value | humanizePercentage }} of the "
