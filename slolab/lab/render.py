@@ -197,9 +197,24 @@ def counts_its_interval(group: Mapping[str, Any]) -> bool:
     """
     interval = group.get("interval")
     ranges = {m for r in group.get("rules") or [] for m in _RANGE.findall(str(r.get("expr", "")))}
-    return bool(interval and ranges) and {_seconds(w) for w in ranges} == {
-        _seconds(str(interval))
-    }
+    return bool(interval and ranges) and {_seconds(w) for w in ranges} == {_seconds(str(interval))}
+
+
+# In test mode the aggregates record over this window, every this long: short enough
+# for period figures within a test's first minute, long enough for increase() to
+# see many samples at the test scrape interval (2 s).
+TEST_AGGREGATE_WINDOW = "30s"
+
+
+def _retime(group: dict[str, Any], window: str) -> None:
+    """Record over ``window`` every ``window``: interval and ranges change together."""
+
+    def new_range(m: re.Match[str]) -> str:
+        return f"[{window}]" if _seconds(m.group(1)) == _seconds(str(group["interval"])) else m[0]
+
+    for rule in group.get("rules") or []:
+        rule["expr"] = _RANGE.sub(new_range, str(rule["expr"]))
+    group["interval"] = window
 
 
 def render_rule_files(
@@ -207,8 +222,9 @@ def render_rule_files(
 ) -> tuple[list[str], list[Path]]:
     """Copy the rule files matched by ``patterns`` into ``dest``, overriding group intervals.
 
-    Groups that record over exactly their own interval keep it (see
-    :func:`counts_its_interval`). Returns the new rule_files list and the
+    Groups that record over exactly their own interval (see
+    :func:`counts_its_interval`) get :data:`TEST_AGGREGATE_WINDOW` as both, so
+    each event is still counted once. Returns the new rule_files list and the
     copies. Used in test mode only: the committed rule files are never changed.
     """
     dest.mkdir(parents=True, exist_ok=True)
@@ -218,7 +234,9 @@ def render_rule_files(
             doc = yaml.safe_load(Path(path).read_text()) or {}
             if interval:
                 for group in doc.get("groups") or []:
-                    if not counts_its_interval(group):
+                    if counts_its_interval(group):
+                        _retime(group, TEST_AGGREGATE_WINDOW)
+                    else:
                         group["interval"] = interval
             out = dest / Path(path).name
             if out in copies:

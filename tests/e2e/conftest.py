@@ -81,19 +81,23 @@ class E2E:
                 return None
             time.sleep(step)
 
-    def wait_period_figures(self) -> None:
+    def wait_period_figures(self, slo: str = "tasks-availability") -> None:
         """Wait for the first SLO aggregate: the period figures exist from then on.
 
-        The aggregates group keeps its 5m interval in test mode (faster, it would
-        count each event many times over), so its first evaluation may come up
-        to one interval after Prometheus started.
+        In test mode the aggregates record every ``TEST_AGGREGATE_WINDOW``
+        (slolab/lab/render.py), so the first may come that long after Prometheus
+        started.
         """
+        from slolab.lab.render import TEST_AGGREGATE_WINDOW
         from slolab.slo import conventions as c
         from slolab.slo.durations import parse_duration
 
-        timeout = parse_duration(c.AGGREGATE_INTERVAL).total_seconds() + 60
-        found = self.wait_value(f"count({c.RULE_PERIOD_COVERAGE})", lambda v: v > 0, timeout)
-        assert found, f"no {c.RULE_PERIOD_COVERAGE} within {timeout:.0f}s of the lab's start"
+        # An aggregate recorded before the second scrape has no total yet: wait for
+        # the period SLI of the SLO the dashboard tests show, not for any aggregate.
+        timeout = 2 * parse_duration(TEST_AGGREGATE_WINDOW).total_seconds() + 60
+        query = f'count({c.RULE_ERROR_RATIO_PERIOD}{{slo="{slo}"}})'
+        found = self.wait_value(query, lambda v: v > 0, timeout)
+        assert found, f"no period SLI of {slo} within {timeout:.0f}s of the lab's start"
 
     def fault(self, service: str, method: str = "PUT", **faults: Any) -> dict[str, Any]:
         resp = httpx.request(

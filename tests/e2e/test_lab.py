@@ -145,7 +145,7 @@ ALLOWED_EMPTY_SERIES = {
 }
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(300)
 def test_every_dashboard_panel_query_parses_and_returns_data(e2e: E2E) -> None:
     from slolab.dashboards import panel_queries  # type: ignore[import-not-found]
 

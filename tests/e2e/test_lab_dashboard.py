@@ -54,7 +54,7 @@ def _refreshes(page: object) -> int:
     return int(page.evaluate("Number(document.body.dataset.refreshes || 0)"))  # type: ignore[attr-defined]
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(360)
 def test_page_lists_every_slo_with_numbers_and_charts(e2e: E2E, page, tmp_path: Path) -> None:
     names = [s.name for s in load(repo_root() / "slos.yaml")]
     rows = page.locator("#slo-table tbody tr")

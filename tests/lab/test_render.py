@@ -110,8 +110,9 @@ def test_rule_copies_get_the_test_interval_and_originals_stay(tmp_path):
     assert files[0] == str(tmp_path / "out" / "*.yml")
 
 
-def test_the_slo_aggregates_keep_their_interval_in_test_mode(tmp_path):
-    """Rates over 5m recorded every 2s would count each event 150 times in the period sums."""
+def test_the_slo_aggregates_record_over_their_own_interval_in_test_mode(tmp_path):
+    """Rates over 5m recorded every 2s would count each event 150 times in the period sums:
+    the aggregates get a shorter window and the same interval, each event counted once."""
     from slolab.lab.config import repo_root
     from slolab.slo import conventions as c
 
@@ -125,9 +126,13 @@ def test_the_slo_aggregates_keep_their_interval_in_test_mode(tmp_path):
             g for g in groups if any(r.get("record") == c.RULE_EVENTS_AGGREGATE for r in g["rules"])
         ]
         assert len(aggregates) == 1, copy.name
-        assert aggregates[0]["interval"] == c.AGGREGATE_INTERVAL == c.AGGREGATE_WINDOW
+        assert aggregates[0]["interval"] == render.TEST_AGGREGATE_WINDOW
+        assert render.counts_its_interval(aggregates[0])
+        exprs = " ".join(r["expr"] for r in aggregates[0]["rules"])
+        assert f"[{c.AGGREGATE_WINDOW}]" not in exprs
+        assert f"[{render.TEST_AGGREGATE_WINDOW}]" in exprs
         # every other group runs at the test interval
-        assert set(by_interval.values()) == {"2s", c.AGGREGATE_INTERVAL}, by_interval
+        assert set(by_interval.values()) == {"2s", render.TEST_AGGREGATE_WINDOW}, by_interval
 
 
 @pytest.mark.parametrize(
