@@ -7,6 +7,11 @@ services), calls it directly â€” WSGI for tasks' list, ASGI for the predictor â€
 and prints the best-of-3 CPU time per request; ``--profile`` adds a pyinstrument
 profile of the calls (the server's own HTTP layer is not in it: granian's is Rust,
 uvicorn's httptools). Run one configuration per process: tracing is set up once.
+
+``--mode instrumentator`` (predict only) is the anchor of the predictor's request
+metrics: instrumentation off, prometheus-fastapi-instrumentator's middleware
+recording the same series instead; compare it with ``--mode metrics`` (ours,
+tracing off). docs/benchmarks.md has the figures and the loop that alternates them.
 """
 
 from __future__ import annotations
@@ -26,8 +31,14 @@ from bench.run import CONFIGS, EXPORTING
 FEATURES = {"title_length": 24, "urgent_words": 1, "due_in_days": 2.0, "estimated_hours": 3.5}
 
 
+# What services/predictor/metrics.py replaced, kept as its benchmark's anchor.
+INSTRUMENTATOR = "instrumentator"
+
+
 def _configure(mode: str, workload: str) -> None:
-    os.environ.update(CONFIGS[mode])
+    if mode == INSTRUMENTATOR and workload != "predict":
+        raise SystemExit(f"--mode {INSTRUMENTATOR} measures the predictor only")
+    os.environ.update(CONFIGS["off" if mode == INSTRUMENTATOR else mode])
     if mode in EXPORTING:
         # Nothing listens there: batches are encoded, then fail fast (no network cost).
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
@@ -66,12 +77,34 @@ def _list_call() -> Callable[[], None]:
     return call
 
 
-def _predict_call() -> Callable[[], None]:
+def _predict_call(mode: str) -> Callable[[], None]:
     from services.predictor.app import create_app
     from slolab.telemetry import setup_tracing
 
     setup_tracing("predictor")
     app = create_app()
+    if mode == INSTRUMENTATOR:
+        from prometheus_client import CollectorRegistry
+        from prometheus_fastapi_instrumentator import Instrumentator
+        from prometheus_fastapi_instrumentator.metrics import Info
+
+        from services.predictor.metrics import EXCLUDED_HANDLERS
+
+        metrics = app.state.predictor.metrics
+
+        def observe(info: Info) -> None:
+            metrics.observe_http(
+                info.modified_handler, info.method, info.response.status_code,
+                info.modified_duration,
+            )  # fmt: skip
+
+        # As the predictor was set up before its own middleware: the same series,
+        # exact status codes, unknown paths as handler "none", probes left out.
+        Instrumentator(
+            should_group_status_codes=False, should_ignore_untemplated=False,
+            should_group_untemplated=True, excluded_handlers=list(EXCLUDED_HANDLERS),
+            registry=CollectorRegistry(),
+        ).add(observe).instrument(app)  # fmt: skip
     payload = json.dumps(FEATURES).encode()
     loop = asyncio.new_event_loop()
     scope = {
@@ -97,12 +130,12 @@ def _predict_call() -> Callable[[], None]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     p.add_argument("workload", choices=("list", "predict"))
-    p.add_argument("--mode", choices=tuple(CONFIGS), default="default")
+    p.add_argument("--mode", choices=(*CONFIGS, INSTRUMENTATOR), default="default")
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--profile", action="store_true", help="print a pyinstrument profile")
     args = p.parse_args(argv)
     _configure(args.mode, args.workload)
-    call = _list_call() if args.workload == "list" else _predict_call()
+    call = _list_call() if args.workload == "list" else _predict_call(args.mode)
     for _ in range(300):
         call()
     best = float("inf")
