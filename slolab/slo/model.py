@@ -231,10 +231,9 @@ class BurnCondition:
 
 
 @dataclass(frozen=True)
-class DroppedCondition:
-    long: str
-    short: str
-    factor: float
+class DroppedCondition(BurnCondition):
+    """A condition left out of the alerts (its windows do not fit the period), and why."""
+
     reason: str
 
 
