@@ -221,13 +221,8 @@ class Review:
         return today >= self.next_review
 
 
-@dataclass(frozen=True)
-class BurnCondition:
-    """``long`` and ``short`` window error ratios both above ``factor`` times the budget."""
-
-    long: str
-    short: str
-    factor: float
+# ``long`` and ``short`` window error ratios both above ``factor`` times the budget.
+BurnCondition = c.WindowPair[str]
 
 
 @dataclass(frozen=True)
