@@ -28,6 +28,27 @@ from loadgen import shapes, workload
 _ID = "/api/tasks/[id]"  # one stats row for every task id
 
 
+def _post(
+    user: Any, path: str, body: dict[str, Any], what: str, expect: int, require: str = ""
+) -> Any:
+    """POST a synthetic request to ``user.base + path``; another status than ``expect``, or
+    an answer without ``require``, is a failure (named ``what``). Returns ``require``'s value."""
+    with user.client.post(
+        f"{user.base}{path}",
+        json=body,
+        name=path,
+        headers=workload.SYNTHETIC_HEADERS,
+        catch_response=True,
+    ) as resp:
+        if resp.status_code != expect:
+            resp.failure(f"{what}: {resp.status_code}")
+            return None
+        value = resp.json().get(require) if require else None
+        if require and not value:
+            resp.failure(f"{what}: no {require} in the answer")
+        return value
+
+
 class TasksUser(HttpUser):
     """Someone managing a to-do list: mostly reads, some writes, completes with truth."""
 
@@ -57,20 +78,8 @@ class TasksUser(HttpUser):
             "due_in_days": draft.due_in_days,
             "estimated_hours": draft.estimated_hours,
         }
-        with self.client.post(
-            self._url("/api/tasks"),
-            json=body,
-            name="/api/tasks",
-            headers=workload.SYNTHETIC_HEADERS,
-            catch_response=True,
-        ) as resp:
-            if resp.status_code != 201:
-                resp.failure(f"create: {resp.status_code}")
-                return
-            task_id = resp.json().get("id")
-            if not task_id:
-                resp.failure("create: no id in the answer")
-                return
+        task_id = _post(self, "/api/tasks", body, "create", 201, require="id")
+        if task_id:
             self.mine.append(
                 {"id": task_id, "truth": workload.true_priority(workload.features(draft))}
             )
@@ -121,16 +130,7 @@ class PredictorUser(HttpUser):
     def predict(self) -> None:
         # No /feedback from here: ground truth reaches the predictor only from the tasks
         # service (TasksUser.complete_task), which holds the feedback credential.
-        feat = workload.features(workload.draft_task(self.rng))
-        with self.client.post(
-            f"{self.base}/predict",
-            json=feat,
-            name="/predict",
-            headers=workload.SYNTHETIC_HEADERS,
-            catch_response=True,
-        ) as resp:
-            if resp.status_code != 200:
-                resp.failure(f"predict: {resp.status_code}")
+        _post(self, "/predict", workload.features(workload.draft_task(self.rng)), "predict", 200)
 
     @task(1)
     def model_info(self) -> None:

@@ -14,6 +14,7 @@ function of the run time, so schedules are unit-tested tick by tick.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 from collections.abc import Mapping
@@ -57,7 +58,8 @@ CHAOS_FAULTS: dict[str, dict[str, Any]] = {
 
 
 # loadgen runs in the stock Locust image without slolab installed: it cannot use
-# slolab.envconfig, hence this small reader of its own.
+# slolab.envconfig, hence this copy of env_float with a lower bound only, held to
+# parse and refuse alike by tests/test_contract.py.
 def _number(env: Mapping[str, str], name: str, default: float, low: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -66,6 +68,8 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float) -> fl
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):  # nan and inf would pass the comparison below
+        raise ValueError(f"{name} must be a finite number, got {raw}")
     if value < low:
         raise ValueError(f"{name} must be at least {low:g}, got {value:g}")
     return value

@@ -9,6 +9,7 @@ of the contract: tests/services/*/test_metric_contract.py.)
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import yaml
 
 from loadgen import shapes
 from slolab import contract
+from slolab.envconfig import env_float
 from slolab.faults import ALLOWED, FAULT_FIELDS, Faults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +48,23 @@ def test_loadgen_default_urls_use_the_contract_ports() -> None:
     settings = shapes.Settings.from_env({})
     assert settings.tasks_url.endswith(f":{contract.PORTS['tasks']}")
     assert settings.predictor_url.endswith(f":{contract.PORTS['predictor']}")
+
+
+@pytest.mark.parametrize("raw", ["", "  ", "3", " 2.5 ", "0", "-1", "many", "nan", "inf", "1e400"])
+def test_loadgen_reads_numbers_as_envconfig_does(raw: str) -> None:
+    """loadgen's own reader (its copy of env_float, lower bound only) parses and refuses alike."""
+    env = {"X": raw}
+    try:
+        expected: object = env_float(env, "X", 5.0, 0.0, sys.float_info.max)
+    except ValueError as exc:
+        expected = ValueError
+        assert str(exc).startswith("X must be"), exc
+    try:
+        got: object = shapes._number(env, "X", 5.0, 0.0)
+    except ValueError as exc:
+        got = ValueError
+        assert str(exc).startswith("X must be"), exc
+    assert got == expected
 
 
 def test_fault_model_is_the_catalogue() -> None:

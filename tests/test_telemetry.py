@@ -78,21 +78,26 @@ APP = """
 """
 
 
-def test_spans_are_exported_over_otlp_http() -> None:
+def _exported_spans(code: str, expected: int, settle: float = 0.0) -> list[dict]:
+    """Run ``code`` exporting to a local OTLP sink; the spans it got (``expected`` awaited,
+    then ``settle`` seconds more for any extra ones)."""
     with OTLPSink() as sink:
-        proc = _run(
-            APP,
-            {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
-                "OTEL_BSP_SCHEDULE_DELAY": "100",
-                "SLOLAB_TRACE_KEEP_RATIO": "1",  # every trace, fast ones included
-            },
-        )
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "SLOLAB_TRACE_KEEP_RATIO": "1",  # every trace, fast ones included
+        }
+        proc = _run(code, env)
         assert proc.returncode == 0, proc.stderr
         deadline = time.monotonic() + 10
-        while len(sink.snapshot()) < 50 and time.monotonic() < deadline:
+        while len(sink.snapshot()) < expected and time.monotonic() < deadline:
             time.sleep(0.1)
-    spans = sink.snapshot()
+        time.sleep(settle)
+        return sink.snapshot()
+
+
+def test_spans_are_exported_over_otlp_http() -> None:
+    spans = _exported_spans(APP, 50)
     assert len(spans) == 50
     assert {s["service"] for s in spans} == {"demo"}
     assert all(s["name"] == "GET /hi" for s in spans)
@@ -169,21 +174,7 @@ FASTAPI_APP = """
 
 
 def test_fastapi_request_is_one_span() -> None:
-    with OTLPSink() as sink:
-        proc = _run(
-            FASTAPI_APP,
-            {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
-                "OTEL_BSP_SCHEDULE_DELAY": "100",
-                "SLOLAB_TRACE_KEEP_RATIO": "1",
-            },
-        )
-        assert proc.returncode == 0, proc.stderr
-        deadline = time.monotonic() + 10
-        while len(sink.snapshot()) < 5 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.3)
-    spans = sink.snapshot()
+    spans = _exported_spans(FASTAPI_APP, 5, settle=0.3)
     # No "http receive"/"http send" children: one server span per request.
     assert [s["name"] for s in spans] == ["GET /hi"] * 5, spans
 

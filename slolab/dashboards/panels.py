@@ -8,6 +8,7 @@ JSON is written by hand. Datasource uids are fixed and provisioned by
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as dash_b
@@ -35,6 +36,7 @@ PROMETHEUS = dash.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
 
 Query = prometheus.Dataquery
 _REF_IDS = "ABCDEFGHIJ"
+_Panel = TypeVar("_Panel", timeseries.Panel, stat.Panel)
 
 
 def query(expr: str, legend: str = "", *, instant: bool = False, exemplar: bool = False) -> Query:
@@ -64,6 +66,14 @@ def thresholds(*steps: tuple[float | None, str]) -> dash_b.ThresholdsConfig:
     )
 
 
+def _framed(
+    panel: _Panel, title: str, unit: str, width: int, height: int, description: str
+) -> _Panel:
+    """What every panel kind has: title, datasource, unit, size and maybe a description."""
+    panel = panel.title(title).datasource(PROMETHEUS).unit(unit).span(width).height(height)
+    return panel.description(description) if description else panel
+
+
 def graph(
     title: str,
     queries: Sequence[Query],
@@ -77,12 +87,7 @@ def graph(
 ) -> timeseries.Panel:
     """A time series panel."""
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .datasource(PROMETHEUS)
-        .unit(unit)
-        .span(width)
-        .height(height)
+        _framed(timeseries.Panel(), title, unit, width, height, description)
         .line_width(1)
         .fill_opacity(10)
         .legend(
@@ -93,8 +98,6 @@ def graph(
         )
         .tooltip(common_b.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI))
     )
-    if description:
-        panel = panel.description(description)
     if min_value is not None:
         panel = panel.min(min_value)
     if max_value is not None:
@@ -117,19 +120,12 @@ def single(
 ) -> stat.Panel:
     """A stat panel showing the last value of one query."""
     panel = (
-        stat.Panel()
-        .title(title)
-        .datasource(PROMETHEUS)
-        .unit(unit)
-        .span(width)
-        .height(height)
+        _framed(stat.Panel(), title, unit, width, height, description)
         .color_mode(common.BigValueColorMode.BACKGROUND)
         .graph_mode(common.BigValueGraphMode.NONE)
         .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .thresholds(steps or thresholds((None, "blue")))
     )
-    if description:
-        panel = panel.description(description)
     if mappings:
         panel = panel.mappings(mappings)
     if decimals is not None:

@@ -16,6 +16,7 @@ from grafana_foundation_sdk.models import dashboard as dash
 
 from slolab.contract import JOBS
 from slolab.dashboards.panels import (
+    Query,
     faults_annotation,
     graph,
     number_panels,
@@ -54,6 +55,41 @@ def _error_ratio(counter: str, job: str) -> str:
     return f"({bad} or vector(0)) / clamp_min({total}, 1e-12)"
 
 
+def _rate(metric: str, job: str, legend: str, by: str = "") -> Query:
+    """Per-second rate of one counter of ``job``, summed (``by`` some labels)."""
+    grouping = f"sum by ({by}) " if by else "sum"
+    return query(f'{grouping}(rate({metric}{{job="{job}"}}[{RATE}]))', legend)
+
+
+def _endpoints(histogram: str, job: str, rate_by: str, p95_by: str) -> list:
+    """Request rate and p95 latency per endpoint, from the request histogram."""
+
+    def legend(by: str) -> str:
+        return " ".join(f"{{{{{label}}}}}" for label in by.split(", "))
+
+    return [
+        graph(
+            "Request rate by endpoint",
+            [_rate(f"{histogram}_count", job, legend(rate_by), by=rate_by)],
+            unit="reqps",
+            width=12,
+        ),
+        graph(
+            "p95 latency by endpoint",
+            [
+                query(
+                    f"histogram_quantile(0.95, sum by (le, {p95_by}) "
+                    f'(rate({histogram}_bucket{{job="{job}"}}[{RATE}])))',
+                    legend(p95_by),
+                    exemplar=True,
+                )
+            ],
+            unit="s",
+            width=12,
+        ),
+    ]
+
+
 def _golden_signals(
     requests: str, histogram: str, job: str, latency_note: str | None = None
 ) -> list:
@@ -62,7 +98,7 @@ def _golden_signals(
     return [
         graph(
             "Request rate by status",
-            [query(f'sum by (status) (rate({requests}{{job="{job}"}}[{RATE}]))', "{{status}}")],
+            [_rate(requests, job, "{{status}}", by="status")],
             unit="reqps",
         ),
         graph(
@@ -164,6 +200,16 @@ def _saturation_and_uptime(job: str, uptime_expr: str, uptime_legend: str) -> li
     ]
 
 
+def _close(board: dash_b.Dashboard, job: str, probe: str, legend: str) -> dash.Dashboard:
+    """Add the last row (saturation, uptime, faults; uptime from the ``probe`` job), number
+    the panels and build."""
+    uptime = f'probe_success{{job="{JOBS[probe]}"}}'
+    board = _row(
+        board, "Saturation, uptime and faults", _saturation_and_uptime(job, uptime, legend)
+    )
+    return number_panels(board.build())
+
+
 def _row(board: dash_b.Dashboard, title: str, panels: Sequence) -> dash_b.Dashboard:
     board = board.with_row(dash_b.Row(title))
     for panel in panels:
@@ -182,36 +228,7 @@ def tasks_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
         job,
     )
     board = _row(board, "Golden signals", _golden_signals("flask_http_request_total", hist, job))
-    board = _row(
-        board,
-        "Endpoints",
-        [
-            graph(
-                "Request rate by endpoint",
-                [
-                    query(
-                        f'sum by (method, path) (rate({hist}_count{{job="{job}"}}[{RATE}]))',
-                        "{{method}} {{path}}",
-                    )
-                ],
-                unit="reqps",
-                width=12,
-            ),
-            graph(
-                "p95 latency by endpoint",
-                [
-                    query(
-                        f"histogram_quantile(0.95, sum by (le, method, path) "
-                        f'(rate({hist}_bucket{{job="{job}"}}[{RATE}])))',
-                        "{{method}} {{path}}",
-                        exemplar=True,
-                    )
-                ],
-                unit="s",
-                width=12,
-            ),
-        ],
-    )
+    board = _row(board, "Endpoints", _endpoints(hist, job, "method, path", "method, path"))
     board = _row(
         board,
         "Tasks and dependencies",
@@ -219,23 +236,19 @@ def tasks_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
             graph(
                 "Tasks created and deleted",
                 [
-                    query(f'sum(rate(create_task_total{{job="{job}"}}[{RATE}]))', "created"),
-                    query(f'sum(rate(delete_task_total{{job="{job}"}}[{RATE}]))', "deleted"),
+                    _rate("create_task_total", job, "created"),
+                    _rate("delete_task_total", job, "deleted"),
                 ],
                 unit="ops",
             ),
             graph(
                 "Degraded predictor calls",
                 [
-                    query(
-                        f"sum by (reason) "
-                        f'(rate(tasks_predictor_degraded_total{{job="{job}"}}[{RATE}]))',
-                        "estimate: {{reason}}",
+                    _rate(
+                        "tasks_predictor_degraded_total", job, "estimate: {{reason}}", by="reason"
                     ),
-                    query(
-                        f"sum by (reason) "
-                        f'(rate(tasks_feedback_degraded_total{{job="{job}"}}[{RATE}]))',
-                        "feedback: {{reason}}",
+                    _rate(
+                        "tasks_feedback_degraded_total", job, "feedback: {{reason}}", by="reason"
                     ),
                 ],
                 unit="ops",
@@ -243,24 +256,12 @@ def tasks_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
             ),
             graph(
                 "Store unavailable (503)",
-                [
-                    query(
-                        f'sum(rate(tasks_store_unavailable_total{{job="{job}"}}[{RATE}]))',
-                        "503 store down",
-                    )
-                ],
+                [_rate("tasks_store_unavailable_total", job, "503 store down")],
                 unit="reqps",
             ),
         ],
     )
-    board = _row(
-        board,
-        "Saturation, uptime and faults",
-        _saturation_and_uptime(
-            job, f'probe_success{{job="{JOBS["blackbox-tasks"]}"}}', "probe /api/tasks"
-        ),
-    )
-    return number_panels(board.build())
+    return _close(board, job, "blackbox-tasks", "probe /api/tasks")
 
 
 def _max_model_age(slos: Sequence[SLO]) -> float | None:
@@ -292,36 +293,7 @@ def predictor_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
             latency_note="Diamonds are exemplars: click one to open its trace in Jaeger.",
         ),
     )
-    board = _row(
-        board,
-        "Endpoints",
-        [
-            graph(
-                "Request rate by endpoint",
-                [
-                    query(
-                        f'sum by (method, handler) (rate({hist}_count{{job="{job}"}}[{RATE}]))',
-                        "{{method}} {{handler}}",
-                    )
-                ],
-                unit="reqps",
-                width=12,
-            ),
-            graph(
-                "p95 latency by endpoint",
-                [
-                    query(
-                        f"histogram_quantile(0.95, sum by (le, handler) "
-                        f'(rate({hist}_bucket{{job="{job}"}}[{RATE}])))',
-                        "{{handler}}",
-                        exemplar=True,
-                    )
-                ],
-                unit="s",
-                width=12,
-            ),
-        ],
-    )
+    board = _row(board, "Endpoints", _endpoints(hist, job, "method, handler", "handler"))
     max_age = _max_model_age(slos)
     age_steps = (
         thresholds((None, "green"), (max_age, "red")) if max_age else thresholds((None, "blue"))
@@ -333,15 +305,8 @@ def predictor_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
             graph(
                 "Predictions by label",
                 [
-                    query(
-                        f"sum by (label) "
-                        f'(rate(predictor_predictions_total{{job="{job}"}}[{RATE}]))',
-                        "{{label}}",
-                    ),
-                    query(
-                        f'sum(rate(predictor_feedback_total{{job="{job}"}}[{RATE}]))',
-                        "feedback received",
-                    ),
+                    _rate("predictor_predictions_total", job, "{{label}}", by="label"),
+                    _rate("predictor_feedback_total", job, "feedback received"),
                 ],
                 unit="ops",
             ),
@@ -376,11 +341,4 @@ def predictor_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
             ).text_mode(common.BigValueTextMode.NAME),
         ],
     )
-    board = _row(
-        board,
-        "Saturation, uptime and faults",
-        _saturation_and_uptime(
-            job, f'probe_success{{job="{JOBS["blackbox-predictor"]}"}}', "probe /model"
-        ),
-    )
-    return number_panels(board.build())
+    return _close(board, job, "blackbox-predictor", "probe /model")

@@ -283,40 +283,37 @@ class Lab:
         argv = [sys.executable, "-m", "slolab", "serve", name]
         self.supervisor.start(name, argv, env=env, cwd=cfg.repo)
 
-    def _start_blackbox(self) -> None:
+    def _start_companion(self, name: str, *flags: str) -> None:
+        """Start Prometheus or a companion binary on its rendered config file and port."""
         cfg = self.config
         argv = [
-            self.bins["blackbox"],
-            f"--config.file={self.dir / 'config' / 'blackbox.yml'}",
-            f"--web.listen-address={cfg.host}:{cfg.ports.blackbox}",
+            self.bins[name],
+            f"--config.file={self.dir / 'config' / f'{name}.yml'}",
+            f"--web.listen-address={cfg.host}:{getattr(cfg.ports, name)}",
+            *flags,
         ]
-        self.supervisor.start("blackbox", argv, env=self._base_env())
+        self.supervisor.start(name, argv, env=self._base_env())
+
+    def _start_blackbox(self) -> None:
+        self._start_companion("blackbox")
 
     def _start_alertmanager(self) -> None:
-        cfg = self.config
-        argv = [
-            self.bins["alertmanager"],
-            f"--config.file={self.dir / 'config' / 'alertmanager.yml'}",
+        self._start_companion(
+            "alertmanager",
             f"--storage.path={self.dir / 'alertmanager-data'}",
-            f"--web.listen-address={cfg.host}:{cfg.ports.alertmanager}",
             f"--web.external-url={self.url('alertmanager')}",
             "--cluster.listen-address=",  # no gossip: a single instance
-        ]
-        self.supervisor.start("alertmanager", argv, env=self._base_env())
+        )
 
     def _start_prometheus(self) -> None:
-        cfg = self.config
-        argv = [
-            self.bins["prometheus"],
-            f"--config.file={self.dir / 'config' / 'prometheus.yml'}",
+        self._start_companion(
+            "prometheus",
             f"--storage.tsdb.path={self.dir / 'prometheus-data'}",
             "--storage.tsdb.retention.time=35d",  # a 30-day SLO period plus margin
-            f"--web.listen-address={cfg.host}:{cfg.ports.prometheus}",
             f"--web.external-url={self.url('prometheus')}",
             "--web.enable-lifecycle",  # curl -X POST .../-/reload after editing rules
             "--enable-feature=exemplar-storage",
-        ]
-        self.supervisor.start("prometheus", argv, env=self._base_env())
+        )
 
     def _start_dashboard(self) -> None:
         cfg = self.config

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Generic, TypeVar
 
 __all__ = [
     "AGGREGATE_INTERVAL",
@@ -127,12 +128,19 @@ AGGREGATE_INTERVAL = "5m"
 AGGREGATE_WINDOW = "5m"
 
 
-@dataclass(frozen=True)
-class WindowPair:
-    """One multi-window condition: both windows burn faster than ``factor``."""
+_W = TypeVar("_W", timedelta, str)
 
-    long: timedelta
-    short: timedelta
+
+@dataclass(frozen=True)
+class WindowPair(Generic[_W]):
+    """One multi-window condition: both windows burn faster than ``factor``.
+
+    Windows as durations in 30-day terms here; scaled to an SLO's period and written
+    the Prometheus way (``WindowPair[str]``) in :mod:`slolab.slo.model`.
+    """
+
+    long: _W
+    short: _W
     factor: float
 
 
@@ -140,7 +148,7 @@ class WindowPair:
 class BurnPolicy:
     alert: str
     severity: str
-    pairs: tuple[WindowPair, ...]
+    pairs: tuple[WindowPair[timedelta], ...]
 
 
 def _h(hours: float) -> timedelta:

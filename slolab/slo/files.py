@@ -9,7 +9,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DEFAULT_NAME", "ENV_FILE", "FILE_HELP", "find_slo_file", "searched_message"]
+__all__ = [
+    "DEFAULT_NAME",
+    "ENV_FILE",
+    "FILE_HELP",
+    "find_slo_file",
+    "read_config",
+    "searched_message",
+]
 
 DEFAULT_NAME = "slos.yaml"
 ENV_FILE = "SLOLAB_SLO_FILE"
@@ -37,7 +44,13 @@ def find_slo_file(explicit: str | Path | None = None, start: Path | None = None)
 def searched_message(start: Path | None = None) -> str:
     """Why no SLO file was found, and how to name one."""
     here = (start or Path.cwd()).resolve()
-    return (
-        f"no {DEFAULT_NAME} in {here} or any folder above it; pass --file PATH "
-        f"or set {ENV_FILE}"
-    )
+    return f"no {DEFAULT_NAME} in {here} or any folder above it; pass --file PATH or set {ENV_FILE}"
+
+
+def read_config(path: str | Path, error: type[Exception]) -> tuple[str, str]:
+    """(text, source name) of a UTF-8 file; failing to read it raises ``error`` naming it."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from None

@@ -221,20 +221,14 @@ class Review:
         return today >= self.next_review
 
 
-@dataclass(frozen=True)
-class BurnCondition:
-    """``long`` and ``short`` window error ratios both above ``factor`` times the budget."""
-
-    long: str
-    short: str
-    factor: float
+# ``long`` and ``short`` window error ratios both above ``factor`` times the budget.
+BurnCondition = c.WindowPair[str]
 
 
 @dataclass(frozen=True)
-class DroppedCondition:
-    long: str
-    short: str
-    factor: float
+class DroppedCondition(BurnCondition):
+    """A condition left out of the alerts (its windows do not fit the period), and why."""
+
     reason: str
 
 

@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration
+from slolab.slo.files import read_config
 
 __all__ = [
     "DEFAULT_MIN_COVERAGE",
@@ -317,9 +318,5 @@ def load_policies(path: str | Path | None) -> Policies:
     """Read a policy file; ``None`` gives the default policy for every SLO."""
     if path is None:
         return Policies()
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_policies(text, source=str(path))
+    text, source = read_config(path, PolicyError)
+    return parse_policies(text, source=source)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import promql_parser
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +29,7 @@ from pydantic import (
 
 from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
+from slolab.slo.files import read_config
 
 __all__ = ["SLOFileSpec", "SLOSpec", "SpecError", "load_spec", "parse_spec"]
 
@@ -61,19 +63,23 @@ def _selector(expr: str) -> str:
 
 
 Selector = Annotated[str, Field(min_length=1)]
+SeriesSelector = Annotated[Selector, AfterValidator(_selector)]
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]  # a Prometheus duration, e.g. 1h30m
 
 
 class RatioSLISpec(_Strict):
     """Events from counters: bad (``errors``) or ``good`` over ``total``."""
 
-    errors: Selector | None = None
-    good: Selector | None = None
-    total: Selector
-
-    @field_validator("errors", "good", "total")
-    @classmethod
-    def _check_selector(cls, value: str | None) -> str | None:
-        return None if value is None else _selector(value)
+    errors: SeriesSelector | None = None
+    good: SeriesSelector | None = None
+    total: SeriesSelector
 
     @model_validator(mode="after")
     def _one_of(self) -> RatioSLISpec:
@@ -127,24 +133,14 @@ class LatencySLISpec(_Strict):
 class ProbeSLISpec(_Strict):
     """A 0/1 series sampled over time (blackbox ``probe_success``): good samples / all."""
 
-    selector: Selector
-
-    @field_validator("selector")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _selector(value)
+    selector: SeriesSelector
 
 
 class FreshnessSLISpec(_Strict):
     """A Unix-timestamp gauge: good while it is younger than ``max_age_seconds``."""
 
-    timestamp: Selector
+    timestamp: SeriesSelector
     max_age_seconds: Annotated[float, Field(gt=0)]
-
-    @field_validator("timestamp")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _selector(value)
 
 
 class ThresholdSLISpec(_Strict):
@@ -164,32 +160,16 @@ class ThresholdSLISpec(_Strict):
 class CpuSLISpec(_Strict):
     """A process CPU counter: good while it uses under ``max_cores`` (summed over series)."""
 
-    selector: Selector  # e.g. process_cpu_seconds_total{job="tasks"}
+    selector: SeriesSelector  # e.g. process_cpu_seconds_total{job="tasks"}
     max_cores: Annotated[float, Field(gt=0)]
-    rate_window: str = "1m"
-
-    @field_validator("selector")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _selector(value)
-
-    @field_validator("rate_window")
-    @classmethod
-    def _window(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    rate_window: Duration = "1m"
 
 
 class MemorySLISpec(_Strict):
     """A memory gauge: good while it stays under ``max_bytes`` (summed over series)."""
 
-    selector: Selector  # e.g. process_resident_memory_bytes{job="tasks"}
+    selector: SeriesSelector  # e.g. process_resident_memory_bytes{job="tasks"}
     max_bytes: Annotated[float, Field(gt=0)]
-
-    @field_validator("selector")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _selector(value)
 
 
 class SLISpec(_Strict):
@@ -217,18 +197,12 @@ class SLISpec(_Strict):
 
 
 class ReviewSpec(_Strict):
-    cadence: str = "90d"
+    cadence: Duration = "90d"
     last_review: date
     # Governance: who reviews with the owner, and an agreed date that overrides
     # last_review + cadence (``slolab slo reviews schedule``).
     reviewers: tuple[Annotated[str, Field(min_length=1)], ...] = ()
     scheduled: date | None = None
-
-    @field_validator("cadence")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class AlertingSpec(_Strict):
@@ -377,9 +351,5 @@ def parse_spec(text: str, source: str = "slos.yaml") -> SLOFileSpec:
 
 def load_spec(path: str | Path) -> SLOFileSpec:
     """Read and validate an SLO file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_spec(text, source=str(path))
+    text, source = read_config(path, SpecError)
+    return parse_spec(text, source=source)

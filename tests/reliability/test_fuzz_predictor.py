@@ -8,26 +8,22 @@ bodies behind them are fuzzed too, not only the 404/401 in front of them.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import requests
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
 from services.predictor.app import create_app
 from services.predictor.config import Settings
 from slolab.faults import ALLOWED, FaultController
-from tests.reliability.figures import record
 from tests.reliability.fuzzing import (
+    HYPOTHESIS,
     CurrentAsgiApp,
-    Tally,
-    check_invariants,
-    config,
+    Fuzz,
     is_positive,
     one_in,
     with_token,
@@ -36,9 +32,6 @@ from tests.reliability.services import FEEDBACK_AUTH, TOKEN, Service, run_servic
 
 pytestmark = pytest.mark.timeout(240)
 
-IN_PROCESS_EXAMPLES = 300
-LIVE_EXAMPLES = 30
-MIN_PER_OPERATION = 200  # operations that take any input
 ADMIN = ("/admin/", "/model/retrain")
 FEATURES = {"title_length": 30, "urgent_words": 1, "due_in_days": 3.0, "estimated_hours": 2.0}
 
@@ -54,34 +47,7 @@ def _document() -> dict:
         return build(Path(state)).openapi()
 
 
-tally = Tally()
-live_tally = Tally()
-current_app = CurrentAsgiApp()
-DOCUMENT = _document()
-schema = schemathesis.openapi.from_dict(DOCUMENT, config=config(IN_PROCESS_EXAMPLES))
-schema.app = current_app  # what from_asgi sets; the app itself is built per test
-live_schema = schemathesis.openapi.from_dict(DOCUMENT, config=config(LIVE_EXAMPLES))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def figures() -> Iterator[None]:
-    yield
-    if tally.by_operation:
-        record("fuzz_predictor_in_process", operations=tally.summary())
-    if live_tally.by_operation:
-        record("fuzz_predictor_uvicorn", operations=live_tally.summary())
-
-
-@pytest.fixture
-def fuzz_app(tmp_path: Path, monkeypatch) -> Iterator[FastAPI]:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    app = build(tmp_path / "state")
-    current_app.app = app
-    yield app
-    current_app.app = None
-
-
-def _aim(case: schemathesis.Case, predict) -> None:
+def _aim(case: schemathesis.Case, predict: Callable[[], str]) -> None:
     """Point positive cases at predictions that exist and give some admin cases the token."""
     if not is_positive(case):
         return
@@ -93,29 +59,30 @@ def _aim(case: schemathesis.Case, predict) -> None:
         with_token(case, TOKEN)
 
 
-@schema.parametrize()
-@settings(deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = Fuzz("predictor", "uvicorn", _document(), CurrentAsgiApp(), ADMIN, _aim)
+finish = FUZZ.module_fixture()
+
+
+@pytest.fixture
+def fuzz_app(tmp_path: Path, monkeypatch) -> Iterator[FastAPI]:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    with FUZZ.serving(build(tmp_path / "state")) as app:
+        yield app
+
+
+@FUZZ.schema.parametrize()
+@HYPOTHESIS
 def test_every_operation_in_process(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
     client = TestClient(fuzz_app)
 
     def predict() -> str:
         return client.post("/predict", json=FEATURES).json()["prediction_id"]
 
-    _aim(case, predict)
-    response = case.call_and_validate()
-    tally.add(case, response.status_code)
-    check_invariants(case, response.status_code, TOKEN, ADMIN)
+    FUZZ.in_process(case, predict)
 
 
 def test_in_process_run_was_heavy_enough() -> None:
-    """Each operation with inputs got a few hundred requests (runs after the fuzz above)."""
-    if not tally.by_operation:
-        pytest.skip("the in-process fuzz did not run in this session")
-    ops = {op.label: op for op in (r.ok() for r in schema.get_all_operations())}
-    assert set(tally.by_operation) == set(ops)
-    for label, op in ops.items():
-        if op.body or any(True for _ in op.iter_parameters()):
-            assert tally.by_operation[label] >= MIN_PER_OPERATION, tally.summary()[label]
+    FUZZ.check_heavy_enough()
 
 
 @pytest.fixture(scope="module")
@@ -125,27 +92,12 @@ def uvicorn_predictor(tmp_path_factory) -> Iterator[Service]:
         yield svc
 
 
-@pytest.fixture(scope="module")
-def session() -> Iterator[requests.Session]:
-    with requests.Session() as s:
-        yield s
-
-
-@live_schema.parametrize()
-@settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_on_uvicorn(
-    case: schemathesis.Case, uvicorn_predictor: Service, session: requests.Session
-) -> None:
+@FUZZ.live_schema.parametrize()
+@HYPOTHESIS
+def test_every_operation_on_uvicorn(case: schemathesis.Case, uvicorn_predictor: Service) -> None:
     url = uvicorn_predictor.url
 
     def predict() -> str:
         return httpx.post(f"{url}/predict", json=FEATURES).json()["prediction_id"]
 
-    _aim(case, predict)
-    try:
-        response = case.call_and_validate(base_url=url, session=session, timeout=10)
-    finally:
-        if case.path.startswith("/admin/"):  # faults set with the token must not leak on
-            httpx.delete(f"{url}/admin/faults", headers=uvicorn_predictor.auth)
-    live_tally.add(case, response.status_code)
-    check_invariants(case, response.status_code, TOKEN, ADMIN)
+    FUZZ.live(case, uvicorn_predictor, predict)

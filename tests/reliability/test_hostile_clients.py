@@ -8,13 +8,13 @@ import io
 import json
 import socket
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.reliability.figures import record
+from tests.reliability.pair import run_pair
 from tests.reliability.services import Service, run_service
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,15 +32,9 @@ FIVE_XX = {"tasks": ("flask_http_request_total", "status"),
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
-    tmp = tmp_path_factory.mktemp("clients")
-    with ExitStack() as stack:
-        predictor = stack.enter_context(
-            run_service("predictor", tmp, PREDICTOR_RETRAIN_INTERVAL_S="0", LOG_LEVEL="INFO")
-        )
-        tasks = stack.enter_context(
-            run_service("tasks", tmp, PREDICTOR_URL=predictor.url, LOG_LEVEL="INFO")
-        )
-        yield {"tasks": tasks, "predictor": predictor}
+    info = {"LOG_LEVEL": "INFO"}
+    with run_pair(tmp_path_factory.mktemp("clients"), predictor=info, tasks=info) as pair:
+        yield pair
 
 
 def raw(url: str, request: bytes, timeout: float = 10) -> bytes:

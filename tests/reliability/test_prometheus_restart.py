@@ -18,7 +18,8 @@ import yaml
 from tests.conftest import free_port
 from tests.reliability.figures import record
 from tests.reliability.load import Load, percentile
-from tests.reliability.services import Service, run_service, wait_until
+from tests.reliability.pair import run_pair
+from tests.reliability.services import Service, wait_until
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -73,10 +74,8 @@ class Prometheus:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[Service, Service, Prometheus]]:
     with ExitStack() as stack:
-        predictor = stack.enter_context(
-            run_service("predictor", tmp_path, PREDICTOR_RETRAIN_INTERVAL_S="0")
-        )
-        tasks = stack.enter_context(run_service("tasks", tmp_path, PREDICTOR_URL=predictor.url))
+        pair = stack.enter_context(run_pair(tmp_path))
+        tasks, predictor = pair["tasks"], pair["predictor"]
         targets = {s.name: s.url.removeprefix("http://") for s in (tasks, predictor)}
         prom = Prometheus(tmp_path, targets)
         stack.callback(prom.stop)

@@ -24,20 +24,31 @@ def _gate(fake_prom, slos_file, *extra: str) -> int:
     return main(argv)
 
 
-def test_gate_open_for_a_service_within_budget(fake_prom, toolkit_slos_file, capsys) -> None:
+@pytest.mark.parametrize(
+    ("service", "code", "verdict", "reason"),
+    [
+        pytest.param(
+            "tasks", 0,
+            "deploy allowed: no policy freezes deploys (2 SLOs checked)",
+            "tasks-availability: ok (80.0% budget left)",
+            id="open-within-budget",
+        ),
+        pytest.param(
+            "predictor", 1,
+            "deploy blocked: deployment freeze by model-freshness",
+            "freeze: error budget exhausted (-200.0% left): freeze feature deployments",
+            id="closed-names-the-slo-and-reason",
+        ),
+    ],
+)  # fmt: skip
+def test_gate_for_one_service(
+    fake_prom, toolkit_slos_file, capsys, service: str, code: int, verdict: str, reason: str
+) -> None:
     fake_prom.route = recorded(OK)
-    assert _gate(fake_prom, toolkit_slos_file, "--service", "tasks") == 0
+    assert _gate(fake_prom, toolkit_slos_file, "--service", service) == code
     out = capsys.readouterr().out
-    assert out.startswith("deploy allowed: no policy freezes deploys (2 SLOs checked)")
-    assert "tasks-availability: ok (80.0% budget left)" in out
-
-
-def test_gate_closed_names_the_slo_and_reason(fake_prom, toolkit_slos_file, capsys) -> None:
-    fake_prom.route = recorded(OK)
-    assert _gate(fake_prom, toolkit_slos_file, "--service", "predictor") == 1
-    out = capsys.readouterr().out
-    assert out.startswith("deploy blocked: deployment freeze by model-freshness")
-    assert "freeze: error budget exhausted (-200.0% left): freeze feature deployments" in out
+    assert out.startswith(verdict)
+    assert reason in out
 
 
 def test_gate_without_filters_checks_everything(fake_prom, toolkit_slos_file, capsys) -> None:

@@ -35,6 +35,7 @@ from slolab.slo.simulate import (
     workbook_detection,
 )
 from slolab.slo.spec import parse_spec
+from tests.slo.specs import RESOURCE_SLOS
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOS = {s.name: s for s in slo_pkg.load(ROOT / "slos.yaml")}
@@ -285,32 +286,10 @@ def test_budget_alerts_after_a_whole_clean_period():
     assert "whole clean period" in table
 
 
-RESOURCES = """
-version: 1
-slos:
-  - name: tasks-memory
-    service: tasks
-    description: Under 512 MiB.
-    owner: o
-    sli: {memory: {selector: 'process_resident_memory_bytes{job="tasks"}', max_bytes: 536870912}}
-    objective: 99
-    period: 1d
-    review: {last_review: 2026-11-26}
-  - name: tasks-cpu
-    service: tasks
-    description: Under 0.8 cores.
-    owner: o
-    sli: {cpu: {selector: 'process_cpu_seconds_total{job="tasks"}', max_cores: 0.8}}
-    objective: 99
-    period: 1d
-    review: {last_review: 2026-11-26}
-"""
-
-
 @needs_promtool
 @pytest.mark.slow
 def test_memory_and_cpu_slis_simulate():
-    memory, cpu = from_spec(parse_spec(RESOURCES))
+    cpu, memory = from_spec(parse_spec(RESOURCE_SLOS))
     # memory reads one gauge sample per evaluation, like freshness: the same pins
     _assert_pinned(memory, [1.0], timedelta(minutes=20))
     # CPU is a rate over 1m: the first bad evaluation needs part of that window hot

@@ -15,7 +15,8 @@ import slolab.slo as slo_pkg
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import from_spec, le_matcher, scale_window
-from slolab.slo.spec import SpecError, parse_spec
+from slolab.slo.spec import SpecError, load_spec, parse_spec
+from tests.slo.specs import RESOURCE_SLOS
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
@@ -52,6 +53,11 @@ slos:
 
 def _load(text: str) -> list:
     return from_spec(parse_spec(text), source="slos.yaml")
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path):
+    with pytest.raises(SpecError, match=r"missing\.yaml: cannot read: No such file"):
+        load_spec(tmp_path / "missing.yaml")
 
 
 def test_shipped_file_loads_with_the_issue_slos():
@@ -155,10 +161,10 @@ def test_errors_name_file_slo_and_field(change, message):
 
 
 def test_any_histogram_with_its_buckets():
-    text = GOOD.replace(
-        "histogram: flask_http_request_duration_seconds", "histogram: other_seconds"
-    ).replace("buckets: [0.1, 0.5, 1]", "buckets: [0.3, 1]").replace(
-        "threshold_seconds: 0.5", "threshold_seconds: 0.3"
+    text = (
+        GOOD.replace("histogram: flask_http_request_duration_seconds", "histogram: other_seconds")
+        .replace("buckets: [0.1, 0.5, 1]", "buckets: [0.3, 1]")
+        .replace("threshold_seconds: 0.5", "threshold_seconds: 0.3")
     )
     (slo,) = _load(text)
     assert 'other_seconds_bucket{job="tasks", le=~"0[.]30*"}' in slo.good_query("1h")
@@ -304,26 +310,6 @@ def test_a_bad_policy_names_the_field(policy: str, message: str):
     with pytest.raises(SpecError) as err:
         _load(GOOD.replace("slos:\n", policy + "slos:\n", 1))
     assert str(err.value) == message
-RESOURCE_SLOS = """
-version: 1
-slos:
-  - name: tasks-cpu
-    service: tasks
-    description: The tasks server uses under 0.8 cores 99% of the time.
-    owner: tasks-team
-    sli: {cpu: {selector: 'process_cpu_seconds_total{job="tasks"}', max_cores: 0.8}}
-    objective: 99
-    period: 1d
-    review: {last_review: 2026-11-26}
-  - name: tasks-memory
-    service: tasks
-    description: The tasks server stays under 512 MiB 99% of the time.
-    owner: tasks-team
-    sli: {memory: {selector: 'process_resident_memory_bytes{job="tasks"}', max_bytes: 536870912}}
-    objective: 99
-    period: 1d
-    review: {last_review: 2026-11-26}
-"""
 
 
 def test_cpu_and_memory_slis_are_thresholds_on_process_metrics():

@@ -16,14 +16,16 @@ promtool = shutil.which("promtool")
 blackbox = shutil.which("prometheus-blackbox-exporter")
 
 
+def _passes(*argv: str) -> None:
+    """Run a tool's own config check from the repo root; it must pass."""
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 @pytest.mark.skipif(promtool is None, reason="promtool not installed")
 def test_promtool_check_config() -> None:
     """Checks the config and whatever rule files its rules/*.yml glob finds."""
-    run = subprocess.run(
-        [promtool, "check", "config", "prometheus/prometheus.yml"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
+    _passes(promtool, "check", "config", "prometheus/prometheus.yml")
 
 
 def test_prometheus_config_shape() -> None:
@@ -39,11 +41,7 @@ def test_prometheus_config_shape() -> None:
 
 @pytest.mark.skipif(blackbox is None, reason="blackbox exporter not installed")
 def test_blackbox_config_checks() -> None:
-    run = subprocess.run(
-        [blackbox, "--config.check", "--config.file", "blackbox/blackbox.yml"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
+    _passes(blackbox, "--config.check", "--config.file", "blackbox/blackbox.yml")
     modules = yaml.safe_load((ROOT / "blackbox" / "blackbox.yml").read_text())["modules"]
     assert modules["http_2xx"]["timeout"]
 

@@ -23,20 +23,22 @@ function duration(seconds) {
   }
   return out || "0s";
 }
-function cell(row, text, cls) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (cls) td.className = cls;
-  row.appendChild(td);
-  return td;
+// A new element at the end of parent, with its text and class when given.
+function add(parent, tag, text, cls) {
+  const el = document.createElement(tag);
+  if (text !== undefined) el.textContent = text;
+  if (cls) el.className = cls;
+  parent.appendChild(el);
+  return el;
 }
+function cell(row, text, cls) { return add(row, "td", text, cls); }
 function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
 
 function renderTable(state) {
   const body = document.querySelector("#slo-table tbody");
   clear(body);
   for (const s of state.slos) {
-    const tr = document.createElement("tr");
+    const tr = add(body, "tr");
     tr.dataset.slo = s.name;
     tr.dataset.state = s.state;
     cell(tr, s.name);
@@ -55,23 +57,15 @@ function renderTable(state) {
       cell(tr, text, cls);
     }
     cell(tr, s.alerts.join(", "), "left bad");
-    body.appendChild(tr);
   }
 }
 
 function renderFaults(state) {
   const ul = document.getElementById("faults");
   clear(ul);
-  if (!state.faults.length) {
-    const li = document.createElement("li");
-    li.className = "dim"; li.textContent = "none";
-    ul.appendChild(li);
-  }
+  if (!state.faults.length) add(ul, "li", "none", "dim");
   for (const f of state.faults) {
-    const li = document.createElement("li");
-    li.className = "fault bad";
-    li.textContent = (f.job || f.service || f.instance || "?") + ": " + (f.fault || JSON.stringify(f));
-    ul.appendChild(li);
+    add(ul, "li", (f.job || f.service || f.instance || "?") + ": " + (f.fault || JSON.stringify(f)), "fault bad");
   }
 }
 
@@ -87,59 +81,40 @@ function renderAlerts(state) {
   for (const s of a.timeline) {
     const key = s.alert + " " + (s.slo || "");
     if (!lanes[key]) {
-      const lane = document.createElement("div");
-      lane.className = "lane";
-      const label = document.createElement("span");
-      label.className = "label"; label.textContent = key;
-      lane.appendChild(label);
-      box.appendChild(lane);
-      lanes[key] = lane;
+      lanes[key] = add(box, "div", undefined, "lane");
+      add(lanes[key], "span", key, "label");
     }
     const from = Math.max(Date.parse(s.start), start), to = s.end ? Date.parse(s.end) : end;
-    const span = document.createElement("div");
-    span.className = "span " + (["critical", "warning"].includes(s.severity) ? s.severity : "other");
+    const span = add(lanes[key], "div", undefined,
+      "span " + (["critical", "warning"].includes(s.severity) ? s.severity : "other"));
     span.style.left = (100 * (from - start) / (end - start)) + "%";
     span.style.width = (100 * Math.max(to - from, 0) / (end - start)) + "%";
     span.title = key + ": " + s.start + " → " + (s.end || "now");
-    lanes[key].appendChild(span);
-    const li = document.createElement("li");
-    li.className = s.end ? "resolved" : "firing bad";
-    li.textContent = (s.end ? "resolved " : "FIRING ") + s.alert + " " + (s.slo || "") +
-      " since " + s.start + (s.end ? " until " + s.end : "");
-    ul.appendChild(li);
+    add(ul, "li", (s.end ? "resolved " : "FIRING ") + s.alert + " " + (s.slo || "") +
+      " since " + s.start + (s.end ? " until " + s.end : ""), s.end ? "resolved" : "firing bad");
   }
-  if (!a.timeline.length) {
-    const li = document.createElement("li");
-    li.className = "dim"; li.textContent = "no alerts fired";
-    ul.appendChild(li);
-  }
+  if (!a.timeline.length) add(ul, "li", "no alerts fired", "dim");
 }
 
 function renderSlow(state) {
   const body = document.querySelector("#slow tbody");
   clear(body);
   if (!state.slow_requests.length) {
-    const tr = document.createElement("tr");
-    const td = cell(tr, "none in the last minutes", "dim left");
-    td.colSpan = 5;
-    body.appendChild(tr);
+    cell(add(body, "tr"), "none in the last minutes", "dim left").colSpan = 5;
   }
   for (const r of state.slow_requests) {
-    const tr = document.createElement("tr");
-    tr.className = "slow";
+    const tr = add(body, "tr", undefined, "slow");
     cell(tr, r.at);
     cell(tr, r.slo, "left");
     cell(tr, r.endpoint || "", "left");
     cell(tr, r.seconds.toFixed(3));
     const td = cell(tr, "", "left");
     if (r.link) {
-      const a = document.createElement("a");
-      a.href = r.link; a.textContent = r.trace_id; a.target = "_blank";
-      td.appendChild(a);
+      const a = add(td, "a", r.trace_id);
+      a.href = r.link; a.target = "_blank";
     } else {
       td.textContent = r.trace_id;
     }
-    body.appendChild(tr);
   }
 }
 
@@ -161,11 +136,10 @@ function renderCharts(list) {
   for (const c of list) {
     let entry = charts[c.slo];
     if (!entry) {
-      const card = document.createElement("div");
-      card.className = "slo-card"; card.dataset.slo = c.slo;
-      const h = document.createElement("h3"); h.textContent = c.slo;
-      const box = document.createElement("div"); box.className = "charts";
-      card.append(h, box); root.appendChild(card);
+      const card = add(root, "div", undefined, "slo-card");
+      card.dataset.slo = c.slo;
+      add(card, "h3", c.slo);
+      const box = add(card, "div", undefined, "charts");
       // Both charts span what the server chose (the period, or the data it has).
       entry = charts[c.slo] = { card, span: [c.start, c.end] };
       const xRange = () => entry.span;
