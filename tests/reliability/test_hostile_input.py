@@ -137,5 +137,5 @@ def test_operators_and_sql_in_query_and_path_are_refused(services) -> None:
 def test_the_servers_still_serve_afterwards(services) -> None:
     for svc in services.values():
         assert httpx.get(f"{svc.url}/readyz").status_code == 200
-        assert svc.proc is not None and svc.proc.poll() is None
+        assert svc.proc is not None and svc.proc.exited() is None
         assert "Traceback" not in Path(svc.log).read_text()

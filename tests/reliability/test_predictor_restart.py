@@ -54,7 +54,7 @@ def test_restarts_serve_the_same_model(predictor: Service) -> None:
     second = answers(predictor)
     assert second[0] == retrained.json()["version"] != first[0]
     os.killpg(predictor.proc.pid, signal.SIGKILL)
-    predictor.proc.wait(10)
+    predictor.proc.popen.wait(10)
     predictor.start()
     assert answers(predictor) == second
     record("predictor_restart", restarts=2, versions=[first[0], second[0]], rows=len(ROWS),
