@@ -45,6 +45,7 @@ from bench.sandbox import (
     native_command,
     native_overrides,
 )
+from slolab.lab.procs import free_port
 from tests.otlp_sink import OTLPSink
 
 DOC = REPO / "docs" / "stack.md"
@@ -74,12 +75,6 @@ class Peak:
 
 def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    from tests.conftest import free_port
-
-    return free_port()
 
 
 def _tmpfs_bytes(sb: Sandbox) -> int:
@@ -188,7 +183,7 @@ def _locust(folder: Path, tasks_url: str, predictor_url: str, run_time: int, use
             web_port: int, stack: ExitStack) -> list[subprocess.Popen[bytes]]:  # fmt: skip
     """A master and two workers, as compose runs them (command lines from compose)."""
     locust = str(Path(sys.executable).with_name("locust"))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SCENARIO": "spike", "TASKS_URL": tasks_url,
            "PREDICTOR_URL": predictor_url, "LOAD_USERS": str(users)}  # fmt: skip
     file = str(REPO / "loadgen" / "locustfile.py")
@@ -247,7 +242,7 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="stack-memory-"))
     peaks = {name: Peak(name) for name in (*OURS, "locust-master", "locust-worker", *NATIVE)}
-    ports = {name: _free_port() for name in (*OURS, *NATIVE)}
+    ports = {name: free_port() for name in (*OURS, *NATIVE)}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with ExitStack() as stack:
         sink = stack.enter_context(OTLPSink())
@@ -273,7 +268,7 @@ def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> 
         _log(f"sent {sent:,} predictions; filling the alert receiver")
         _fill_receiver(f"{url['alert-receiver']}/alerts", 1100)
         _log(f"Locust spike scenario, {users} users, {run_time} s")
-        web_port = _free_port()
+        web_port = free_port()
         procs = _locust(folder, url["tasks"], url["predictor"], run_time, users, web_port, stack)
         started = time.monotonic()
         _wait_url(f"http://127.0.0.1:{web_port}/", procs[0])

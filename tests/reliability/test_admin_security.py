@@ -19,7 +19,7 @@ from services.tasks.app import create_app as create_tasks
 from services.tasks.config import Settings as TasksSettings
 from slolab import faults as faults_module
 from slolab.faults import ALLOWED, FaultController
-from tests.conftest import free_port
+from slolab.lab.procs import free_port
 from tests.reliability.services import REPO, run_service
 
 pytestmark = pytest.mark.timeout(60)

@@ -159,7 +159,7 @@ def test_a_failing_body_stream_is_400_in_process(tmp_path, monkeypatch, method, 
     from services.tasks.app import create_app
     from services.tasks.config import Settings
     from slolab.faults import ALLOWED, FaultController
-    from tests.conftest import free_port
+    from slolab.lab.procs import free_port
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     ctl = FaultController("tasks", ALLOWED["tasks"], tmp_path / "state", "t0ken")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import free_port
+from slolab.lab.procs import free_port
 from tests.reliability.figures import record
 from tests.reliability.load import Load, percentile
 from tests.reliability.services import Service, run_service, wait_until

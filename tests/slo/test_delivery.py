@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from slolab.cli import main
+from slolab.lab.procs import free_port
 from slolab.slo import delivery as d
 from slolab.slo.report import Report, analyse
-from tests.conftest import free_port
 from tests.slo.fake_prometheus import matrix
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from bench.sandbox import REPO, Image, Sandbox, can_sandbox, load_compose, native_overrides
-from tests.conftest import free_port
+from slolab.lab.procs import free_port
 
 pytestmark = [
     pytest.mark.slow,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bench.sandbox import NATIVE_BINARIES, STAND_IN_SECRETS, load_compose, native_command
-from tests.conftest import free_port
+from slolab.lab.procs import free_port
 
 # Flags in compose that the Debian versions do not have yet (none today).
 NEWER_THAN_DEBIAN: set[str] = set()
