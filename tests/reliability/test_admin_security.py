@@ -22,8 +22,6 @@ from slolab.faults import ALLOWED, FaultController
 from slolab.lab.procs import free_port
 from tests.reliability.services import REPO, run_service
 
-pytestmark = pytest.mark.timeout(60)
-
 TOKEN = "s3cret-admin-token-for-tests"
 FAULT_ON = {"tasks": {"store_outage": True}, "predictor": {"model_drift": True}}
 # (method, path, JSON body) of every operation behind the token, per service.

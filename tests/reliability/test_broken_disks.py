@@ -15,8 +15,6 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import REPO, Service, run_service, service_env
 
-pytestmark = pytest.mark.timeout(180)
-
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:

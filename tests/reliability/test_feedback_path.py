@@ -12,8 +12,6 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import Service, run_service
 
-pytestmark = pytest.mark.timeout(120)
-
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:

@@ -17,8 +17,6 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import Service, run_service
 
-pytestmark = pytest.mark.timeout(120)
-
 # Bodies whose chunk framing is broken: a size that is not hex, a chunk without its
 # CRLF, a malformed chunk extension.
 BAD_CHUNKED = {

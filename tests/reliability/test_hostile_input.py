@@ -14,8 +14,6 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import FEEDBACK_AUTH, Service, run_service
 
-pytestmark = pytest.mark.timeout(120)
-
 LIMIT = 64 * 1024  # TASKS_MAX_BODY_BYTES and PREDICTOR_MAX_BODY_BYTES default
 SQL = [
     "'); DROP TABLE tasks;--",

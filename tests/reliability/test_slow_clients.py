@@ -18,8 +18,6 @@ from tests.reliability.figures import record
 from tests.reliability.load import percentile
 from tests.reliability.services import Service, run_service
 
-pytestmark = pytest.mark.timeout(180)
-
 SLOW = 40  # connections sending one header byte every DRIBBLE_S
 SILENT = 40  # connections that never send a byte
 DRIBBLE_S = 0.5

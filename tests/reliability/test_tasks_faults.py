@@ -16,8 +16,6 @@ from tests.reliability.figures import record
 from tests.reliability.load import Load
 from tests.reliability.services import Service, run_service, wait_until
 
-pytestmark = pytest.mark.timeout(120)
-
 
 @pytest.fixture
 def tasks(tmp_path: Path) -> Iterator[Service]:

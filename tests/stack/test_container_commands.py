@@ -19,19 +19,19 @@ import httpx
 import pytest
 
 from bench.sandbox import REPO, Image, Sandbox, can_sandbox, load_compose, native_overrides
-from slolab.lab.procs import free_port
+from slolab.lab.procs import free_port, ready_timeout
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(can_sandbox() is not None, reason=f"no sandbox: {can_sandbox()}"),
 ]
-READY_TIMEOUT_S = 90.0  # a cold predictor trains its model first; the machine is shared
 REFUSED = re.compile(r"Read-only file system|EROFS|Permission denied", re.I)
 SIGTERM_EXIT = (0, -15)  # the alert receiver leaves on the signal itself
 
 
 def _wait_ready(sb: Sandbox, url: str) -> httpx.Response:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    limit = ready_timeout()
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if not sb.alive():
             pytest.fail(f"exited before ready:\n{sb.stop().log[-3000:]}")
@@ -42,7 +42,7 @@ def _wait_ready(sb: Sandbox, url: str) -> httpx.Response:
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    pytest.fail(f"{url} not ready in {READY_TIMEOUT_S:.0f} s:\n{sb.stop().log[-3000:]}")
+    pytest.fail(f"{url} not ready in {limit:.0f} s:\n{sb.stop().log[-3000:]}")
 
 
 def _healthcheck_argv(test: list[str]) -> list[str]:
@@ -136,7 +136,7 @@ def test_the_sandbox_refuses_writes_outside_the_tmpfs(tmp_path: Path) -> None:
     probe = "/var/tmp/slolab-sandbox-probe"
     sb, _ = _started("predictor", tmp_path / "log", SLOLAB_STATE_DIR=probe)
     try:
-        sb.proc.wait(READY_TIMEOUT_S)  # type: ignore[union-attr]
+        sb.proc.wait(ready_timeout())  # type: ignore[union-attr]
     finally:
         outcome = sb.stop()
     assert outcome.returncode not in SIGTERM_EXIT

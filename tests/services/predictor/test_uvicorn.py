@@ -18,7 +18,6 @@ from slolab.lab.procs import ManagedProcess, run_service, service_env, spawn
 from tests.services.predictor.conftest import FEATURES
 
 REPO = Path(__file__).resolve().parents[3]
-pytestmark = pytest.mark.timeout(90)
 
 
 def start(tmp_path: Path, **extra: str) -> tuple[ManagedProcess, str]:

@@ -24,8 +24,6 @@ from tests.reliability.services import metric_value
 from tests.services.tasks.conftest import TOKEN
 from tests.services.tasks.fake_predictor import FakePredictor
 
-pytestmark = pytest.mark.timeout(120)
-
 REPO = Path(__file__).resolve().parents[3]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 N = 200
