@@ -22,6 +22,7 @@ __all__ = [
     "TOKEN",
     "Service",
     "metric_value",
+    "run_pair",
     "run_service",
     "service_env",
 ]
@@ -81,6 +82,22 @@ def run_service(name: str, state: Path, **extra: str) -> Iterator[Service]:
         yield svc.start()
     finally:
         svc.stop()
+
+
+@contextmanager
+def run_pair(
+    state: Path, predictor: Mapping[str, str] | None = None, **tasks: str
+) -> Iterator[dict[str, Service]]:
+    """The predictor (no scheduled retraining) and tasks calling it, both ready; stopped after.
+
+    ``predictor`` is added to the predictor's environment, ``tasks`` to tasks'.
+    """
+    predictor_env = {"PREDICTOR_RETRAIN_INTERVAL_S": "0", **(predictor or {})}
+    with (
+        run_service("predictor", state, **predictor_env) as pred,
+        run_service("tasks", state, **{"PREDICTOR_URL": pred.url, **tasks}) as tasks_svc,
+    ):
+        yield {"tasks": tasks_svc, "predictor": pred}
 
 
 def wait_until(predicate, timeout: float = 20, interval: float = 0.1) -> bool:

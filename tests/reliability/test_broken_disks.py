@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.services import REPO, Service, run_service, service_env
+from tests.reliability.services import REPO, Service, run_pair, run_service, service_env
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +21,12 @@ def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
     tmp = tmp_path_factory.mktemp("disks")
     # Only the fault state in the state folders: metrics and the database elsewhere.
     (tmp / "db").mkdir()
-    with ExitStack() as stack:
-        predictor = stack.enter_context(
-            run_service("predictor", tmp, PREDICTOR_RETRAIN_INTERVAL_S="0")
-        )
-        tasks = stack.enter_context(
-            run_service(
-                "tasks", tmp, PREDICTOR_URL=predictor.url,
-                TASKS_DB_PATH=str(tmp / "db" / "tasks.sqlite3"),
-                PROMETHEUS_MULTIPROC_DIR=str(tmp / "tasks-metrics"),
-            )
-        )  # fmt: skip
-        yield {"tasks": tasks, "predictor": predictor}
+    with run_pair(
+        tmp,
+        TASKS_DB_PATH=str(tmp / "db" / "tasks.sqlite3"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp / "tasks-metrics"),
+    ) as services:
+        yield services
 
 
 @contextmanager

@@ -4,26 +4,19 @@ posting to the predictor's /feedback is refused and changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 
 import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.services import Service, run_service
+from tests.reliability.services import Service, run_pair
 
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
     tmp = tmp_path_factory.mktemp("feedback")
-    with ExitStack() as stack:
-        predictor = stack.enter_context(
-            run_service("predictor", tmp, PREDICTOR_RETRAIN_INTERVAL_S="0")
-        )
-        tasks = stack.enter_context(
-            run_service("tasks", tmp, PREDICTOR_URL=predictor.url, PREDICTOR_TIMEOUT="5")
-        )
-        yield {"tasks": tasks, "predictor": predictor}
+    with run_pair(tmp, PREDICTOR_TIMEOUT="5") as services:
+        yield services
 
 
 def test_only_the_tasks_service_can_report_ground_truth(services) -> None:

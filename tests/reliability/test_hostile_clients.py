@@ -8,14 +8,13 @@ import io
 import json
 import socket
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.services import Service, run_service
+from tests.reliability.services import Service, run_pair, run_service
 
 # Bodies whose chunk framing is broken: a size that is not hex, a chunk without its
 # CRLF, a malformed chunk extension.
@@ -31,14 +30,8 @@ FIVE_XX = {"tasks": ("flask_http_request_total", "status"),
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
     tmp = tmp_path_factory.mktemp("clients")
-    with ExitStack() as stack:
-        predictor = stack.enter_context(
-            run_service("predictor", tmp, PREDICTOR_RETRAIN_INTERVAL_S="0", LOG_LEVEL="INFO")
-        )
-        tasks = stack.enter_context(
-            run_service("tasks", tmp, PREDICTOR_URL=predictor.url, LOG_LEVEL="INFO")
-        )
-        yield {"tasks": tasks, "predictor": predictor}
+    with run_pair(tmp, {"LOG_LEVEL": "INFO"}, LOG_LEVEL="INFO") as services:
+        yield services
 
 
 def raw(url: str, request: bytes, timeout: float = 10) -> bytes:

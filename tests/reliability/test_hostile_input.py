@@ -5,14 +5,13 @@ field; these prove the production servers in front change nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.services import FEEDBACK_AUTH, Service, run_service
+from tests.reliability.services import FEEDBACK_AUTH, Service, run_pair
 
 LIMIT = 64 * 1024  # TASKS_MAX_BODY_BYTES and PREDICTOR_MAX_BODY_BYTES default
 SQL = [
@@ -28,12 +27,8 @@ QUERY = ['{"$gt": 0}', "1;DROP TABLE tasks", "1 OR 1=1", "$gt", "[$ne]=1", "0x10
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
     tmp = tmp_path_factory.mktemp("hostile")
-    with ExitStack() as stack:
-        predictor = stack.enter_context(
-            run_service("predictor", tmp, PREDICTOR_RETRAIN_INTERVAL_S="0")
-        )
-        tasks = stack.enter_context(run_service("tasks", tmp, PREDICTOR_URL=predictor.url))
-        yield {"tasks": tasks, "predictor": predictor}
+    with run_pair(tmp) as services:
+        yield services
 
 
 def _big(n: int) -> bytes:

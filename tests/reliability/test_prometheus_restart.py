@@ -16,7 +16,7 @@ import yaml
 from slolab.lab.procs import ManagedProcess, free_port, spawn
 from tests.reliability.figures import record
 from tests.reliability.load import Load, percentile
-from tests.reliability.services import Service, run_service, wait_until
+from tests.reliability.services import Service, run_pair, wait_until
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs the prometheus binary"),
@@ -56,10 +56,8 @@ class Prometheus:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[Service, Service, Prometheus]]:
     with ExitStack() as stack:
-        predictor = stack.enter_context(
-            run_service("predictor", tmp_path, PREDICTOR_RETRAIN_INTERVAL_S="0")
-        )
-        tasks = stack.enter_context(run_service("tasks", tmp_path, PREDICTOR_URL=predictor.url))
+        pair = stack.enter_context(run_pair(tmp_path))
+        tasks, predictor = pair["tasks"], pair["predictor"]
         targets = {s.name: s.url.removeprefix("http://") for s in (tasks, predictor)}
         prom = Prometheus(tmp_path, targets)
         stack.callback(prom.stop)
