@@ -143,7 +143,7 @@ class _TempPrometheus:
         try:
             self.proc = spawn("the backfill's Prometheus", argv, self.work / "prometheus.log")
             self.proc.wait_ready(f"{self.url}/-/ready")
-        except NotReadyError as exc:
+        except (NotReadyError, ValueError) as exc:  # ValueError: a bad SLOLAB_READY_TIMEOUT
             self.stop()
             raise BackfillError(str(exc)) from None
 
