@@ -188,9 +188,7 @@ def _locust(folder: Path, tasks_url: str, predictor_url: str, run_time: int, use
     return procs
 
 
-def _natives(
-    folder: Path, ports: dict[str, int], stack: ExitStack
-) -> dict[str, ManagedProcess]:
+def _natives(folder: Path, ports: dict[str, int], stack: ExitStack) -> dict[str, ManagedProcess]:
     """Debian's Prometheus, Alertmanager and blackbox exporter with compose's flags and
     configs, their compose peers mapped to our loopback ports (Jaeger, cAdvisor stay away)."""
     compose_ports = {"tasks": 8081, "predictor": 8082, "alert-receiver": 5001,
