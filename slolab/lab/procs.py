@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -379,7 +378,7 @@ def start_service(
     return svc.start(timeout=timeout)
 
 
-@contextmanager
+@contextlib.contextmanager
 def run_service(name: str, state_dir: Path, **kwargs: Any) -> Iterator[ServiceProcess]:
     """:func:`start_service`, always stopped afterwards."""
     svc = start_service(name, state_dir, **kwargs)
