@@ -17,24 +17,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
 
-import httpx
+from slolab.lab.procs import free_port, ready_timeout, spawn, wait_ready
 
-from bench.servers import REPO, free_port
+REPO = Path(__file__).resolve().parents[1]
 
 # The commit before the CLI imported its subcommands lazily (issue 8).
 DEFAULT_ANCHOR = "4547ccc"
-READY_TIMEOUT_S = 60.0
 # Commands run from a folder with no slolab/ in it: the working directory comes
 # first on sys.path, before PYTHONPATH.
 NEUTRAL_CWD = tempfile.gettempdir()
@@ -69,28 +66,18 @@ sys.stderr.write(open("/proc/self/status").read())
 
 def _serving(env: dict[str, str]) -> int:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "slolab", "alert-receiver", "--host", "127.0.0.1",
-         "--port", str(port)],
-        env=env, cwd=NEUTRAL_CWD, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"alert-receiver exited at start ({proc.returncode})")
+    with tempfile.TemporaryDirectory(prefix="cli-memory-log-") as logs:
+        proc = spawn(
+            "alert-receiver",
+            [sys.executable, "-m", "slolab", "alert-receiver", "--host", "127.0.0.1",
+             "--port", str(port)],
+            Path(logs) / "alert-receiver.log", env=env, cwd=NEUTRAL_CWD,
+        )  # fmt: skip
         try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("alert-receiver not answering") from None
-            time.sleep(0.05)
-    try:
-        return _hwm_kib(Path(f"/proc/{proc.pid}/status").read_text())
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(READY_TIMEOUT_S)
+            wait_ready(proc, f"http://127.0.0.1:{port}/", interval=0.05)
+            return _hwm_kib(Path(f"/proc/{proc.pid}/status").read_text())
+        finally:
+            proc.stop()
 
 
 def measure(case: str, pythonpath: Path) -> int:
@@ -100,7 +87,7 @@ def measure(case: str, pythonpath: Path) -> int:
         return _serving(env)
     out = subprocess.run(
         [sys.executable, "-c", _RUN_AND_REPORT, *case.split()], env=env, cwd=NEUTRAL_CWD,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=READY_TIMEOUT_S,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=ready_timeout(),
         check=True,
     )  # fmt: skip
     return _hwm_kib(out.stderr)

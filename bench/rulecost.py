@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ import numpy as np
 import psutil
 import yaml
 
+from slolab.lab.procs import ManagedProcess, free_port, spawn
 from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.generate.rules import rule_groups
@@ -336,50 +336,27 @@ def sloth_style(slos: Sequence[SLO]) -> list[dict[str, Any]]:
 # --- Prometheus ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Prom:
     data: Path
     config: Path
-    port: int = field(default_factory=_free_port)
-    proc: subprocess.Popen | None = None
+    port: int = field(default_factory=free_port)
+    proc: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = (self.data.parent / "prometheus.log").open("ab")
-        self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={self.config}", f"--storage.tsdb.path={self.data}",
-             "--storage.tsdb.retention.time=400d", f"--web.listen-address=127.0.0.1:{self.port}",
-             "--web.enable-lifecycle", "--query.max-samples=200000000"],
-            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited; see {log.name}")
-            time.sleep(0.5)
-        raise RuntimeError("prometheus not ready after 180 s")
+        argv = ["prometheus", f"--config.file={self.config}", f"--storage.tsdb.path={self.data}",
+                "--storage.tsdb.retention.time=400d", f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-lifecycle", "--query.max-samples=200000000"]  # fmt: skip
+        self.proc = spawn("prometheus", argv, self.data.parent / "prometheus.log")
+        self.proc.wait_ready(f"{self.url}/-/ready")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            self.proc.stop(timeout=60)
         self.proc = None
 
     def set_rules(self, files: Sequence[Path]) -> None:

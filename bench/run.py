@@ -34,8 +34,8 @@ from pathlib import Path
 import httpx
 
 from bench import wrk
-from bench.servers import Service, start
 from bench.sink import DiscardingSink
+from slolab.lab.procs import ServiceProcess, start_service
 
 __all__ = ["CONFIGS", "MODES", "WORKLOADS", "Options", "Run", "Workload", "run_all"]
 
@@ -125,10 +125,10 @@ def _own_seconds() -> tuple[float, float]:
 @dataclass
 class Pair:
     mode: str
-    predictor: Service
-    tasks: Service
+    predictor: ServiceProcess
+    tasks: ServiceProcess
 
-    def service(self, name: str) -> Service:
+    def service(self, name: str) -> ServiceProcess:
         return self.tasks if name == "tasks" else self.predictor
 
     def cpu_seconds(self) -> float:
@@ -152,17 +152,18 @@ class Bench:
             if mode in EXPORTING:
                 env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
             state = self.workdir / mode
-            predictor = start(
+            predictor = start_service(
                 "predictor",
                 state / "predictor",
-                {
+                **{
                     **env,
                     "SLOLAB_ADMIN_TOKEN": self.token,
                     "PREDICTOR_RETRAIN_INTERVAL_S": "0",  # no retraining mid-run
                 },
             )
             stack.callback(predictor.stop)
-            tasks = start("tasks", state / "tasks", {**env, "PREDICTOR_URL": predictor.url})
+            tasks_env = {**env, "PREDICTOR_URL": predictor.url}
+            tasks = start_service("tasks", state / "tasks", **tasks_env)
             stack.callback(tasks.stop)
             self.pairs[mode] = Pair(mode, predictor, tasks)
             self.log(f"{mode}: tasks {tasks.url}, predictor {predictor.url}")

@@ -31,10 +31,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import yaml
+
+if TYPE_CHECKING:  # the helper run inside the namespace imports no more than it needs
+    from slolab.lab.procs import ManagedProcess
 
 __all__ = [
     "COMPOSE",
@@ -222,7 +225,7 @@ class Sandbox:
 
     def __init__(self, spec: Spec, log: Path) -> None:
         self.spec, self.log = spec, log
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: ManagedProcess | None = None
 
     @classmethod
     def for_service(
@@ -255,15 +258,19 @@ class Sandbox:
         return cls(spec, log)
 
     def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private",
-                 sys.executable, "-m", "bench.sandbox", json.dumps(asdict(self.spec))],
-                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        argv = ["unshare", "--mount", "--propagation", "private",
+                sys.executable, "-m", "bench.sandbox", json.dumps(asdict(self.spec))]  # fmt: skip
+        from slolab.lab.procs import spawn
+
+        self.proc = spawn(Path(self.spec.argv[0]).name, argv, self.log, cwd=REPO)
+
+    def wait_ready(self, url: str) -> float:
+        """Poll ``url`` until it answers 2xx (see :func:`slolab.lab.procs.wait_ready`)."""
+        assert self.proc is not None, "start() first"
+        return self.proc.wait_ready(url)
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.exited() is None
 
     def processes(self) -> list[psutil.Process]:
         """The service's process tree (without the root helper that waits for it)."""
@@ -287,13 +294,14 @@ class Sandbox:
     def stop(self, timeout: float = 30.0) -> Outcome:
         code = None
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)  # the helper passes it on
+            popen = self.proc.popen
+            if popen.poll() is None:
+                popen.send_signal(signal.SIGTERM)  # the helper passes it on
             try:
-                code = self.proc.wait(timeout)
+                code = popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                code = self.proc.wait(10)
+                os.killpg(popen.pid, signal.SIGKILL)
+                code = popen.wait(10)
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         # The service's own exit status; the helper's when it failed before the service ran.
         written: dict[str, int] = {}

@@ -22,7 +22,7 @@ import httpx
 
 from bench import wrk
 from bench.run import SEED_TASKS
-from bench.servers import Service, start
+from slolab.lab.procs import ServiceProcess, start_service
 
 # label -> settings; granian with its own per-worker SO_REUSEPORT sockets as well
 SERVERS = {
@@ -33,7 +33,7 @@ SERVERS = {
 PATH = "/api/tasks?limit=20"
 
 
-def _seed(svc: Service) -> None:
+def _seed(svc: ServiceProcess) -> None:
     with httpx.Client(base_url=svc.url, timeout=10) as client:
         for i in range(SEED_TASKS):
             client.post("/api/tasks", json={"title": f"seeded task {i}"}).raise_for_status()
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m.strip() for m in args.instrumentation.split(",") if m.strip()]
     rows: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="slolab-srv-") as tmp:
-        services: dict[tuple[str, str], Service] = {}
+        services: dict[tuple[str, str], ServiceProcess] = {}
         for mode in modes:
             for server, settings in SERVERS.items():
                 env = {
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                     "PREDICTOR_URL": "http://127.0.0.1:9",  # not called by the list
                     "LOG_LEVEL": "warning",
                 }
-                svc = start("tasks", Path(tmp) / f"{server}-{mode}", env)
+                svc = start_service("tasks", Path(tmp) / f"{server}-{mode}", **env)
                 stack.callback(svc.stop)
                 _seed(svc)
                 services[(server, mode)] = svc

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from slolab.lab.httpserve import BackgroundHTTPServer, QuietHandler
 
 __all__ = ["DiscardingSink"]
 
 
-class DiscardingSink:
+class DiscardingSink(BackgroundHTTPServer):
     """Answers every POST with 200 and an empty protobuf body; counts bytes and batches.
 
     Nothing is decoded: a real collector runs elsewhere, so only the services' side
@@ -22,32 +22,16 @@ class DiscardingSink:
         self._lock = threading.Lock()
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the exporter's session expects
 
             def do_POST(self) -> None:
-                size = int(self.headers.get("Content-Length", 0))
-                self.rfile.read(size)
+                size = len(self.read_body())
                 with sink._lock:
                     sink.batches += 1
                     sink.bytes += size
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")  # an empty ExportTraceServiceResponse
-                self.end_headers()
+                # An empty ExportTraceServiceResponse.
+                self.reply(200, b"", "application/x-protobuf")
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> DiscardingSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.endpoint = self.base_url

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.servers import Service, start
+from slolab.lab.procs import ServiceProcess, start_service
 
 FEATURES = {"title_length": 20, "urgent_words": 0, "due_in_days": 3.0, "estimated_hours": 2.0}
 TARGETS = {
@@ -102,7 +102,7 @@ def _closed(sock: socket.socket) -> bool:
         sock.setblocking(True)
 
 
-def _time_requests(svc: Service, method: str, path: str, body, seconds: float, bound: float):
+def _time_requests(svc: ServiceProcess, method: str, path: str, body, seconds: float, bound: float):
     """(latencies in ms, requests failed or over ``bound``) of sequential normal requests."""
     latencies: list[float] = []
     bad = 0
@@ -133,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     rows: dict[tuple[str, bool], list[tuple[float, float, int, int]]] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="slolab-slow-") as tmp:
-        services: dict[str, Service] = {}
+        services: dict[str, ServiceProcess] = {}
         for i, name in enumerate(names):
             service, env, *_ = TARGETS[name]
             env = {**env, "LOG_LEVEL": "warning", "PREDICTOR_URL": "http://127.0.0.1:9"}
-            svc = start(service, Path(tmp) / str(i), env)
+            svc = start_service(service, Path(tmp) / str(i), **env)
             stack.callback(svc.stop)
             services[name] = svc
         for rnd in range(args.rounds):

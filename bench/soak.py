@@ -20,9 +20,6 @@ import json
 import os
 import platform
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,68 +32,24 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from slolab.lab.procs import ServiceProcess, run_service, spawn
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "reliability.md"
 BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
 MAX_GROWTH = 0.10
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One service under ``python -m slolab serve``, in its own process group."""
-
-    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
-        self.name, self.env, self.log = name, env, log
-        self.url = f"http://127.0.0.1:{env[f'{name.upper()}_PORT']}"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "slolab", "serve", name],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited: {self.log.read_text()[-2000:]}")
-            with suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise SystemExit(f"{self.name} not ready after {timeout} s; see {self.log}")
-
-    def rss(self) -> int:
-        root = psutil.Process(self.proc.pid)
-        total = 0
-        for p in [root, *root.children(recursive=True)]:
-            with suppress(psutil.NoSuchProcess):
-                total += p.memory_info().rss
-        return total
-
-    def server_errors(self) -> int:
-        """5xx answers the service itself counted (its own view, beside Locust's)."""
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        name = "flask_http_request_total" if self.name == "tasks" else "http_requests_total"
-        total = 0
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.name == name and s.labels.get("status", "").startswith("5"):
-                    total += int(s.value)
-        return total
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+def server_errors(svc: ServiceProcess) -> int:
+    """5xx answers the service itself counted (its own view, beside Locust's)."""
+    text = httpx.get(f"{svc.url}/metrics", timeout=5).text
+    name = "flask_http_request_total" if svc.name == "tasks" else "http_requests_total"
+    total = 0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels.get("status", "").startswith("5"):
+                total += int(s.value)
+    return total
 
 
 @dataclass
@@ -121,21 +74,9 @@ class Result:
         return self.failures == 0 and not any(self.server_errors.values()) and not grew
 
 
-def _service_env(name: str, state: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MONGO_"))}
-    for key in ("PROMETHEUS_MULTIPROC_DIR", "SLOLAB_ADMIN_TOKEN", "SLOLAB_FAULTS"):
-        env.pop(key, None)
-    env.update(
-        {
-            f"{name.upper()}_HOST": "127.0.0.1",
-            f"{name.upper()}_PORT": str(_free_port()),
-            "SLOLAB_STATE_DIR": str(state / name),
-            "LOG_LEVEL": "WARNING",
-            "OTEL_TRACES_EXPORTER": "none",  # no collector here: no exporter retrying
-        }
-    )
-    env.update(extra)
-    return env
+def _service_env(**extra: str) -> dict[str, str]:
+    # No collector here: no exporter retrying.
+    return {"LOG_LEVEL": "WARNING", "OTEL_TRACES_EXPORTER": "none", **extra}
 
 
 def _locust_stats(prefix: Path) -> dict[str, float]:
@@ -186,14 +127,15 @@ def machine() -> str:
 def run(duration: float, warmup: float, interval: float, users: int, log_dir: Path) -> Result:
     result = Result(duration, warmup, interval, users, machine=machine())
     with ExitStack() as stack:
-        predictor = Server("predictor", _service_env("predictor", log_dir), log_dir / "p.log")
-        stack.callback(predictor.stop)
-        predictor.wait_ready()
-        tasks_env = _service_env("tasks", log_dir, PREDICTOR_URL=predictor.url,
-                                 TASKS_DB_PATH=str(log_dir / "tasks.sqlite3"))  # fmt: skip
-        tasks = Server("tasks", tasks_env, log_dir / "tasks.log")
-        stack.callback(tasks.stop)
-        tasks.wait_ready()
+        predictor = stack.enter_context(
+            run_service("predictor", log_dir / "predictor", log=log_dir / "p.log", cwd=REPO,
+                        **_service_env())
+        )  # fmt: skip
+        tasks = stack.enter_context(
+            run_service("tasks", log_dir / "tasks", cwd=REPO,
+                        **_service_env(PREDICTOR_URL=predictor.url,
+                                       TASKS_DB_PATH=str(log_dir / "tasks.sqlite3")))
+        )  # fmt: skip
         servers = (tasks, predictor)
 
         locust_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -201,35 +143,25 @@ def run(duration: float, warmup: float, interval: float, users: int, log_dir: Pa
                           LOAD_USERS=str(users))  # fmt: skip
         locust_env.pop("SLOLAB_ADMIN_TOKEN", None)  # steady needs no faults
         prefix = log_dir / "locust"
-        with (log_dir / "locust.log").open("ab") as out:
-            locust = subprocess.Popen(
-                [sys.executable, "-m", "locust", "-f", str(REPO / "loadgen" / "locustfile.py"),
-                 "--headless", "--run-time", f"{int(duration)}s", "--host", tasks.url,
-                 "--csv", str(prefix), "--only-summary", "--stop-timeout", "5"],
-                cwd=REPO, env=locust_env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-
-        def stop_locust() -> None:
-            if locust.poll() is None:
-                os.killpg(locust.pid, signal.SIGTERM)
-                locust.wait(30)
-
-        stack.callback(stop_locust)
+        argv = [sys.executable, "-m", "locust", "-f", str(REPO / "loadgen" / "locustfile.py"),
+                "--headless", "--run-time", f"{int(duration)}s", "--host", tasks.url,
+                "--csv", str(prefix), "--only-summary", "--stop-timeout", "5"]  # fmt: skip
+        locust = spawn("locust", argv, log_dir / "locust.log", env=locust_env, cwd=REPO)
+        stack.callback(locust.stop, 30)
         t0 = time.monotonic()
         result.samples = {s.name: [] for s in servers}
-        while locust.poll() is None:
+        while locust.exited() is None:
             now = time.monotonic() - t0
             for s in servers:
-                if s.proc.poll() is not None:
+                if s.proc is None or s.proc.exited() is not None:
                     raise SystemExit(f"{s.name} died during the soak; see {s.log}")
-                result.samples[s.name].append((round(now, 1), s.rss()))
+                result.samples[s.name].append((round(now, 1), s.rss_bytes()))
             if now > duration + 60:
                 raise SystemExit("locust did not stop on time")
             time.sleep(interval)
         for key, value in _locust_stats(prefix).items():
             setattr(result, key, value)
-        result.server_errors = {s.name: s.server_errors() for s in servers}
+        result.server_errors = {s.name: server_errors(s) for s in servers}
         result.rss_mb = {name: _growth(v, warmup) for name, v in result.samples.items()}
     return result
 

@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 
 from bench import wrk
 from bench.sandbox import (
@@ -45,6 +44,7 @@ from bench.sandbox import (
     native_command,
     native_overrides,
 )
+from slolab.lab.procs import ManagedProcess, free_port, ready_timeout, spawn
 from tests.otlp_sink import OTLPSink
 
 DOC = REPO / "docs" / "stack.md"
@@ -76,12 +76,6 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _free_port() -> int:
-    from tests.conftest import free_port
-
-    return free_port()
-
-
 def _tmpfs_bytes(sb: Sandbox) -> int:
     """Bytes in the sandbox's tmpfs mounts, seen through /proc/PID/root (its namespace)."""
     procs = sb.processes()
@@ -96,14 +90,8 @@ def _tmpfs_bytes(sb: Sandbox) -> int:
     return total
 
 
-def _tree_rss(popens: list[subprocess.Popen[bytes]]) -> int:
-    total = 0
-    for popen in popens:
-        with suppress(psutil.NoSuchProcess):
-            p = psutil.Process(popen.pid)
-            total += p.memory_info().rss
-            total += sum(c.memory_info().rss for c in p.children(recursive=True))
-    return total
+def _tree_rss(procs: list[ManagedProcess]) -> int:
+    return sum(proc.usage()[1] for proc in procs)
 
 
 def _healthcheck_peak(url: str) -> float:
@@ -133,20 +121,11 @@ def _python_check_peak(name: str, port: int) -> float:
     return int(run.stdout.split()[1]) / 1024
 
 
-def _wait_url(url: str, proc: subprocess.Popen[bytes], limit_s: float = 60) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        with suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer in {limit_s:.0f} s")
-
-
 def _ready_times(probes: dict[str, tuple[str, Sandbox]], begun: float,
-                 limit_s: float = 120) -> dict[str, float]:  # fmt: skip
+                 limit_s: float | None = None) -> dict[str, float]:  # fmt: skip
     """Seconds from ``begun`` to each sandbox's first 200 on its URL (all polled together)."""
     ready: dict[str, float] = {}
+    limit_s = ready_timeout() if limit_s is None else limit_s
     while len(ready) < len(probes):
         if time.monotonic() - begun > limit_s:
             raise RuntimeError(f"not ready in {limit_s:.0f} s: {set(probes) - set(ready)}")
@@ -185,10 +164,10 @@ def _fill_receiver(url: str, notifications: int) -> None:
 
 
 def _locust(folder: Path, tasks_url: str, predictor_url: str, run_time: int, users: int,
-            web_port: int, stack: ExitStack) -> list[subprocess.Popen[bytes]]:  # fmt: skip
+            web_port: int, stack: ExitStack) -> list[ManagedProcess]:  # fmt: skip
     """A master and two workers, as compose runs them (command lines from compose)."""
     locust = str(Path(sys.executable).with_name("locust"))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SCENARIO": "spike", "TASKS_URL": tasks_url,
            "PREDICTOR_URL": predictor_url, "LOAD_USERS": str(users)}  # fmt: skip
     file = str(REPO / "loadgen" / "locustfile.py")
@@ -203,17 +182,13 @@ def _locust(folder: Path, tasks_url: str, predictor_url: str, run_time: int, use
     ]  # fmt: skip
     procs = []
     for n, argv in enumerate(argvs):
-        out = stack.enter_context((folder / f"locust-{n}.log").open("wb"))
-        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-        stack.callback(_stop_group, proc)
+        proc = spawn(f"locust-{n}", argv, folder / f"locust-{n}.log", env=env, cwd=REPO)
+        stack.callback(proc.stop, 20)
         procs.append(proc)
     return procs
 
 
-def _natives(
-    folder: Path, ports: dict[str, int], stack: ExitStack
-) -> dict[str, subprocess.Popen[bytes]]:
+def _natives(folder: Path, ports: dict[str, int], stack: ExitStack) -> dict[str, ManagedProcess]:
     """Debian's Prometheus, Alertmanager and blackbox exporter with compose's flags and
     configs, their compose peers mapped to our loopback ports (Jaeger, cAdvisor stay away)."""
     compose_ports = {"tasks": 8081, "predictor": 8082, "alert-receiver": 5001,
@@ -227,27 +202,15 @@ def _natives(
         argv, dropped = native_command(name, scratch, ports[name], hosts=hosts, files=files)
         if dropped:
             _log(f"{name}: Debian's version lacks {dropped}; started without them")
-        out = stack.enter_context((folder / f"{name}.log").open("wb"))
-        procs[name] = subprocess.Popen(argv, cwd=scratch, stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True)  # fmt: skip
-        stack.callback(_stop_group, procs[name])
+        procs[name] = spawn(name, argv, folder / f"{name}.log", cwd=scratch)
+        stack.callback(procs[name].stop, 20)
     return procs
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="stack-memory-"))
     peaks = {name: Peak(name) for name in (*OURS, "locust-master", "locust-worker", *NATIVE)}
-    ports = {name: _free_port() for name in (*OURS, *NATIVE)}
+    ports = {name: free_port() for name in (*OURS, *NATIVE)}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with ExitStack() as stack:
         sink = stack.enter_context(OTLPSink())
@@ -273,12 +236,12 @@ def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> 
         _log(f"sent {sent:,} predictions; filling the alert receiver")
         _fill_receiver(f"{url['alert-receiver']}/alerts", 1100)
         _log(f"Locust spike scenario, {users} users, {run_time} s")
-        web_port = _free_port()
+        web_port = free_port()
         procs = _locust(folder, url["tasks"], url["predictor"], run_time, users, web_port, stack)
         started = time.monotonic()
-        _wait_url(f"http://127.0.0.1:{web_port}/", procs[0])
+        procs[0].wait_ready(f"http://127.0.0.1:{web_port}/")
         peaks["locust-master"].healthcheck_mib = _python_check_peak("locust-master", web_port)
-        while procs[0].poll() is None and time.monotonic() - started < run_time + 60:
+        while procs[0].exited() is None and time.monotonic() - started < run_time + 60:
             for name in OURS:
                 peaks[name].take(boxes[name].rss_bytes(), _tmpfs_bytes(boxes[name]))
             peaks["locust-master"].take(_tree_rss(procs[:1]), 0)
@@ -289,7 +252,7 @@ def measure(run_time: int, users: int, interval: float, fill_limit_s: float) -> 
             time.sleep(interval)
         summary = (folder / "locust-0.log").read_text(errors="replace")
         crashed = [name for name, sb in boxes.items() if not sb.alive()]
-        crashed += [name for name, proc in natives.items() if proc.poll() is not None]
+        crashed += [name for name, proc in natives.items() if proc.exited() is not None]
     failures = re.findall(r"Aggregated\s+\d+\s+(\d+)\(", summary)
     requests = re.findall(r"Aggregated\s+(\d+)\s+\d+\(", summary)
     machine = {"python": platform.python_version(), "cpus": os.cpu_count(),

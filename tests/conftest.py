@@ -1,7 +1,8 @@
-import socket
 from pathlib import Path
 
 import pytest
+
+from slolab.lab.procs import free_port
 
 # What `make check` (the inner loop: `-m "not slow"`) leaves to `make test`: tests
 # that start real servers, Prometheus or Locust, fuzz, or run promtool suites.
@@ -28,13 +29,6 @@ SLOW = (
     "kubernetes/test_multi_replica.py",
 )
 _TESTS = Path(__file__).parent
-
-
-def free_port() -> int:
-    """Ask the OS for a free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -12,8 +11,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from slolab.lab.httpserve import BackgroundHTTPServer, QuietHandler
 
-class OTLPSink:
+
+class OTLPSink(BackgroundHTTPServer):
     """Collects spans posted to ``/v1/traces`` as plain dicts."""
 
     def __init__(self) -> None:
@@ -21,29 +22,20 @@ class OTLPSink:
         self._lock = threading.Lock()
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.read_body()
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 if self.path != "/v1/traces":
-                    self.send_response(404)
-                    self.end_headers()
+                    self.reply(404)
                     return
                 sink._ingest(ExportTraceServiceRequest.FromString(body))
                 payload = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply(200, payload, "application/x-protobuf")
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
+        self.endpoint = self.base_url
 
     def _ingest(self, req: ExportTraceServiceRequest) -> None:
         with self._lock:
@@ -70,11 +62,3 @@ class OTLPSink:
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.spans)
-
-    def __enter__(self) -> OTLPSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()

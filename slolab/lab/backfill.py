@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,9 +32,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from slolab.lab.procs import ManagedProcess, NotReadyError, free_port, spawn
 from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
@@ -124,12 +123,6 @@ def _run(argv: list[str], what: str) -> str:
     return proc.stdout
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class _TempPrometheus:
     """A Prometheus on a free port serving ``data_dir``: no scraping, no rules."""
 
@@ -137,42 +130,26 @@ class _TempPrometheus:
         self.binary, self.data_dir, self.work, self.host = binary, data_dir, work, host
         self.config = work / "prometheus.yml"
         self.config.write_text("global: {}\n")
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: ManagedProcess | None = None
         self.url = ""
 
-    def start(self, timeout: float = 120.0) -> None:
-        port = _free_port(self.host)
+    def start(self) -> None:
+        port = free_port(self.host)
         self.url = f"http://{self.host}:{port}"
-        log = (self.work / "prometheus.log").open("ab")
-        self.proc = subprocess.Popen(
-            [self.binary, f"--config.file={self.config}",
-             f"--storage.tsdb.path={self.data_dir}",
-             "--storage.tsdb.retention.time=3650d",  # never drop the history it serves
-             f"--web.listen-address={self.host}:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                log_tail = (self.work / "prometheus.log").read_text()[-1500:]
-                raise BackfillError(f"the backfill's Prometheus exited: {log_tail}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise BackfillError(f"the backfill's Prometheus was not ready in {timeout:g}s")
+        argv = [self.binary, f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.data_dir}",
+                "--storage.tsdb.retention.time=3650d",  # never drop the history it serves
+                f"--web.listen-address={self.host}:{port}"]  # fmt: skip
+        try:
+            self.proc = spawn("the backfill's Prometheus", argv, self.work / "prometheus.log")
+            self.proc.wait_ready(f"{self.url}/-/ready")
+        except (NotReadyError, ValueError) as exc:  # ValueError: a bad SLOLAB_READY_TIMEOUT
+            self.stop()
+            raise BackfillError(str(exc)) from None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            self.proc.stop(timeout=30)
         self.proc = None
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from slolab.contract import COMPONENT_PORTS, SCENARIOS
+from slolab.lab import procs
 from slolab.slo.durations import parse_duration
 
 __all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "history_length", "repo_root"]
@@ -109,7 +110,7 @@ class LabConfig:
     extra_rule_files: tuple[Path, ...] = ()
     # A generated past of this length backfilled before Prometheus starts (HISTORY=30d).
     history: timedelta | None = None
-    ready_timeout: float = 60.0
+    ready_timeout: float = procs.DEFAULT_READY_TIMEOUT  # SLOLAB_READY_TIMEOUT
     stop_timeout: float = 10.0
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
@@ -132,6 +133,7 @@ class LabConfig:
             reset=_flag(env, "RESET", False),
             admin_token=env.get("SLOLAB_ADMIN_TOKEN", ""),
             history=history_length(env.get("HISTORY", "")),
+            ready_timeout=procs.ready_timeout(env),
         )
         return replace(cfg, **overrides) if overrides else cfg  # type: ignore[arg-type]
 

@@ -25,7 +25,13 @@ import yaml
 
 from slolab.lab import binaries, render
 from slolab.lab.config import COMPONENT_PORTS, LabConfig
-from slolab.lab.procs import ManagedProcess, NotReadyError, Supervisor, check_ports
+from slolab.lab.procs import (
+    ManagedProcess,
+    NotReadyError,
+    Supervisor,
+    check_ports,
+    ready_timeout,
+)
 from slolab.lab.webhook import AlertReceiver, Notification, format_notification
 
 __all__ = ["Lab", "LabError", "fast_config"]
@@ -395,7 +401,7 @@ def fast_config(lab_dir: Path, ports: dict[str, int], **kw: Any) -> LabConfig:
         evaluation_interval="2s",
         fast_alerts=True,
         dashboard_refresh=2.0,
-        ready_timeout=60.0,
+        ready_timeout=ready_timeout(),
         stop_timeout=5.0,
     )
     return replace(base, **kw)

@@ -12,8 +12,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from slolab.lab.httpserve import BackgroundHTTPServer, QuietHandler
 
 __all__ = ["AlertReceiver", "Notification", "format_notification", "serve_forever"]
 
@@ -58,7 +59,7 @@ def format_notification(n: Notification) -> str:
     return "\n".join(lines)
 
 
-class AlertReceiver:
+class AlertReceiver(BackgroundHTTPServer):
     """HTTP server on ``host:port`` (0 = any free port); POST any path with Alertmanager JSON."""
 
     def __init__(
@@ -73,14 +74,14 @@ class AlertReceiver:
         self.on_notification = on_notification
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY:
-                    self._answer(413, {"error": "body too large"})
+                    self.reply(413, {"error": "body too large"})
                     return
                 try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
+                    body = json.loads(self.read_body() or b"{}")
                     note = Notification(
                         received_at=time.time(),
                         receiver=str(body.get("receiver", "")),
@@ -89,30 +90,16 @@ class AlertReceiver:
                         group_labels=dict(body.get("groupLabels") or {}),
                     )
                 except (ValueError, TypeError, AttributeError):
-                    self._answer(400, {"error": "body is not an Alertmanager webhook payload"})
+                    self.reply(400, {"error": "body is not an Alertmanager webhook payload"})
                     return
                 receiver._add(note)
-                self._answer(200, {"ok": True})
+                self.reply(200, {"ok": True})
 
             def do_GET(self) -> None:
-                self._answer(200, {"notifications": len(receiver.notifications)})
+                self.reply(200, {"notifications": len(receiver.notifications)})
 
-            def _answer(self, code: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.host, self.port = self.server.server_address[:2]
-        self.url = f"http://{self.host}:{self.port}/alerts"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler, host, port)
+        self.url = f"{self.base_url}/alerts"
 
     def _add(self, note: Notification) -> None:
         with self._cond:
@@ -136,20 +123,6 @@ class AlertReceiver:
                 if left <= 0:
                     return None
                 self._cond.wait(left)
-
-    def start(self) -> AlertReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> AlertReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_forever(host: str, port: int) -> None:

@@ -22,9 +22,9 @@ import yaml
 from slolab.faults import feedback_token
 from slolab.lab import binaries
 from slolab.lab.config import Ports, repo_root
+from slolab.lab.procs import free_port
 from slolab.lab.runner import Lab, fast_config
 from slolab.lab.webhook import AlertReceiver
-from tests.conftest import free_port
 from tests.e2e.traffic import Traffic
 
 # tasks-availability with a 1-day period: the same SLI and alert shape with windows

@@ -4,6 +4,7 @@ import pytest
 
 from slolab.contract import COMPONENT_PORTS
 from slolab.lab.config import LabConfig, Ports
+from slolab.lab.procs import DEFAULT_READY_TIMEOUT
 
 
 def test_defaults_are_the_contract_ports():
@@ -56,3 +57,10 @@ def test_urls_use_the_configured_host_and_ports():
     assert cfg.url("prometheus") == "http://127.0.0.1:1234"
     assert cfg.alert_webhook_url == "http://127.0.0.1:9097/alerts"
     assert LabConfig(webhook_url="http://h/x").alert_webhook_url == "http://h/x"
+
+
+def test_the_lab_waits_for_readiness_as_long_as_the_tests_and_bench_do():
+    assert LabConfig.from_env({}).ready_timeout == DEFAULT_READY_TIMEOUT
+    assert LabConfig.from_env({"SLOLAB_READY_TIMEOUT": "300"}).ready_timeout == 300
+    with pytest.raises(ValueError, match="SLOLAB_READY_TIMEOUT must be a number"):
+        LabConfig.from_env({"SLOLAB_READY_TIMEOUT": "later"})

@@ -19,13 +19,13 @@ import pytest
 from slolab.lab import binaries, history
 from slolab.lab.backfill import group_step, rule_levels, wanted_series
 from slolab.lab.config import LabConfig, Ports, repo_root
+from slolab.lab.procs import free_port
 from slolab.lab.runner import Lab, fast_config
 from slolab.slo import load
 from slolab.slo.budget import remaining_budget
 from slolab.slo.model import SampleSLI
 from slolab.slo.query import Prometheus
 from slolab.slo.status import collect
-from tests.conftest import free_port
 
 END = 1_795_000_000.0  # a fixed instant: the generator is deterministic
 

@@ -9,9 +9,8 @@ import pytest
 import yaml
 
 from slolab.lab.config import Ports
-from slolab.lab.procs import port_is_free
+from slolab.lab.procs import free_port, port_is_free
 from slolab.lab.runner import MARKER, Lab, LabError, fast_config
-from tests.conftest import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

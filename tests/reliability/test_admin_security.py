@@ -19,10 +19,8 @@ from services.tasks.app import create_app as create_tasks
 from services.tasks.config import Settings as TasksSettings
 from slolab import faults as faults_module
 from slolab.faults import ALLOWED, FaultController
-from tests.conftest import free_port
+from slolab.lab.procs import free_port
 from tests.reliability.services import REPO, run_service
-
-pytestmark = pytest.mark.timeout(60)
 
 TOKEN = "s3cret-admin-token-for-tests"
 FAULT_ON = {"tasks": {"store_outage": True}, "predictor": {"model_drift": True}}

@@ -13,10 +13,7 @@ import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.pair import run_pair
-from tests.reliability.services import Service, run_service, service_env
-
-pytestmark = pytest.mark.timeout(180)
+from tests.reliability.services import REPO, Service, run_pair, run_service, service_env
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +21,12 @@ def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
     tmp = tmp_path_factory.mktemp("disks")
     # Only the fault state in the state folders: metrics and the database elsewhere.
     (tmp / "db").mkdir()
-    tasks = {
-        "TASKS_DB_PATH": str(tmp / "db" / "tasks.sqlite3"),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "tasks-metrics"),
-    }
-    with run_pair(tmp, tasks=tasks) as pair:
-        yield pair
+    with run_pair(
+        tmp,
+        TASKS_DB_PATH=str(tmp / "db" / "tasks.sqlite3"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp / "tasks-metrics"),
+    ) as services:
+        yield services
 
 
 @contextmanager
@@ -139,7 +136,7 @@ def test_a_lost_database_file_is_503_never_a_silent_201(tasks_alone, change) -> 
     assert ready.status_code == 503, ready.text
     assert "replaced or deleted" in ready.json()["error"], ready.text
     assert httpx.get(f"{svc.url}/api/tasks").status_code == 503
-    assert svc.proc is not None and svc.proc.poll() is None  # up, and honest about it
+    assert svc.proc is not None and svc.proc.exited() is None  # up, and honest about it
     record("sqlite_lost", change=change.__name__, creates=40, answers_503=counts.get(503, 0))
 
 
@@ -170,7 +167,7 @@ def test_a_corrupt_database_is_not_ready(tmp_path: Path) -> None:
     store.close()
     _corrupt_an_index(db)
     env = service_env("tasks", tmp_path, TASKS_DB_PATH=str(db))
-    svc = Service("tasks", f"http://127.0.0.1:{env['TASKS_PORT']}", env, tmp_path / "tasks.log")
+    svc = Service("tasks", env, tmp_path / "tasks.log", REPO)
     try:
         svc.start(probe="/healthz")  # alive: readiness is the question
         lists = [httpx.get(f"{svc.url}/api/tasks").status_code for _ in range(5)]

@@ -14,7 +14,7 @@ from services.predictor.config import Settings as PredictorSettings
 from services.tasks.app import create_app as create_tasks
 from services.tasks.config import Settings as TasksSettings
 from slolab.faults import ALLOWED, FaultController
-from tests.conftest import free_port
+from slolab.lab.procs import free_port
 from tests.reliability.services import metric_value
 
 pytestmark = pytest.mark.timeout(60)

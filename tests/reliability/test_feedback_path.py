@@ -9,16 +9,14 @@ import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.pair import run_pair
-from tests.reliability.services import Service
-
-pytestmark = pytest.mark.timeout(120)
+from tests.reliability.services import Service, run_pair
 
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
-    with run_pair(tmp_path_factory.mktemp("feedback"), tasks={"PREDICTOR_TIMEOUT": "5"}) as pair:
-        yield pair
+    tmp = tmp_path_factory.mktemp("feedback")
+    with run_pair(tmp, PREDICTOR_TIMEOUT="5") as services:
+        yield services
 
 
 def test_only_the_tasks_service_can_report_ground_truth(services) -> None:

@@ -20,7 +20,7 @@ from services.tasks.app import create_app
 from services.tasks.config import Settings
 from services.tasks.openapi import openapi_document
 from slolab.faults import ALLOWED, FaultController
-from tests.conftest import free_port
+from slolab.lab.procs import free_port
 from tests.reliability.fuzzing import (
     HYPOTHESIS,
     CurrentWsgiApp,

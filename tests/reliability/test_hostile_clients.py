@@ -14,10 +14,7 @@ import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.pair import run_pair
-from tests.reliability.services import Service, run_service
-
-pytestmark = pytest.mark.timeout(120)
+from tests.reliability.services import Service, run_pair, run_service
 
 # Bodies whose chunk framing is broken: a size that is not hex, a chunk without its
 # CRLF, a malformed chunk extension.
@@ -32,9 +29,9 @@ FIVE_XX = {"tasks": ("flask_http_request_total", "status"),
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
-    info = {"LOG_LEVEL": "INFO"}
-    with run_pair(tmp_path_factory.mktemp("clients"), predictor=info, tasks=info) as pair:
-        yield pair
+    tmp = tmp_path_factory.mktemp("clients")
+    with run_pair(tmp, {"LOG_LEVEL": "INFO"}, LOG_LEVEL="INFO") as services:
+        yield services
 
 
 def raw(url: str, request: bytes, timeout: float = 10) -> bytes:
@@ -153,7 +150,7 @@ def test_a_failing_body_stream_is_400_in_process(tmp_path, monkeypatch, method, 
     from services.tasks.app import create_app
     from services.tasks.config import Settings
     from slolab.faults import ALLOWED, FaultController
-    from tests.conftest import free_port
+    from slolab.lab.procs import free_port
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     ctl = FaultController("tasks", ALLOWED["tasks"], tmp_path / "state", "t0ken")

@@ -13,8 +13,6 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import FEEDBACK_AUTH, Service, run_service
 
-pytestmark = pytest.mark.timeout(120)
-
 ROWS = [
     {"title_length": t, "urgent_words": u, "due_in_days": d, "estimated_hours": h}
     for t, u, d, h in [(5, 0, 30.0, 1.0), (40, 3, 0.5, 8.0), (22, 1, 3.0, 2.5),
@@ -54,7 +52,7 @@ def test_restarts_serve_the_same_model(predictor: Service) -> None:
     second = answers(predictor)
     assert second[0] == retrained.json()["version"] != first[0]
     os.killpg(predictor.proc.pid, signal.SIGKILL)
-    predictor.proc.wait(10)
+    predictor.proc.popen.wait(10)
     predictor.start()
     assert answers(predictor) == second
     record("predictor_restart", restarts=2, versions=[first[0], second[0]], rows=len(ROWS),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -15,14 +13,12 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import free_port
+from slolab.lab.procs import ManagedProcess, free_port, spawn
 from tests.reliability.figures import record
 from tests.reliability.load import Load, percentile
-from tests.reliability.pair import run_pair
-from tests.reliability.services import Service, wait_until
+from tests.reliability.services import Service, run_pair, wait_until
 
 pytestmark = [
-    pytest.mark.timeout(120),
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs the prometheus binary"),
 ]
 
@@ -39,32 +35,18 @@ class Prometheus:
         ]
         fast = {"scrape_interval": "500ms", "scrape_timeout": "400ms"}
         self.config.write_text(yaml.safe_dump({"global": fast, "scrape_configs": scrape}))
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: ManagedProcess | None = None
 
     def start(self) -> None:
-        with (self.folder / "prometheus.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                ["prometheus", f"--config.file={self.config}",
-                 f"--storage.tsdb.path={self.folder / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        assert wait_until(self._ready, timeout=30), (self.folder / "prometheus.log").read_text()
-
-    def _ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        argv = ["prometheus", f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}"]  # fmt: skip
+        self.proc = spawn("prometheus", argv, self.folder / "prometheus.log")
+        self.proc.wait_ready(f"{self.url}/-/ready")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.stop(timeout=20)
 
     def up(self) -> dict[str, float]:
         data = httpx.get(f"{self.url}/api/v1/query", params={"query": "up"}, timeout=5).json()

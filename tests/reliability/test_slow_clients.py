@@ -9,16 +9,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 
 import httpx
 import pytest
 
 from tests.reliability.figures import record
 from tests.reliability.load import percentile
-from tests.reliability.services import Service, run_service
-
-pytestmark = pytest.mark.timeout(180)
+from tests.reliability.services import Service, run_pair
 
 SLOW = 40  # connections sending one header byte every DRIBBLE_S
 SILENT = 40  # connections that never send a byte
@@ -33,15 +30,10 @@ NORMAL = {"tasks": ("GET", "/api/tasks?limit=5", None), "predictor": ("POST", "/
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:
     tmp = tmp_path_factory.mktemp("slow")
     timeout = str(HEADER_TIMEOUT_S)
-    with ExitStack() as stack:
-        predictor = stack.enter_context(
-            run_service("predictor", tmp, PREDICTOR_RETRAIN_INTERVAL_S="0",
-                        PREDICTOR_HEADER_TIMEOUT_S=timeout)
-        )  # fmt: skip
-        tasks = stack.enter_context(
-            run_service("tasks", tmp, PREDICTOR_URL=predictor.url, TASKS_HEADER_TIMEOUT_S=timeout)
-        )
-        yield {"tasks": tasks, "predictor": predictor}
+    with run_pair(
+        tmp, {"PREDICTOR_HEADER_TIMEOUT_S": timeout}, TASKS_HEADER_TIMEOUT_S=timeout
+    ) as services:
+        yield services
 
 
 def _connect(url: str) -> socket.socket:

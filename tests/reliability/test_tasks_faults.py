@@ -16,8 +16,6 @@ from tests.reliability.figures import record
 from tests.reliability.load import Load
 from tests.reliability.services import Service, run_service, wait_until
 
-pytestmark = pytest.mark.timeout(120)
-
 
 @pytest.fixture
 def tasks(tmp_path: Path) -> Iterator[Service]:
@@ -93,7 +91,7 @@ def test_tasks_survive_a_restart_and_a_kill_of_the_whole_server(tasks: Service) 
 
     # SIGKILL to master and workers at once: WAL with synchronous=NORMAL keeps every commit.
     os.killpg(tasks.proc.pid, signal.SIGKILL)
-    tasks.proc.wait(10)
+    tasks.proc.popen.wait(10)
     tasks.start()
     after = sorted(all_tasks(tasks), key=lambda t: t["id"])
     assert after == before

@@ -12,8 +12,6 @@ import pytest
 
 from tests.reliability.services import run_service
 
-pytestmark = pytest.mark.timeout(120)
-
 
 @pytest.mark.parametrize("server", ["granian", "gunicorn"])
 def test_two_instances_share_no_socket_or_file(tmp_path: Path, server: str) -> None:

@@ -9,17 +9,14 @@ targets). Queries then run on the real engine, over the real API.
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import free_port
+from slolab.lab.procs import free_port, spawn
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None or shutil.which("promtool") is None,
@@ -54,35 +51,22 @@ def backfilled_prometheus(folder: Path, series: Mapping[str, Points]) -> Iterato
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     port = free_port()
-    log = (folder / "prometheus.log").open("wb")
     config = folder / "prometheus.yml"
     config.write_text("global: {evaluation_interval: 30s}\n", encoding="utf-8")
-    server = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
-         "--storage.tsdb.retention.time=400d", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    argv = [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        "--storage.tsdb.retention.time=400d",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    server = spawn("prometheus", argv, folder / "prometheus.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, (folder / "prometheus.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "Prometheus did not become ready in 60 s"
-            time.sleep(0.2)
+        server.wait_ready(f"{url}/-/ready")
         yield url
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
-        log.close()
+        server.stop(timeout=20)
 
 
 def counter(

@@ -7,12 +7,11 @@ helpers build the bodies Prometheus sends. Every request is logged in
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from slolab.lab.httpserve import BackgroundHTTPServer, QuietHandler
 
 Route = Callable[[str, dict[str, str]], tuple[int, Any]]
 
@@ -59,13 +58,13 @@ def alerts(*items: Mapping[str, Any]):
     return success({"alerts": listed})
 
 
-class FakePrometheus:
+class FakePrometheus(BackgroundHTTPServer):
     def __init__(self) -> None:
         self.route: Route = lambda path, params: (404, "not found")
         self.requests: list[tuple[str, dict[str, str]]] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -74,31 +73,11 @@ class FakePrometheus:
                     status, body = fake.route(parts.path, params)
                 except Exception as exc:  # a test bug: show it as Prometheus would not
                     status, body = 500, f"fake route failed: {exc!r}"
-                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(status)
                 ctype = "text/plain" if isinstance(body, str) else "application/json"
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                self.reply(status, body, ctype)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-
-    def start(self) -> FakePrometheus:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(Handler)
+        self.url = self.base_url
 
     def queries(self) -> list[str]:
         return [p.get("query", "") for _, p in self.requests]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from slolab.cli import main
+from slolab.lab.httpserve import BackgroundHTTPServer, QuietHandler
 from slolab.slo import against
 
 
@@ -28,29 +27,20 @@ FRESH = (
 )
 
 
-class _Metrics(BaseHTTPRequestHandler):
+class _Metrics(QuietHandler):
     pages: dict[str, str] = {}
 
     def do_GET(self) -> None:
         body = self.pages.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.end_headers()
-        self.wfile.write((body or "not found").encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200 if body is not None else 404, body or "not found", "text/plain")
 
 
 @pytest.fixture
 def metrics_server() -> Iterator[tuple[str, dict[str, str]]]:
     pages: dict[str, str] = {}
     handler = type("Handler", (_Metrics,), {"pages": pages})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", pages
-    finally:
-        server.shutdown()
+    with BackgroundHTTPServer(handler) as server:
+        yield server.base_url, pages
 
 
 def _run(slos_file, *urls: str) -> int:

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import re
 import ssl
-import threading
 import zlib
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as email_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from slolab.cli import main
+from slolab.lab.httpserve import BackgroundHTTPServer, QuietHandler
+from slolab.lab.procs import free_port
 from slolab.slo import delivery as d
 from slolab.slo.report.analysis import Report, analyse
-from tests.conftest import free_port
 from tests.slo.fake_prometheus import matrix
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -54,28 +53,20 @@ def test_pdf_holds_the_tables_and_both_charts(report, tmp_path):
     assert b" l " in text  # chart lines drawn as vectors
 
 
-class _Receiver(BaseHTTPRequestHandler):
+class _Receiver(QuietHandler):
     bodies: list[bytes] = []
     status = 200
 
     def do_POST(self) -> None:
-        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-        self.send_response(self.status)
-        self.end_headers()
-        self.wfile.write(b"ok" if self.status == 200 else b"no_such_hook")
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.bodies.append(self.read_body())
+        self.reply(self.status, b"ok" if self.status == 200 else b"no_such_hook", "text/plain")
 
 
 @pytest.fixture
 def webhook():
     _Receiver.bodies, _Receiver.status = [], 200
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/secret"
-    server.shutdown()
-    server.server_close()
+    with BackgroundHTTPServer(_Receiver) as server:
+        yield f"{server.base_url}/services/T000/B000/secret"
 
 
 def test_slack_webhook(report, webhook):

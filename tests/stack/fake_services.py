@@ -9,13 +9,14 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from slolab.lab.httpserve import BackgroundHTTPServer, QuietHandler
 
 Request = tuple[str, str, dict[str, str], Any]
 
 
-class FakeService:
+class FakeService(BackgroundHTTPServer):
     """``kind`` is "tasks" or "predictor"; ``token`` guards /admin/faults."""
 
     def __init__(self, kind: str, token: str | None = None) -> None:
@@ -27,46 +28,23 @@ class FakeService:
         self._lock = threading.Lock()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.read_body()
                 body = json.loads(raw) if raw else None
                 with outer._lock:
                     outer.requests.append((self.command, self.path, dict(self.headers), body))
                     status, answer = outer.answer(
                         self.command, self.path, body, self.headers.get("Authorization")
                     )
-                data = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, answer)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeService:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = self.base_url
 
     def answer(self, method: str, path: str, body: Any, auth: str | None) -> tuple[int, Any]:
         route = path.split("?", 1)[0]

@@ -19,30 +19,14 @@ import httpx
 import pytest
 
 from bench.sandbox import REPO, Image, Sandbox, can_sandbox, load_compose, native_overrides
-from tests.conftest import free_port
+from slolab.lab.procs import free_port, ready_timeout
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(can_sandbox() is not None, reason=f"no sandbox: {can_sandbox()}"),
 ]
-READY_TIMEOUT_S = 90.0  # a cold predictor trains its model first; the machine is shared
 REFUSED = re.compile(r"Read-only file system|EROFS|Permission denied", re.I)
 SIGTERM_EXIT = (0, -15)  # the alert receiver leaves on the signal itself
-
-
-def _wait_ready(sb: Sandbox, url: str) -> httpx.Response:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if not sb.alive():
-            pytest.fail(f"exited before ready:\n{sb.stop().log[-3000:]}")
-        try:
-            resp = httpx.get(url, timeout=2)
-            if resp.status_code == 200:
-                return resp
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"{url} not ready in {READY_TIMEOUT_S:.0f} s:\n{sb.stop().log[-3000:]}")
 
 
 def _healthcheck_argv(test: list[str]) -> list[str]:
@@ -62,7 +46,7 @@ def test_runs_read_only_as_compose_runs_it(name: str, tmp_path: Path) -> None:
                              compose=compose)  # fmt: skip
     sb.start()
     try:
-        _wait_ready(sb, f"http://127.0.0.1:{port}/readyz")
+        sb.wait_ready(f"http://127.0.0.1:{port}/readyz")
         procs = sb.processes()
         assert procs and {p.uids().real for p in procs} == {Image.from_dockerfile().uid}
         check = compose["services"][name]["healthcheck"]["test"]
@@ -103,7 +87,7 @@ def test_the_dashboard_runs_read_only_as_compose_runs_it(tmp_path: Path) -> None
                              compose=compose)  # fmt: skip
     sb.start()
     try:
-        _wait_ready(sb, f"{url}/healthz")
+        sb.wait_ready(f"{url}/healthz")
         assert httpx.get(f"{url}/", timeout=30).status_code == 200
         for path in ("/api/state", "/api/charts"):  # Prometheus down: 502, said in JSON
             resp = httpx.get(url + path, timeout=30)
@@ -136,7 +120,7 @@ def test_the_sandbox_refuses_writes_outside_the_tmpfs(tmp_path: Path) -> None:
     probe = "/var/tmp/slolab-sandbox-probe"
     sb, _ = _started("predictor", tmp_path / "log", SLOLAB_STATE_DIR=probe)
     try:
-        sb.proc.wait(READY_TIMEOUT_S)  # type: ignore[union-attr]
+        sb.proc.popen.wait(ready_timeout())  # type: ignore[union-attr]
     finally:
         outcome = sb.stop()
     assert outcome.returncode not in SIGTERM_EXIT
@@ -150,7 +134,7 @@ def test_gunicorn_control_socket_needs_the_runtime_dir(tmp_path: Path) -> None:
     assert Image.from_dockerfile().env.get("XDG_RUNTIME_DIR") == "/tmp"
     sb, port = _started("tasks", tmp_path / "log", XDG_RUNTIME_DIR="")
     try:
-        _wait_ready(sb, f"http://127.0.0.1:{port}/readyz")
+        sb.wait_ready(f"http://127.0.0.1:{port}/readyz")
         deadline = time.monotonic() + 10  # the control server starts after the workers
         while time.monotonic() < deadline and "ontrol" not in sb.log.read_text():
             time.sleep(0.2)

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bench.sandbox import NATIVE_BINARIES, STAND_IN_SECRETS, load_compose, native_command
-from tests.conftest import free_port
+from slolab.lab.procs import free_port, spawn
 
 # Flags in compose that the Debian versions do not have yet (none today).
 NEWER_THAN_DEBIAN: set[str] = set()
-READY_TIMEOUT_S = 60.0
 READY_PATH = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "blackbox": "/-/healthy"}
 
 
@@ -36,25 +33,13 @@ def test_compose_command_line_starts_natively(name: str, tmp_path: Path) -> None
     files = STAND_IN_SECRETS if name == "alertmanager" else None
     argv, dropped = native_command(name, tmp_path, port, files=files, compose=compose)
     assert set(dropped) <= NEWER_THAN_DEBIAN, f"flags unknown to Debian's {name}: {dropped}"
-    log = tmp_path / "log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    proc = spawn(name, argv, tmp_path / "log", cwd=tmp_path)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        ready = False
-        while time.monotonic() < deadline and not ready:
-            assert proc.poll() is None, f"{name} exited:\n{log.read_text()[-3000:]}"
-            try:
-                url = f"http://127.0.0.1:{port}{READY_PATH[name]}"
-                ready = httpx.get(url, timeout=2).status_code == 200
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        assert ready, f"{name} not ready:\n{log.read_text()[-3000:]}"
+        proc.wait_ready(f"http://127.0.0.1:{port}{READY_PATH[name]}")
         check = svc["healthcheck"]["test"]
         if shutil.which(check[1]):
             url = check[-1].replace(check[-1].split("/")[2], f"127.0.0.1:{port}")
             run = subprocess.run([*check[1:-1], url], capture_output=True, timeout=30)
             assert run.returncode == 0, run.stderr
     finally:
-        proc.terminate()
-        proc.wait(30)
+        proc.stop(timeout=30)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from slolab.lab.procs import free_port
 from slolab.web.app import create_app
-from tests.conftest import free_port
 
 
 def _client(toolkit_slos, url: str) -> TestClient:

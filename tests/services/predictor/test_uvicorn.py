@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,67 +14,47 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from tests.conftest import free_port
+from slolab.lab.procs import ManagedProcess, run_service, service_env, spawn
 from tests.services.predictor.conftest import FEATURES
 
 REPO = Path(__file__).resolve().parents[3]
-pytestmark = pytest.mark.timeout(90)
 
 
-def start(tmp_path: Path, **extra: str) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.update(
-        SLOLAB_STATE_DIR=str(tmp_path / "state"),
+def start(tmp_path: Path, **extra: str) -> tuple[ManagedProcess, str]:
+    """``uvicorn`` itself (not ``slolab serve``) on a free port, ready: (process, URL)."""
+    env = service_env(
+        "predictor",
+        tmp_path / "state",
         PREDICTOR_RETRAIN_INTERVAL_S="0",
         LOG_LEVEL="WARNING",
         # Spans are recorded and sampled (trace ids for exemplars), never exported.
         OTEL_TRACES_EXPORTER="none",
         **extra,
     )
-    log = tmp_path / "predictor.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "services.predictor.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-             "--no-access-log"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"predictor exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url, log
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    stop(proc)
-    raise AssertionError(f"predictor not ready: {log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    host, port = env["PREDICTOR_HOST"], env["PREDICTOR_PORT"]
+    argv = [sys.executable, "-m", "uvicorn", "services.predictor.app:create_app", "--factory",
+            "--host", host, "--port", port, "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log"]  # fmt: skip
+    proc = spawn("predictor", argv, tmp_path / "predictor.log", env=env, cwd=REPO)
+    url = f"http://{host}:{port}"
+    try:
+        proc.wait_ready(f"{url}/readyz")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, url
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    proc, url, log = start(tmp_path)
+    proc, url = start(tmp_path)
     try:
-        yield url, log
+        yield url, proc.log_path
     finally:
-        stop(proc)
+        proc.stop()
     # A graceful shutdown (uvicorn re-raises SIGTERM when it exits, hence -15).
-    assert proc.returncode in (0, -signal.SIGTERM), log.read_text()[-3000:]
-    assert "Application shutdown complete" in log.read_text()
+    assert proc.exited() in (0, -signal.SIGTERM), proc.log_tail(40)
+    assert "Application shutdown complete" in proc.log_path.read_text()
 
 
 def exemplars(text: str) -> list:
@@ -108,7 +85,7 @@ def test_openmetrics_scrape_carries_trace_exemplars(server: tuple[str, Path]) ->
 
 
 def test_tracing_off_means_no_exemplars(tmp_path: Path) -> None:
-    proc, url, _ = start(tmp_path, OTEL_SDK_DISABLED="true")
+    proc, url = start(tmp_path, OTEL_SDK_DISABLED="true")
     try:
         # urllib, not httpx: another test may have instrumented httpx in this process, and
         # a propagated traceparent would rightly give the server's spans a trace id.
@@ -124,34 +101,17 @@ def test_tracing_off_means_no_exemplars(tmp_path: Path) -> None:
         assert om.status_code == 200 and not exemplars(om.text)
         assert 'handler="/predict"' in om.text
     finally:
-        stop(proc)
+        proc.stop()
 
 
 def test_two_workers_sum_their_counts_in_multiprocess_mode(tmp_path: Path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve.py makes a fresh one for 2 workers
-    env.update(
-        PREDICTOR_HOST="127.0.0.1", PREDICTOR_PORT=str(port), PREDICTOR_WORKERS="2",
-        SLOLAB_STATE_DIR=str(tmp_path / "state"), PREDICTOR_RETRAIN_INTERVAL_S="0",
-        LOG_LEVEL="WARNING", OTEL_TRACES_EXPORTER="none",
-    )  # fmt: skip
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "slolab", "serve", "predictor"], cwd=REPO, env=env,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    # No PROMETHEUS_MULTIPROC_DIR given: serve.py makes a fresh one for 2 workers.
+    with run_service(
+        "predictor", tmp_path / "state", log=tmp_path / "serve.log", cwd=REPO,
+        PREDICTOR_WORKERS="2", PREDICTOR_RETRAIN_INTERVAL_S="0", LOG_LEVEL="WARNING",
+        OTEL_TRACES_EXPORTER="none",
+    ) as svc:  # fmt: skip
+        url = svc.url
         n = 40
         # A new connection each time, so that both workers take requests.
         for _ in range(n):
@@ -164,10 +124,3 @@ def test_two_workers_sum_their_counts_in_multiprocess_mode(tmp_path: Path) -> No
         assert predicted == n
         assert 'http_requests_total{handler="/predict",method="POST",status="200"} 40.0' in text
         assert "model_info{" in text and "process_cpu_seconds_total" in text
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)

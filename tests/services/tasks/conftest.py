@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from services.tasks.app import create_app
 from services.tasks.config import Settings
 from slolab.faults import ALLOWED, FaultController
-from tests.conftest import free_port
+from slolab.lab.procs import free_port
 from tests.services.tasks.fake_predictor import FakePredictor
 
 TOKEN = "test-admin-token"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from slolab.lab.httpserve import BackgroundHTTPServer, QuietHandler
 
-class FakePredictor:
+
+class FakePredictor(BackgroundHTTPServer):
     """Answers /predict and /feedback; ``mode`` is ok, slow, error or garbage."""
 
     def __init__(self) -> None:
@@ -20,13 +22,9 @@ class FakePredictor:
         self._lock = threading.Lock()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                body = json.loads(self.read_body() or b"{}")
                 with outer._lock:
                     outer.requests.append((self.path, body))
                 if outer.mode == "slow":
@@ -44,30 +42,12 @@ class FakePredictor:
                     self._send(200, b'{"correct": true}')
 
             def _send(self, status: int, body: bytes) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the client gave up waiting (slow mode)
+                with contextlib.suppress(OSError):  # the client gave up waiting (slow mode)
+                    self.reply(status, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        super().__init__(Handler, poll_interval=0.02)
+        self.url = self.base_url
 
     def paths(self) -> list[str]:
         with self._lock:
             return [p for p, _ in self.requests]
-
-    def __enter__(self) -> FakePredictor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()

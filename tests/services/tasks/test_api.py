@@ -336,7 +336,7 @@ def test_real_store_failure_gives_503_and_recovers(settings, faults, tmp_path) -
 
 
 def test_mongo_store_unreachable_answers_503_fast(faults, predictor) -> None:
-    from tests.conftest import free_port
+    from slolab.lab.procs import free_port
 
     url = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
     cfg = Settings(db_path=None, mongo_url=url, store_timeout=0.5, predictor_url=predictor.url)  # type: ignore[arg-type]

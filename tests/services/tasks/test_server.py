@@ -4,29 +4,25 @@ loopback."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from slolab.lab.procs import ServiceProcess, run_service
 from slolab.serve import TASKS_SERVERS
-from tests.conftest import free_port
 from tests.otlp_sink import OTLPSink
+from tests.reliability.services import metric_value
 from tests.services.tasks.conftest import TOKEN
 from tests.services.tasks.fake_predictor import FakePredictor
-
-pytestmark = pytest.mark.timeout(120)
 
 REPO = Path(__file__).resolve().parents[3]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -35,77 +31,38 @@ N = 200
 
 @dataclass
 class Server:
-    url: str
-    proc: subprocess.Popen
+    svc: ServiceProcess
     mp_dir: Path
 
+    @property
+    def url(self) -> str:
+        return self.svc.url
+
     def metric(self, name: str, **labels: str) -> float:
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                    total += s.value
-        return total
+        return metric_value(httpx.get(f"{self.url}/metrics", timeout=5).text, name, **labels)
 
     def workers(self) -> list[psutil.Process]:
-        return psutil.Process(self.proc.pid).children()
+        return psutil.Process(self.svc.pid).children()
 
     def fresh(self) -> httpx.Client:
         # A new connection per request, so requests spread over the workers.
         return httpx.Client(base_url=self.url, timeout=10, headers={"Connection": "close"})
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"server not ready in 30 s: {log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-
-
-def _start(tmp_path: Path, server: str, **extra: str) -> tuple[subprocess.Popen, str, Path]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MONGO_", "TASKS_"))}
-    env.update(
+def _run(tmp_path: Path, server: str, **extra: str) -> AbstractContextManager[ServiceProcess]:
+    """``slolab serve tasks`` under ``server`` with 2 workers, ready; stopped on exit."""
+    return run_service(
+        "tasks",
+        tmp_path / "state",
+        log=tmp_path / "server.log",
+        cwd=REPO,
         TASKS_SERVER=server,
-        TASKS_HOST="127.0.0.1",
-        TASKS_PORT=str(port),
         TASKS_WORKERS="2",
         TASKS_DB_PATH=str(tmp_path / "tasks.sqlite3"),
-        SLOLAB_STATE_DIR=str(tmp_path / "state"),
         SLOLAB_ADMIN_TOKEN=TOKEN,
         LOG_LEVEL="WARNING",
         **extra,
     )
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "slolab", "serve", "tasks"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
-    except BaseException:
-        _stop(proc)
-        raise
-    return proc, url, log
 
 
 @pytest.fixture(params=TASKS_SERVERS)
@@ -114,14 +71,12 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     mp.mkdir()
     (mp / "counter_99999.db").write_bytes(b"stale garbage from an earlier run")
     (mp / "keep.txt").write_text("not prometheus_client's")
-    with FakePredictor() as predictor:
-        proc, url, _ = _start(
-            tmp_path, request.param, PROMETHEUS_MULTIPROC_DIR=str(mp), PREDICTOR_URL=predictor.url
-        )
-        try:
-            yield Server(url, proc, mp)
-        finally:
-            _stop(proc)
+    with (
+        FakePredictor() as predictor,
+        _run(tmp_path, request.param, PROMETHEUS_MULTIPROC_DIR=str(mp),
+             PREDICTOR_URL=predictor.url) as svc,
+    ):  # fmt: skip
+        yield Server(svc, mp)
 
 
 def test_start_wipes_stale_metric_files_only(server: Server) -> None:
@@ -200,7 +155,7 @@ def test_admin_needs_the_token(server: Server) -> None:
 
 
 def test_cpu_and_memory_cover_the_whole_server_tree(server: Server) -> None:
-    procs = [psutil.Process(server.proc.pid), *server.workers()]
+    procs = [psutil.Process(server.svc.pid), *server.workers()]
     assert len(procs) == 3
     rss_tree = sum(p.memory_info().rss for p in procs)
     reported = server.metric("process_resident_memory_bytes")
@@ -267,7 +222,7 @@ def test_a_dead_workers_live_gauges_are_dropped(server: Server) -> None:
 @pytest.mark.parametrize("name", TASKS_SERVERS)
 def test_a_graceful_stop_flushes_the_queued_spans(tmp_path: Path, name: str) -> None:
     with OTLPSink() as sink:
-        proc, url, log = _start(
+        with _run(
             tmp_path,
             name,
             PREDICTOR_URL="http://127.0.0.1:9",
@@ -275,14 +230,11 @@ def test_a_graceful_stop_flushes_the_queued_spans(tmp_path: Path, name: str) -> 
             # Nothing leaves on schedule during the test: only the flush at exit sends.
             OTEL_BSP_SCHEDULE_DELAY="600000",
             SLOLAB_TRACE_KEEP_RATIO="1",  # every trace, fast ones included
-        )
-        try:
+        ) as svc:
             for _ in range(10):
-                with httpx.Client(base_url=url, headers={"Connection": "close"}) as c:
+                with httpx.Client(base_url=svc.url, headers={"Connection": "close"}) as c:
                     assert c.get("/api/tasks").status_code == 200
             assert sink.snapshot() == []
-        finally:
-            _stop(proc)
-        assert proc.returncode is not None
+        assert svc.proc is not None and svc.proc.exited() is not None
         served = [s for s in sink.snapshot() if s["kind"] == 2 and s["service"] == "tasks"]
-        assert len(served) == 10, (len(served), log.read_text()[-2000:])
+        assert len(served) == 10, (len(served), svc.log.read_text()[-2000:])

@@ -185,7 +185,7 @@ def test_sqlite_locked_database_is_unavailable_within_the_timeout(tmp_path: Path
 
 
 def test_mongo_unreachable_is_unavailable_within_about_a_second() -> None:
-    from tests.conftest import free_port
+    from slolab.lab.procs import free_port
 
     store = MongoStore(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", timeout=0.5)
     for call in (store.ping, lambda: store.get(new_id()), lambda: make(store)):
