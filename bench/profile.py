@@ -50,7 +50,8 @@ def _configure(mode: str, workload: str) -> None:
 
 
 def _list_call() -> Callable[[], None]:
-    from services.tasks.app import create_app
+    from slolab.services.tasks.app import create_app
+
     from slolab.telemetry import setup_tracing
 
     setup_tracing("tasks")
@@ -78,7 +79,8 @@ def _list_call() -> Callable[[], None]:
 
 
 def _predict_call(mode: str) -> Callable[[], None]:
-    from services.predictor.app import create_app
+    from slolab.services.predictor.app import create_app
+
     from slolab.telemetry import setup_tracing
 
     setup_tracing("predictor")
@@ -87,8 +89,7 @@ def _predict_call(mode: str) -> Callable[[], None]:
         from prometheus_client import CollectorRegistry
         from prometheus_fastapi_instrumentator import Instrumentator
         from prometheus_fastapi_instrumentator.metrics import Info
-
-        from services.predictor.metrics import EXCLUDED_HANDLERS
+        from slolab.services.predictor.metrics import EXCLUDED_HANDLERS
 
         metrics = app.state.predictor.metrics
 

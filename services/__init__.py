@@ -1,0 +1,1 @@
+"""The demo services, installed as ``slolab.services`` (pyproject.toml maps this folder)."""

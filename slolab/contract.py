@@ -125,7 +125,7 @@ _METRICS: Final = (
            "Ground-truth feedback that could not be forwarded to the predictor."),
     Metric("tasks", "tasks_store_unavailable_total", "counter", (),
            "Requests answered 503 because the store was down."),
-    # predictor (services.predictor.metrics.RequestMetrics)
+    # predictor (slolab.services.predictor.metrics.RequestMetrics)
     Metric("predictor", "http_requests_total", "counter", ("handler", "method", "status"),
            "HTTP requests by handler, method and exact status."),
     Metric("predictor", "http_request_duration_seconds", "histogram",

@@ -83,10 +83,10 @@ def build_command(service: str, env: Mapping[str, str]) -> list[str]:
     if service == "tasks":
         return _tasks_command(env, host, port, workers)
     return [
-        sys.executable, "-m", "uvicorn", "services.predictor.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "slolab.services.predictor.app:create_app", "--factory",
         "--host", host, "--port", port, "--workers", workers,
         # httptools plus header limits and a header-read timeout (services/predictor/server.py).
-        "--loop", "uvloop", "--http", "services.predictor.server:GuardedHttpToolsProtocol",
+        "--loop", "uvloop", "--http", "slolab.services.predictor.server:GuardedHttpToolsProtocol",
         "--no-access-log", "--timeout-graceful-shutdown", "10",
     ]  # fmt: skip
 
@@ -104,8 +104,8 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
         # Bind, workers and limits are read by the gunicorn config from the same variables.
         return [
             sys.executable, "-m", "gunicorn",
-            "-c", "python:services.tasks.gunicorn_conf",
-            "services.tasks.wsgi:app",
+            "-c", "python:slolab.services.tasks.gunicorn_conf",
+            "slolab.services.tasks.wsgi:app",
         ]  # fmt: skip
     threads = env_int(env, "TASKS_THREADS", 4, 1, 64)
     header_timeout = env_float(env, "TASKS_HEADER_TIMEOUT_S", 10.0, 0.1, 60.0)
@@ -133,7 +133,7 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
         "--log-level", (env.get("LOG_LEVEL") or "info").lower(), "--no-access-log",
         # granian's own lines as JSON, like the app's (one format in the log stream).
         "--log-config", str(_GRANIAN_LOG_CONFIG),
-        "services.tasks.wsgi:app",
+        "slolab.services.tasks.wsgi:app",
     ]  # fmt: skip
 
 

@@ -20,7 +20,7 @@ def test_tasks_runs_granian_with_fresh_multiprocess_dir(tmp_path: Path) -> None:
     assert argv[argv.index("--port") + 1] == "9998"
     assert argv[argv.index("--workers") + 1] == "3"
     assert "--respawn-failed-workers" in argv
-    assert argv[-1] == "services.tasks.wsgi:app"
+    assert argv[-1] == "slolab.services.tasks.wsgi:app"
 
 
 def test_tasks_server_limits_come_from_the_environment() -> None:
@@ -37,12 +37,12 @@ def test_tasks_server_limits_come_from_the_environment() -> None:
 
 def test_tasks_on_gunicorn_on_request() -> None:
     argv = build_command("tasks", {"TASKS_SERVER": "gunicorn"})
-    assert argv[1:5] == ["-m", "gunicorn", "-c", "python:services.tasks.gunicorn_conf"]
-    assert argv[-1] == "services.tasks.wsgi:app"
+    assert argv[1:5] == ["-m", "gunicorn", "-c", "python:slolab.services.tasks.gunicorn_conf"]
+    assert argv[-1] == "slolab.services.tasks.wsgi:app"
 
 
 def test_gunicorn_has_no_shared_control_socket() -> None:
-    from services.tasks import gunicorn_conf
+    from slolab.services.tasks import gunicorn_conf
 
     assert gunicorn_conf.control_socket_disable is True
 

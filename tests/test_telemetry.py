@@ -39,7 +39,7 @@ def test_exporter_noise_is_rate_limited() -> None:
     assert filt.filter(rec(exporter, "Failed to export batch"))
     assert not filt.filter(rec(exporter, "Failed to export batch"))
     assert filt.filter(rec(exporter, "another message"))
-    assert all(filt.filter(rec("services.tasks", "per request")) for _ in range(3))
+    assert all(filt.filter(rec("slolab.services.tasks", "per request")) for _ in range(3))
 
 
 def test_trace_exemplar_only_for_sampled_spans() -> None:

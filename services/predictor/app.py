@@ -18,20 +18,20 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
-
-from services.predictor.config import Settings
-from services.predictor.guards import BodySizeLimit, KnownMethodsOnly, Unexpected
-from services.predictor.metrics import install_metrics, render
-from services.predictor.routes import (
+from slolab.services.predictor.config import Settings
+from slolab.services.predictor.guards import BodySizeLimit, KnownMethodsOnly, Unexpected
+from slolab.services.predictor.metrics import install_metrics, render
+from slolab.services.predictor.routes import (
     documented_errors,
     error_response,
     register_api,
     retrain_off_loop,
 )
-from services.predictor.schemas import FaultsView, Health
-from services.predictor.service import PredictorService
+from slolab.services.predictor.schemas import FaultsView, Health
+from slolab.services.predictor.service import PredictorService
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
 from slolab.faults import ALLOWED, FaultController, FaultUpdate
 from slolab.telemetry import (
     configure_logging,

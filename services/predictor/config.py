@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.predictor.model import DEFAULT_N_TRAIN, DEFAULT_SEED
+from slolab.services.predictor.model import DEFAULT_N_TRAIN, DEFAULT_SEED
+
 from slolab.envconfig import env_float, env_int
 from slolab.faults import feedback_token
 

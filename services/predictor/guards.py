@@ -14,7 +14,7 @@ from slolab.contract import KNOWN_METHODS
 
 __all__ = ["BodySizeLimit", "BodyTooLarge", "KnownMethodsOnly", "Unexpected"]
 
-log = logging.getLogger("services.predictor.app")
+log = logging.getLogger("slolab.services.predictor.app")
 
 
 async def _send_json(send: Send, status: int, body: dict, headers: list | None = None) -> None:

@@ -12,9 +12,7 @@ from typing import Any
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
-
-from services.predictor.schemas import (
+from slolab.services.predictor.schemas import (
     Error,
     Features,
     Feedback,
@@ -23,8 +21,10 @@ from services.predictor.schemas import (
     Prediction,
     RetrainRequest,
 )
-from services.predictor.service import ModelRejected, PredictorService
-from services.predictor.tracking import ConflictingFeedback
+from slolab.services.predictor.service import ModelRejected, PredictorService
+from slolab.services.predictor.tracking import ConflictingFeedback
+from starlette.exceptions import HTTPException
+
 from slolab.faults import FaultController, bearer_ok
 
 __all__ = ["documented_errors", "error_response", "register_api", "retrain_off_loop"]

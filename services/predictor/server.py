@@ -2,7 +2,8 @@
 
 uvicorn reads a request head of any size and any number of headers, and waits for
 a silent connection forever (its keep-alive timeout only starts after a response).
-This subclass, given to uvicorn as ``--http services.predictor.server:GuardedHttpToolsProtocol``
+This subclass, given to uvicorn as
+``--http slolab.services.predictor.server:GuardedHttpToolsProtocol``
 (``slolab serve predictor`` does this), adds:
 
 - a header-read timeout: a connection whose request head is not complete within

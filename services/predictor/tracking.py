@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from services.predictor.model import Sample
+from slolab.services.predictor.model import Sample
 
 __all__ = ["ConflictingFeedback", "FeedbackOutcome", "Tracked", "Tracker"]
 

@@ -12,16 +12,16 @@ import logging
 import time
 
 from flask import Flask, Response, jsonify, request
+from slolab.services.tasks.config import Settings
+from slolab.services.tasks.guards import known_methods_only
+from slolab.services.tasks.metrics import install_metrics
+from slolab.services.tasks.openapi import openapi_document
+from slolab.services.tasks.predictor_client import PredictorClient
+from slolab.services.tasks.routes import ApiError, Services, api, read_body, throttled
+from slolab.services.tasks.schemas import Error, Health
+from slolab.services.tasks.store import StoreUnavailable, TaskStore, make_store
 from werkzeug.exceptions import HTTPException
 
-from services.tasks.config import Settings
-from services.tasks.guards import known_methods_only
-from services.tasks.metrics import install_metrics
-from services.tasks.openapi import openapi_document
-from services.tasks.predictor_client import PredictorClient
-from services.tasks.routes import ApiError, Services, api, read_body, throttled
-from services.tasks.schemas import Error, Health
-from services.tasks.store import StoreUnavailable, TaskStore, make_store
 from slolab.faults import ALLOWED, FaultController
 from slolab.telemetry import configure_logging, instrument_flask
 

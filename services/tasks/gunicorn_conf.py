@@ -1,6 +1,7 @@
 """gunicorn settings of the tasks service (read from the environment by gunicorn).
 
-Run: ``python -m gunicorn -c python:services.tasks.gunicorn_conf services.tasks.wsgi:app``
+Run: ``python -m gunicorn -c python:slolab.services.tasks.gunicorn_conf
+slolab.services.tasks.wsgi:app``
 (``slolab serve tasks`` does this). Metrics are in prometheus_client's
 multiprocess mode: every worker writes to PROMETHEUS_MULTIPROC_DIR and
 ``/metrics`` serves the sum.

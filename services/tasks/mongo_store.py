@@ -11,9 +11,8 @@ from bson import ObjectId
 from pymongo import DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
-
-from services.tasks.schemas import Task
-from services.tasks.store import NewTask, StoreUnavailable, check_changes
+from slolab.services.tasks.schemas import Task
+from slolab.services.tasks.store import NewTask, StoreUnavailable, check_changes
 
 __all__ = ["MongoStore"]
 

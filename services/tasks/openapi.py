@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
-
-from services.tasks.schemas import (
+from slolab.services.tasks.schemas import (
     MAX_LIST_LIMIT,
     MAX_LIST_OFFSET,
     Error,
@@ -15,6 +14,7 @@ from services.tasks.schemas import (
     TaskList,
     TaskPatch,
 )
+
 from slolab.faults import ALLOWED, FaultUpdate
 
 __all__ = ["openapi_document"]

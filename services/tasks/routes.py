@@ -10,12 +10,18 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import BaseModel, ValidationError
+from slolab.services.tasks.metrics import TasksMetrics
+from slolab.services.tasks.predictor_client import PredictorClient, PredictorDegraded, features
+from slolab.services.tasks.schemas import (
+    MAX_LIST_LIMIT,
+    MAX_LIST_OFFSET,
+    TaskCreate,
+    TaskList,
+    TaskPatch,
+)
+from slolab.services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from services.tasks.metrics import TasksMetrics
-from services.tasks.predictor_client import PredictorClient, PredictorDegraded, features
-from services.tasks.schemas import MAX_LIST_LIMIT, MAX_LIST_OFFSET, TaskCreate, TaskList, TaskPatch
-from services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id
 from slolab.faults import FaultController
 
 __all__ = ["ApiError", "Services", "api", "read_body", "services"]

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.tasks.schemas import Task
-from services.tasks.store import NewTask, StoreUnavailable, check_changes, new_id
+from slolab.services.tasks.schemas import Task
+from slolab.services.tasks.store import NewTask, StoreUnavailable, check_changes, new_id
 
 __all__ = ["SqliteStore"]
 

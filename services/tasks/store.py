@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bson import ObjectId
-
-from services.tasks.schemas import Task
+from slolab.services.tasks.schemas import Task
 
 if TYPE_CHECKING:
-    from services.tasks.config import Settings
+    from slolab.services.tasks.config import Settings
 
 __all__ = [
     "UPDATABLE",
@@ -88,9 +87,9 @@ def check_changes(changes: dict[str, Any]) -> None:
 def make_store(settings: Settings) -> TaskStore:
     """MongoDB when MONGO_URL is set, else the SQLite file at TASKS_DB_PATH."""
     if settings.mongo_url:
-        from services.tasks.mongo_store import MongoStore
+        from slolab.services.tasks.mongo_store import MongoStore
 
         return MongoStore(settings.mongo_url, settings.mongo_db, settings.store_timeout)
-    from services.tasks.sqlite_store import SqliteStore
+    from slolab.services.tasks.sqlite_store import SqliteStore
 
     return SqliteStore(settings.db_path, settings.store_timeout)

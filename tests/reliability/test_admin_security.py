@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 from flask import Flask
+from slolab.services.predictor.app import create_app as create_predictor
+from slolab.services.predictor.config import Settings as PredictorSettings
+from slolab.services.tasks.app import create_app as create_tasks
+from slolab.services.tasks.config import Settings as TasksSettings
 from starlette.testclient import TestClient
 
-from services.predictor.app import create_app as create_predictor
-from services.predictor.config import Settings as PredictorSettings
-from services.tasks.app import create_app as create_tasks
-from services.tasks.config import Settings as TasksSettings
 from slolab import faults as faults_module
 from slolab.faults import ALLOWED, FaultController
 from slolab.lab.procs import free_port

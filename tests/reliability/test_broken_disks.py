@@ -107,8 +107,8 @@ def _creates(svc: Service, n: int, tag: str) -> dict[int | str, int]:
 
 def _other_database(path: Path) -> Path:
     """A valid tasks database with one task, written by another store."""
-    from services.tasks.sqlite_store import SqliteStore
-    from services.tasks.store import NewTask
+    from slolab.services.tasks.sqlite_store import SqliteStore
+    from slolab.services.tasks.store import NewTask
 
     store = SqliteStore(path)
     store.create(NewTask(title="from the other file", due_in_days=1, estimated_hours=1))
@@ -157,8 +157,8 @@ def _corrupt_an_index(db: Path) -> None:
 
 
 def test_a_corrupt_database_is_not_ready(tmp_path: Path) -> None:
-    from services.tasks.sqlite_store import SqliteStore
-    from services.tasks.store import NewTask
+    from slolab.services.tasks.sqlite_store import SqliteStore
+    from slolab.services.tasks.store import NewTask
 
     db = tmp_path / "db" / "tasks.sqlite3"
     store = SqliteStore(db)

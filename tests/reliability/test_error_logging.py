@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from slolab.services.predictor.app import create_app as create_predictor
+from slolab.services.predictor.config import Settings as PredictorSettings
+from slolab.services.tasks.app import create_app as create_tasks
+from slolab.services.tasks.config import Settings as TasksSettings
 
-from services.predictor.app import create_app as create_predictor
-from services.predictor.config import Settings as PredictorSettings
-from services.tasks.app import create_app as create_tasks
-from services.tasks.config import Settings as TasksSettings
 from slolab.faults import ALLOWED, FaultController
 from slolab.lab.procs import free_port
 from tests.reliability.services import metric_value

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 from starlette.testclient import TestClient
 
-from services.predictor.app import create_app
-from services.predictor.config import Settings
 from slolab.faults import ALLOWED, FaultController
 from tests.reliability.fuzzing import (
     HYPOTHESIS,

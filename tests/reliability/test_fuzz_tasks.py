@@ -15,10 +15,10 @@ import httpx
 import pytest
 import schemathesis
 from flask import Flask
+from slolab.services.tasks.app import create_app
+from slolab.services.tasks.config import Settings
+from slolab.services.tasks.openapi import openapi_document
 
-from services.tasks.app import create_app
-from services.tasks.config import Settings
-from services.tasks.openapi import openapi_document
 from slolab.faults import ALLOWED, FaultController
 from slolab.lab.procs import free_port
 from tests.reliability.fuzzing import (

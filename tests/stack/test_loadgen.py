@@ -114,8 +114,8 @@ def test_ground_truth_matches_what_the_model_learnt() -> None:
     """Normal load must meet the 85% accuracy SLO: the model agrees with loadgen's truth."""
     import random as _random
 
-    from services.predictor import model
-    from services.tasks.predictor_client import URGENT_WORDS
+    from slolab.services.predictor import model
+    from slolab.services.tasks.predictor_client import URGENT_WORDS
 
     assert workload._LOW_HIGH == model.LOW_HIGH
     assert set(workload.URGENT_WORDS) == set(URGENT_WORDS)

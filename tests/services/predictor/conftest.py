@@ -7,9 +7,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 
-from services.predictor.app import create_app
-from services.predictor.config import Settings
 from slolab.faults import ALLOWED, FaultController
 
 TOKEN = "test-admin-token"

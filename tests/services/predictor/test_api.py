@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
+from slolab.services.predictor.model import LABELS, generate
+from slolab.services.predictor.service import STALE_MODEL_AGE_S
 
-from services.predictor.app import create_app
-from services.predictor.config import Settings
-from services.predictor.model import LABELS, generate
-from services.predictor.service import STALE_MODEL_AGE_S
 from slolab.faults import ALLOWED, FaultController
 from tests.services.predictor.conftest import (
     AUTH,

@@ -3,9 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from services.predictor.config import Settings
-from services.predictor.model import DEFAULT_SEED
+from slolab.services.predictor.config import Settings
+from slolab.services.predictor.model import DEFAULT_SEED
 
 
 def test_defaults() -> None:

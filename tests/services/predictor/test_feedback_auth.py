@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
+from slolab.services.predictor.model import generate
 
-from services.predictor.app import create_app
-from services.predictor.config import Settings
-from services.predictor.model import generate
 from slolab.faults import FaultController, feedback_token
 from tests.services.predictor.conftest import AUTH, FEEDBACK_AUTH, TOKEN, metric
 

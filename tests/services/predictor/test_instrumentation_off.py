@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 
-from services.predictor.app import create_app
-from services.predictor.config import Settings
 from slolab.faults import FaultController
 from tests.services.predictor.conftest import FEATURES, metric
 

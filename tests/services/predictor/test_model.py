@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from services.predictor.model import (
+from slolab.services.predictor.model import (
     DEFAULT_SEED,
     LABELS,
     design_matrix,
@@ -13,7 +12,7 @@ from services.predictor.model import (
     generate,
     train,
 )
-from services.predictor.schemas import Features
+from slolab.services.predictor.schemas import Features
 
 
 @pytest.fixture(scope="module")

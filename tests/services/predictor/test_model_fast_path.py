@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from services.predictor.model import LABELS, design_matrix, generate, train
+from slolab.services.predictor.model import LABELS, design_matrix, generate, train
 
 
 @pytest.mark.parametrize("feedback", [(), ((30.0, 3.0, 0.0, 8.0, "high"),) * 50])

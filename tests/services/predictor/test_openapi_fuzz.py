@@ -9,9 +9,9 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 
-from services.predictor.app import create_app
-from services.predictor.config import Settings
 from slolab.faults import ALLOWED, FaultController
 
 pytestmark = pytest.mark.timeout(300)

@@ -10,11 +10,11 @@ import tracemalloc
 import weakref
 from pathlib import Path
 
+from slolab.services.predictor import service as service_module
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 from starlette.testclient import TestClient
 
-from services.predictor import service as service_module
-from services.predictor.app import create_app
-from services.predictor.config import Settings
 from slolab.faults import ALLOWED, FaultController
 
 TOKEN = "memory-test-token"

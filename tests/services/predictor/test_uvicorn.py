@@ -32,8 +32,8 @@ def start(tmp_path: Path, **extra: str) -> tuple[ManagedProcess, str]:
         **extra,
     )
     host, port = env["PREDICTOR_HOST"], env["PREDICTOR_PORT"]
-    argv = [sys.executable, "-m", "uvicorn", "services.predictor.app:create_app", "--factory",
-            "--host", host, "--port", port, "--loop", "uvloop", "--http", "httptools",
+    argv = [sys.executable, "-m", "uvicorn", "slolab.services.predictor.app:create_app",
+            "--factory", "--host", host, "--port", port, "--loop", "uvloop", "--http", "httptools",
             "--no-access-log"]  # fmt: skip
     proc = spawn("predictor", argv, tmp_path / "predictor.log", env=env, cwd=REPO)
     url = f"http://{host}:{port}"

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from slolab.services.tasks.app import create_app
+from slolab.services.tasks.config import Settings
 
-from services.tasks.app import create_app
-from services.tasks.config import Settings
 from slolab.faults import ALLOWED, FaultController
 from slolab.lab.procs import free_port
 from tests.services.tasks.fake_predictor import FakePredictor

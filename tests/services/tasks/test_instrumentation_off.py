@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from slolab.services.tasks.app import create_app
+from slolab.services.tasks.config import Settings
 
-from services.tasks.app import create_app
-from services.tasks.config import Settings
 from slolab.faults import FaultController
 
 

@@ -6,10 +6,10 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
+from slolab.services.tasks.app import create_app
+from slolab.services.tasks.config import Settings
+from slolab.services.tasks.openapi import openapi_document
 
-from services.tasks.app import create_app
-from services.tasks.config import Settings
-from services.tasks.openapi import openapi_document
 from slolab.faults import ALLOWED, FaultController
 from tests.services.tasks.conftest import closed_port_url
 

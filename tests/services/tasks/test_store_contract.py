@@ -10,10 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from services.tasks.mongo_store import MongoStore
-from services.tasks.sqlite_store import SqliteStore
-from services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id, new_id
+from slolab.services.tasks.mongo_store import MongoStore
+from slolab.services.tasks.sqlite_store import SqliteStore
+from slolab.services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id, new_id
 
 HOSTILE_TITLES = [
     "'; DROP TABLE tasks; --",

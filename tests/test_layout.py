@@ -1,0 +1,152 @@
+"""The package layout docs/architecture.md states, held by tests.
+
+- Every package in the tree is installed: the services are mapped from
+  services/ into ``slolab.services`` and setuptools cannot find mapped
+  packages, so pyproject.toml lists them all; a package missing there still
+  imports from a checkout but not from the wheel (the Docker image).
+- docs/architecture.md's module map names every module, and only those.
+- The generic SLO toolkit imports neither the demo's services nor its facts;
+  no service imports the other (they talk over HTTP).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
+
+
+def _packages_in(folder: Path, name: str) -> set[str]:
+    return {
+        ".".join((name, *init.parent.relative_to(folder).parts))
+        for init in folder.rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+
+
+def _source_of(package: str) -> Path:
+    """The folder a package is installed from, through pyproject's package-dir."""
+    mapping = SETUPTOOLS.get("package-dir", {})
+    parts = package.split(".")
+    for i in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:i])
+        if prefix in mapping:
+            return ROOT / mapping[prefix] / Path(*parts[i:])
+    return ROOT / Path(*parts)
+
+
+def test_every_package_of_the_tree_is_installed() -> None:
+    listed = set(SETUPTOOLS["packages"])
+    in_tree = _packages_in(ROOT / "slolab", "slolab")
+    for mapped, folder in SETUPTOOLS["package-dir"].items():
+        in_tree -= {p for p in in_tree if p == mapped or p.startswith(f"{mapped}.")}
+        in_tree |= _packages_in(ROOT / folder, mapped)
+    assert listed == in_tree
+
+
+def test_every_listed_package_exists_where_it_is_mapped() -> None:
+    missing = [p for p in SETUPTOOLS["packages"] if not (_source_of(p) / "__init__.py").is_file()]
+    assert missing == []
+
+
+def test_package_data_lies_where_it_is_mapped() -> None:
+    for package, patterns in SETUPTOOLS["package-data"].items():
+        for pattern in patterns:
+            assert list(_source_of(package).glob(pattern)), f"{package}: {pattern}"
+
+
+def _imports(folder: Path) -> dict[str, set[str]]:
+    """Module imported -> files that import it, for every .py file under ``folder``."""
+    found: dict[str, set[str]] = {}
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            for name in names:
+                found.setdefault(name, set()).add(str(path.relative_to(folder)))
+    return found
+
+
+def _offenders(folder: Path, forbidden: tuple[str, ...]) -> dict[str, set[str]]:
+    return {
+        name: files
+        for name, files in _imports(folder).items()
+        if any(name == f or name.startswith(f"{f}.") for f in forbidden)
+    }
+
+
+def test_the_slo_toolkit_knows_nothing_of_the_demo() -> None:
+    forbidden = ("slolab.services", "slolab.contract", "slolab.demo", "slolab.lab")
+    assert _offenders(ROOT / "slolab" / "slo", forbidden) == {}
+
+
+@pytest.mark.parametrize(("service", "other"), [("tasks", "predictor"), ("predictor", "tasks")])
+def test_no_service_imports_the_other(service: str, other: str) -> None:
+    assert _offenders(ROOT / "services" / service, (f"slolab.services.{other}",)) == {}
+
+
+def test_the_checks_catch_an_import(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("from slolab.services.tasks import app\nimport slolab.contract")
+    found = _offenders(tmp_path, ("slolab.services", "slolab.contract"))
+    assert set(found) == {"slolab.services.tasks", "slolab.services.tasks.app", "slolab.contract"}
+
+
+def test_nothing_imports_the_services_by_their_folder_name() -> None:
+    # From the repository root `import services.tasks` would still work (the folder
+    # is on sys.path) but load a second copy of the service beside slolab.services.
+    found = {}
+    for top in ("slolab", "services", "tests", "bench", "loadgen"):
+        found |= _offenders(ROOT / top, ("services",))
+    assert found == {}
+
+
+# --- docs/architecture.md's module map -------------------------------------------
+
+MAP_FILE = re.compile(r"^[A-Za-z_][\w.-]*\.(?:py|json|js)$")
+
+
+def _documented_files() -> set[str]:
+    """Every file the map names, with its folder (the folder lines above it, by indent)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("```", 2)[1]
+    stack: list[tuple[int, str]] = []
+    found: set[str] = set()
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        tokens = line.split()
+        if tokens[0].endswith("/") and not (len(tokens) > 1 and tokens[1].endswith("/")):
+            stack.append((indent, tokens[0]))
+            tokens = tokens[1:]
+        folder = "".join(path for _, path in stack)
+        found |= {folder + t.strip("`,()") for t in tokens if MAP_FILE.match(t.strip("`,()"))}
+    return found
+
+
+def _modules_in_tree() -> set[str]:
+    return {
+        str(path.relative_to(ROOT))
+        for top in ("slolab", "services")
+        for path in (ROOT / top).rglob("*.py")
+        if path.name not in {"__init__.py", "__main__.py"} and "__pycache__" not in path.parts
+    }
+
+
+def test_the_architecture_map_names_every_module_and_only_those() -> None:
+    documented, present = _documented_files(), _modules_in_tree()
+    assert sorted(present - documented) == [], "modules missing from docs/architecture.md's map"
+    stale = sorted(f for f in documented - present if f.endswith(".py"))
+    assert stale == [], "the map names modules that do not exist"
