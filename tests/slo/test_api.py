@@ -19,8 +19,6 @@ from tests.slo.backfill import backfilled_prometheus, counter, firing, needs_pro
 
 ROOT = Path(__file__).resolve().parents[2]
 H = 3600.0
-# History up to (about) now: the example asks about "the last hour" as a user would.
-NOW = float(int(time.time()) // 60 * 60)
 
 
 def test_everything_importable_from_one_place():
@@ -67,7 +65,7 @@ def test_sli_tracker_records_prometheus_metrics():
     tracker.close()
 
 
-def _series() -> dict[str, list[tuple[float, float]]]:
+def _series(NOW: float) -> dict[str, list[tuple[float, float]]]:
     start, step = NOW - 6 * H, 15.0
     base = 'flask_http_request_duration_seconds_{}{{job="tasks",path="/api/tasks"{}}}'
     outage = lambda t: NOW - 3 * H <= t < NOW - 2.5 * H  # noqa: E731
@@ -91,15 +89,25 @@ def _series() -> dict[str, list[tuple[float, float]]]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory):
-    with backfilled_prometheus(tmp_path_factory.mktemp("api"), _series()) as url:
+def now() -> float:
+    """History up to (about) now: the example asks about "the last hour" as a user would.
+
+    Taken when the module's tests start, not at import: under xdist a module may run
+    minutes after collection, and the status reads the latest samples (5 minutes'
+    lookback)."""
+    return float(int(time.time()) // 60 * 60)
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory, now):
+    with backfilled_prometheus(tmp_path_factory.mktemp("api"), _series(now)) as url:
         yield url
 
 
 @needs_prometheus
 @pytest.mark.slow
-def test_tracker_system_and_reporter_on_real_data(prometheus, toolkit_slos):
-    end = datetime.fromtimestamp(NOW, UTC)
+def test_tracker_system_and_reporter_on_real_data(prometheus, toolkit_slos, now):
+    end = datetime.fromtimestamp(now, UTC)
     with SLITracker(prometheus, slos=toolkit_slos, registry=CollectorRegistry()) as tracker:
         assert tracker.calculate_availability_sli("6h", at=end) == pytest.approx(11 / 12, rel=1e-3)
         assert tracker.calculate_availability_sli("1h", at=end) == pytest.approx(1.0)
