@@ -65,26 +65,26 @@ def test_sli_tracker_records_prometheus_metrics():
     tracker.close()
 
 
-def _series(NOW: float) -> dict[str, list[tuple[float, float]]]:
-    start, step = NOW - 6 * H, 15.0
+def _series(now: float) -> dict[str, list[tuple[float, float]]]:
+    start, step = now - 6 * H, 15.0
     base = 'flask_http_request_duration_seconds_{}{{job="tasks",path="/api/tasks"{}}}'
-    outage = lambda t: NOW - 3 * H <= t < NOW - 2.5 * H  # noqa: E731
+    outage = lambda t: now - 3 * H <= t < now - 2.5 * H  # noqa: E731
     slo = 'slo="tasks-availability",service="tasks"'
-    recorded = [(t, v) for t, v in counter(start, NOW, 30.0, lambda t: 0.0)]
+    recorded = [(t, v) for t, v in counter(start, now, 30.0, lambda t: 0.0)]
     return {
-        base.format("count", ',status="200"'): counter(start, NOW, step,
+        base.format("count", ',status="200"'): counter(start, now, step,
                                                        lambda t: 0.0 if outage(t) else 2.0),
-        base.format("count", ',status="500"'): counter(start, NOW, step,
+        base.format("count", ',status="500"'): counter(start, now, step,
                                                        lambda t: 2.0 if outage(t) else 0.0),
         # half the requests under 100 ms, all under 500 ms
-        base.format("bucket", ',le="0.1"'): counter(start, NOW, step, lambda t: 1.0),
-        base.format("bucket", ',le="0.5"'): counter(start, NOW, step, lambda t: 2.0),
-        base.format("bucket", ',le="+Inf"'): counter(start, NOW, step, lambda t: 2.0),
+        base.format("bucket", ',le="0.1"'): counter(start, now, step, lambda t: 1.0),
+        base.format("bucket", ',le="0.5"'): counter(start, now, step, lambda t: 2.0),
+        base.format("bucket", ',le="+Inf"'): counter(start, now, step, lambda t: 2.0),
         # what the recording rules would have written (status reads these)
         f"{c.RULE_ERROR_RATIO_PERIOD}{{{slo}}}": [(t, 1 / 12) for t, _ in recorded],
         f"{c.RULE_BUDGET_REMAINING}{{{slo}}}": [(t, 1 - (1 / 12) / 0.001) for t, _ in recorded],
         (f'ALERTS{{alertname="{c.ALERT_PAGE}",alertstate="firing",{slo},'
-         f'severity="{c.SEVERITY_PAGE}"}}'): firing(NOW - 3 * H + 60, NOW - 2 * H),
+         f'severity="{c.SEVERITY_PAGE}"}}'): firing(now - 3 * H + 60, now - 2 * H),
     }  # fmt: skip
 
 
