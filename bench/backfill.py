@@ -83,8 +83,8 @@ def main() -> None:
                     work.mkdir()
                     _promtool_rules(raw, data, rules, wanted, past.times[0], past.end, work)
                 else:
-                    backfill.backfill(raw, data, rules, wanted, past.times[0], past.end,
-                                      work=work, echo=lambda _: None, **tools)  # fmt: skip
+                    quiet = backfill.Tools(**tools, work=work, echo=lambda _: None)
+                    backfill.backfill(raw, data, rules, wanted, past.times[0], past.end, quiet)
                 times[name].append(time.monotonic() - began)
                 blocks[name] = _blocks(data)
     anchor = statistics.median(times["promtool rules (anchor)"])

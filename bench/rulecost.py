@@ -32,9 +32,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ from slolab.lab.procs import ManagedProcess, free_port, spawn
 from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.generate.rules import rule_groups
-from slolab.slo.model import SLO, from_spec, load
+from slolab.slo.model import SLO, LatencySLI, RatioSLI, from_spec, load, number
+from slolab.slo.simulate import selects, series_labels
 from slolab.slo.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,51 +99,67 @@ class Series:
     """One raw series: ``kind`` says how its value follows the traffic."""
 
     name: str
-    labels: tuple[tuple[str, str], ...]
+    labels: tuple[tuple[str, str], ...]  # sorted
     # good, bad, all, fast (under the latency threshold: as many slow as bad) counters;
     # up (0/1 gauge), trained (timestamp gauge)
     kind: str
     seed: int
+    count_kind: str = "all"  # a bucket (fast): which counts its histogram's _count holds
 
 
-def _s(name: str, kind: str, seed: int, **labels: str) -> Series:
-    return Series(name, tuple(labels.items()), kind, seed)
+def _series(selectors: Sequence[str], kind: str, seed: int, negative: str | None = None,
+            **extra: str) -> Series:  # fmt: skip
+    name, labels = series_labels(selectors, negative)
+    return Series(name, tuple(sorted({**labels, **extra}.items())), kind, seed)
 
 
-def shipped_series() -> list[Series]:
-    """Series the shipped slos.yaml selects, as the demo services export them."""
-    t = {"job": "tasks", "path": "/api/tasks", "method": "GET"}
-    p = {"job": "predictor", "handler": "/predict", "method": "POST"}
-    fl = "flask_http_request_duration_seconds"
-    return [
-        _s(f"{fl}_count", "good", 1, **t, status="200"),
-        _s(f"{fl}_count", "bad", 1, **t, status="500"),
-        _s(f"{fl}_bucket", "fast", 1, **t, status="200", le="0.5"),
-        _s(f"{fl}_bucket", "bad", 1, **t, status="500", le="0.5"),
-        _s("flask_http_request_total", "good", 2, job="tasks", method="GET", status="200"),
-        _s("flask_http_request_total", "bad", 2, job="tasks", method="GET", status="500"),
-        _s("probe_success", "up", 3, job="blackbox-tasks", instance="http://tasks/api/tasks"),
-        _s("http_requests_total", "good", 4, **p, status="2xx"),
-        _s("http_requests_total", "bad", 4, **p, status="500"),
-        _s("http_request_duration_seconds_bucket", "fast", 5, **p, le="0.2"),
-        _s("http_request_duration_seconds_count", "all", 5, **p),
-        _s("predictor_feedback_correct_total", "good", 6, job="predictor"),
-        _s("predictor_feedback_total", "all", 6, job="predictor"),
-        _s("model_last_trained_timestamp_seconds", "trained", 7, job="predictor"),
-    ]
+def _plain(metric: str, matchers: str) -> str:
+    return f"{metric}{{{matchers}}}" if matchers else metric
 
 
-def synthetic_series(count: int, per_service: int = 10) -> list[Series]:
-    out = []
-    for i in range(count):
-        lab = {"job": f"svc{i // per_service}", "route": f"r{i}"}
-        if i % 2 == 0:
-            out += [_s("bench_requests_total", "good", 100 + i, **lab, code="200"),
-                    _s("bench_requests_total", "bad", 100 + i, **lab, code="500")]  # fmt: skip
-        else:
-            out += [_s("bench_request_duration_seconds_bucket", "good", 100 + i, **lab, le="0.5"),
-                    _s("bench_request_duration_seconds_count", "all", 100 + i, **lab)]  # fmt: skip
-    return out
+def slo_series(slo: SLO) -> list[Series]:
+    """Raw series ``slo``'s selectors read, as an exporter would write them.
+
+    Built from the SLO itself (labels that satisfy its matchers, the toolkit's
+    ``slo simulate`` picks them), so every SLO of a spec has data; traffic is
+    seeded by the SLO's name.
+    """
+    seed = zlib.crc32(slo.name.encode())
+    sli = slo.sli
+    if isinstance(sli, RatioSLI):
+        part, kind = (sli.errors, "bad") if sli.errors is not None else (sli.good, "good")
+        assert part is not None
+        if series_labels([part])[0] == series_labels([sli.total])[0]:
+            # One metric split in two: the part, and the rest of the total.
+            rest = "good" if kind == "bad" else "bad"
+            return [_series([part, sli.total], kind, seed),
+                    _series([sli.total], rest, seed, negative=part)]  # fmt: skip
+        return [_series([part], kind, seed), _series([sli.total], "all", seed)]
+    if isinstance(sli, LatencySLI):
+        le = number(sli.threshold_seconds)  # as the Python client writes it
+        return [_series([_plain(f"{sli.histogram}_bucket", sli.matchers)], "fast", seed, le=le),
+                _series([_plain(f"{sli.histogram}_count", sli.matchers)], "all", seed)]  # fmt: skip
+    if sli.kind == "probe":
+        return [_series([sli.source], "up", seed)]
+    if sli.kind == "freshness":
+        return [_series([sli.source], "trained", seed)]
+    raise ValueError(f"bench.rulecost: slo {slo.name!r}: no synthetic traffic for a {sli.kind} SLI")
+
+
+def derive_series(slos: Sequence[SLO]) -> list[Series]:
+    """The raw series of all ``slos``; one series two SLOs both derive is written once."""
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
+    for slo in slos:
+        for s in slo_series(slo):
+            out.setdefault((s.name, s.labels), s)
+    # A bucket follows the traffic of its histogram's _count, which another SLO may have
+    # derived first (an availability SLO on the same histogram): never above its count.
+    for key, s in out.items():
+        if s.kind == "fast":
+            count = out[(s.name.removesuffix("_bucket") + "_count",
+                         tuple(kv for kv in s.labels if kv[0] != "le"))]  # fmt: skip
+            out[key] = replace(s, seed=count.seed, count_kind=count.kind)
+    return list(out.values())
 
 
 def traffic(seed: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,18 +182,15 @@ def traffic(seed: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def values(series: Series, times: np.ndarray) -> np.ndarray:
     total, bad = traffic(series.seed, times)
-    if series.kind == "good":
-        return np.cumsum(total - bad)
-    if series.kind == "bad":
-        return np.cumsum(bad)
-    if series.kind == "all":
-        return np.cumsum(total)
-    if series.kind == "fast":
-        return np.cumsum(np.maximum(total - 2 * bad, 0))
+    counts = {"good": total - bad, "bad": bad, "all": total}
+    if series.kind in counts:
+        return np.cumsum(counts[series.kind])
+    if series.kind == "fast":  # a bucket: its count's requests but 2 x bad of them
+        return np.cumsum(np.maximum(counts[series.count_kind] - 2 * bad, 0))
     if series.kind == "up":  # the probe fails while over 1% of requests fail
         return (bad <= 0.01 * total).astype(float)
     if series.kind == "trained":
-        return times - times % 1800  # retrained every 30 minutes: always fresh
+        return times.copy()  # trained at every scrape: fresh for any maximum age
     raise ValueError(series.kind)
 
 
@@ -210,12 +225,45 @@ def write_openmetrics(
     return files
 
 
-SHIPPED_SEEDS = {"tasks-availability": 1, "tasks-latency": 1, "tasks-error-rate": 2,
-                 "tasks-uptime": 3, "predictor-availability": 4, "predictor-latency": 5,
-                 "predictor-accuracy": 6, "model-freshness": 7}  # fmt: skip
+def sli_events(slo: SLO, series: Sequence[Series], times: np.ndarray,
+               ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Events (all, bad) per scrape of ``slo`` over the raw ``series`` its queries select.
+
+    Selected as Prometheus selects them, so a series two SLOs read counts for both
+    and the recorded inputs below agree with the raw rules whatever the spec holds.
+    """
+
+    def picked(selector: str) -> list[Series]:
+        return [s for s in series if selects(selector, s.name, dict(s.labels))]
+
+    def increase(members: Sequence[Series]) -> np.ndarray:
+        out = np.zeros(times.shape)
+        for s in members:
+            out += np.diff(values(s, times), prepend=0.0)
+        return out
+
+    sli = slo.sli
+    if isinstance(sli, RatioSLI):
+        total = increase(picked(sli.total))
+        if sli.errors is not None:
+            return total, increase(picked(sli.errors))
+        return total, total - increase(picked(sli.good or ""))
+    if isinstance(sli, LatencySLI):
+        buckets = picked(sli.bucket_selector)
+        # ``count and ignoring(le) bucket``: only counts with the threshold bucket
+        keys = {tuple(kv for kv in s.labels if kv[0] != "le") for s in buckets}
+        total = increase([s for s in picked(sli.count_selector) if s.labels in keys])
+        return total, total - increase(buckets)
+    members = picked(sli.source)
+    if sli.kind == "probe":  # samples: each probe is one event per scrape
+        up = sum((values(s, times) for s in members), np.zeros(times.shape))
+        return np.full(times.shape, float(len(members))), len(members) - up
+    if sli.kind == "freshness":  # every synthetic model is fresh (trained at each scrape)
+        return np.full(times.shape, float(len(members))), np.zeros(times.shape)
+    raise ValueError(f"bench.rulecost: slo {slo.name!r}: no synthetic traffic for a {sli.kind} SLI")
 
 
-def recorded_history(slos: Sequence[SLO], seeds: dict[str, int], start: int, days: int,
+def recorded_history(slos: Sequence[SLO], series: Sequence[Series], start: int, days: int,
                      out: Path) -> list[Path]:  # fmt: skip
     """The anchors' recorded inputs, from the same traffic, one file per day.
 
@@ -229,15 +277,10 @@ def recorded_history(slos: Sequence[SLO], seeds: dict[str, int], start: int, day
     rows: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     for slo in slos:
         labels = ",".join(f'{k}="{v}"' for k, v in slo.rule_labels.items())
-        total, bad = traffic(seeds[slo.name], times.astype(float))
+        total, bad = sli_events(slo, series, times.astype(float))
         if slo.sli.kind == "freshness":
-            bad = np.zeros_like(bad)
-            good = np.ones(times.shape[0] // 2)
+            good = (bad[::2] == 0).astype(float)
             rows.append((c.RULE_GOOD_SAMPLE, labels, times[::2], good))
-        elif slo.sli.kind == "probe":
-            total, bad = np.ones_like(total), (bad > 0.01 * total).astype(float)
-        elif slo.name == "predictor-latency":  # slow = 2 x bad (the "fast" series)
-            bad = np.minimum(2 * bad, total)
         kernel = np.ones(window)
         tot5, bad5 = np.convolve(total, kernel)[: len(total)], np.convolve(bad, kernel)[: len(bad)]
         ratio = np.divide(bad5, tot5, out=np.zeros_like(bad5), where=tot5 > 0)
@@ -245,7 +288,7 @@ def recorded_history(slos: Sequence[SLO], seeds: dict[str, int], start: int, day
     return _write_rows(rows, start, days, out, "rec")
 
 
-def aggregates_history(slos: Sequence[SLO], seeds: dict[str, int], start: int, days: int,
+def aggregates_history(slos: Sequence[SLO], series: Sequence[Series], start: int, days: int,
                        out: Path) -> list[Path]:  # fmt: skip
     """Our aggregates as the 5m group records them, from the same traffic, one file a day.
 
@@ -259,12 +302,7 @@ def aggregates_history(slos: Sequence[SLO], seeds: dict[str, int], start: int, d
     per = window // SCRAPE
     rows: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     for slo in slos:
-        total, bad = traffic(seeds[slo.name], times.astype(float))
-        if slo.sli.kind in ("probe", "freshness"):
-            failed = (bad > 0.01 * total) if slo.sli.kind == "probe" else np.zeros_like(bad)
-            total, bad = np.ones_like(total), failed.astype(float)
-        elif slo.name == "predictor-latency":
-            bad = np.minimum(2 * bad, total)
+        total, bad = sli_events(slo, series, times.astype(float))
         n = len(total) // per
         tot5 = total[: n * per].reshape(n, per).sum(axis=1) / window
         bad5 = bad[: n * per].reshape(n, per).sum(axis=1) / window
@@ -508,12 +546,11 @@ def _workdir(keep: Path | None) -> Iterator[Path]:
 
 def run(opts: Options, keep: Path | None = None) -> dict[str, Any]:
     specs = {
-        "shipped": (load(REPO / "slos.yaml"), shipped_series()),
-        f"{opts.slos} SLOs": (from_spec(parse_spec(synthetic_spec(opts.slos), "bench")),
-                              synthetic_series(opts.slos)),
-    }  # fmt: skip
-    all_slos = [s for slos, _ in specs.values() for s in slos]
-    seeds = {**SHIPPED_SEEDS, **{f"bench-{i}": 100 + i for i in range(opts.slos)}}
+        "shipped": load(REPO / "slos.yaml"),
+        f"{opts.slos} SLOs": from_spec(parse_spec(synthetic_spec(opts.slos), "bench")),
+    }
+    all_slos = [s for slos in specs.values() for s in slos]
+    series = derive_series(all_slos)
     # Data until shortly after the run, so the short windows stay full while measuring.
     end = (int(time.time()) // 300) * 300 + 3600
     start = end - opts.days * DAY - 3600
@@ -523,15 +560,14 @@ def run(opts: Options, keep: Path | None = None) -> dict[str, Any]:
         data.mkdir(exist_ok=True)
         om.mkdir(exist_ok=True)
         t0 = time.monotonic()
-        series = [s for _, ss in specs.values() for s in ss]
         if not (work / "written").exists():  # --keep DIR again resumes a run
             files = write_openmetrics(series, start, opts.days + 1, om)
-            files += recorded_history(all_slos, seeds, start, opts.days + 1, om)
+            files += recorded_history(all_slos, series, start, opts.days + 1, om)
             (work / "written").write_text(f"{start} {end}\n")
             _log(f"wrote {len(files)} OpenMetrics files ({len(series)} series)")
         start, end = (int(x) for x in (work / "written").read_text().split())
         if not (work / "aggregates-written").exists():
-            aggregates_history(all_slos, seeds, start, opts.days + 1, om)
+            aggregates_history(all_slos, series, start, opts.days + 1, om)
             (work / "aggregates-written").touch()
         timings["write_openmetrics_s"] = round(time.monotonic() - t0, 1)
         t0 = time.monotonic()
@@ -552,12 +588,12 @@ def run(opts: Options, keep: Path | None = None) -> dict[str, Any]:
             prom.stop()
 
 
-def _measure(prom: Prom, specs: dict[str, Any], opts: Options, work: Path,
+def _measure(prom: Prom, specs: dict[str, list[SLO]], opts: Options, work: Path,
              timings: dict[str, float]) -> dict[str, Any]:  # fmt: skip
     builders = {"ours": ours, "raw": raw_style, "sloth": sloth_style}
     accel = f"{opts.interval:g}s"
     phases = []
-    for spec, (slos, _) in specs.items():
+    for spec, slos in specs.items():
         for style in STYLES:
             groups = builders[style](slos)
             tag = f"{spec.split()[0]}-{style}"
@@ -565,7 +601,7 @@ def _measure(prom: Prom, specs: dict[str, Any], opts: Options, work: Path,
             phases.append((spec, style, groups, path))
     # Before any rule runs: at 10 s the aggregates group would re-count recent minutes.
     at = time.time()
-    slis = {spec: _slis(prom, slos, at) for spec, (slos, _) in specs.items()}
+    slis = {spec: _slis(prom, slos, at) for spec, slos in specs.items()}
     measures: dict[tuple[str, str, str], Measure] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     for r in range(opts.rounds):

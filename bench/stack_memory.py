@@ -27,9 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -44,6 +46,7 @@ from bench.sandbox import (
     native_command,
     native_overrides,
 )
+from slolab.contract import ALERT_RECEIVER_URL, PORTS
 from slolab.lab.procs import ManagedProcess, free_port, ready_timeout, spawn
 from tests.otlp_sink import OTLPSink
 
@@ -188,12 +191,20 @@ def _locust(folder: Path, tasks_url: str, predictor_url: str, run_time: int, use
     return procs
 
 
+def compose_hosts(ports: Mapping[str, int]) -> dict[str, str]:
+    """Compose addresses of our containers and the natives (``tasks:8081``) -> their
+    loopback ports here; Jaeger and cAdvisor are not run, so theirs stay unmapped."""
+    compose_ports = {name: PORTS[name] for name in (*OURS, *NATIVE) if name in PORTS}
+    receiver = urlsplit(ALERT_RECEIVER_URL)  # the receiver's port is only in its URL
+    if receiver.hostname is not None and receiver.port is not None:
+        compose_ports[receiver.hostname] = receiver.port
+    return {f"{name}:{port}": f"127.0.0.1:{ports[name]}" for name, port in compose_ports.items()}
+
+
 def _natives(folder: Path, ports: dict[str, int], stack: ExitStack) -> dict[str, ManagedProcess]:
     """Debian's Prometheus, Alertmanager and blackbox exporter with compose's flags and
     configs, their compose peers mapped to our loopback ports (Jaeger, cAdvisor stay away)."""
-    compose_ports = {"tasks": 8081, "predictor": 8082, "alert-receiver": 5001,
-                     "prometheus": 9090, "alertmanager": 9093, "blackbox": 9115}  # fmt: skip
-    hosts = {f"{name}:{port}": f"127.0.0.1:{ports[name]}" for name, port in compose_ports.items()}
+    hosts = compose_hosts(ports)
     procs = {}
     for name in NATIVE:
         scratch = folder / name

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
 
-__all__ = ["BackfillError", "backfill", "group_step", "rule_levels", "wanted_series"]
+__all__ = ["BackfillError", "Tools", "backfill", "group_step", "rule_levels", "wanted_series"]
 
 # Shortest evaluation step of the backfilled recorded series: a group evaluated
 # more often is backfilled every 5 minutes (the lookback: any instant query finds
@@ -54,6 +55,18 @@ _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 class BackfillError(RuntimeError):
     """A promtool run or the temporary Prometheus failed; the message has its output."""
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What a backfill runs with: the two binaries, a scratch folder (``work``), the
+    address the temporary Prometheus listens on, and where progress lines go."""
+
+    promtool: str
+    prometheus: str
+    work: Path
+    host: str = "127.0.0.1"
+    echo: Callable[[str], None] = print
 
 
 def wanted_series(slos: Iterable[SLO]) -> set[str]:
@@ -213,12 +226,7 @@ def backfill(
     wanted: set[str],
     start: float,
     end: float,
-    *,
-    promtool: str,
-    prometheus: str,
-    work: Path,
-    host: str = "127.0.0.1",
-    echo: Callable[[str], None] = print,
+    tools: Tools,
 ) -> dict[str, float]:
     """Write blocks for the raw ``openmetrics`` (by UTC day) and the rules ``wanted`` needs.
 
@@ -228,6 +236,7 @@ def backfill(
     queryable while it did). ``start``/``end`` bound the rule evaluation (unix
     seconds). Returns seconds per stage (``raw``, ``rules``, ``blocks``).
     """
+    promtool, work, echo = tools.promtool, tools.work, tools.echo
     took: dict[str, float] = {}
     scratch = work / "scratch-tsdb"
     work.mkdir(parents=True, exist_ok=True)
@@ -240,7 +249,7 @@ def backfill(
     groups = _load_groups(rule_files)
     levels = rule_levels(groups, wanted)
     began = time.monotonic()
-    temp = _TempPrometheus(prometheus, scratch, work, host)
+    temp = _TempPrometheus(tools.prometheus, scratch, work, tools.host)
     recorded: list[tuple[str, str, list[tuple[float, float]]]] = []
     try:
         for n, names in enumerate(levels):

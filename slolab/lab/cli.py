@@ -75,7 +75,7 @@ def run_history(args: argparse.Namespace) -> int:
     import os
 
     from slolab.lab import binaries, history
-    from slolab.lab.backfill import BackfillError
+    from slolab.lab.backfill import BackfillError, Tools
     from slolab.lab.config import history_length, repo_root
 
     try:
@@ -90,8 +90,8 @@ def run_history(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     try:
         history.build(length or timedelta(days=30), out, rule_files, repo_root() / "slos.yaml",
-                      promtool=tools["promtool"] or "", prometheus=tools["prometheus"] or "",
-                      work=out.parent / f".{out.name}-work")  # fmt: skip
+                      Tools(promtool=tools["promtool"] or "", prometheus=tools["prometheus"] or "",
+                            work=out.parent / f".{out.name}-work"))  # fmt: skip
     except BackfillError as exc:
         raise CLIError(str(exc)) from None
     shutil.rmtree(out.parent / f".{out.name}-work", ignore_errors=True)

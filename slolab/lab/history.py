@@ -18,12 +18,16 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slolab.contract import BUCKETS, JOBS
+
+if TYPE_CHECKING:
+    from slolab.lab.backfill import Tools
 
 __all__ = [
     "INCIDENTS",
@@ -277,12 +281,7 @@ def build(
     data_dir: Path,
     rule_files: Sequence[Path],
     slo_file: Path,
-    *,
-    promtool: str,
-    prometheus: str,
-    work: Path,
-    host: str = "127.0.0.1",
-    echo: Callable[[str], None] = print,
+    tools: Tools,
 ) -> float:
     """Replace ``data_dir`` with ``length`` of generated past ending now; return its end.
 
@@ -294,16 +293,15 @@ def build(
     from slolab.slo import load
 
     shutil.rmtree(data_dir, ignore_errors=True)
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(tools.work, ignore_errors=True)
     end = time.time()
     past = generate(end, length)
-    files = write_openmetrics(past, work / "openmetrics")
-    echo(f"lab: history: {length.days}d generated ({len(past.incidents)} past incidents), "
-         f"replacing {data_dir}")  # fmt: skip
+    files = write_openmetrics(past, tools.work / "openmetrics")
+    tools.echo(f"lab: history: {length.days}d generated ({len(past.incidents)} past incidents), "
+               f"replacing {data_dir}")  # fmt: skip
     backfill.backfill(
         files, data_dir, rule_files, backfill.wanted_series(load(slo_file)),
-        past.times[0], past.end, promtool=promtool, prometheus=prometheus,
-        work=work, host=host, echo=echo,
+        past.times[0], past.end, tools,
     )  # fmt: skip
-    shutil.rmtree(work / "openmetrics", ignore_errors=True)
+    shutil.rmtree(tools.work / "openmetrics", ignore_errors=True)
     return end

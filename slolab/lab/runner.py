@@ -248,10 +248,16 @@ class Lab:
         ]
         began = time.monotonic()
         try:
+            tools = backfill.Tools(
+                promtool=self.bins["promtool"],
+                prometheus=self.bins["prometheus"],
+                work=self.dir / "history",
+                host=cfg.host,
+                echo=self.echo,
+            )
             self.history_end = history.build(
                 cfg.history, self.dir / "prometheus-data", rule_files, cfg.repo / "slos.yaml",
-                promtool=self.bins["promtool"], prometheus=self.bins["prometheus"],
-                work=self.dir / "history", host=cfg.host, echo=self.echo,
+                tools,
             )  # fmt: skip
         except backfill.BackfillError as exc:
             raise LabError(f"HISTORY={cfg.history.days}d: {exc}") from None

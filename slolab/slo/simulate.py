@@ -49,7 +49,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -75,6 +75,8 @@ __all__ = [
     "at_own_intervals",
     "budget_detection",
     "default_error_ratios",
+    "selects",
+    "series_labels",
     "simulate",
     "to_html",
     "to_markdown",
@@ -185,6 +187,14 @@ def _holds(op: str, want: str, value: str) -> bool:
     return matched if op == "=~" else not matched
 
 
+def selects(selector: str, name: str, labels: Mapping[str, str]) -> bool:
+    """Whether the plain series selector ``selector`` selects the series ``name{labels}``."""
+    want, matchers = _matchers(selector)
+    return (not want or want == name) and all(
+        _holds(op, value, labels.get(label, "")) for label, op, value in matchers
+    )
+
+
 def _candidates(matchers: Iterable[tuple[str, str, str]]) -> list[str]:
     found: list[str] = []
     for _, op, want in matchers:
@@ -198,7 +208,9 @@ def _candidates(matchers: Iterable[tuple[str, str, str]]) -> list[str]:
     return sorted(dict.fromkeys(found), key=lambda v: not re.fullmatch(r"[\w/.\-:]*", v))
 
 
-def _labels(positive: Sequence[str], negative: str | None = None) -> tuple[str, dict[str, str]]:
+def series_labels(
+    positive: Sequence[str], negative: str | None = None
+) -> tuple[str, dict[str, str]]:
     """Metric name and labels matching every ``positive`` selector and not ``negative``."""
     names, constraints = set(), {}
     for sel in positive:
@@ -333,7 +345,7 @@ def _input_series(slo: SLO, ratio: Fraction, tl: _Timeline) -> list[dict[str, st
     sli = slo.sli
 
     def counter(positive: Sequence[str], negative: str | None, bad: bool | None) -> dict:
-        name, labels = _labels(positive, negative)
+        name, labels = series_labels(positive, negative)
         if bad is None:
             values = _counter(tl, lambda share: rate)
         elif bad:
@@ -351,7 +363,7 @@ def _input_series(slo: SLO, ratio: Fraction, tl: _Timeline) -> list[dict[str, st
                     counter([sli.total], part, not bad)]  # fmt: skip
         return [counter([part], None, bad), counter([sli.total], None, None)]
     if isinstance(sli, LatencySLI):
-        name, labels = _labels([f"{sli.histogram}_bucket{{{sli.matchers}}}"])
+        name, labels = series_labels([f"{sli.histogram}_bucket{{{sli.matchers}}}"])
         labels["le"] = number(sli.threshold_seconds)  # as the Python client writes it
         good = _counter(tl, lambda share: rate * (1 - ratio * share))
         count = counter([f"{sli.histogram}_count{{{sli.matchers}}}"], None, None)
@@ -363,14 +375,14 @@ def _input_series(slo: SLO, ratio: Fraction, tl: _Timeline) -> list[dict[str, st
 
 def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: _Timeline) -> dict[str, str]:
     if sli.kind == "probe":
-        name, labels = _labels([sli.source])
+        name, labels = series_labels([sli.source])
         bad = _dithered(tl, ratio, tl.scrape)
         values = [Fraction(0 if b else 1) for b in bad]
         return {"series": _series_name(name, labels), "values": _notation(values)}
     bad = _dithered(tl, ratio, tl.evaluation)
     if sli.kind == "freshness":
         max_age = _bool_limit(sli)
-        name, labels = _labels([sli.source])
+        name, labels = series_labels([sli.source])
         # Fresh: trained at this very scrape; stale: twice the allowed age ago.
         values = [Fraction(k * tl.scrape) - (2 * max_age if b else 0) for k, b in enumerate(bad)]
         return {"series": _series_name(name, labels), "values": _notation(values)}
@@ -381,7 +393,7 @@ def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: _Timeline) -> 
         raise SimulationError(f"slo {slo.name!r}: cannot simulate a {sli.kind} SLI")
     expr, op, limit = match.group(1), match.group(2), Fraction(match.group(3))
     try:
-        name, labels = _labels([expr])
+        name, labels = series_labels([expr])
     except (SimulationError, ValueError):
         raise SimulationError(
             f"slo {slo.name!r}: can simulate a threshold SLI only on a plain series selector, "
@@ -398,7 +410,7 @@ def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: _Timeline) -> 
 def _resource_series(slo: SLO, sli: SampleSLI, bad: list[bool], tl: _Timeline) -> dict[str, str]:
     """CPU: a seconds counter at half or twice ``max_cores``; memory: a gauge at half or twice."""
     limit = _bool_limit(sli)
-    name, labels = _labels([sli.source])
+    name, labels = series_labels([sli.source])
     if sli.kind == "memory":
         values = [limit * 2 if b else limit / 2 for b in bad]
     else:

@@ -26,9 +26,10 @@ from slolab.slo.durations import parse_duration
 from slolab.slo.model import SampleSLI, from_spec
 from slolab.slo.simulate import (
     SimulationError,
-    _labels,
     _notation,
     default_error_ratios,
+    selects,
+    series_labels,
     simulate,
     to_html,
     to_markdown,
@@ -128,11 +129,19 @@ def test_labels_satisfy_regexes_and_avoid_the_other_selector():
     errors = 'm{job="tasks", path=~"/api/tasks.*", status=~"5.."}'
     total = 'm{job="tasks", path=~"/api/tasks.*"}'
     want = {"job": "tasks", "path": "/api/tasks", "status": "500"}
-    assert _labels([errors, total]) == ("m", want)
-    name, rest = _labels([total], errors)
+    assert series_labels([errors, total]) == ("m", want)
+    name, rest = series_labels([total], errors)
     assert name == "m" and rest["job"] == "tasks" and rest.get("status", "") != "500"
     with pytest.raises(SimulationError, match="different metrics"):
-        _labels(["a", "b"])
+        series_labels(["a", "b"])
+
+
+def test_selects_matches_as_prometheus_does():
+    sel = 'm{job="tasks", status=~"5.."}'
+    assert selects(sel, "m", {"job": "tasks", "status": "500", "extra": "x"})
+    assert not selects(sel, "m", {"job": "tasks", "status": "5000"})  # regexes are anchored
+    assert not selects(sel, "n", {"job": "tasks", "status": "500"})
+    assert selects('m{status!~"5.."}', "m", {"job": "tasks"})  # a missing label is ""
 
 
 def test_a_threshold_on_an_expression_is_refused_with_the_reason():
