@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.rulecost import Prom, synthetic_series, synthetic_spec, write_openmetrics
+from bench.rulecost import Prom, derive_series, synthetic_spec, write_openmetrics
 from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.generate.rules import rule_groups
@@ -64,7 +64,7 @@ def test_status_report_and_trends_agree(tmp_path: Path) -> None:
     start = end - HOURS * 3600
     data = tmp_path / "data"
     data.mkdir()
-    (om,) = write_openmetrics(synthetic_series(1), start, 1, tmp_path, per_file=HOURS * 3600)
+    (om,) = write_openmetrics(derive_series([slo]), start, 1, tmp_path, per_file=HOURS * 3600)
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
                     str(om), str(data)], check=True, capture_output=True, timeout=120)  # fmt: skip
     fast, aggregates, period = rule_groups(slo.service, [slo])
