@@ -20,6 +20,14 @@ def _default_db_path(env: Mapping[str, str]) -> Path:
     return Path(state) / "tasks.sqlite3"
 
 
+def _file_id(text: str) -> tuple[int, int]:
+    """``DEV:INO`` (as ``slolab serve`` writes it) as a pair of ints."""
+    dev, sep, ino = text.partition(":")
+    if not (sep and dev.isdigit() and ino.isdigit()):
+        raise ValueError(f"expected DEV:INO (set by slolab serve), got {text!r}")
+    return int(dev), int(ino)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the tasks app can be configured with (see ``from_env``)."""
@@ -32,17 +40,25 @@ class Settings:
     predictor_timeout: float = 0.3
     max_body_bytes: int = 64 * 1024
     feedback_token: str | None = None  # sent with ground truth to the predictor
+    # (st_dev, st_ino) of the SQLite file pinned by `slolab serve` before the workers start.
+    db_file_id: tuple[int, int] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build from TASKS_DB_PATH, MONGO_URL, TASKS_MONGO_DB, TASKS_STORE_TIMEOUT,
-        PREDICTOR_URL, PREDICTOR_TIMEOUT, TASKS_MAX_BODY_BYTES and SLOLAB_FEEDBACK_TOKEN
-        (else derived from SLOLAB_ADMIN_TOKEN); raise ValueError naming a malformed one."""
+        PREDICTOR_URL, PREDICTOR_TIMEOUT, TASKS_MAX_BODY_BYTES, SLOLAB_FEEDBACK_TOKEN
+        (else derived from SLOLAB_ADMIN_TOKEN) and TASKS_DB_FILE_ID; raise ValueError
+        naming a malformed one."""
         env = os.environ if env is None else env
         predictor_url = (env.get("PREDICTOR_URL") or "http://127.0.0.1:8082").strip().rstrip("/")
         if not predictor_url.startswith(("http://", "https://")):
             raise ValueError(f"PREDICTOR_URL must be an http(s) URL, got {predictor_url!r}")
         db_path = env.get("TASKS_DB_PATH", "").strip()
+        file_id = env.get("TASKS_DB_FILE_ID", "").strip()
+        try:
+            db_file_id = _file_id(file_id) if file_id else None
+        except ValueError as exc:
+            raise ValueError(f"TASKS_DB_FILE_ID: {exc}") from None
         return cls(
             db_path=Path(db_path) if db_path else _default_db_path(env),
             mongo_url=env.get("MONGO_URL", "").strip() or None,
@@ -52,4 +68,5 @@ class Settings:
             predictor_timeout=env_float(env, "PREDICTOR_TIMEOUT", 0.3, 0.01, 30.0),
             max_body_bytes=env_int(env, "TASKS_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             feedback_token=feedback_token(env),
+            db_file_id=db_file_id,
         )
