@@ -101,6 +101,10 @@ def test_a_swap_between_the_check_and_the_write_is_rolled_back(tmp_path, change)
     with pytest.raises(StoreUnavailable, match="replaced or deleted"):
         store.create(NEW)
     assert NEW.title not in _titles_at(db)
+    # Nor in the moved file (this thread's connection still reads it): rolled back, so
+    # a client's retry cannot make a duplicate should that file be put back.
+    in_old = "SELECT COUNT(*) FROM tasks WHERE title = ?"
+    assert store._conn().execute(in_old, (NEW.title,)).fetchone()[0] == 0
 
 
 @CHANGES
@@ -182,3 +186,38 @@ def test_the_same_file_back_at_its_path_serves_again(tmp_path) -> None:
     os.replace(away, db)
     assert store.get(task.id) == task
     assert store.create(NEW).title == NEW.title
+
+
+# -- the pin handed from `slolab serve` to the workers -------------------------
+
+
+def test_serve_pins_the_file_it_creates_and_forgets_an_earlier_pin(tmp_path) -> None:
+    db = tmp_path / "tasks.sqlite3"
+    env = prepare_env("tasks", {"SLOLAB_STATE_DIR": str(tmp_path), "TASKS_DB_PATH": str(db),
+                                "TASKS_DB_FILE_ID": "1:2"})  # fmt: skip
+    st = db.stat()
+    assert env["TASKS_DB_FILE_ID"] == f"{st.st_dev}:{st.st_ino}"
+    assert Settings.from_env(env).db_file_id == (st.st_dev, st.st_ino)
+    assert _titles_at(db) == []  # the tables are there, empty
+
+
+def test_serve_pins_nothing_for_mongodb(tmp_path) -> None:
+    env = prepare_env("tasks", {"SLOLAB_STATE_DIR": str(tmp_path), "TASKS_DB_FILE_ID": "1:2",
+                                "MONGO_URL": "mongodb://127.0.0.1:1/"})  # fmt: skip
+    assert "TASKS_DB_FILE_ID" not in env
+    assert not list(tmp_path.glob("*.sqlite3"))
+
+
+def test_a_disk_broken_at_start_is_no_pin_and_no_crash(tmp_path) -> None:
+    """The service starts and answers 503 until the disk is back (no restart needed)."""
+    blocker = tmp_path / "db"
+    blocker.write_text("a file where the folder should be")
+    env = prepare_env("tasks", {"SLOLAB_STATE_DIR": str(tmp_path),
+                                "TASKS_DB_PATH": str(blocker / "tasks.sqlite3")})  # fmt: skip
+    assert "TASKS_DB_FILE_ID" not in env
+
+
+@pytest.mark.parametrize("value", ["12", "a:b", "1:-2", ":"])
+def test_a_malformed_file_id_is_named(value) -> None:
+    with pytest.raises(ValueError, match="TASKS_DB_FILE_ID"):
+        Settings.from_env({"TASKS_DB_FILE_ID": value})
