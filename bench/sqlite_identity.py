@@ -1,7 +1,7 @@
 """Per-operation cost of the SQLite store's file-identity checks, in process.
 
-    .venv/bin/python -m bench.sqlite_identity                    # about 20 s
-    .venv/bin/python -m bench.sqlite_identity --ops 2000 --requests 500 --rounds 9
+    .venv/bin/python -m bench.sqlite_identity                    # about 15 s
+    .venv/bin/python -m bench.sqlite_identity --ops 400 --requests 200 --rounds 41
 
 Three stores on files of their own, same interpreter, same data: the anchor is
 ``services/tasks/sqlite_store.py`` as of ``--anchor-ref`` (before the checks: one
@@ -9,10 +9,10 @@ stat before each operation, autocommit writes), loaded from ``git show``; "no ch
 is this checkout's store with its identity check made a no-op (what the explicit
 transaction costs alone); "now" is this checkout's store. Per round each runs
 ``--ops`` times a create then a get of that task (a request's store work), in turns
-(each store first in turn);
-then the same three behind the whole tasks app (Flask test client, no predictor: the
-degraded create), ``--requests`` times a POST /api/tasks and a GET of it. Each figure is
-the median over rounds of µs per pair, with its ratio to the anchor within the run.
+(each store first in turn); then the same three behind the whole tasks app (Flask
+test client, no predictor: the degraded create), ``--requests`` times a POST
+/api/tasks and a GET of it. Each figure is the median over rounds of µs per pair,
+with its ratio to the anchor within the run.
 """
 
 from __future__ import annotations
@@ -115,9 +115,10 @@ def apps(stores: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ops", type=int, default=1000, help="create+get per store per round")
-    parser.add_argument("--requests", type=int, default=300, help="POST+GET per app per round")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--ops", type=int, default=200, help="create+get per store per round")
+    parser.add_argument("--requests", type=int, default=100, help="POST+GET per app per round")
+    # Many short rounds, each store first in turn: the shared machine's load drifts.
+    parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--anchor-ref", default=DEFAULT_ANCHOR)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-sqlite-identity-") as tmp:

@@ -11,7 +11,10 @@ from pathlib import Path
 from slolab.envconfig import env_float, env_int
 from slolab.faults import feedback_token
 
-__all__ = ["Settings"]
+__all__ = ["DB_FILE_ID", "Settings", "format_file_id"]
+
+# Set by `slolab serve` (services.tasks.store.pin_database), read by every worker.
+DB_FILE_ID = "TASKS_DB_FILE_ID"
 
 
 def _default_db_path(env: Mapping[str, str]) -> Path:
@@ -20,8 +23,12 @@ def _default_db_path(env: Mapping[str, str]) -> Path:
     return Path(state) / "tasks.sqlite3"
 
 
+def format_file_id(file_id: tuple[int, int]) -> str:
+    return f"{file_id[0]}:{file_id[1]}"
+
+
 def _file_id(text: str) -> tuple[int, int]:
-    """``DEV:INO`` (as ``slolab serve`` writes it) as a pair of ints."""
+    """``DEV:INO`` (as :func:`format_file_id` writes it) as a pair of ints."""
     dev, sep, ino = text.partition(":")
     if not (sep and dev.isdigit() and ino.isdigit()):
         raise ValueError(f"expected DEV:INO (set by slolab serve), got {text!r}")
@@ -54,11 +61,11 @@ class Settings:
         if not predictor_url.startswith(("http://", "https://")):
             raise ValueError(f"PREDICTOR_URL must be an http(s) URL, got {predictor_url!r}")
         db_path = env.get("TASKS_DB_PATH", "").strip()
-        file_id = env.get("TASKS_DB_FILE_ID", "").strip()
+        file_id = env.get(DB_FILE_ID, "").strip()
         try:
             db_file_id = _file_id(file_id) if file_id else None
         except ValueError as exc:
-            raise ValueError(f"TASKS_DB_FILE_ID: {exc}") from None
+            raise ValueError(f"{DB_FILE_ID}: {exc}") from None
         return cls(
             db_path=Path(db_path) if db_path else _default_db_path(env),
             mongo_url=env.get("MONGO_URL", "").strip() or None,

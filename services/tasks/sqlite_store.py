@@ -126,7 +126,7 @@ class SqliteStore:
         return st.st_dev, st.st_ino
 
     def _check_identity(self) -> None:
-        """Raise StoreUnavailable unless the path names the pinned file (one stat, ~1 µs)."""
+        """Raise StoreUnavailable unless the path names the pinned file (one stat: 1-5 µs)."""
         try:
             st = os.stat(self._fspath)
             same = (st.st_dev, st.st_ino) == self._pinned

@@ -109,9 +109,9 @@ def pin_database(env: MutableMapping[str, str]) -> None:
     respawn; were the file replaced or deleted by then, it would otherwise write into
     the newcomer (or a fresh empty file) while its siblings answer 503.
     """
-    from services.tasks.config import Settings
+    from services.tasks.config import DB_FILE_ID, Settings, format_file_id
 
-    env.pop("TASKS_DB_FILE_ID", None)  # never one of an earlier run
+    env.pop(DB_FILE_ID, None)  # never one of an earlier run
     settings = Settings.from_env(env)
     if settings.mongo_url:
         return
@@ -119,11 +119,11 @@ def pin_database(env: MutableMapping[str, str]) -> None:
 
     store = SqliteStore(settings.db_path, settings.store_timeout)
     try:
-        dev, ino = store.prepare()
+        file_id = store.prepare()
     except StoreUnavailable as exc:
         # Start anyway (503 until the disk is back); each worker pins at its first open.
         log.warning("tasks database not pinned at start: %s", exc)
         return
     finally:
         store.close()
-    env["TASKS_DB_FILE_ID"] = f"{dev}:{ino}"
+    env[DB_FILE_ID] = format_file_id(file_id)
