@@ -9,6 +9,7 @@ The choice of server is measured in docs/benchmarks.md.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import tempfile
@@ -32,10 +33,13 @@ class ServiceSpec:
     name: str
     default_port: int
     default_workers: int
+    # "module:function" called with the server's environment (a dict it may change)
+    # before the server starts: for what every worker must share from the start.
+    prepare: str | None = None
 
 
 SERVICES: dict[str, ServiceSpec] = {
-    "tasks": ServiceSpec("tasks", PORTS["tasks"], 2),
+    "tasks": ServiceSpec("tasks", PORTS["tasks"], 2, "services.tasks.store:pin_database"),
     "predictor": ServiceSpec("predictor", PORTS["predictor"], 1),
 }
 
@@ -49,7 +53,8 @@ def _workers(env: Mapping[str, str], spec: ServiceSpec) -> int:
 
 
 def prepare_env(service: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return the environment the server runs with: state dirs made, metrics dir fresh."""
+    """Return the environment the server runs with: state dirs made, metrics dir fresh,
+    the service's own preparation done (tasks: its SQLite file pinned)."""
     spec = SERVICES[service]
     out = dict(os.environ if env is None else env)
     state = Path(out.get("SLOLAB_STATE_DIR") or Path(tempfile.gettempdir()) / f"slolab-{service}")
@@ -67,6 +72,9 @@ def prepare_env(service: str, env: Mapping[str, str] | None = None) -> dict[str,
         out["PROMETHEUS_MULTIPROC_DIR"] = str(mp)
     else:
         out.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if spec.prepare:
+        module, _, function = spec.prepare.partition(":")
+        getattr(importlib.import_module(module), function)(out)
     return out
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,7 +22,10 @@ __all__ = [
     "is_valid_id",
     "make_store",
     "new_id",
+    "pin_database",
 ]
+
+log = logging.getLogger(__name__)
 
 # Fields a PATCH may change. Stores only ever write these names, so no column or
 # key name can come from a request.
@@ -92,4 +97,32 @@ def make_store(settings: Settings) -> TaskStore:
         return MongoStore(settings.mongo_url, settings.mongo_db, settings.store_timeout)
     from slolab.services.tasks.sqlite_store import SqliteStore
 
-    return SqliteStore(settings.db_path, settings.store_timeout)
+    return SqliteStore(settings.db_path, settings.store_timeout, file_id=settings.db_file_id)
+
+
+def pin_database(env: MutableMapping[str, str]) -> None:
+    """Create the SQLite file once, before the server starts its workers, and name it
+    in ``env`` (TASKS_DB_FILE_ID, "DEV:INO"), which every worker inherits.
+
+    A worker opens the file on its first request, maybe long after start or after a
+    respawn; were the file replaced or deleted by then, it would otherwise write into
+    the newcomer (or a fresh empty file) while its siblings answer 503.
+    """
+    from services.tasks.config import DB_FILE_ID, Settings, format_file_id
+
+    env.pop(DB_FILE_ID, None)  # never one of an earlier run
+    settings = Settings.from_env(env)
+    if settings.mongo_url:
+        return
+    from services.tasks.sqlite_store import SqliteStore
+
+    store = SqliteStore(settings.db_path, settings.store_timeout)
+    try:
+        file_id = store.prepare()
+    except StoreUnavailable as exc:
+        # Start anyway (503 until the disk is back); each worker pins at its first open.
+        log.warning("tasks database not pinned at start: %s", exc)
+        return
+    finally:
+        store.close()
+    env[DB_FILE_ID] = format_file_id(file_id)
