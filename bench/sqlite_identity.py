@@ -30,8 +30,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from services.tasks.sqlite_store import SqliteStore
-from services.tasks.store import NewTask
+from slolab.services.tasks.sqlite_store import SqliteStore
+from slolab.services.tasks.store import NewTask
 
 REPO = Path(__file__).resolve().parents[1]
 # The commit before the file was pinned and checked around each operation.
@@ -100,8 +100,9 @@ def table(title: str, times: dict[str, list[float]]) -> None:
 
 def apps(stores: dict[str, Any]) -> dict[str, Any]:
     """A test client of the tasks app per store (no predictor: the degraded create)."""
-    from services.tasks.app import create_app
-    from services.tasks.config import Settings
+    from slolab.services.tasks.app import create_app
+    from slolab.services.tasks.config import Settings
+
     from slolab.lab.procs import free_port
 
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)

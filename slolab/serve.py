@@ -39,7 +39,7 @@ class ServiceSpec:
 
 
 SERVICES: dict[str, ServiceSpec] = {
-    "tasks": ServiceSpec("tasks", PORTS["tasks"], 2, "services.tasks.store:pin_database"),
+    "tasks": ServiceSpec("tasks", PORTS["tasks"], 2, "slolab.services.tasks.store:pin_database"),
     "predictor": ServiceSpec("predictor", PORTS["predictor"], 1),
 }
 

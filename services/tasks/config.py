@@ -13,7 +13,7 @@ from slolab.faults import feedback_token
 
 __all__ = ["DB_FILE_ID", "Settings", "format_file_id"]
 
-# Set by `slolab serve` (services.tasks.store.pin_database), read by every worker.
+# Set by `slolab serve` (slolab.services.tasks.store.pin_database), read by every worker.
 DB_FILE_ID = "TASKS_DB_FILE_ID"
 
 

@@ -77,7 +77,7 @@ class SqliteStore:
     """One connection per thread (and per process: connections never cross a fork).
 
     ``file_id`` pins the file up front (``slolab serve`` pins it before the server
-    starts its workers, :func:`services.tasks.store.pin_database`); without it the
+    starts its workers, :func:`slolab.services.tasks.store.pin_database`); without it the
     file at the path at the first open is pinned.
     """
 

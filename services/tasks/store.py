@@ -108,13 +108,13 @@ def pin_database(env: MutableMapping[str, str]) -> None:
     respawn; were the file replaced or deleted by then, it would otherwise write into
     the newcomer (or a fresh empty file) while its siblings answer 503.
     """
-    from services.tasks.config import DB_FILE_ID, Settings, format_file_id
+    from slolab.services.tasks.config import DB_FILE_ID, Settings, format_file_id
 
     env.pop(DB_FILE_ID, None)  # never one of an earlier run
     settings = Settings.from_env(env)
     if settings.mongo_url:
         return
-    from services.tasks.sqlite_store import SqliteStore
+    from slolab.services.tasks.sqlite_store import SqliteStore
 
     store = SqliteStore(settings.db_path, settings.store_timeout)
     try:

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from slolab.services.tasks.app import create_app
+from slolab.services.tasks.config import Settings
+from slolab.services.tasks.sqlite_store import SqliteStore
+from slolab.services.tasks.store import NewTask, StoreUnavailable
 
-from services.tasks.app import create_app
-from services.tasks.config import Settings
-from services.tasks.sqlite_store import SqliteStore
-from services.tasks.store import NewTask, StoreUnavailable
 from slolab.serve import prepare_env
 from tests.services.tasks.conftest import closed_port_url
 
