@@ -9,11 +9,24 @@ JSON (or any body) with its length in one call.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 __all__ = ["BackgroundHTTPServer", "QuietHandler"]
+
+
+class _Server(ThreadingHTTPServer):
+    # Request threads must not keep the process (a test run, the lab) alive.
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up before the answer (a timeout it was testing, Ctrl-C)
+        # is not the server's error: no traceback for it on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -58,9 +71,7 @@ class BackgroundHTTPServer:
         *,
         poll_interval: float = 0.05,
     ) -> None:
-        self.server = ThreadingHTTPServer((host, port), handler)
-        # Request threads must not keep the process (a test run, the lab) alive.
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), handler)
         self.host, self.port = str(self.server.server_address[0]), self.server.server_address[1]
         self.base_url = f"http://{self.host}:{self.port}"
         # A short poll interval: stop() returns within it instead of the default 0.5 s.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import time
 
 import httpx
@@ -74,3 +75,28 @@ def test_nothing_is_logged_per_request(capfd: pytest.CaptureFixture[str]) -> Non
         httpx.get(f"{server.base_url}/json")
         httpx.get(f"{server.base_url}/missing")
     assert capfd.readouterr().err == ""
+
+
+class Failing(QuietHandler):
+    """/slow answers after the client may have gone; /boom raises."""
+
+    def do_GET(self) -> None:
+        if self.path == "/boom":
+            raise RuntimeError("a handler bug")
+        time.sleep(0.3)
+        self.reply(200, b"x" * 1_000_000, "application/octet-stream")
+
+
+def test_a_client_that_hangs_up_is_not_a_server_error_but_a_bug_is(capfd) -> None:
+    with BackgroundHTTPServer(Failing) as server:
+        for _ in range(3):  # ask, then hang up (RST) before the answer is written
+            with socket.create_connection((server.host, server.port)) as s:
+                s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(0.6)  # the answers are written (and fail) 0.3 s after each request
+        assert "Exception occurred" not in capfd.readouterr().err
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{server.base_url}/boom", timeout=5)
+        # printed before the server closes the connection the client saw close
+        err = capfd.readouterr().err
+    assert "RuntimeError: a handler bug" in err
