@@ -44,16 +44,18 @@ lock:  ## refresh constraints.txt from pyproject.toml
 	uv pip compile pyproject.toml --extra dev --extra loadgen --universal \
 	  --python-version 3.11 --custom-compile-command "make lock" -o constraints.txt --quiet
 
-lint: install
+lint: install  ## ruff: lint and format
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
 
 test: install  ## the whole test suite (needs promtool, prometheus, alertmanager on PATH)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q $(XDIST)
 
 check: install  ## the inner loop: lint and every test not marked slow (no servers, no promtool suites)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q $(XDIST) -m "not slow"
 
 bench: install  ## benchmarks (not part of make test); results go to docs/benchmarks.md

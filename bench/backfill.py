@@ -61,8 +61,9 @@ def _blocks(folder: Path) -> int:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.backfill",
-                                description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.backfill", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--hours", type=float, default=6)
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args()
@@ -91,8 +92,10 @@ def main() -> None:
     print(f"{args.hours:g} h of history, {args.rounds} rounds, medians:")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"  {name:25} {median:6.1f} s  {blocks[name]:4d} blocks  "
-              f"({anchor / median:.1f}x the anchor's speed)")
+        print(
+            f"  {name:25} {median:6.1f} s  {blocks[name]:4d} blocks  "
+            f"({anchor / median:.1f}x the anchor's speed)"
+        )
 
 
 if __name__ == "__main__":

@@ -448,8 +448,11 @@ def _reveal(paths: Sequence[str], uid: int) -> None:
     if not closed:
         return
     # A scratch tmpfs over a directory none of the paths is under (this namespace only).
-    stage = next(d for d in ("/tmp", "/srv", "/opt", "/media")
-                 if os.path.isdir(d) and not any(p.startswith(d + "/") for p in paths))
+    stage = next(
+        d
+        for d in ("/tmp", "/srv", "/opt", "/media")
+        if os.path.isdir(d) and not any(p.startswith(d + "/") for p in paths)
+    )
     _sh("mount", "-t", "tmpfs", "tmpfs", stage)
     for n, (parent, children) in enumerate(sorted(closed.items())):
         for child in sorted(children):

@@ -30,7 +30,6 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-
 def _error(status: int, message: str, field: str | None = None) -> Response:
     resp = jsonify(Error(error=message, field=field).model_dump(exclude_none=True))
     resp.status_code = status

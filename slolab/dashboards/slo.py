@@ -84,9 +84,11 @@ def _overview() -> table.Panel:
     panel = (
         table.Panel()
         .title("Every SLO")
-        .description("One row per SLO: objective, SLI over its period, error budget left, "
-                     "burn rates (1x spends the budget exactly over the period), alerts "
-                     "firing, and how much history the period figures cover.")
+        .description(
+            "One row per SLO: objective, SLI over its period, error budget left, "
+            "burn rates (1x spends the budget exactly over the period), alerts "
+            "firing, and how much history the period figures cover."
+        )
         .datasource(PROMETHEUS)
         .span(24)
         .height(9)
@@ -104,8 +106,11 @@ def _overview() -> table.Panel:
     return panel.with_transformation(
         dash.DataTransformerConfig(
             id_val="organize",
-            options={"excludeByName": {"Time": True}, "renameByName": renames,
-                     "indexByName": {c.LABEL_SLO: 0, c.LABEL_SERVICE: 1}},
+            options={
+                "excludeByName": {"Time": True},
+                "renameByName": renames,
+                "indexByName": {c.LABEL_SLO: 0, c.LABEL_SERVICE: 1},
+            },
         )
     )
 
@@ -118,57 +123,103 @@ def _stats() -> list:
     budget = _recorded(c.RULE_BUDGET_REMAINING)
     burn_steps = thresholds((None, "green"), (1, "orange"), (14.4, "red"))
     return [
-        single("SLI over the period", query(f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}",
-               instant=True), unit="percentunit", decimals=3, width=3),
-        single("objective", query(_recorded(c.RULE_OBJECTIVE), instant=True),
-               unit="percentunit", decimals=3, width=2),
-        single("status", query(budget, instant=True), width=3,
-               mappings=status_mappings(AT_RISK_BELOW),
-               steps=thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green")),
-               description=f"Budget remaining: below 0 violating, under {AT_RISK_BELOW:.0%} "
-               "at risk, else meeting."),
-        single("budget remaining", query(budget, instant=True), unit="percentunit",
-               decimals=1, width=3,
-               steps=thresholds((None, "red"), (0, "orange"),
-                                (AT_RISK_BELOW, "green"))),
-        single("burn rate now", query(_recorded(c.RULE_CURRENT_BURN_RATE), instant=True),
-               unit="x", decimals=2, width=3, steps=burn_steps,
-               description="Over the SLO's shortest alert window (5m for 30 days)."),
-        single("burn rate over the period", query(_recorded(c.RULE_PERIOD_BURN_RATE),
-               instant=True), unit="x", decimals=2, width=3,
-               steps=thresholds((None, "green"), (1, "red"))),
-        single("history covered", query(_recorded(c.RULE_PERIOD_COVERAGE), instant=True), unit="s",
-               width=4, description="How much history the period figures are computed over "
-               "(less than the period on a young Prometheus)."),
-        single("alerts firing", query(f'count(ALERTS{{alertstate="firing", {_ONE}}}) '
-               "or vector(0)", instant=True), width=3,
-               steps=thresholds((None, "green"), (1, "red")),
-               description=f"{c.ALERT_PAGE} and {c.ALERT_TICKET} firing for this SLO."),
-
+        single(
+            "SLI over the period",
+            query(f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}", instant=True),
+            unit="percentunit",
+            decimals=3,
+            width=3,
+        ),
+        single(
+            "objective",
+            query(_recorded(c.RULE_OBJECTIVE), instant=True),
+            unit="percentunit",
+            decimals=3,
+            width=2,
+        ),
+        single(
+            "status",
+            query(budget, instant=True),
+            width=3,
+            mappings=status_mappings(AT_RISK_BELOW),
+            steps=thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green")),
+            description=f"Budget remaining: below 0 violating, under {AT_RISK_BELOW:.0%} "
+            "at risk, else meeting.",
+        ),
+        single(
+            "budget remaining",
+            query(budget, instant=True),
+            unit="percentunit",
+            decimals=1,
+            width=3,
+            steps=thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green")),
+        ),
+        single(
+            "burn rate now",
+            query(_recorded(c.RULE_CURRENT_BURN_RATE), instant=True),
+            unit="x",
+            decimals=2,
+            width=3,
+            steps=burn_steps,
+            description="Over the SLO's shortest alert window (5m for 30 days).",
+        ),
+        single(
+            "burn rate over the period",
+            query(_recorded(c.RULE_PERIOD_BURN_RATE), instant=True),
+            unit="x",
+            decimals=2,
+            width=3,
+            steps=thresholds((None, "green"), (1, "red")),
+        ),
+        single(
+            "history covered",
+            query(_recorded(c.RULE_PERIOD_COVERAGE), instant=True),
+            unit="s",
+            width=4,
+            description="How much history the period figures are computed over "
+            "(less than the period on a young Prometheus).",
+        ),
+        single(
+            "alerts firing",
+            query(f'count(ALERTS{{alertstate="firing", {_ONE}}}) or vector(0)', instant=True),
+            width=3,
+            steps=thresholds((None, "green"), (1, "red")),
+            description=f"{c.ALERT_PAGE} and {c.ALERT_TICKET} firing for this SLO.",
+        ),
     ]
 
 
 def _graphs() -> list:
-    short_sli = (
-        f"1 - {_recorded(c.RULE_CURRENT_BURN_RATE)} * (1 - {_recorded(c.RULE_OBJECTIVE)})"
-    )
+    short_sli = f"1 - {_recorded(c.RULE_CURRENT_BURN_RATE)} * (1 - {_recorded(c.RULE_OBJECTIVE)})"
     windows = (
         f'label_replace({{__name__=~"{c.error_ratio_rule("")}.+", {_ONE}}}, "window", "$1", '
         f'"__name__", "{c.error_ratio_rule("")}(.+)") / on ({c.LABEL_SLO}) group_left () '
         f"(1 - {_recorded(c.RULE_OBJECTIVE)})"
     )
     return [
-        graph("SLI over time", [
-            query(f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}", "SLI over the period"),
-            query(short_sli, "SLI now (shortest window)"),
-            query(_recorded(c.RULE_OBJECTIVE), "objective"),
-        ], unit="percentunit"),
-        graph("error budget remaining", [query(_recorded(c.RULE_BUDGET_REMAINING), "budget")],
-              unit="percentunit"),
-        graph("burn rate per alert window", [
-            query(windows, "{{window}}"),
-            query(_recorded(c.RULE_PERIOD_BURN_RATE), "period"),
-        ], unit="x", min_value=0),
+        graph(
+            "SLI over time",
+            [
+                query(f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}", "SLI over the period"),
+                query(short_sli, "SLI now (shortest window)"),
+                query(_recorded(c.RULE_OBJECTIVE), "objective"),
+            ],
+            unit="percentunit",
+        ),
+        graph(
+            "error budget remaining",
+            [query(_recorded(c.RULE_BUDGET_REMAINING), "budget")],
+            unit="percentunit",
+        ),
+        graph(
+            "burn rate per alert window",
+            [
+                query(windows, "{{window}}"),
+                query(_recorded(c.RULE_PERIOD_BURN_RATE), "period"),
+            ],
+            unit="x",
+            min_value=0,
+        ),
     ]
 
 

@@ -22,7 +22,6 @@ from slolab.slo.durations import parse_duration
 __all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "history_length", "repo_root"]
 
 
-
 def repo_root() -> Path:
     """The checkout this package runs from (configs are read from here)."""
     return Path(__file__).resolve().parents[2]

@@ -117,18 +117,16 @@ class History:
     incidents: tuple[Incident, ...]
 
 
-def _affected(incidents: tuple[Incident, ...], service: str, kind: str, t: float, end: float) -> (
-    float | None
-):
+def _affected(
+    incidents: tuple[Incident, ...], service: str, kind: str, t: float, end: float
+) -> float | None:
     for inc in incidents:
         if inc.service == service and inc.kind == kind and inc.active(t, end):
             return inc.ratio
     return None
 
 
-def generate(
-    end: float, length: timedelta, incidents: tuple[Incident, ...] = INCIDENTS
-) -> History:
+def generate(end: float, length: timedelta, incidents: tuple[Incident, ...] = INCIDENTS) -> History:
     """The history of ``length`` up to ``end`` (unix seconds), one step every :data:`STEP`.
 
     Incidents older than ``length`` are left out, so a short history in a test
@@ -222,17 +220,13 @@ def _series(h: History) -> Iterator[tuple[str, str, list[float]]]:
         for status, parts in classes.items():
             labels = {**base, **where, "status": status}
             for le in (*BUCKETS, math.inf):
-                per_step = [
-                    sum(p[1][i] for p in parts if p[0] <= le) for i in range(len(h.times))
-                ]
+                per_step = [sum(p[1][i] for p in parts if p[0] <= le) for i in range(len(h.times))]
                 le_text = "+Inf" if le == math.inf else repr(float(le))
                 yield f"{hist}_bucket", _labels(**labels, le=le_text), _cumulative(per_step)
             count = [sum(p[1][i] for p in parts) for i in range(len(h.times))]
             seconds = [sum(p[0] * p[1][i] for p in parts) for i in range(len(h.times))]
             yield f"{hist}_count", _labels(**labels), _cumulative(count)
-            yield f"{hist}_sum", _labels(**labels), [
-                round(v, 3) for v in _running(seconds)
-            ]
+            yield f"{hist}_sum", _labels(**labels), [round(v, 3) for v in _running(seconds)]
             yield counter, _labels(**base, **counter_where, status=status), _cumulative(count)
     pbase = {"job": jobs["predictor"], "instance": INSTANCE}
     yield "predictor_feedback_total", _labels(**pbase), _cumulative(h.feedback)
@@ -268,9 +262,7 @@ def write_openmetrics(h: History, folder: Path) -> dict[str, Path]:
             for name, members in by_family.items():
                 fh.write(f"# TYPE {name} unknown\n")
                 for labels, values in members:
-                    fh.writelines(
-                        f"{name}{labels} {values[i]!r} {h.times[i]:.0f}\n" for i in idx
-                    )
+                    fh.writelines(f"{name}{labels} {values[i]!r} {h.times[i]:.0f}\n" for i in idx)
             fh.write("# EOF\n")
         paths[day] = path
     return paths

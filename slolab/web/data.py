@@ -125,9 +125,7 @@ def _faults(prom: Prometheus, query: str | None) -> list[dict[str, str]]:
     if not query:
         return []
     return [
-        {k: v for k, v in s.labels.items() if k != "__name__"}
-        for s in prom.query(query)
-        if s.value
+        {k: v for k, v in s.labels.items() if k != "__name__"} for s in prom.query(query) if s.value
     ]
 
 
@@ -164,9 +162,7 @@ def slow_requests(
     return rows[: settings.slow_request_limit]
 
 
-def state(
-    prom: Prometheus, slos: Sequence[SLO], settings: DashboardSettings
-) -> dict[str, Any]:
+def state(prom: Prometheus, slos: Sequence[SLO], settings: DashboardSettings) -> dict[str, Any]:
     """Everything the page's table, alert timeline, faults and slow requests need."""
     now = time.time()
     statuses = collect(prom, slos)

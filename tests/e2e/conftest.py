@@ -133,8 +133,12 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             # SQLite under the lab folder even where MONGO_URL is set for other tests.
             # Spans recorded but not exported (no OTLP endpoint): the predictor's
             # exemplars carry trace ids for the dashboard's slow requests.
-            extra_env={"OTEL_SDK_DISABLED": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": "",
-                       "LOG_LEVEL": "WARNING", "MONGO_URL": ""},
+            extra_env={
+                "OTEL_SDK_DISABLED": "false",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+                "LOG_LEVEL": "WARNING",
+                "MONGO_URL": "",
+            },
         )
         lab = Lab(cfg, echo=lambda line: print(line, flush=True))
         started = time.monotonic()

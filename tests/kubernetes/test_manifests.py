@@ -121,9 +121,7 @@ def test_validation_rejects_a_broken_resource(resources, kind, name, edit, expec
 def test_kind_overlay_builds_and_validates():
     built = build(KIND_OVERLAY)
     assert [p for r in built for p in validate(r)] == []
-    assert {r["metadata"].get("namespace") for r in built if r["kind"] != "Namespace"} == {
-        "slolab"
-    }
+    assert {r["metadata"].get("namespace") for r in built if r["kind"] != "Namespace"} == {"slolab"}
     # the generated resources are in, and the receiver URL is the namespaced one
     assert {"slo-tasks", "slo-predictor"} <= set(of_kind(built, "PrometheusRule"))
     (routes,) = of_kind(built, "AlertmanagerConfig").values()

@@ -202,7 +202,9 @@ def test_status_after_backfill_matches_the_generated_history(tmp_path: Path) -> 
         # the burn-down has a past, and any query step finds it.
         first = prom.query_range(
             'slo:period_error_budget_remaining:ratio{slo="tasks-availability"}',
-            end - 2.5 * 86400, end - 2 * 86400, timedelta(seconds=317),
+            end - 2.5 * 86400,
+            end - 2 * 86400,
+            timedelta(seconds=317),
         )
         assert first and all(v is not None for _, v in first[0].points), (
             "no backfilled budget",

@@ -172,6 +172,8 @@ def test_report_span_from_the_data_without_recorded_coverage(fake_prom, toolkit_
     fake_prom.route = only_last_steps
     r = _report(fake_prom, [avail]).slos[0]
     assert r.span == 8 * STEP and r.partial
+
+
 def test_calendar_windows() -> None:
     from slolab.slo.report.analysis import calendar_window
 

@@ -250,6 +250,8 @@ def test_policy_windows_from_the_aggregates(fake_prom, toolkit_slos) -> None:
         status = collect(prom, toolkit_slos[:1], policies)[0]
     assert math.isclose(status.burn_rates["1d"], 3.0)  # 0.3% errors / 0.1% budget
     assert status.decision.action == Action.REVIEW
+
+
 BLOWN = {
     **HEALTHY_AND_BURNING,
     # Two minutes of a full outage over a fresh lab: the figures the issue saw cut.

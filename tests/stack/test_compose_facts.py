@@ -186,8 +186,10 @@ def test_constraints_pin_every_dependency() -> None:
     wanted = _names(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():
         wanted |= _names(extra)
-    pinned = {_canonical(m.group(1)) for m in
-              re.finditer(r"^([A-Za-z0-9._-]+)==", (REPO / "constraints.txt").read_text(), re.M)}
+    pinned = {
+        _canonical(m.group(1))
+        for m in re.finditer(r"^([A-Za-z0-9._-]+)==", (REPO / "constraints.txt").read_text(), re.M)
+    }
     missing = wanted - pinned
     assert not missing, f"not in constraints.txt (run `make lock`): {sorted(missing)}"
     assert "-c constraints.txt" in (REPO / "Dockerfile").read_text()

@@ -43,7 +43,7 @@ def test_dockerfile_runtime_stage(tmp_path: Path) -> None:
         "ENV PATH=/opt/venv/bin:$PATH \\\n"
         "    # a comment inside a continuation, dropped as docker does\n"
         "    A=1 \\\n"
-        "    B=\"two words\"\n"
+        '    B="two words"\n'
         "WORKDIR /tmp\n"
         "USER 10001:10002\n"
         'ENTRYPOINT ["slolab"]\n'

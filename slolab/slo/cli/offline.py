@@ -229,9 +229,12 @@ def register(
                    "the budget)")  # fmt: skip
     p.add_argument("--duration", type=common.span, default="1h",
                    help="how long the outage lasts (default: %(default)s)")  # fmt: skip
-    p.add_argument("--budget", action="store_true",
-                   help="also the budget alerts (SLOErrorBudgetLow, SLOBreach) after a "
-                   "whole clean period; slow for 30-day periods (a minute per error ratio)")
+    p.add_argument(
+        "--budget",
+        action="store_true",
+        help="also the budget alerts (SLOErrorBudgetLow, SLOBreach) after a "
+        "whole clean period; slow for 30-day periods (a minute per error ratio)",
+    )
     p.add_argument("--format", choices=["md", "html"], default="md")
     p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
 

@@ -183,8 +183,6 @@ def _is_dashboard(rel: str, text: str) -> bool:
     return isinstance(board, dict) and "panels" in board
 
 
-
-
 def _wraps(options: GenerateOptions, rel: str) -> str:
     return header(options, [f"The content of {rel}, as a Kubernetes resource."])
 

@@ -31,9 +31,7 @@ def _strip(node: Any) -> Any:
     if isinstance(node, dict):
         # a description annotation is a string; a property named description is a schema
         return {
-            k: _strip(v)
-            for k, v in node.items()
-            if not (k == "description" and isinstance(v, str))
+            k: _strip(v) for k, v in node.items() if not (k == "description" and isinstance(v, str))
         }
     if isinstance(node, list):
         return [_strip(v) for v in node]
