@@ -111,6 +111,8 @@ class Facts:
 
     budget_remaining: float | None
     burn_rates: Mapping[str, float | None] = field(default_factory=dict)
+    # Share of the period the period figures cover (None: not known, nothing held).
+    coverage: float | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,11 @@ class Rule:
             shown = " and ".join(f"{r:.1f}x over {w}" for w, r in rates)
             why = f"burning {shown} (>= {self.burn_rate_at_least:g}x)"
         return f"{why}: {self.message}" if self.message else why
+
+    @property
+    def reads_the_period(self) -> bool:
+        """Whether the rule decides on the period's figures (budget left, period burn)."""
+        return self.budget_remaining_at_most is not None or PERIOD in self.windows
 
 
 @dataclass(frozen=True)
@@ -173,13 +180,34 @@ class Policy:
         return max(found) if found else None
 
     def evaluate(self, facts: Facts) -> Decision:
-        fired = [(rule.action, why) for rule in self.rules if (why := rule.reason(facts))]
+        """The strongest action the rules call for, with every reason.
+
+        As the budget alerts do, rules on the period's figures wait until they
+        cover ``min_coverage`` of the period: on minutes of history one failed
+        request can spend a month's budget. Burn-rate rules on shorter windows
+        still decide meanwhile; what was held is said in the reasons.
+        """
+        held = facts.coverage is not None and facts.coverage < self.min_coverage
+        fired, held_back = [], []
+        for rule in self.rules:
+            why = rule.reason(facts)
+            if why and held and rule.reads_the_period:
+                held_back.append((rule.action, why))
+            elif why:
+                fired.append((rule.action, why))
+        # Strongest first, so the first reason is the one that decided (or would have).
+        waiting = [f"{a.label} held: {why}" for a, why in sorted(held_back, key=lambda f: -f[0])]
+        if waiting:
+            assert facts.coverage is not None
+            waiting.append(
+                f"held while the period figures cover {facts.coverage:.1%} of the period "
+                f"(policy min_coverage {self.min_coverage:.0%})"
+            )
         if not fired:
-            return Decision(Action.NONE)
+            return Decision(Action.NONE, tuple(waiting))
         strongest = max(a for a, _ in fired)
-        # Strongest first, so the first reason is the one that decided.
         ordered = sorted(fired, key=lambda f: -f[0])
-        return Decision(strongest, tuple(f"{a.label}: {why}" for a, why in ordered))
+        return Decision(strongest, (*(f"{a.label}: {why}" for a, why in ordered), *waiting))
 
 
 DEFAULT_POLICY = Policy(

@@ -172,9 +172,10 @@ def collect(
         )
         # An explicit policy file wins; else the SLO's own (slos.yaml `policy:`).
         policy = policies.for_slo(slo.name) if policies else slo.policy
-        decision = policy.evaluate(Facts(remaining, rates))
-        alerts = tuple(sorted(firing.get(slo.name, [])))
         coverage = values.get((slo.name, c.RULE_PERIOD_COVERAGE))
+        share = None if coverage is None else coverage / slo.period.total_seconds()
+        decision = policy.evaluate(Facts(remaining, rates, share))
+        alerts = tuple(sorted(firing.get(slo.name, [])))
         statuses.append(SLOStatus(slo, sli, remaining, rates, alerts, decision, coverage))
     return statuses
 

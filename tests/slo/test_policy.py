@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from slolab.slo.policy import (
@@ -10,7 +12,9 @@ from slolab.slo.policy import (
     WINDOWS,
     Action,
     Facts,
+    Policy,
     PolicyError,
+    Rule,
     load_policies,
     parse_policies,
 )
@@ -127,3 +131,26 @@ def test_bad_policy_file_names_the_field(text: str, message: str) -> None:
 def test_unreadable_policy_file(tmp_path) -> None:
     with pytest.raises(PolicyError, match="cannot read"):
         load_policies(tmp_path / "missing.yaml")
+
+
+def test_rules_on_the_period_wait_for_its_coverage_as_the_budget_alerts_do() -> None:
+    # Ten minutes of a fresh history: one failed probe "spent" the whole budget.
+    fresh = Facts(-3.0, {"1h": 2.0, "5m": 2.0, PERIOD: 4.0}, coverage=10 * 60 / (30 * 86400))
+    decision = DEFAULT_POLICY.evaluate(fresh)
+    assert decision.action == Action.NONE and not decision.freezes_deploys
+    assert decision.reasons[0].startswith("freeze held: error budget exhausted (-300.0% left)")
+    assert "cover 0.0% of the period (policy min_coverage 10%)" in decision.reasons[-1]
+    # A fast burn on short windows is not held: it does not read the period.
+    burning = DEFAULT_POLICY.evaluate(replace(fresh, burn_rates={"1h": 20.0, "5m": 20.0}))
+    assert burning.freezes_deploys
+    assert burning.reasons[0].startswith("freeze: burning 20.0x over 1h")
+    assert any(r.startswith("freeze held: error budget exhausted") for r in burning.reasons)
+    # Enough history, or none known: the budget decides.
+    for coverage in (0.1, 0.5, None):
+        assert DEFAULT_POLICY.evaluate(replace(fresh, coverage=coverage)).freezes_deploys
+
+
+def test_a_period_burn_rule_waits_too() -> None:
+    policy = Policy("p", (Rule(Action.REVIEW, burn_rate_at_least=2, windows=(PERIOD,)),), 0.2)
+    assert policy.evaluate(Facts(0.9, {PERIOD: 3.0}, coverage=0.19)).action == Action.NONE
+    assert policy.evaluate(Facts(0.9, {PERIOD: 3.0}, coverage=0.2)).action == Action.REVIEW

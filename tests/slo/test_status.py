@@ -11,6 +11,7 @@ from rich.console import Console
 
 from slolab.cli import main
 from slolab.slo import conventions as c
+from slolab.slo.gate import evaluate
 from slolab.slo.policy import Action
 from slolab.slo.query import Prometheus
 from slolab.slo.status import collect, format_timedelta, render, view, watch
@@ -227,6 +228,27 @@ def test_status_says_what_the_period_figures_cover(fake_prom, toolkit_slos) -> N
     row = next(line for line in text.splitlines() if "tasks-availability" in line)
     assert " 3h " in row
     assert "tasks-availability: period figures cover the last 3h of its 30d" in text
+
+
+def test_a_fresh_history_holds_the_budget_rules_and_the_gate(fake_prom, toolkit_slos) -> None:
+    """Ten minutes of data and one failure: budget "exhausted", but no freeze yet."""
+    series = {
+        ("tasks-availability", c.RULE_ERROR_RATIO_PERIOD): 0.01,
+        ("tasks-availability", c.RULE_PERIOD_COVERAGE): 600.0,
+        ("tasks-latency", c.RULE_ERROR_RATIO_PERIOD): 0.5,
+        ("tasks-latency", c.RULE_PERIOD_COVERAGE): 4 * 86400.0,  # past the 10%: decides
+    }
+    fake_prom.route = recorded(series)
+    with Prometheus(fake_prom.url) as prom:
+        statuses = {s.slo.name: s for s in collect(prom, toolkit_slos)}
+    fresh, old = statuses["tasks-availability"], statuses["tasks-latency"]
+    assert fresh.budget_remaining is not None and fresh.budget_remaining < 0
+    assert not fresh.decision.freezes_deploys
+    assert fresh.decision.reasons[0].startswith("freeze held: error budget exhausted")
+    assert old.decision.freezes_deploys
+    gate = evaluate([fresh])
+    assert gate.allowed and "freeze held" in gate.summary()
+    assert not evaluate([fresh, old]).allowed
 
 
 def test_policy_windows_from_the_aggregates(fake_prom, toolkit_slos) -> None:
