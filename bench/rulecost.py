@@ -293,8 +293,8 @@ def aggregates_history(slos: Sequence[SLO], series: Sequence[Series], start: int
     """Our aggregates as the 5m group records them, from the same traffic, one file a day.
 
     ``promtool tsdb create-blocks-from rules`` would evaluate the generated rules,
-    but (2.42) writes one block per rule per 2 hours: 20,880 blocks for these 58
-    SLOs over 30 days; it had written 1,808 (562 MB) after 4.5 minutes.
+    but (2.42) writes one block per rule per 2 hours: 20,880 blocks for the 58 SLOs
+    measured then, over 30 days; it had written 1,808 (562 MB) after 4.5 minutes.
     tests/slo/test_agreement.py backfills six hours through it instead.
     """
     times = np.arange(start, start + days * DAY, SCRAPE, dtype=np.int64)
