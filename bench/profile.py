@@ -51,7 +51,6 @@ def _configure(mode: str, workload: str) -> None:
 
 def _list_call() -> Callable[[], None]:
     from slolab.services.tasks.app import create_app
-
     from slolab.telemetry import setup_tracing
 
     setup_tracing("tasks")
@@ -80,7 +79,6 @@ def _list_call() -> Callable[[], None]:
 
 def _predict_call(mode: str) -> Callable[[], None]:
     from slolab.services.predictor.app import create_app
-
     from slolab.telemetry import setup_tracing
 
     setup_tracing("predictor")
@@ -89,6 +87,7 @@ def _predict_call(mode: str) -> Callable[[], None]:
         from prometheus_client import CollectorRegistry
         from prometheus_fastapi_instrumentator import Instrumentator
         from prometheus_fastapi_instrumentator.metrics import Info
+
         from slolab.services.predictor.metrics import EXCLUDED_HANDLERS
 
         metrics = app.state.predictor.metrics

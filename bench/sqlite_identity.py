@@ -100,10 +100,9 @@ def table(title: str, times: dict[str, list[float]]) -> None:
 
 def apps(stores: dict[str, Any]) -> dict[str, Any]:
     """A test client of the tasks app per store (no predictor: the degraded create)."""
+    from slolab.lab.procs import free_port
     from slolab.services.tasks.app import create_app
     from slolab.services.tasks.config import Settings
-
-    from slolab.lab.procs import free_port
 
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     logging.disable(logging.WARNING)  # the degraded create's warning, on every request

@@ -18,6 +18,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+from slolab.faults import ALLOWED, FaultController, FaultUpdate
 from slolab.services.predictor.config import Settings
 from slolab.services.predictor.guards import BodySizeLimit, KnownMethodsOnly, Unexpected
 from slolab.services.predictor.metrics import install_metrics, render
@@ -29,10 +33,6 @@ from slolab.services.predictor.routes import (
 )
 from slolab.services.predictor.schemas import FaultsView, Health
 from slolab.services.predictor.service import PredictorService
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
-
-from slolab.faults import ALLOWED, FaultController, FaultUpdate
 from slolab.telemetry import (
     configure_logging,
     fastapi_options,

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from slolab.services.predictor.model import DEFAULT_N_TRAIN, DEFAULT_SEED
-
 from slolab.envconfig import env_float, env_int
 from slolab.faults import feedback_token
+from slolab.services.predictor.model import DEFAULT_N_TRAIN, DEFAULT_SEED
 
 __all__ = ["Settings"]
 

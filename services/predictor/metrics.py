@@ -27,11 +27,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST as PLAIN
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from slolab.services.predictor.model import LABELS
 
 from slolab.asgi import ResponseWatch
 from slolab.contract import BUCKETS
 from slolab.procmetrics import ProcessTreeCollector
+from slolab.services.predictor.model import LABELS
 from slolab.telemetry import instrumentation_enabled, trace_exemplar
 
 __all__ = [

@@ -12,6 +12,9 @@ from typing import Any
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from slolab.faults import FaultController, bearer_ok
 from slolab.services.predictor.schemas import (
     Error,
     Features,
@@ -23,9 +26,6 @@ from slolab.services.predictor.schemas import (
 )
 from slolab.services.predictor.service import ModelRejected, PredictorService
 from slolab.services.predictor.tracking import ConflictingFeedback
-from starlette.exceptions import HTTPException
-
-from slolab.faults import FaultController, bearer_ok
 
 __all__ = ["documented_errors", "error_response", "register_api", "retrain_off_loop"]
 

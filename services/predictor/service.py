@@ -15,12 +15,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from slolab.faults import FaultController
 from slolab.services.predictor.config import Settings
 from slolab.services.predictor.metrics import PredictorMetrics
 from slolab.services.predictor.model import LABELS, Sample, TrainedModel, drifted, holdout, train
 from slolab.services.predictor.tracking import FeedbackOutcome, Tracked, Tracker
-
-from slolab.faults import FaultController
 
 __all__ = ["STALE_MODEL_AGE_S", "ModelRejected", "PredictorService", "Recipe"]
 

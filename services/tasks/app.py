@@ -12,6 +12,9 @@ import logging
 import time
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from slolab.faults import ALLOWED, FaultController
 from slolab.services.tasks.config import Settings
 from slolab.services.tasks.guards import known_methods_only
 from slolab.services.tasks.metrics import install_metrics
@@ -20,9 +23,6 @@ from slolab.services.tasks.predictor_client import PredictorClient
 from slolab.services.tasks.routes import ApiError, Services, api, read_body, throttled
 from slolab.services.tasks.schemas import Error, Health
 from slolab.services.tasks.store import StoreUnavailable, TaskStore, make_store
-from werkzeug.exceptions import HTTPException
-
-from slolab.faults import ALLOWED, FaultController
 from slolab.telemetry import configure_logging, instrument_flask
 
 __all__ = ["create_app"]

@@ -14,11 +14,11 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
-from slolab.services.tasks.predictor_client import REASONS
 
 from slolab.contract import BUCKETS
 from slolab.httptrace import ROUTE_KEY, remember_flask_routes
 from slolab.procmetrics import ProcessTreeCollector, forget_dead_workers
+from slolab.services.tasks.predictor_client import REASONS
 from slolab.telemetry import instrumentation_enabled
 
 __all__ = ["BUCKETS", "UNMATCHED", "TasksMetrics", "install_metrics", "multiprocess_enabled"]

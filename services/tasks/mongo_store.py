@@ -11,6 +11,7 @@ from bson import ObjectId
 from pymongo import DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
+
 from slolab.services.tasks.schemas import Task
 from slolab.services.tasks.store import NewTask, StoreUnavailable, check_changes
 

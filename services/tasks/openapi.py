@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
+
+from slolab.faults import ALLOWED, FaultUpdate
 from slolab.services.tasks.schemas import (
     MAX_LIST_LIMIT,
     MAX_LIST_OFFSET,
@@ -14,8 +16,6 @@ from slolab.services.tasks.schemas import (
     TaskList,
     TaskPatch,
 )
-
-from slolab.faults import ALLOWED, FaultUpdate
 
 __all__ = ["openapi_document"]
 

@@ -10,6 +10,9 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from slolab.faults import FaultController
 from slolab.services.tasks.metrics import TasksMetrics
 from slolab.services.tasks.predictor_client import PredictorClient, PredictorDegraded, features
 from slolab.services.tasks.schemas import (
@@ -20,9 +23,6 @@ from slolab.services.tasks.schemas import (
     TaskPatch,
 )
 from slolab.services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-
-from slolab.faults import FaultController
 
 __all__ = ["ApiError", "Services", "api", "read_body", "services"]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bson import ObjectId
+
 from slolab.services.tasks.schemas import Task
 
 if TYPE_CHECKING:

@@ -7,7 +7,6 @@ place to start tracing (its export thread does not survive a fork).
 """
 
 from slolab.services.tasks.app import create_app
-
 from slolab.telemetry import flush_tracing_at_exit, setup_tracing
 
 setup_tracing("tasks")

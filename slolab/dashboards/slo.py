@@ -16,6 +16,7 @@ compares their results with its own numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as dash_b
 from grafana_foundation_sdk.builders import table
@@ -119,74 +120,38 @@ def _recorded(rule: str) -> str:
     return f"{rule}{{{_ONE}}}"
 
 
+def _stat(title: str, expr: str, **options: Any):  # type: ignore[no-untyped-def]
+    """One stat panel of the SLO's row: an instant query of this SLO's series."""
+    return single(title, query(expr, instant=True), **options)
+
+
 def _stats() -> list:
     budget = _recorded(c.RULE_BUDGET_REMAINING)
     burn_steps = thresholds((None, "green"), (1, "orange"), (14.4, "red"))
+    budget_steps = thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green"))
+    percent = {"unit": "percentunit", "decimals": 3}
+    burn = {"unit": "x", "decimals": 2, "width": 3}
+    firing = f'count(ALERTS{{alertstate="firing", {_ONE}}}) or vector(0)'
     return [
-        single(
-            "SLI over the period",
-            query(f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}", instant=True),
-            unit="percentunit",
-            decimals=3,
-            width=3,
-        ),
-        single(
-            "objective",
-            query(_recorded(c.RULE_OBJECTIVE), instant=True),
-            unit="percentunit",
-            decimals=3,
-            width=2,
-        ),
-        single(
-            "status",
-            query(budget, instant=True),
-            width=3,
-            mappings=status_mappings(AT_RISK_BELOW),
-            steps=thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green")),
-            description=f"Budget remaining: below 0 violating, under {AT_RISK_BELOW:.0%} "
-            "at risk, else meeting.",
-        ),
-        single(
-            "budget remaining",
-            query(budget, instant=True),
-            unit="percentunit",
-            decimals=1,
-            width=3,
-            steps=thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green")),
-        ),
-        single(
-            "burn rate now",
-            query(_recorded(c.RULE_CURRENT_BURN_RATE), instant=True),
-            unit="x",
-            decimals=2,
-            width=3,
-            steps=burn_steps,
-            description="Over the SLO's shortest alert window (5m for 30 days).",
-        ),
-        single(
-            "burn rate over the period",
-            query(_recorded(c.RULE_PERIOD_BURN_RATE), instant=True),
-            unit="x",
-            decimals=2,
-            width=3,
-            steps=thresholds((None, "green"), (1, "red")),
-        ),
-        single(
-            "history covered",
-            query(_recorded(c.RULE_PERIOD_COVERAGE), instant=True),
-            unit="s",
-            width=4,
-            description="How much history the period figures are computed over "
-            "(less than the period on a young Prometheus).",
-        ),
-        single(
-            "alerts firing",
-            query(f'count(ALERTS{{alertstate="firing", {_ONE}}}) or vector(0)', instant=True),
-            width=3,
-            steps=thresholds((None, "green"), (1, "red")),
-            description=f"{c.ALERT_PAGE} and {c.ALERT_TICKET} firing for this SLO.",
-        ),
-    ]
+        _stat("SLI over the period", f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}", **percent,
+              width=3),
+        _stat("objective", _recorded(c.RULE_OBJECTIVE), **percent, width=2),
+        _stat("status", budget, width=3, mappings=status_mappings(AT_RISK_BELOW),
+              steps=budget_steps,
+              description=f"Budget remaining: below 0 violating, under {AT_RISK_BELOW:.0%} "
+              "at risk, else meeting."),
+        _stat("budget remaining", budget, unit="percentunit", decimals=1, width=3,
+              steps=budget_steps),
+        _stat("burn rate now", _recorded(c.RULE_CURRENT_BURN_RATE), **burn, steps=burn_steps,
+              description="Over the SLO's shortest alert window (5m for 30 days)."),
+        _stat("burn rate over the period", _recorded(c.RULE_PERIOD_BURN_RATE), **burn,
+              steps=thresholds((None, "green"), (1, "red"))),
+        _stat("history covered", _recorded(c.RULE_PERIOD_COVERAGE), unit="s", width=4,
+              description="How much history the period figures are computed over "
+              "(less than the period on a young Prometheus)."),
+        _stat("alerts firing", firing, width=3, steps=thresholds((None, "green"), (1, "red")),
+              description=f"{c.ALERT_PAGE} and {c.ALERT_TICKET} firing for this SLO."),
+    ]  # fmt: skip
 
 
 def _graphs() -> list:

@@ -11,15 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 from flask import Flask
-from slolab.services.predictor.app import create_app as create_predictor
-from slolab.services.predictor.config import Settings as PredictorSettings
-from slolab.services.tasks.app import create_app as create_tasks
-from slolab.services.tasks.config import Settings as TasksSettings
 from starlette.testclient import TestClient
 
 from slolab import faults as faults_module
 from slolab.faults import ALLOWED, FaultController
 from slolab.lab.procs import free_port
+from slolab.services.predictor.app import create_app as create_predictor
+from slolab.services.predictor.config import Settings as PredictorSettings
+from slolab.services.tasks.app import create_app as create_tasks
+from slolab.services.tasks.config import Settings as TasksSettings
 from tests.reliability.services import REPO, run_service
 
 TOKEN = "s3cret-admin-token-for-tests"

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from slolab.faults import ALLOWED, FaultController
+from slolab.lab.procs import free_port
 from slolab.services.predictor.app import create_app as create_predictor
 from slolab.services.predictor.config import Settings as PredictorSettings
 from slolab.services.tasks.app import create_app as create_tasks
 from slolab.services.tasks.config import Settings as TasksSettings
-
-from slolab.faults import ALLOWED, FaultController
-from slolab.lab.procs import free_port
 from tests.reliability.services import metric_value
 
 pytestmark = pytest.mark.timeout(60)

@@ -15,11 +15,11 @@ import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from slolab.services.predictor.app import create_app
-from slolab.services.predictor.config import Settings
 from starlette.testclient import TestClient
 
 from slolab.faults import ALLOWED, FaultController
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 from tests.reliability.fuzzing import (
     HYPOTHESIS,
     CurrentAsgiApp,

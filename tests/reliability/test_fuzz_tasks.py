@@ -15,12 +15,12 @@ import httpx
 import pytest
 import schemathesis
 from flask import Flask
-from slolab.services.tasks.app import create_app
-from slolab.services.tasks.config import Settings
-from slolab.services.tasks.openapi import openapi_document
 
 from slolab.faults import ALLOWED, FaultController
 from slolab.lab.procs import free_port
+from slolab.services.tasks.app import create_app
+from slolab.services.tasks.config import Settings
+from slolab.services.tasks.openapi import openapi_document
 from tests.reliability.fuzzing import (
     HYPOTHESIS,
     CurrentWsgiApp,

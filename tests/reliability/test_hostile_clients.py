@@ -147,11 +147,10 @@ class _BrokenInput(io.BytesIO):
 
 @pytest.mark.parametrize(("method", "path"), [("POST", "/api/tasks"), ("PUT", "/admin/faults")])
 def test_a_failing_body_stream_is_400_in_process(tmp_path, monkeypatch, method, path) -> None:
-    from slolab.services.tasks.app import create_app
-    from slolab.services.tasks.config import Settings
-
     from slolab.faults import ALLOWED, FaultController
     from slolab.lab.procs import free_port
+    from slolab.services.tasks.app import create_app
+    from slolab.services.tasks.config import Settings
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     ctl = FaultController("tasks", ALLOWED["tasks"], tmp_path / "state", "t0ken")

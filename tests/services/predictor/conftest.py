@@ -7,10 +7,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
-from slolab.services.predictor.app import create_app
-from slolab.services.predictor.config import Settings
 
 from slolab.faults import ALLOWED, FaultController
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

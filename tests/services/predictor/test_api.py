@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+
+from slolab.faults import ALLOWED, FaultController
 from slolab.services.predictor.app import create_app
 from slolab.services.predictor.config import Settings
 from slolab.services.predictor.model import LABELS, generate
 from slolab.services.predictor.service import STALE_MODEL_AGE_S
-
-from slolab.faults import ALLOWED, FaultController
 from tests.services.predictor.conftest import (
     AUTH,
     FEATURES,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from slolab.services.predictor.config import Settings
 from slolab.services.predictor.model import DEFAULT_SEED
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
+
+from slolab.faults import FaultController, feedback_token
 from slolab.services.predictor.app import create_app
 from slolab.services.predictor.config import Settings
 from slolab.services.predictor.model import generate
-
-from slolab.faults import FaultController, feedback_token
 from tests.services.predictor.conftest import AUTH, FEEDBACK_AUTH, TOKEN, metric
 
 pytestmark = pytest.mark.anyio

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from slolab.services.predictor.app import create_app
-from slolab.services.predictor.config import Settings
 
 from slolab.faults import FaultController
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 from tests.services.predictor.conftest import FEATURES, metric
 
 pytestmark = pytest.mark.anyio

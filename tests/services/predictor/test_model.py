@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from slolab.services.predictor.model import (
     DEFAULT_SEED,
     LABELS,

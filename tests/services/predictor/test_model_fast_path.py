@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from slolab.services.predictor.model import LABELS, design_matrix, generate, train
 
 

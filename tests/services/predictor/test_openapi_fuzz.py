@@ -9,10 +9,10 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
-from slolab.services.predictor.app import create_app
-from slolab.services.predictor.config import Settings
 
 from slolab.faults import ALLOWED, FaultController
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 
 pytestmark = pytest.mark.timeout(300)
 

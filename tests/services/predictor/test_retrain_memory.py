@@ -10,12 +10,12 @@ import tracemalloc
 import weakref
 from pathlib import Path
 
-from slolab.services.predictor import service as service_module
-from slolab.services.predictor.app import create_app
-from slolab.services.predictor.config import Settings
 from starlette.testclient import TestClient
 
 from slolab.faults import ALLOWED, FaultController
+from slolab.services.predictor import service as service_module
+from slolab.services.predictor.app import create_app
+from slolab.services.predictor.config import Settings
 
 TOKEN = "memory-test-token"
 REJECTIONS = 12

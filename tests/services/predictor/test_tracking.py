@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from slolab.services.predictor.tracking import ConflictingFeedback, Tracked, Tracker
 
 ROW = (10.0, 0.0, 1.0, 2.0)

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from slolab.services.tasks.app import create_app
-from slolab.services.tasks.config import Settings
 
 from slolab.faults import ALLOWED, FaultController
 from slolab.lab.procs import free_port
+from slolab.services.tasks.app import create_app
+from slolab.services.tasks.config import Settings
 from tests.services.tasks.fake_predictor import FakePredictor
 
 TOKEN = "test-admin-token"

@@ -8,11 +8,11 @@ import time
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+
+from slolab.faults import FaultController
 from slolab.services.tasks.app import create_app
 from slolab.services.tasks.config import Settings
 from slolab.services.tasks.predictor_client import features
-
-from slolab.faults import FaultController
 from tests.services.tasks.conftest import TOKEN, closed_port_url, metric
 from tests.services.tasks.fake_predictor import FakePredictor
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from slolab.services.tasks.app import create_app
-from slolab.services.tasks.config import Settings
 
 from slolab.faults import FaultController
+from slolab.services.tasks.app import create_app
+from slolab.services.tasks.config import Settings
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
+
+from slolab.faults import ALLOWED, FaultController
 from slolab.services.tasks.app import create_app
 from slolab.services.tasks.config import Settings
 from slolab.services.tasks.openapi import openapi_document
-
-from slolab.faults import ALLOWED, FaultController
 from tests.services.tasks.conftest import closed_port_url
 
 pytestmark = pytest.mark.timeout(240)

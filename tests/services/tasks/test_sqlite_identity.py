@@ -15,12 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from slolab.services.tasks.app import create_app
-from slolab.services.tasks.config import Settings
-from slolab.services.tasks.sqlite_store import SqliteStore
-from slolab.services.tasks.store import NewTask, StoreUnavailable
 
 from slolab.serve import prepare_env
+from slolab.services.tasks.app import create_app
+from slolab.services.tasks.config import Settings
+from slolab.services.tasks.schemas import Task
+from slolab.services.tasks.sqlite_store import SqliteStore
+from slolab.services.tasks.store import NewTask, StoreUnavailable
 from tests.services.tasks.conftest import closed_port_url
 
 NEW = NewTask(title="written after the swap", due_in_days=1, estimated_hours=1)
@@ -92,11 +93,16 @@ def test_a_worker_opening_the_file_after_a_swap_answers_503(tmp_path, change, mo
         assert not db.exists()  # no fresh, empty database made in its place
 
 
-@CHANGES
-def test_a_swap_between_the_check_and_the_write_is_rolled_back(tmp_path, change) -> None:
+def _store_with_a_task(tmp_path: Path) -> tuple[Path, SqliteStore, Task]:
+    """A store on tasks.sqlite3 in ``tmp_path``, its file pinned by a first write."""
     db = tmp_path / "tasks.sqlite3"
     store = SqliteStore(db)
-    store.create(NewTask(title="before", due_in_days=1, estimated_hours=1))
+    return db, store, store.create(NewTask(title="before", due_in_days=1, estimated_hours=1))
+
+
+@CHANGES
+def test_a_swap_between_the_check_and_the_write_is_rolled_back(tmp_path, change) -> None:
+    db, store, _ = _store_with_a_task(tmp_path)
     _swap_on(store, db, change, "INSERT")
     with pytest.raises(StoreUnavailable, match="replaced or deleted"):
         store.create(NEW)
@@ -109,9 +115,7 @@ def test_a_swap_between_the_check_and_the_write_is_rolled_back(tmp_path, change)
 
 @CHANGES
 def test_a_swap_just_before_commit_is_503(tmp_path, change) -> None:
-    db = tmp_path / "tasks.sqlite3"
-    store = SqliteStore(db)
-    task = store.create(NewTask(title="before", due_in_days=1, estimated_hours=1))
+    db, store, task = _store_with_a_task(tmp_path)
     _swap_on(store, db, change, "COMMIT")
     with pytest.raises(StoreUnavailable, match="replaced or deleted"):
         store.create(NEW)
@@ -121,9 +125,7 @@ def test_a_swap_just_before_commit_is_503(tmp_path, change) -> None:
 
 @pytest.mark.parametrize("op", ["update", "delete"])
 def test_other_writes_after_a_swap_are_503(tmp_path, op) -> None:
-    db = tmp_path / "tasks.sqlite3"
-    store = SqliteStore(db)
-    task = store.create(NewTask(title="before", due_in_days=1, estimated_hours=1))
+    db, store, task = _store_with_a_task(tmp_path)
     _swap_on(store, db, _replaced, op.upper())
     call = {"update": lambda: store.update(task.id, {"done": True}),
             "delete": lambda: store.delete(task.id)}[op]  # fmt: skip
@@ -133,9 +135,7 @@ def test_other_writes_after_a_swap_are_503(tmp_path, op) -> None:
 
 @CHANGES
 def test_a_read_that_starts_before_a_swap_is_503(tmp_path, change) -> None:
-    db = tmp_path / "tasks.sqlite3"
-    store = SqliteStore(db)
-    task = store.create(NewTask(title="before", due_in_days=1, estimated_hours=1))
+    db, store, task = _store_with_a_task(tmp_path)
     _swap_on(store, db, change, "SELECT")
     with pytest.raises(StoreUnavailable, match="replaced or deleted"):
         store.get(task.id)
@@ -144,9 +144,7 @@ def test_a_read_that_starts_before_a_swap_is_503(tmp_path, change) -> None:
 @CHANGES
 def test_a_connection_opened_during_a_swap_is_503(tmp_path, change, monkeypatch) -> None:
     """A new thread opens its own connection; the file moves while it opens."""
-    db = tmp_path / "tasks.sqlite3"
-    store = SqliteStore(db)
-    store.create(NewTask(title="before", due_in_days=1, estimated_hours=1))
+    db, store, _ = _store_with_a_task(tmp_path)
     real_connect = sqlite3.connect
     swapped = threading.Event()
 
@@ -176,9 +174,7 @@ def test_a_connection_opened_during_a_swap_is_503(tmp_path, change, monkeypatch)
 
 def test_the_same_file_back_at_its_path_serves_again(tmp_path) -> None:
     """Moving the very file away and back (same inode) is no loss: the service recovers."""
-    db = tmp_path / "tasks.sqlite3"
-    store = SqliteStore(db)
-    task = store.create(NewTask(title="before", due_in_days=1, estimated_hours=1))
+    db, store, task = _store_with_a_task(tmp_path)
     away = tmp_path / "away.sqlite3"
     os.replace(db, away)
     with pytest.raises(StoreUnavailable, match="replaced or deleted"):

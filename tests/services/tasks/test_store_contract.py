@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from slolab.services.tasks.mongo_store import MongoStore
 from slolab.services.tasks.sqlite_store import SqliteStore
 from slolab.services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id, new_id
