@@ -124,7 +124,7 @@ def pdf_bytes(report: Report) -> bytes:
         for rec in r.recommendations:
             pdf.multi_cell(0, 5, _text(f"- {rec}"), new_x="LMARGIN", new_y="NEXT")
     if report.incidents is not None:
-        from slolab.slo.incidents import SUMMARY_HEAD, summary_rows
+        from slolab.slo.report.incidents import SUMMARY_HEAD, summary_rows
 
         pdf.add_page()
         pdf.set_font("helvetica", "B", 13)

@@ -8,8 +8,8 @@ Episodes of one service that overlap (or follow within ``MERGE_GAP``) are
 one incident: start, end, duration, the SLOs hit, and per SLO the share of
 its period's error budget the incident consumed (bad events during it ÷
 (budget x all events of the period ending then), from raw series like the
-report). Each incident renders as a ticket/postmortem skeleton in markdown
-with the runbook links and the timeline.
+report). :mod:`slolab.slo.report.incidents` renders them (a list, and a
+ticket/postmortem skeleton each, with the runbook links and the timeline).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from slolab.slo import budget
 from slolab.slo import conventions as c
@@ -32,9 +31,6 @@ __all__ = [
     "SLOImpact",
     "episodes",
     "find",
-    "postmortem",
-    "to_markdown",
-    "write_postmortems",
 ]
 
 GAP_FACTOR = 3  # evaluations without a sample that end an episode
@@ -171,123 +167,3 @@ def find(
             impacts = tuple(_impact(prom, by_name[n], first, last or end) for n in hit)
             incidents.append(Incident(service, first, last, tuple(run), impacts, end))
     return sorted(incidents, key=lambda i: (i.start, i.service))
-
-
-# --- rendering -------------------------------------------------------------------------
-
-
-def _when(value: datetime | None) -> str:
-    return "ongoing" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _dur(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    return format_duration(seconds) if seconds > 0 else "0s"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
-
-
-def summary_rows(incidents: Sequence[Incident]) -> list[list[str]]:
-    """One row per incident: id, severity, start, end, duration, SLOs, budget consumed."""
-    return [
-        [i.id, i.severity, _when(i.start), _when(i.end), _dur(i.duration), ", ".join(i.slos),
-         "; ".join(f"{x.slo.name} {_pct(x.budget_consumed)}" for x in i.impacts)]
-        for i in incidents
-    ]  # fmt: skip
-
-
-SUMMARY_HEAD = ["incident", "severity", "start", "end", "duration", "SLOs hit", "budget consumed"]
-
-
-def to_markdown(incidents: Sequence[Incident], start: datetime, end: datetime) -> str:
-    lines = [f"# Incidents from {_when(start)} to {_when(end)}", ""]
-    if not incidents:
-        return "\n".join([*lines, "No page or ticket fired in this window.", ""])
-    lines.append("| " + " | ".join(SUMMARY_HEAD) + " |")
-    lines.append("|" + "|".join("---" for _ in SUMMARY_HEAD) + "|")
-    lines += ["| " + " | ".join(r) + " |" for r in summary_rows(incidents)]
-    return "\n".join(lines) + "\n"
-
-
-def timeline(incident: Incident) -> list[tuple[datetime, str]]:
-    events = []
-    for e in incident.episodes:
-        events.append((e.start, f"{e.alert} ({e.severity}) fired for {e.slo}"))
-        if e.end is not None:
-            events.append((e.end, f"{e.alert} resolved for {e.slo}"))
-    return sorted(events, key=lambda x: x[0])
-
-
-def postmortem(incident: Incident) -> str:
-    """A ticket/postmortem skeleton: facts filled in, the analysis left to the team."""
-    i = incident
-    owners = sorted({x.slo.owner for x in i.impacts})
-    out = [
-        f"# Incident {i.id}: {i.service} ({i.severity})",
-        "",
-        f"- **Status:** {'resolved' if i.end else 'ongoing'}",
-        f"- **Start:** {_when(i.start)}",
-        f"- **End:** {_when(i.end)}",
-        f"- **Duration:** {_dur(i.duration)}",
-        f"- **Owners:** {', '.join(owners)}",
-        "",
-        "## Impact",
-        "",
-        "| SLO | objective | bad / all events during the incident | budget consumed | runbook |",
-        "|---|---|---|---|---|",
-    ]
-    for x in i.impacts:
-        out.append(
-            f"| {x.slo.name} | {x.slo.objective_percent:g}% over {x.slo.period_str} "
-            f"| {x.bad:,.0f} / {x.total:,.0f} | {_pct(x.budget_consumed)} "
-            f"| [{x.slo.runbook_url}]({x.slo.runbook_url}) |"
-        )
-    out += ["", "## Timeline (UTC)", ""]
-    out += [f"- {when:%Y-%m-%d %H:%M:%S} {what}" for when, what in timeline(i)]
-    out += [
-        "- _(add: first human response, mitigation, root cause found)_",
-        "",
-        "## Summary",
-        "",
-        "_What happened, in two sentences._",
-        "",
-        "## Root cause and trigger",
-        "",
-        "_Why it happened; what set it off._",
-        "",
-        "## Detection",
-        "",
-        f"Detected by {', '.join(sorted({e.alert for e in i.episodes}))}. "
-        "_Was it fast enough? Did anyone notice first?_",
-        "",
-        "## Resolution and recovery",
-        "",
-        "_What stopped the burn; follow the runbooks linked above._",
-        "",
-        "## Action items",
-        "",
-        "| action | owner | ticket | due |",
-        "|---|---|---|---|",
-        "| | | | |",
-        "",
-        "## Lessons learned",
-        "",
-        "_What went well, what went badly, where we got lucky._",
-        "",
-    ]
-    return "\n".join(out)
-
-
-def write_postmortems(incidents: Sequence[Incident], folder: Path) -> list[Path]:
-    """One ``incident-<id>.md`` per incident in ``folder``; existing files are kept."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for inc in incidents:
-        path = folder / f"incident-{inc.id}.md"
-        if path.exists():  # a postmortem being written must never be overwritten
-            continue
-        path.write_text(postmortem(inc), encoding="utf-8")
-        written.append(path)
-    return written

@@ -8,6 +8,7 @@ import pytest
 
 from slolab.slo import incidents as inc
 from slolab.slo.query import Prometheus
+from slolab.slo.report import incidents as render
 from tests.slo.backfill import backfilled_prometheus, counter, firing, needs_prometheus
 
 H = 3600.0
@@ -83,21 +84,21 @@ def test_incidents_from_alert_history(prometheus, toolkit_slos, tmp_path):
     assert impact.bad == pytest.approx(29 * 60 * 2, rel=0.01)
     assert impact.budget_consumed == pytest.approx(29 * 60 * 2 / (0.001 * period_events), rel=0.01)
 
-    table = inc.to_markdown(found, END - timedelta(hours=6), END)
+    table = render.to_markdown(found, END - timedelta(hours=6), END)
     assert "| 20261120-0801-tasks | critical | 2026-11-20 08:01:00 UTC |" in table
     assert "ongoing" in table
 
-    text = inc.postmortem(outage)
+    text = render.postmortem(outage)
     assert "docs/runbooks.md#tasks-availability" in text
     fired = "SLOErrorBudgetBurnPage (critical) fired for tasks-availability"
     assert f"- 2026-11-20 08:01:00 {fired}" in text
     assert "- 2026-11-20 09:00:30 SLOErrorBudgetBurnPage resolved for tasks-availability" in text
     assert "## Action items" in text
 
-    paths = inc.write_postmortems(found, tmp_path)
+    paths = render.write_postmortems(found, tmp_path)
     assert paths[0].name == "incident-20261120-0801-tasks.md"
     paths[0].write_text("edited by a human")
-    assert inc.write_postmortems(found, tmp_path) == []  # never overwrites
+    assert render.write_postmortems(found, tmp_path) == []  # never overwrites
     assert paths[0].read_text() == "edited by a human"
 
 
@@ -107,7 +108,7 @@ def test_no_incidents_in_a_quiet_window(prometheus, toolkit_slos):
     with Prometheus(prometheus) as prom:
         quiet = inc.find(prom, toolkit_slos, END - timedelta(hours=8), END - timedelta(hours=5))
     assert quiet == []
-    assert "No page or ticket fired" in inc.to_markdown(quiet, END, END)
+    assert "No page or ticket fired" in render.to_markdown(quiet, END, END)
 
 
 @needs_prometheus

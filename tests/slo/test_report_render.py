@@ -23,11 +23,12 @@ def _report(slo, with_data: list[int], steps: int = 12) -> Report:
 
 
 def test_renderers_import_no_prometheus_client() -> None:
-    """Markdown, HTML, SVG and the shared text import neither the query client nor httpx."""
+    """Markdown, HTML, SVG, incidents and the shared text import neither the query client
+    nor httpx."""
     code = (
         "import sys\n"
         "import slolab.slo.report.markdown, slolab.slo.report.html\n"
-        "import slolab.slo.report.svg, slolab.slo.report.text\n"
+        "import slolab.slo.report.svg, slolab.slo.report.text, slolab.slo.report.incidents\n"
         "print(sorted(m for m in sys.modules if m in ('httpx', 'slolab.slo.query')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -138,7 +138,8 @@ def _send(report: Any, args: argparse.Namespace) -> int:
 
 def _cmd_incidents(args: argparse.Namespace) -> int:
     from slolab.slo.durations import parse_duration
-    from slolab.slo.incidents import find, to_markdown, write_postmortems
+    from slolab.slo.incidents import find
+    from slolab.slo.report.incidents import to_markdown, write_postmortems
 
     slos = common.selected(args)
     end = (args.end or datetime.now(UTC)).replace(microsecond=0)

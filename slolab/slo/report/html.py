@@ -67,8 +67,8 @@ def to_html(report: Report) -> str:
         body += [f"<li>{esc(rec)}</li>" for rec in r.recommendations]
         body.append("</ul>")
     if report.incidents is not None:
-        from slolab.slo.incidents import SUMMARY_HEAD as INCIDENTS_HEAD
-        from slolab.slo.incidents import summary_rows as incident_rows
+        from slolab.slo.report.incidents import SUMMARY_HEAD as INCIDENTS_HEAD
+        from slolab.slo.report.incidents import summary_rows as incident_rows
 
         body.append("<h2>Incidents</h2>")
         if report.incidents:

@@ -34,8 +34,8 @@ def to_markdown(report: Report) -> str:
         out.append("\n### Recommendations\n")
         out += [f"- {rec}" for rec in r.recommendations]
     if report.incidents is not None:
-        from slolab.slo.incidents import SUMMARY_HEAD as INCIDENTS_HEAD
-        from slolab.slo.incidents import summary_rows as incident_rows
+        from slolab.slo.report.incidents import SUMMARY_HEAD as INCIDENTS_HEAD
+        from slolab.slo.report.incidents import summary_rows as incident_rows
 
         out.append("\n## Incidents\n")
         if report.incidents:
