@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from slolab.contract import PORTS
@@ -23,9 +24,12 @@ from slolab.envconfig import env_float, env_int
 __all__ = ["SERVICES", "TASKS_SERVERS", "ServiceSpec", "build_command", "prepare_env", "serve"]
 
 TASKS_SERVERS = ("granian", "gunicorn")
-_GRANIAN_LOG_CONFIG = (
-    Path(__file__).resolve().parents[1] / "services" / "tasks" / "granian_log.json"
-)
+
+
+def _granian_log_config() -> str:
+    # Package data, found where the package is: services/tasks/ in a checkout,
+    # slolab/services/tasks/ in the installed wheel (the Docker image).
+    return str(resources.files("slolab.services.tasks") / "granian_log.json")
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
         "--respawn-failed-workers", "--workers-kill-timeout", "10",
         "--log-level", (env.get("LOG_LEVEL") or "info").lower(), "--no-access-log",
         # granian's own lines as JSON, like the app's (one format in the log stream).
-        "--log-config", str(_GRANIAN_LOG_CONFIG),
+        "--log-config", _granian_log_config(),
         "slolab.services.tasks.wsgi:app",
     ]  # fmt: skip
 

@@ -12,7 +12,11 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -150,3 +154,36 @@ def test_the_architecture_map_names_every_module_and_only_those() -> None:
     assert sorted(present - documented) == [], "modules missing from docs/architecture.md's map"
     stale = sorted(f for f in documented - present if f.endswith(".py"))
     assert stale == [], "the map names modules that do not exist"
+
+
+# --- the installed layout ---------------------------------------------------------
+
+
+def _install_like_the_wheel(dest: Path) -> None:
+    """Lay the packages out as the wheel does (services/ under slolab/), no checkout."""
+    data = SETUPTOOLS.get("package-data", {})
+    for package in SETUPTOOLS["packages"]:
+        source, target = _source_of(package), dest.joinpath(*package.split("."))
+        target.mkdir(parents=True, exist_ok=True)
+        files = [*source.glob("*.py")]
+        files += [f for pattern in data.get(package, []) for f in source.glob(pattern)]
+        for f in files:
+            (target / f.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, target / f.relative_to(source))
+
+
+def test_the_installed_package_finds_its_own_data_files(tmp_path: Path) -> None:
+    """The Docker image installs the wheel: no services/ folder beside slolab/ there."""
+    site = tmp_path / "site"
+    _install_like_the_wheel(site)
+    code = (
+        "import pathlib, slolab.serve as s\n"
+        "argv = s.build_command('tasks', {'TASKS_SERVER': 'granian'})\n"
+        "print(argv[argv.index('--log-config') + 1])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    log_config = Path(out.stdout.strip())
+    assert log_config.is_file(), log_config
+    assert log_config.is_relative_to(site), log_config
