@@ -107,7 +107,3 @@ def wait_until(predicate, timeout: float = 20, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return predicate()
-
-
-def env_items(env: Mapping[str, str], *names: str) -> dict[str, str]:
-    return {n: env[n] for n in names if n in env}
