@@ -175,7 +175,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
-    if hasattr(args, "file") and not args.file:
+    # A command may need the SLO file only in some uses (convert --to, not --from).
+    needs_file = getattr(args, "needs_file", None)
+    if hasattr(args, "file") and not args.file and (needs_file is None or needs_file(args)):
         from slolab.slo.files import find_slo_file, searched_message
 
         found = find_slo_file()

@@ -1,5 +1,5 @@
 """``slolab slo`` commands that read the SLO file only: validate, list, generate, reviews,
-simulate, diff (diff also asks Prometheus for budgets when it is given one).
+simulate, diff (diff also asks Prometheus for budgets when it is given one), convert.
 """
 
 from __future__ import annotations
@@ -172,6 +172,38 @@ def _toolkit_only() -> Registry:
     return Registry()
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from slolab.slo import openslo
+    from slolab.slo.spec import SpecError, load_spec
+
+    try:
+        if args.to:
+            if args.inputs:
+                raise common.error("--to openslo reads the SLO file (-f), not FILE arguments")
+            result = openslo.to_openslo(
+                load_spec(args.file),
+                source=Path(args.file).name,
+                datasource_url=args.datasource_url,
+            )
+        else:
+            if not args.inputs:
+                raise common.error("--from openslo needs one or more OpenSLO files")
+            texts = []
+            for name in args.inputs:
+                try:
+                    text = sys.stdin.read() if name == "-" else Path(name).read_text("utf-8")
+                except OSError as exc:
+                    raise common.error(f"{name}: {exc.strerror or exc}") from None
+                texts.append((text, "<stdin>" if name == "-" else name))
+            result = openslo.from_openslo(texts)
+    except (openslo.ConvertError, SpecError) as exc:
+        raise common.error(str(exc)) from None
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    common.write(result.text, args.output, "OpenSLO v1" if args.to else "SLO file")
+    return 0
+
+
 def register(
     subparsers: argparse._SubParsersAction, registry: Callable[[], Registry] | None = None
 ) -> None:
@@ -246,3 +278,18 @@ def register(
     p.add_argument("--end", type=common.instant, help="end of the budget window (default: now)")
     p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
     p.add_argument("--exit-code", action="store_true", help="exit 1 when anything changed")
+
+    p = add("convert", "OpenSLO v1 documents to an SLO file and back (docs/slo-spec.md#openslo)",
+            _cmd_convert)  # fmt: skip
+    p.set_defaults(needs_file=lambda args: args.to is not None)
+    way = p.add_mutually_exclusive_group(required=True)
+    way.add_argument("--from", dest="from_", choices=["openslo"],
+                     help="read OpenSLO files (FILE..., -: stdin), print an SLO file")  # fmt: skip
+    way.add_argument("--to", choices=["openslo"],
+                     help="read the SLO file (-f), print OpenSLO documents")  # fmt: skip
+    p.add_argument("inputs", nargs="*", metavar="FILE", help="with --from: the OpenSLO files")
+    p.add_argument("--datasource-url", default=os.environ.get("PROMETHEUS_URL",
+                   "http://127.0.0.1:9090"), metavar="URL",
+                   help="with --to: the Prometheus DataSource's URL (default: $PROMETHEUS_URL "
+                   "or http://127.0.0.1:9090)")  # fmt: skip
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
