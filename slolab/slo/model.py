@@ -261,6 +261,8 @@ class SLO:
     labels: Mapping[str, str]
     runbook_url: str
     policy: Policy = DEFAULT_POLICY
+    # Burn conditions need this many events in their long window (None: no minimum).
+    min_events: int | None = None
 
     # --- numbers -------------------------------------------------------------
     @property
@@ -370,6 +372,22 @@ class SLO:
         )
         return _guarded_ratio(bad, total)
 
+    def window_events(self, window: str) -> str:
+        """PromQL for the number of events over one alert window (label-less).
+
+        Raw counters for the windows recorded from them; the aggregates (events per
+        second, one sample per AGGREGATE_INTERVAL) for the day-long ones, as
+        ``window_ratio`` does, so a 3-day count never reads raw samples.
+        """
+        if not self.from_aggregates(window):
+            return self.total_query(window)
+        matchers = (
+            f'{c.LABEL_SLO}="{self.name}",{c.LABEL_SERVICE}="{self.service}",'
+            f'{c.LABEL_EVENTS}="{c.EVENTS_TOTAL}"'
+        )
+        seconds = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
+        return f"sum(sum_over_time({c.RULE_EVENTS_AGGREGATE}{{{matchers}}}[{window}])) * {seconds}"
+
     def window_ratio(self, window: str) -> str:
         """PromQL for the error ratio over one alert window: recorded, or from aggregates."""
         if self.from_aggregates(window):
@@ -441,6 +459,7 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
                 labels=MappingProxyType(dict(sorted(s.labels.items()))),
                 runbook_url=runbook,
                 policy=policies.for_slo(s.name),
+                min_events=s.alerting.min_events,
             )
         )
         for policy in slos[-1].alert_policies:

@@ -58,6 +58,7 @@ A_SLI = PREFIX + "sli"
 A_POLICY = PREFIX + "policy"
 A_RUNBOOK_BASE = PREFIX + "runbook-base-url"
 A_SHORT_WINDOW = PREFIX + "short-window"
+A_MIN_EVENTS = PREFIX + "min-events"
 DATASOURCE = "prometheus"
 # OpenSLO severities are free text: these name slolab's two (Alertmanager labels).
 _SEVERITIES = {
@@ -729,8 +730,17 @@ def _slo(r: _Reader, doc: _Doc, warnings: list[str]) -> dict[str, Any]:
         labels[key] = value
     if labels:
         out["labels"] = labels
+    alerting: dict[str, Any] = {}
     if A_RUNBOOK in meta.annotations:
-        out["alerting"] = {"runbook_url": meta.annotations[A_RUNBOOK]}
+        alerting["runbook_url"] = meta.annotations[A_RUNBOOK]
+    if A_MIN_EVENTS in meta.annotations:
+        text = meta.annotations[A_MIN_EVENTS]
+        if not text.isdigit():
+            raise r.fail(doc, ("metadata", "annotations", A_MIN_EVENTS),
+                         f"{text!r} is not a whole number of events")  # fmt: skip
+        alerting["min_events"] = int(text)
+    if alerting:
+        out["alerting"] = alerting
     _conditions(r, doc, body, out, warnings)
     return out
 
@@ -869,6 +879,8 @@ def to_openslo(spec: SLOFileSpec, source: str = "slos.yaml",
         }
         if s.alerting.runbook_url:
             annotations[A_RUNBOOK] = s.alerting.runbook_url
+        if s.alerting.min_events is not None:
+            annotations[A_MIN_EVENTS] = str(s.alerting.min_events)
         if s.sli.kind not in ("ratio", "threshold"):
             annotations[A_SLI] = json.dumps(s.sli.model_dump(mode="json", exclude_none=True))
         if spec.policy is not None:

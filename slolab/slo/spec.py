@@ -207,6 +207,9 @@ class ReviewSpec(_Strict):
 
 class AlertingSpec(_Strict):
     runbook_url: str | None = None
+    # Low traffic: a burn-rate condition fires only when its long window holds at
+    # least this many events, so that one failed request at night cannot page.
+    min_events: Annotated[int, Field(ge=1)] | None = None
 
 
 class SLOSpec(_Strict):
@@ -238,6 +241,16 @@ class SLOSpec(_Strict):
         if value not in c.PERIODS:
             raise ValueError(f"{value!r} is not a supported period ({', '.join(c.PERIODS)})")
         return value
+
+    @model_validator(mode="after")
+    def _min_events_counts_requests(self) -> SLOSpec:
+        kind = self.sli.kind
+        if self.alerting.min_events is not None and kind not in ("ratio", "latency"):
+            raise ValueError(
+                f"alerting.min_events: a {kind} SLI counts evaluations or samples, which "
+                "never run low; min_events is for request SLIs (ratio, latency)"
+            )
+        return self
 
     @field_validator("labels")
     @classmethod

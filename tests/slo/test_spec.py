@@ -150,6 +150,11 @@ def test_model_gives_promql_for_any_window():
             "slos.yaml: slo 'tasks-latency': labels: 'slo' is set by the generator and cannot "
             "be overridden",
         ),
+        (
+            ("owner: team", "owner: team\n    alerting: {min_events: 0}"),
+            "slos.yaml: slo 'tasks-latency': alerting.min_events: Input should be greater than "
+            "or equal to 1",
+        ),
     ],
 )
 def test_errors_name_file_slo_and_field(change, message):
@@ -377,3 +382,19 @@ def test_runbook_base_url_makes_links_absolute():
     assert plain.runbook_url == "docs/runbooks.md#tasks-latency"
     with pytest.raises(SpecError, match="runbook_base_url: 'docs/' must be an absolute"):
         parse_spec(GOOD.replace("version: 1\n", "version: 1\nrunbook_base_url: docs/\n"))
+
+
+def test_min_events_is_for_request_slis():
+    probe = GOOD.replace(
+        GOOD[GOOD.index("    sli:") : GOOD.index("    objective:")],
+        "    sli:\n      probe: {selector: 'probe_success{job=\"x\"}'}\n"
+        "    alerting: {min_events: 50}\n",
+    )
+    with pytest.raises(SpecError, match=r"slo 'tasks-latency': alerting.min_events: a probe SLI "
+                       "counts evaluations or samples"):  # fmt: skip
+        _load(probe)
+    (slo,) = _load(GOOD.replace("owner: team", "owner: team\n    alerting: {min_events: 50}"))
+    assert slo.min_events == 50
+    assert "sum(increase(" in slo.window_events("1h") and "[1h]" in slo.window_events("1h")
+    # day-long windows count from the aggregates (events/s x 300 s), never raw samples
+    assert slo.window_events("3d").endswith("[3d])) * 300")

@@ -54,7 +54,12 @@ def _pair(slo: SLO, cond: BurnCondition) -> tuple[str, str]:
 def _condition(slo: SLO, cond: BurnCondition) -> str:
     # Short window first: the alert's value is then the recent burn rate.
     short, long = _pair(slo, cond)
-    return f"(\n  {short}\n  {_AND}\n  {long}\n)"
+    if slo.min_events is None:
+        return f"(\n  {short}\n  {_AND}\n  {long}\n)"
+    # Low traffic: the long window must hold min_events events (a label-less count,
+    # hence on()), or one failed request of a handful would page.
+    events = f"{slo.window_events(cond.long)} >= {slo.min_events}"
+    return f"(\n  {short}\n  {_AND}\n  {long}\n  and on()\n  {events}\n)"
 
 
 def alert_expr(slo: SLO, policy: AlertPolicy) -> str:
@@ -90,7 +95,12 @@ def alert_rules(slo: SLO) -> list[dict[str, Any]]:
                         "Error budget burn rate "
                         + "".join(_fired(slo, cond) for cond in policy.conditions)
                         + f"1x would use the whole budget in exactly {slo.period_str}. "
-                        f"Objective {number(slo.objective_percent)}%: {slo.description}"
+                        + (
+                            f"Needs {slo.min_events} events in the long window (low traffic). "
+                            if slo.min_events is not None
+                            else ""
+                        )
+                        + f"Objective {number(slo.objective_percent)}%: {slo.description}"
                     ),
                     "runbook_url": slo.runbook_url,
                 },
