@@ -199,6 +199,18 @@ def slo_dashboard(slos: Sequence[SLO]) -> dash.Dashboard:
         .icon_color("orange")
         .expr(f'ALERTS{{alertstate="firing", {c.LABEL_SLO}=~"${VAR_SLO}"}}')
     )
+    # Budget adjustments (planned work) shaded: their events are not in the budget.
+    adjustments = (
+        dash_b.AnnotationQuery()
+        .name("Budget adjustments")
+        .datasource(PROMETHEUS)
+        .enable(True)
+        .icon_color("blue")
+        .expr(
+            f'max by ({c.LABEL_SLO}) ({c.RULE_ADJUSTMENT_ACTIVE}{{{c.LABEL_SLO}=~"${VAR_SLO}"}})'
+            " > 0"
+        )
+    )
     board = (
         dash_b.Dashboard("SLOs")
         .uid("slolab-slos")
@@ -214,6 +226,7 @@ def slo_dashboard(slos: Sequence[SLO]) -> dash.Dashboard:
         .readonly()
         .annotation(faults_annotation('job=~"tasks|predictor"'))
         .annotation(alerts)
+        .annotation(adjustments)
     )
     for variable in _variables():
         board = board.with_variable(variable)

@@ -34,6 +34,7 @@ __all__ = [
     "NO_DATA_FOR",
     "PERIODS",
     "RESERVED_LABELS",
+    "RULE_ADJUSTMENT_ACTIVE",
     "RULE_AGGREGATED_AT",
     "RULE_BUDGET_REMAINING",
     "RULE_CURRENT_BURN_RATE",
@@ -80,6 +81,9 @@ RULE_PERIOD_COVERAGE = "slo:period_coverage:seconds"
 # 1 when a gauge-threshold SLI (freshness, threshold) is met at this evaluation, else 0:
 # recording it lets every window use sum_over_time/count_over_time, as for probes.
 RULE_GOOD_SAMPLE = "slo:sli_good_sample:bool"
+# 1 while one of the SLO's budget adjustments (planned work) is on, else 0: for the
+# dashboards' shading; the aggregates and alerts compute it from time() themselves.
+RULE_ADJUSTMENT_ACTIVE = "slo:adjustment_active:bool"
 
 
 def error_ratio_rule(window: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "DEFAULT_NAME",
@@ -15,6 +16,7 @@ __all__ = [
     "FILE_HELP",
     "find_slo_file",
     "read_config",
+    "round_trip_yaml",
     "searched_message",
 ]
 
@@ -54,3 +56,14 @@ def read_config(path: str | Path, error: type[Exception]) -> tuple[str, str]:
         return path.read_text(encoding="utf-8"), str(path)
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def round_trip_yaml() -> Any:
+    """ruamel.yaml set up to edit ``slos.yaml`` in place: comments, quotes and order kept."""
+    from ruamel.yaml import YAML
+
+    y = YAML()  # round trip
+    y.preserve_quotes = True
+    y.width = 4096  # never fold a long PromQL selector
+    y.indent(mapping=2, sequence=4, offset=2)
+    return y

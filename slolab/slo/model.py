@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.policy import DEFAULT_POLICY, Policy, PolicyError, parse_policy_mapping
-from slolab.slo.spec import SLOFileSpec, SLOSpec, SpecError, load_spec
+from slolab.slo.spec import AdjustmentSpec, SLOFileSpec, SLOSpec, SpecError, load_spec
 
 __all__ = [
     "SLI",
@@ -248,6 +248,51 @@ def scale_window(base: timedelta, period: timedelta) -> timedelta:
 
 
 @dataclass(frozen=True)
+class Adjustment:
+    """Planned work excluded from an SLO's budget (slos.yaml ``adjustments``)."""
+
+    name: str
+    reason: str
+    start: datetime
+    length: timedelta
+    every: timedelta | None = None  # recurring
+
+    def overlaps(self, lookback: timedelta = timedelta(0)) -> str:
+        """PromQL, 1 while ``(now - lookback, now]`` overlaps the window, else 0.
+
+        Computed from ``time()``: exact at any evaluation, with no series to wait for.
+        """
+        start = number(self.start.timestamp())
+        reach = self.length + lookback  # the window, widened by the lookback
+        if self.every is None:
+            end = number((self.start + reach).timestamp())
+            return f"(time() >= bool {start}) * (time() < bool {end})"
+        if reach >= self.every:
+            return f"(time() >= bool {start})"
+        every, reach_s = number(self.every.total_seconds()), number(reach.total_seconds())
+        return f"(time() >= bool {start}) * ((time() - {start}) % {every} < bool {reach_s})"
+
+    def windows(self, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+        """Each occurrence overlapping ``[since, until)``, as (start, end)."""
+        if self.every is None:
+            end = self.start + self.length
+            return [(self.start, end)] if self.start < until and end > since else []
+        skip = max(0, int((since - self.start - self.length) / self.every))
+        out, begin = [], self.start + skip * self.every
+        while begin < until:
+            if begin + self.length > since:
+                out.append((begin, begin + self.length))
+            begin += self.every
+        return out
+
+
+def adjusted(adjustments: tuple[Adjustment, ...], lookback: timedelta = timedelta(0)) -> str:
+    """PromQL vector: 1 while any of ``adjustments`` overlaps the lookback, else 0."""
+    parts = " + ".join(a.overlaps(lookback) for a in adjustments)
+    return f"vector(clamp_max({parts}, 1))" if len(adjustments) > 1 else f"vector({parts})"
+
+
+@dataclass(frozen=True)
 class SLO:
     name: str
     service: str
@@ -263,6 +308,7 @@ class SLO:
     policy: Policy = DEFAULT_POLICY
     # Burn conditions need this many events in their long window (None: no minimum).
     min_events: int | None = None
+    adjustments: tuple[Adjustment, ...] = ()
 
     # --- numbers -------------------------------------------------------------
     @property
@@ -424,6 +470,18 @@ def _sli_from_spec(slo: SLOSpec) -> SLI:
     return SampleSLI("threshold", series=recorded, good_expr=expr, source=th.expr)
 
 
+def _covers(adj: AdjustmentSpec, slo: SLOSpec) -> bool:
+    """An adjustment names the SLO or its service, or names none (all SLOs)."""
+    return (
+        (not adj.slos and not adj.services) or slo.name in adj.slos or slo.service in adj.services
+    )
+
+
+def _adjustment(adj: AdjustmentSpec) -> Adjustment:
+    every = parse_duration(adj.every) if adj.every else None
+    return Adjustment(adj.name, adj.reason, adj.start.astimezone(UTC), adj.length, every)
+
+
 def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
     """Turn the validated wire format into model objects; raise SpecError if one cannot alert."""
     try:
@@ -460,6 +518,7 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
                 runbook_url=runbook,
                 policy=policies.for_slo(s.name),
                 min_events=s.alerting.min_events,
+                adjustments=tuple(_adjustment(a) for a in spec.adjustments if _covers(a, s)),
             )
         )
         for policy in slos[-1].alert_policies:

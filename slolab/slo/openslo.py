@@ -59,6 +59,7 @@ A_POLICY = PREFIX + "policy"
 A_RUNBOOK_BASE = PREFIX + "runbook-base-url"
 A_SHORT_WINDOW = PREFIX + "short-window"
 A_MIN_EVENTS = PREFIX + "min-events"
+A_ADJUSTMENTS = PREFIX + "adjustments"
 DATASOURCE = "prometheus"
 # OpenSLO severities are free text: these name slolab's two (Alertmanager labels).
 _SEVERITIES = {
@@ -759,7 +760,11 @@ def from_openslo(files: list[tuple[str, str]]) -> Conversion:
             raise r.fail(d, ("spec", "type"),
                          f"{d.body[1].type!r}: slolab reads Prometheus only")  # fmt: skip
     out: dict[str, Any] = {"version": 1}
-    for key, field_ in ((A_RUNBOOK_BASE, "runbook_base_url"), (A_POLICY, "policy")):
+    for key, field_ in (
+        (A_RUNBOOK_BASE, "runbook_base_url"),
+        (A_POLICY, "policy"),
+        (A_ADJUSTMENTS, "adjustments"),
+    ):
         values = {}
         for d in r.docs:
             if d.kind == "SLO" and key in d.body[0].annotations:
@@ -771,7 +776,7 @@ def from_openslo(files: list[tuple[str, str]]) -> Conversion:
                          "of the whole file")  # fmt: skip
         if values:
             value = next(iter(values.values()))
-            out[field_] = json.loads(value) if field_ == "policy" else value
+            out[field_] = value if field_ == "runbook_base_url" else json.loads(value)
     out["slos"] = slos
     sources = ", ".join(s for _, s in files)
     text = f"# converted from OpenSLO ({sources}) by slolab slo convert\n" + yaml.safe_dump(
@@ -887,6 +892,11 @@ def to_openslo(spec: SLOFileSpec, source: str = "slos.yaml",
             annotations[A_POLICY] = json.dumps(spec.policy)
         if spec.runbook_base_url:
             annotations[A_RUNBOOK_BASE] = spec.runbook_base_url
+        if spec.adjustments:
+            # planned work has no OpenSLO object: the whole list, on every SLO
+            annotations[A_ADJUSTMENTS] = json.dumps(
+                [a.model_dump(mode="json", exclude_defaults=True) for a in spec.adjustments]
+            )
         metadata: dict[str, Any] = {"name": s.name}
         if s.labels:
             metadata["labels"] = dict(s.labels)

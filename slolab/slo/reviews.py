@@ -15,9 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from slolab.slo.files import round_trip_yaml
 from slolab.slo.model import SLO
 from slolab.slo.spec import SpecError, parse_spec
 
@@ -74,17 +74,9 @@ def render(rows: Sequence[ReviewDue], as_of: date) -> str:
     return "\n".join(lines)
 
 
-def _yaml() -> YAML:
-    y = YAML()  # round trip
-    y.preserve_quotes = True
-    y.width = 4096  # never fold a long PromQL selector
-    y.indent(mapping=2, sequence=4, offset=2)
-    return y
-
-
 def _edit(path: Path, name: str, change: Any) -> str:
     """Apply ``change(review_mapping)`` to SLO ``name`` in ``path``; validate; write."""
-    y = _yaml()
+    y = round_trip_yaml()
     text = path.read_text(encoding="utf-8")
     data = y.load(text)
     entry = next((s for s in data.get("slos") or [] if s.get("name") == name), None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -263,6 +263,44 @@ class SLOSpec(_Strict):
         return value
 
 
+class AdjustmentSpec(_Strict):
+    """Planned work excluded from the budget: its events count neither good nor bad,
+    and burn-rate alerts do not page during it (Sloth #529; Grafana SLO, Nobl9)."""
+
+    name: Annotated[str, Field(pattern=_KEBAB, max_length=63)]
+    reason: Annotated[str, Field(min_length=1)]
+    start: datetime  # with a time zone, e.g. 2026-12-08T02:00:00Z
+    end: datetime | None = None
+    duration: Duration | None = None
+    every: Duration | None = None  # recurring: the same window again every this long
+    # Which SLOs: these names and every SLO of these services; neither: all of them.
+    slos: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"{value.isoformat()} needs a time zone, e.g. Z or +01:00")
+        return value
+
+    @model_validator(mode="after")
+    def _span(self) -> AdjustmentSpec:
+        if (self.end is None) == (self.duration is None):
+            raise ValueError("give exactly one of end or duration")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end {self.end.isoformat()} is not after start")
+        if self.every is not None and self.length >= parse_duration(self.every):
+            raise ValueError(f"every: {self.every} is not longer than the window itself")
+        return self
+
+    @property
+    def length(self) -> timedelta:
+        if self.end is not None:
+            return self.end - self.start
+        return parse_duration(self.duration or "")
+
+
 class SLOFileSpec(_Strict):
     version: Literal[1] = 1
     # Where relative runbook links point (PagerDuty and Slack cannot open a repo path),
@@ -272,6 +310,8 @@ class SLOFileSpec(_Strict):
     # The error-budget policy (format: slolab.slo.policy); checked by the model,
     # which gives every SLO its own. Absent: the built-in default.
     policy: dict[str, Any] | None = None
+    # Budget adjustments (planned work), each for some or all SLOs.
+    adjustments: list[AdjustmentSpec] = Field(default_factory=list)
 
     @field_validator("runbook_base_url")
     @classmethod
@@ -320,12 +360,12 @@ _FRIENDLY = {
 def _describe(err: dict[str, Any], raw: Any) -> str:
     loc = list(err["loc"])
     where = ""
-    if len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int):
-        index = loc[1]
+    if len(loc) >= 2 and loc[0] in ("slos", "adjustments") and isinstance(loc[1], int):
+        index, what = loc[1], "slo" if loc[0] == "slos" else "adjustment"
         name = None
         with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):
-            name = raw["slos"][index].get("name")
-        where = f"slo {name!r}: " if isinstance(name, str) else f"slo #{index + 1}: "
+            name = raw[loc[0]][index].get("name")
+        where = f"{what} {name!r}: " if isinstance(name, str) else f"{what} #{index + 1}: "
         loc = loc[2:]
     # pydantic adds the model name for union members and "[...]" for validators
     field = ".".join(str(p) for p in loc if not str(p).startswith(("function-", "[")))
@@ -333,6 +373,8 @@ def _describe(err: dict[str, Any], raw: Any) -> str:
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if err["type"] == "date_from_datetime_parsing" or err["type"].startswith("date_"):
         msg = f"{err.get('input')!r} is not a date like 2026-01-31"
+    if err["type"].startswith("datetime_"):
+        msg = f"{err.get('input')!r} is not a time like 2026-12-08T02:00:00Z"
     return f"{where}{field}: {msg}" if field else f"{where}{msg}"
 
 
@@ -359,6 +401,20 @@ def parse_spec(text: str, source: str = "slos.yaml") -> SLOFileSpec:
                 f"{source}: slo {slo.name!r}: name: already used by slo #{seen[slo.name]}"
             )
         seen[slo.name] = index
+    services = {s.service for s in spec.slos}
+    names: set[str] = set()
+    for adj in spec.adjustments:
+        where = f"{source}: adjustment {adj.name!r}"
+        if adj.name in names:
+            raise SpecError(f"{where}: name: already used by another adjustment")
+        names.add(adj.name)
+        for field_, what, known, wanted in (
+            ("slos", "SLO", seen, adj.slos),
+            ("services", "service", services, adj.services),
+        ):
+            unknown = [n for n in wanted if n not in known]
+            if unknown:
+                raise SpecError(f"{where}: {field_}: no {what} named {', '.join(unknown)}")
     return spec
 
 

@@ -59,7 +59,7 @@ def test_committed_outputs_are_current():
 
 
 def test_check_flag_reports_stale_and_obsolete_files(tmp_path: Path, capsys):
-    source = INPUTS[0]
+    source = GOLDEN / "in-basic.yaml"
     assert main(["slo", "generate", "-f", str(source), "--root", str(tmp_path)]) == 0
     assert main(["slo", "generate", "-f", str(source), "--root", str(tmp_path), "--check"]) == 0
     rules = tmp_path / "prometheus/rules/slo-demo.yml"

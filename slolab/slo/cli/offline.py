@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +133,46 @@ def _cmd_reviews(args: argparse.Namespace) -> int:
     return 1 if args.check and any(r.is_due for r in rows) else 0
 
 
+def _cmd_adjust(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from slolab.slo import adjustments
+    from slolab.slo.spec import SpecError
+
+    if args.action == "list":
+        now = datetime.now(UTC)
+        lines = adjustments.listing(common.slos(args), now, timedelta(days=args.days))
+        print("\n".join(lines) if lines else f"{args.file}: no budget adjustments")
+        return 0
+    if not args.name:
+        raise common.error(f"adjust {args.action}: name the adjustment")
+    try:
+        if args.action == "remove":
+            adjustments.remove(Path(args.file), args.name)
+        else:
+            if not args.reason or args.start is None:
+                raise common.error("adjust add: give --reason and --start (a time, or now)")
+            if (args.end is None) == (args.duration is None):
+                raise common.error("adjust add: give exactly one of --end or --duration")
+            adjustments.add(
+                Path(args.file), args.name, reason=args.reason, start=args.start, end=args.end,
+                duration=args.duration, every=args.every, slos=args.slo or (),
+                services=args.service or (),
+            )  # fmt: skip
+    except SpecError as exc:
+        raise common.error(str(exc)) from None
+    done = "removed" if args.action == "remove" else "added"
+    print(f"{args.file}: adjustment {args.name} {done}; now run `slolab slo generate` "
+          "(and reload Prometheus) for the rules to follow")  # fmt: skip
+    return 0
+
+
+def _moment(text: str) -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC).replace(microsecond=0) if text == "now" else common.instant(text)
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from slolab.slo.durations import parse_duration
     from slolab.slo.simulate import SimulationError, simulate, to_html, to_markdown
@@ -253,6 +293,22 @@ def register(
     p.add_argument("--within", type=int, default=0, metavar="DAYS",
                    help="also list reviews due within DAYS")  # fmt: skip
     p.add_argument("--check", action="store_true", help="exit 1 when a review is due")
+
+    p = add("adjust", "budget adjustments (planned work): list, add, remove", _cmd_adjust)
+    p.add_argument("action", nargs="?", choices=["list", "add", "remove"], default="list",
+                   help="list (default): the next windows; add NAME ...; remove NAME")  # fmt: skip
+    p.add_argument("name", nargs="?", metavar="NAME", help="the adjustment (kebab-case)")
+    p.add_argument("--reason", help="add: why (shown in alerts, reports and dashboards)")
+    p.add_argument("--start", type=_moment, metavar="TIME",
+                   help="add: ISO 8601 (UTC unless an offset is given), or now")  # fmt: skip
+    p.add_argument("--end", type=_moment, metavar="TIME", help="add: when it ends")
+    p.add_argument("--duration", type=common.span, help="add: how long, e.g. 1h (or --end)")
+    p.add_argument("--every", type=common.span, help="add: recurring, e.g. 7d")
+    p.add_argument("--slo", action="append", metavar="NAME",
+                   help="add: for this SLO (repeatable; default: every SLO)")  # fmt: skip
+    p.add_argument("--service", action="append", metavar="NAME",
+                   help="add: for every SLO of this service (repeatable)")  # fmt: skip
+    p.add_argument("--days", type=int, default=7, help="list: how far ahead (default: 7)")
 
     p = add("simulate", "when an outage pages, tickets and resolves, and its budget cost "
             "(the generated rules run by promtool)", _cmd_simulate, filters=True)  # fmt: skip

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from slolab.slo import conventions as c
-from slolab.slo.model import SLO, AlertPolicy, BurnCondition, number
+from slolab.slo.durations import parse_duration
+from slolab.slo.model import SLO, AlertPolicy, BurnCondition, adjusted, number
 from slolab.slo.policy import Action
 
 __all__ = [
@@ -54,12 +55,17 @@ def _pair(slo: SLO, cond: BurnCondition) -> tuple[str, str]:
 def _condition(slo: SLO, cond: BurnCondition) -> str:
     # Short window first: the alert's value is then the recent burn rate.
     short, long = _pair(slo, cond)
-    if slo.min_events is None:
-        return f"(\n  {short}\n  {_AND}\n  {long}\n)"
-    # Low traffic: the long window must hold min_events events (a label-less count,
-    # hence on()), or one failed request of a handful would page.
-    events = f"{slo.window_events(cond.long)} >= {slo.min_events}"
-    return f"(\n  {short}\n  {_AND}\n  {long}\n  and on()\n  {events}\n)"
+    parts = [short, _AND, long]
+    if slo.min_events is not None:
+        # Low traffic: the long window must hold min_events events (a label-less
+        # count, hence on()), or one failed request of a handful would page.
+        parts += ["and on()", f"{slo.window_events(cond.long)} >= {slo.min_events}"]
+    if slo.adjustments:
+        # Planned work: no page while it runs, nor until the short window is past
+        # it; after that the short window sees only what happens now.
+        reach = adjusted(slo.adjustments, parse_duration(cond.short))
+        parts += ["unless on()", f"{reach} == 1"]
+    return "(\n" + "".join(f"  {p}\n" for p in parts) + ")"
 
 
 def alert_expr(slo: SLO, policy: AlertPolicy) -> str:
@@ -98,6 +104,13 @@ def alert_rules(slo: SLO) -> list[dict[str, Any]]:
                         + (
                             f"Needs {slo.min_events} events in the long window (low traffic). "
                             if slo.min_events is not None
+                            else ""
+                        )
+                        + (
+                            "Paused during budget adjustments: "
+                            + ", ".join(a.name for a in slo.adjustments)
+                            + ". "
+                            if slo.adjustments
                             else ""
                         )
                         + f"Objective {number(slo.objective_percent)}%: {slo.description}"

@@ -25,7 +25,7 @@ from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.generate.alerts import alert_rules, budget_alert_rules, dropped_notes, no_data_rule
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
-from slolab.slo.model import SLO, SampleSLI, number
+from slolab.slo.model import SLO, SampleSLI, adjusted, number
 
 __all__ = ["OUTPUT", "RULES_DIR", "render", "rule_groups", "rules_per_slo"]
 
@@ -47,6 +47,8 @@ def _in(service: str, slos: Sequence[SLO]) -> str:
 
 def _fast_rules(slo: SLO) -> list[dict[str, Any]]:
     rules = []
+    if slo.adjustments:
+        rules.append(_record(c.RULE_ADJUSTMENT_ACTIVE, adjusted(slo.adjustments), slo.rule_labels))
     if isinstance(slo.sli, SampleSLI) and slo.sli.good_expr is not None:
         rules.append(_record(c.RULE_GOOD_SAMPLE, slo.sli.good_expr, slo.rule_labels))
     for window in slo.recorded_windows:
@@ -62,6 +64,11 @@ def _events_rule(slo: SLO) -> dict[str, Any]:
         f'label_replace({total}, "{c.LABEL_EVENTS}", "{c.EVENTS_TOTAL}", "", "")\n'
         f'or\nlabel_replace({bad}, "{c.LABEL_EVENTS}", "{c.EVENTS_ERRORS}", "", "")\n'
     )
+    if slo.adjustments:
+        # A stretch that overlaps planned work records nothing: its events count
+        # neither good nor bad, like time Prometheus was down (docs/slo-spec.md).
+        window = parse_duration(c.AGGREGATE_WINDOW)
+        expr = f"(\n{expr}) unless on() ({adjusted(slo.adjustments, window)} == 1)\n"
     return _record(c.RULE_EVENTS_AGGREGATE, expr, slo.rule_labels)
 
 

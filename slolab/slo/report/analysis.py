@@ -72,6 +72,9 @@ class SLOReport:
     # History the figures cover: the SLO's recorded slo:period_coverage:seconds when
     # the report spans its period, else from the first step with data. None: no data.
     span: timedelta | None = None
+    # Budget adjustments in the window (name, reason, start, end): their steps are
+    # left out of the SLI and budget, as the generated rules leave them out.
+    adjustments: tuple[tuple[str, str, datetime, datetime], ...] = ()
 
     @property
     def partial(self) -> bool:
@@ -192,10 +195,18 @@ def analyse(
     while t <= end.timestamp() + 1e-6:
         times.append(t)
         t += step.total_seconds()
+    planned = tuple(
+        (a.name, a.reason, lo, hi) for a in slo.adjustments for lo, hi in a.windows(start, end)
+    )
     bad_per_step, sli_points, all_total = [], [], 0.0
     for t in times:
         tot, ok = total.get(t), good.get(t)
         when = datetime.fromtimestamp(t, UTC)
+        if any(lo < when and hi > when - step for _, _, lo, hi in planned):
+            # planned work: neither good nor bad (the rules drop these stretches too)
+            bad_per_step.append(0.0)
+            sli_points.append((when, None))
+            continue
         if tot is None or tot <= 0 or ok is None:
             # No events, or a good series that matches nothing: no data, not 100%.
             bad_per_step.append(0.0)
@@ -231,7 +242,7 @@ def analyse(
         span = min(end - max(first, start), end - start)
     partial = SLOReport(
         slo, start, end, step, tuple(sli_points), tuple(budget_points),
-        all_total - all_bad, all_total, tuple(violations), (), span,
+        all_total - all_bad, all_total, tuple(violations), (), span, planned,
     )  # fmt: skip
     events = "events" if slo.sli.kind in ("ratio", "latency") else "samples"
     return replace(partial, recommendations=tuple(_recommend(partial, events)))

@@ -59,7 +59,7 @@ def facts(r: SLOReport) -> list[str]:
         if r.partial and r.span is not None
         else ""
     )
-    return [
+    lines = [
         f"Period: {when(r.start)} to {when(r.end)} ({format_duration(r.end - r.start)}, "
         f"steps of {format_duration(r.step)}){covers}",
         f"Objective {pct(r.slo.objective, 2)}; SLI {pct(r.sli)} ({r.status}); "
@@ -69,3 +69,12 @@ def facts(r: SLOReport) -> list[str]:
         f"(full downtime allowed: {format_duration(max(downtime, timedelta(seconds=1)))}); "
         f"consumed {pct(r.budget_consumed, 1)}, left {pct(r.budget_remaining, 1)}",
     ]
+    if r.adjustments:
+        lines.append(
+            "Budget adjustments (events left out): "
+            + "; ".join(
+                f"{name} ({reason}) {when(lo)} to {when(hi)}"
+                for name, reason, lo, hi in r.adjustments
+            )
+        )
+    return lines
