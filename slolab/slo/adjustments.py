@@ -9,7 +9,6 @@ file in place (comments kept, the result validated before it is written); run
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from slolab.slo.durations import format_duration
-from slolab.slo.files import round_trip_yaml
+from slolab.slo.files import rewrite
 from slolab.slo.model import SLO
 from slolab.slo.spec import SpecError, parse_spec
 
@@ -26,14 +25,7 @@ __all__ = ["add", "listing", "remove"]
 
 
 def _write(path: Path, change: Any) -> str:
-    y = round_trip_yaml()
-    data = y.load(path.read_text(encoding="utf-8"))
-    change(data)
-    out = io.StringIO()
-    y.dump(data, out)
-    parse_spec(out.getvalue(), source=str(path))  # never write an invalid file
-    path.write_text(out.getvalue(), encoding="utf-8")
-    return out.getvalue()
+    return rewrite(path, change, lambda text: parse_spec(text, source=str(path)))
 
 
 def _flow(items: Sequence[str]) -> CommentedSeq:

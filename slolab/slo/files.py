@@ -7,6 +7,7 @@ folder at all with the variable set), not only from where ``slos.yaml`` lies.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ __all__ = [
     "FILE_HELP",
     "find_slo_file",
     "read_config",
+    "rewrite",
     "round_trip_yaml",
     "searched_message",
 ]
@@ -67,3 +69,20 @@ def round_trip_yaml() -> Any:
     y.width = 4096  # never fold a long PromQL selector
     y.indent(mapping=2, sequence=4, offset=2)
     return y
+
+
+def rewrite(path: Path, change: Callable[[Any], None], validate: Callable[[str], Any]) -> str:
+    """Edit a YAML file in place: ``change(data)``, then ``validate(text)``, then write.
+
+    Nothing is written when ``change`` or ``validate`` raises: never an invalid file.
+    """
+    import io
+
+    y = round_trip_yaml()
+    data = y.load(path.read_text(encoding="utf-8"))
+    change(data)
+    out = io.StringIO()
+    y.dump(data, out)
+    validate(out.getvalue())
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return out.getvalue()

@@ -8,7 +8,6 @@ round trip: comments, order and flow style stay as written.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,7 +16,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from slolab.slo.files import round_trip_yaml
+from slolab.slo.files import rewrite
 from slolab.slo.model import SLO
 from slolab.slo.spec import SpecError, parse_spec
 
@@ -76,22 +75,18 @@ def render(rows: Sequence[ReviewDue], as_of: date) -> str:
 
 def _edit(path: Path, name: str, change: Any) -> str:
     """Apply ``change(review_mapping)`` to SLO ``name`` in ``path``; validate; write."""
-    y = round_trip_yaml()
-    text = path.read_text(encoding="utf-8")
-    data = y.load(text)
-    entry = next((s for s in data.get("slos") or [] if s.get("name") == name), None)
-    if entry is None:
-        known = ", ".join(str(s.get("name")) for s in data.get("slos") or [])
-        raise SpecError(f"{path}: no SLO named {name!r} (SLOs: {known})")
-    review = entry.get("review")
-    if not isinstance(review, CommentedMap):
-        raise SpecError(f"{path}: slo {name!r}: review: expected a mapping")
-    change(review)
-    out = io.StringIO()
-    y.dump(data, out)
-    parse_spec(out.getvalue(), source=str(path))  # never write an invalid file
-    path.write_text(out.getvalue(), encoding="utf-8")
-    return out.getvalue()
+
+    def edit(data: Any) -> None:
+        entry = next((s for s in data.get("slos") or [] if s.get("name") == name), None)
+        if entry is None:
+            known = ", ".join(str(s.get("name")) for s in data.get("slos") or [])
+            raise SpecError(f"{path}: no SLO named {name!r} (SLOs: {known})")
+        review = entry.get("review")
+        if not isinstance(review, CommentedMap):
+            raise SpecError(f"{path}: slo {name!r}: review: expected a mapping")
+        change(review)
+
+    return rewrite(path, edit, lambda text: parse_spec(text, source=str(path)))
 
 
 def _flow(items: Sequence[str]) -> CommentedSeq:
