@@ -89,7 +89,10 @@ def test_alertmanager_config_keeps_the_routes(generated):
                          for m in route.get("matchers", []))  # fmt: skip
         return (route["receiver"], matchers, tuple(crd_tree(r) for r in route.get("routes", [])))
 
-    assert crd_tree(spec["route"]) == tree(source["route"])
+    # the top route takes only SLO alerts (the cluster's others are not ours to page)
+    top = spec["route"]
+    assert top["matchers"][0] == {"name": "slo", "matchType": "=~", "value": ".+"}
+    assert crd_tree({**top, "matchers": top["matchers"][1:]}) == tree(source["route"])
     assert spec["route"]["groupBy"] == source["route"]["group_by"]
     assert [r["name"] for r in spec["receivers"]] == [r["name"] for r in source["receivers"]]
     assert len(spec["inhibitRules"]) == len(source["inhibit_rules"])
@@ -103,7 +106,8 @@ def test_alertmanager_config_keeps_the_routes(generated):
 
 def test_alertmanager_config_refuses_what_it_cannot_convert():
     base = {"route": {"receiver": "x"}, "receivers": [{"name": "x"}], "inhibit_rules": []}
-    assert alertmanager_config("n", base)["spec"]["route"] == {"receiver": "x"}
+    assert alertmanager_config("n", base)["spec"]["route"] == {
+        "receiver": "x", "matchers": [{"name": "slo", "matchType": "=~", "value": ".+"}]}  # fmt: skip
     with pytest.raises(ValueError, match=r"route\.mute_time_intervals"):
         alertmanager_config("n", {**base, "route": {"receiver": "x", "mute_time_intervals": []}})
     with pytest.raises(ValueError, match="time_intervals"):

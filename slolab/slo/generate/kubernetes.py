@@ -5,7 +5,8 @@ output renders from the same SLOs, so the cluster runs exactly the committed fil
 
 - each rule file of ``prometheus-rules`` → one ``PrometheusRule`` (same groups);
 - the production Alertmanager tree of ``alertmanager`` → one ``AlertmanagerConfig``
-  (v1alpha1), its secret files read from one Kubernetes Secret instead;
+  (v1alpha1), its secret files read from one Kubernetes Secret instead, its top
+  route limited to alerts carrying an ``slo`` label;
 - every Grafana dashboard any output renders (a ``*.json`` with ``panels``) → a
   ConfigMap labelled for the Grafana sidecar of kube-prometheus-stack.
 
@@ -25,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from slolab.slo.conventions import LABEL_SLO
 from slolab.slo.generate import alertmanager, rules
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
 from slolab.slo.model import SLO
@@ -35,6 +37,7 @@ __all__ = [
     "DASHBOARD_LABEL",
     "GENERATED_DIR",
     "MANAGED_BY",
+    "ONLY_SLO_ALERTS",
     "OUTPUT",
     "alertmanager_config",
     "dashboard_configmap",
@@ -52,6 +55,11 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "slolab-slo-generate"}
 # its keys are the file names (pagerduty-routing-key, slack-webhook-url).
 ALERTMANAGER_SECRET = "slolab-alertmanager"
 ALERTMANAGER_CONFIG_NAME = "slolab-slo"
+# The operator turns the config's top route into one branch of the cluster's root
+# route, with continue: true. Unmatched, that branch takes every alert of the
+# cluster (Watchdog, the chart's critical alerts) to our receivers; every SLO alert
+# carries the slo label, nothing else of the cluster's does.
+ONLY_SLO_ALERTS = {"name": LABEL_SLO, "matchType": "=~", "value": ".+"}
 
 # metadata.name of these kinds: a DNS-1123 subdomain
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -147,16 +155,20 @@ def alertmanager_config(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """The AlertmanagerConfig of an Alertmanager configuration tree.
 
     ``global`` is left out: it belongs to the operator's Alertmanager resource.
+    The top route matches only SLO alerts (:data:`ONLY_SLO_ALERTS`).
     """
     unknown = set(config) - {"global", "route", "receivers", "inhibit_rules"}
     if unknown:
         raise ValueError(f"AlertmanagerConfig: no conversion for {sorted(unknown)}")
+    route = _convert(config["route"], "route")
+    route = {"receiver": route.pop("receiver"),
+             "matchers": [ONLY_SLO_ALERTS, *route.pop("matchers", [])], **route}  # fmt: skip
     return {
         "apiVersion": "monitoring.coreos.com/v1alpha1",
         "kind": "AlertmanagerConfig",
         "metadata": _meta(name),
         "spec": {
-            "route": _convert(config["route"], "route"),
+            "route": route,
             "receivers": [_convert(r, "receivers") for r in config["receivers"]],
             "inhibitRules": [_convert(r, "inhibit_rules") for r in config["inhibit_rules"]],
         },

@@ -3,7 +3,9 @@
     python tests/kubernetes/crds/extract.py PATH/TO/monitoring.coreos.com_*.yaml
 
 Writes ``<kind>-<version>.json`` beside this file: each served version's
-``openAPIV3Schema``, descriptions dropped (they are most of the bytes).
+``openAPIV3Schema``, descriptions dropped (they are most of the bytes). Of the
+Prometheus and Alertmanager kinds (written by the Helm chart from our values, not
+by us) only the ``spec`` fields our values set are kept: ``<kind>-<version>-spec.json``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
+# kind -> the spec properties kept (the whole schemas are megabytes)
+PARTIAL = {
+    "Prometheus": ("retention", "retentionSize", "storage"),
+    "Alertmanager": ("alertmanagerConfigMatcherStrategy",),
+}
 
 
 class _Loader(yaml.SafeLoader):
@@ -47,6 +54,10 @@ def main(paths: list[str]) -> None:
                 continue
             schema = _strip(version["schema"]["openAPIV3Schema"])
             out = HERE / f"{kind}-{version['name']}.json"
+            if kind in PARTIAL:
+                spec = schema["properties"]["spec"]["properties"]
+                schema = {"type": "object", "properties": {k: spec[k] for k in PARTIAL[kind]}}
+                out = HERE / f"{kind}-{version['name']}-spec.json"
             out.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n", encoding="utf-8")
             print(f"wrote {out.name}")
 
