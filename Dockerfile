@@ -10,8 +10,13 @@ WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
 COPY slolab ./slolab
 COPY services ./services
-# constraints.txt pins every dependency (`make lock` refreshes it): builds are repeatable.
-RUN /opt/venv/bin/pip install -c constraints.txt . && /opt/venv/bin/python -m compileall -q /opt/venv
+# constraints.txt pins every dependency (`make lock` refreshes it), and the build
+# backend is pinned here (pyproject.toml only asks setuptools>=77; pip would fetch the
+# newest into an isolated build environment): builds are repeatable.
+ARG SETUPTOOLS_VERSION=84.2.1
+RUN /opt/venv/bin/pip install "setuptools==${SETUPTOOLS_VERSION}" \
+ && /opt/venv/bin/pip install --no-build-isolation -c constraints.txt . \
+ && /opt/venv/bin/python -m compileall -q /opt/venv
 
 # --- runtime: the virtualenv only, no compiler, no pip cache, not root --------------
 FROM ${PYTHON_IMAGE} AS runtime

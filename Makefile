@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # to first page"); pip is the fallback when uv is not on PATH.
 UV     ?= $(shell command -v uv 2>/dev/null)
 
-.PHONY: install test check lint bench soak lab history clean lock
+.PHONY: install test check lint bench soak lab history compose clean lock
 
 # Test processes: most tests wait on servers and subprocesses, so more workers
 # than cores pays; a file's tests stay together (module fixtures, ordered checks).
@@ -73,6 +73,11 @@ lab: $(VENV)/.lab-installed  ## the whole lab natively until Ctrl-C (docs/lab.md
 #   docker compose --profile history run --rm history && docker compose up -d
 history: $(VENV)/.lab-installed  ## generated past as TSDB blocks for compose (docs/lab.md)
 	$(BIN)/slolab history --out .lab/history-tsdb
+
+# Compose v2 only: the image needs BuildKit; docker/compose-check stops with the reason.
+compose:  ## docker compose up -d --build, once Compose v2 is found (docs/stack.md)
+	docker/compose-check
+	docker compose up -d --build
 
 clean:
 	rm -rf .lab .pytest_cache

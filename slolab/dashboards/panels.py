@@ -84,8 +84,9 @@ def graph(
     height: int = 8,
     min_value: float | None = None,
     max_value: float | None = None,
+    no_value: str = "",
 ) -> timeseries.Panel:
-    """A time series panel."""
+    """A time series panel (``no_value``: the text shown instead of an empty graph)."""
     panel = (
         _framed(timeseries.Panel(), title, unit, width, height, description)
         .line_width(1)
@@ -102,6 +103,8 @@ def graph(
         panel = panel.min(min_value)
     if max_value is not None:
         panel = panel.max(max_value)
+    if no_value:
+        panel = panel.no_value(no_value)
     _targets(panel, queries)
     return panel
 

@@ -29,6 +29,11 @@ from slolab.slo.model import SLO, SampleSLI
 __all__ = ["predictor_overview", "tasks_overview"]
 
 RATE = "$__rate_interval"
+# cAdvisor runs under docker compose only (not in the lab, and in Kubernetes the
+# kubelet's own cAdvisor is scraped under another job). Before v0.54 it exported no
+# per-container series on Docker's containerd image store yet reported healthy:
+# the panel says so instead of drawing an empty graph.
+NO_CADVISOR = "No data from cAdvisor (it runs under docker compose only; docs/stack.md)"
 QUANTILES = (0.5, 0.95, 0.99)
 TAGS = ["slolab", "service"]
 
@@ -151,6 +156,8 @@ def _latency(histogram: str, job: str, by: str = "") -> list:
 
 def _saturation_and_uptime(job: str, uptime_expr: str, uptime_legend: str) -> list:
     """CPU, memory, uptime and faults: the same on both services."""
+    # compose names containers <project>-<service>-<n>; the service is named as the job
+    container = f'name=~".+-{job}-[0-9]+"'
     return [
         graph(
             "CPU",
@@ -196,6 +203,25 @@ def _saturation_and_uptime(job: str, uptime_expr: str, uptime_legend: str) -> li
             max_value=1,
             width=12,
             height=6,
+        ),
+        graph(
+            "Container memory and its limit (cAdvisor)",
+            [
+                query(
+                    f'container_memory_working_set_bytes{{job="cadvisor", {container}}}',
+                    "working set {{name}}",
+                ),
+                query(
+                    f'container_spec_memory_limit_bytes{{job="cadvisor", {container}}}',
+                    "mem_limit {{name}}",
+                ),
+            ],
+            unit="bytes",
+            description="What the container is charged for (the OOM killer acts at its "
+            "mem_limit), from cAdvisor under docker compose.",
+            width=24,
+            height=6,
+            no_value=NO_CADVISOR,
         ),
     ]
 

@@ -203,3 +203,37 @@ def test_the_measured_table_is_the_saved_run() -> None:
     text = DOC.read_text()
     shown = text[text.index(BEGIN) : text.index(END) + len(END)]
     assert shown == render(json.loads(MEASURED.read_text()))
+
+
+def test_the_image_builds_with_a_pinned_backend() -> None:
+    """pip builds the wheel with the setuptools the Dockerfile pins, inside pyproject's range."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    m = re.search(r"^ARG SETUPTOOLS_VERSION=(\S+)$", dockerfile, re.M)
+    assert m, "the build backend is not pinned"
+    assert 'pip install "setuptools==${SETUPTOOLS_VERSION}"' in dockerfile
+    # without isolation pip would build with the newest setuptools instead of the pin
+    assert "--no-build-isolation -c constraints.txt ." in dockerfile
+    build = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]
+    (wanted,) = [Requirement(r) for r in build["requires"] if r.startswith("setuptools")]
+    assert Version(m[1]) in wanted.specifier
+
+
+def test_prometheus_may_replay_its_wal_before_counting_failures(compose) -> None:
+    check = compose["services"]["prometheus"]["healthcheck"]
+    assert "start_period" in check
+    m = re.fullmatch(r"(\d+)s", check["start_period"])
+    assert m and int(m[1]) >= 30
+
+
+def test_blackbox_runs_as_nobody_like_in_kubernetes(compose) -> None:
+    # the image sets no USER: without one it would run as root
+    import yaml
+
+    user = compose["services"]["blackbox"]["user"]
+    manifest = yaml.safe_load_all((REPO / "deploy/kubernetes/base/blackbox.yaml").read_text())
+    (deployment,) = [d for d in manifest if d and d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]["securityContext"]
+    assert user == f"{pod['runAsUser']}:{pod['runAsGroup']}" == "65534:65534"

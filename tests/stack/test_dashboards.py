@@ -27,6 +27,8 @@ CONTRACT = {
     "predictor_feedback_correct_total", "model_last_trained_timestamp_seconds", "model_info",
     "probe_success", "up", "ALERTS", "process_cpu_seconds_total",
     "process_resident_memory_bytes",
+    # cAdvisor's, under compose (what prometheus.yml keeps of them)
+    "container_memory_working_set_bytes", "container_spec_memory_limit_bytes",
     # the histograms' _sum (average latency panels)
     "flask_http_request_duration_seconds_sum", "http_request_duration_seconds_sum",
     c.RULE_ERROR_RATIO_PERIOD, c.RULE_OBJECTIVE, c.RULE_CURRENT_BURN_RATE,
@@ -132,3 +134,25 @@ def test_both_services_show_a_probe_mean_latency_and_traces() -> None:
         assert any(f'probe_success{{job="blackbox-{job}"}}' in e for e in exprs["Uptime"])
         assert "_sum{" in exprs["Average latency"][0] and "_count{" in exprs["Average latency"][0]
         assert "otelcol_receiver_accepted_spans" in exprs["Traces received by Jaeger"][0]
+
+
+def test_cadvisor_panels_say_when_cadvisor_sends_nothing() -> None:
+    """No cAdvisor (lab, Kubernetes) or one that sees no containers: a sentence, not a blank."""
+    import yaml
+
+    scrape = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    (cadvisor,) = [j for j in scrape["scrape_configs"] if j["job_name"] == "cadvisor"]
+    (keep,) = [r["regex"] for r in cadvisor["metric_relabel_configs"] if r["action"] == "keep"]
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name, job in (("slolab-tasks.json", "tasks"), ("slolab-predictor.json", "predictor")):
+        doc = json.loads((ROOT / DASHBOARD_DIR / name).read_text())
+        panels = [p for p in doc["panels"]
+                  if any('job="cadvisor"' in t["expr"] for t in p.get("targets", []))]  # fmt: skip
+        assert panels, name
+        assert job in services  # compose names the container <project>-<job>-<n>
+        for panel in panels:
+            assert "No data from cAdvisor" in panel["fieldConfig"]["defaults"]["noValue"]
+            for target in panel["targets"]:
+                metric = re.match(r"(\w+)\{", target["expr"])[1]  # type: ignore[index]
+                assert re.fullmatch(keep, metric), f"prometheus.yml drops {metric}"
+                assert f'name=~".+-{job}-[0-9]+"' in target["expr"]
