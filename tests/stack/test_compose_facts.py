@@ -237,3 +237,14 @@ def test_blackbox_runs_as_nobody_like_in_kubernetes(compose) -> None:
     (deployment,) = [d for d in manifest if d and d["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]["securityContext"]
     assert user == f"{pod['runAsUser']}:{pod['runAsGroup']}" == "65534:65534"
+
+
+def test_prometheus_floor_covers_its_peak_after_a_backfilled_month(table) -> None:
+    """The 30-day rules read a month of samples: the floor is the HISTORY=30d run's peak."""
+    run = json.loads((REPO / "bench" / "results" / "lab-prometheus-memory.json").read_text())
+    assert run["settings"]["history"] == "30d"
+    row = table["prometheus"]
+    assert float(row["floor MiB"]) >= run["rss_peak_mib"] * MARGIN - 0.5
+    assert f"peaked at {run['rss_peak_mib']:.0f} MiB" in row["floor from"]
+    # the version measured is named, since compose runs another
+    assert run["prometheus_version"].split(".")[0] == "2" and "2.42" in row["floor from"]
