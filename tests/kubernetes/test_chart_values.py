@@ -108,9 +108,10 @@ def test_exemplars_link_to_jaeger_as_under_compose(values):
     assert rendered["uid"] == prometheus["uid"]  # the dashboards' data source uid
     want = [(d["name"], d["datasourceUid"])
             for d in prometheus["jsonData"]["exemplarTraceIdDestinations"]]  # fmt: skip
-    got = [(d["name"], d["datasourceUid"]) for d in rendered["jsonData"]["exemplarTraceIdDestinations"]]
+    links = rendered["jsonData"]["exemplarTraceIdDestinations"]
+    got = [(d["name"], d["datasourceUid"]) for d in links]
     assert got == want
-    assert all(d["urlDisplayLabel"] for d in rendered["jsonData"]["exemplarTraceIdDestinations"])
+    assert all(d["urlDisplayLabel"] for d in links)
     uids = {d["uid"] for d in values["grafana"]["additionalDataSources"]}
     assert {uid for _, uid in got} <= uids
     # the chart's default renders no link at all
