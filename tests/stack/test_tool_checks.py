@@ -30,7 +30,7 @@ def _env(folder: Path) -> dict[str, str]:
     # only the stand-ins and the basic tools: no real docker, kind or docker-compose
     basics = folder / "basics"
     basics.mkdir(exist_ok=True)
-    for tool in ("sh", "mktemp", "rm", "cat", "make"):
+    for tool in ("sh", "mktemp", "rm", "cat", "make", "grep"):
         if not (basics / tool).exists():
             (basics / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
     return {"PATH": f"{folder}:{basics}", "HOME": str(folder), "TMPDIR": str(folder)}
@@ -80,10 +80,14 @@ def _kind_load(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60)  # fmt: skip
 
 
-def _docker_saving(folder: Path, exit_code: int = 0) -> None:
-    # `docker version --format` prints the engine's platform; `image save -o FILE`
-    # writes FILE (the stand-in's last-but-one argument)
-    _stand_in(folder, "docker", f"""case "$1" in
+def _docker_saving(folder: Path, exit_code: int = 0, platform_flag: bool = True) -> None:
+    # `docker version --format` prints the engine's platform; `image save --help` lists
+    # --platform (docker >= 28) or not; `image save -o FILE` writes FILE
+    flags = "  --platform string   Save only the given platform" if platform_flag else ""
+    _stand_in(folder, "docker", f"""case "$1 $2 $3" in
+  "image save --help") echo "{flags}"; exit 0;;
+esac
+case "$1" in
   version) echo linux/arm64;;
   image) for a; do [ "$prev" = "-o" ] && echo archive > "$a"; prev=$a; done; exit {exit_code};;
 esac""")  # fmt: skip
@@ -95,13 +99,23 @@ def test_kind_load_saves_one_platform_and_loads_the_archive(tmp_path):
     _docker_saving(tmp_path)
     proc = _kind_load(tmp_path, "slolab:0.1.0")
     assert proc.returncode == 0, proc.stderr
-    version, save, load = _calls(tmp_path)
+    _, version, save, load = _calls(tmp_path)
     assert version.startswith("docker version --format")
     archive = save.split()[-2]
     assert save == f"docker image save --platform linux/arm64 -o {archive} slolab:0.1.0"
     assert load == f"kind load image-archive {archive} --name slolab"
     assert (tmp_path / "loaded").read_text() == "archive\n"  # kind read what docker wrote
     assert not Path(archive).exists()  # and the archive is removed
+
+
+def test_kind_load_on_a_docker_without_save_platform(tmp_path):
+    _docker_saving(tmp_path, platform_flag=False)
+    proc = _kind_load(tmp_path, "slolab:0.1.0", "other")
+    assert proc.returncode == 0, proc.stderr
+    _, save, load = _calls(tmp_path)
+    archive = save.split()[-2]
+    assert save == f"docker image save -o {archive} slolab:0.1.0"
+    assert load == f"kind load image-archive {archive} --name other"
 
 
 def test_kind_load_names_the_cluster_and_stops_when_the_save_fails(tmp_path):
