@@ -27,6 +27,7 @@ SLOW = (
     "test_telemetry.py",
     "slo/test_rules.py::test_promtool_unit_tests",
     "kubernetes/test_multi_replica.py",
+    "kubernetes/test_alertmanager_routes.py",
 )
 _TESTS = Path(__file__).parent
 
