@@ -1,7 +1,7 @@
 """The shell helpers around Docker tools, run against stand-in binaries on PATH.
 
 - ``make compose`` (``docker/compose-check``) stops with a sentence on docker-compose
-  1.x, whose builds may not use BuildKit (the Dockerfile's ``COPY --chmod`` needs it);
+  1.x, whose builds need not use BuildKit (the Dockerfile's ``COPY --chmod`` needs it);
 - ``deploy/kubernetes/kind-load`` saves one platform and loads the archive, the
   path that works on Docker's containerd image store (kind#3795).
 """
@@ -52,7 +52,7 @@ def test_make_compose_stops_on_compose_v1_with_the_reason(tmp_path):
     _stand_in(tmp_path, "docker-compose", "exit 0")
     proc = _make_compose(tmp_path)
     assert proc.returncode != 0
-    assert "docker-compose 1.x cannot build this image" in proc.stderr
+    assert "docker-compose 1.x is not supported" in proc.stderr
     assert "COPY --chmod needs BuildKit" in proc.stderr
     # nothing was built or started
     assert [c for c in _calls(tmp_path) if "up" in c.split()] == []
