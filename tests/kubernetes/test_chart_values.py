@@ -85,6 +85,15 @@ def test_the_matcher_strategy_validates_against_the_crd(values):
     assert list(validator.iter_errors({"alertmanagerConfigMatcherStrategy": {"type": "Off"}}))
 
 
+def test_the_alertmanager_picks_up_our_config_in_its_namespace(values):
+    # templates/alertmanager/alertmanager.yaml writes both selectors as given; the
+    # operator reads an empty selector as "every": every AlertmanagerConfig of every
+    # namespace (a nil namespace selector would mean the chart's namespace only)
+    spec = values["alertmanager"]["alertmanagerSpec"]
+    assert spec["alertmanagerConfigSelector"] == {}
+    assert spec["alertmanagerConfigNamespaceSelector"] == {}
+
+
 def _chart_datasource(values: dict[str, Any]) -> dict[str, Any]:
     """The Prometheus data source as templates/grafana/configmaps-datasources.yaml renders it."""
     ds = values["grafana"]["sidecar"]["datasources"]

@@ -19,6 +19,8 @@ HERE = Path(__file__).resolve().parent
 KEPT = (
     ("alertmanager", "config"),
     ("alertmanager", "alertmanagerSpec", "alertmanagerConfigMatcherStrategy"),
+    ("alertmanager", "alertmanagerSpec", "alertmanagerConfigSelector"),
+    ("alertmanager", "alertmanagerSpec", "alertmanagerConfigNamespaceSelector"),
     ("alertmanager", "alertmanagerSpec", "image"),
     ("grafana", "sidecar", "datasources"),
     ("prometheus", "prometheusSpec", "retention"),
