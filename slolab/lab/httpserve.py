@@ -20,6 +20,28 @@ __all__ = ["BackgroundHTTPServer", "QuietHandler"]
 class _Server(ThreadingHTTPServer):
     # Request threads must not keep the process (a test run, the lab) alive.
     daemon_threads = True
+    max_connections: int | None = None  # beyond this, a new connection is closed unanswered
+    _open = 0
+    _open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # A thread per connection: without a cap a flood of connections is a flood of
+        # threads (each with its stack and buffers) in the receiving process.
+        if self.max_connections is not None:
+            with self._open_lock:
+                if self._open >= self.max_connections:
+                    self.shutdown_request(request)
+                    return
+                self._open += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            if self.max_connections is not None:
+                with self._open_lock:
+                    self._open -= 1
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up before the answer (a timeout it was testing, Ctrl-C)
@@ -61,6 +83,7 @@ class BackgroundHTTPServer:
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     ``base_url`` is known from construction on (the socket is bound then).
+    ``max_connections`` caps the connections served at once (a thread each).
     """
 
     def __init__(
@@ -70,8 +93,11 @@ class BackgroundHTTPServer:
         port: int = 0,
         *,
         poll_interval: float = 0.05,
+        max_connections: int | None = None,
     ) -> None:
         self.server = _Server((host, port), handler)
+        self.server.max_connections = max_connections
+        self.server._open_lock = threading.Lock()
         self.host, self.port = str(self.server.server_address[0]), self.server.server_address[1]
         self.base_url = f"http://{self.host}:{self.port}"
         # A short poll interval: stop() returns within it instead of the default 0.5 s.
