@@ -66,6 +66,9 @@ COMPONENT_PORTS: Final = MappingProxyType(
         "locust": (PORTS["locust"], "LOCUST_PORT"),
         "dashboard": (PORTS["dashboard"], "DASHBOARD_PORT"),
         "webhook": (PORTS["lab-webhook"], "LAB_WEBHOOK_PORT"),
+        # OTLP/HTTP in: the lab's trace receiver, or Jaeger's receiver when it runs Jaeger
+        "otlp": (PORTS["otlp-http"], "LAB_OTLP_PORT"),
+        "jaeger": (PORTS["jaeger-ui"], "LAB_JAEGER_PORT"),  # Jaeger's UI, when it runs
     }
 )
 

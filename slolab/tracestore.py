@@ -81,15 +81,18 @@ class Span:
             {
                 "status_message": self.status_message[:MAX_VALUE_CHARS],
                 "attributes": _capped(self.attributes or {}),
-                "events": [
-                    {"name": str(e.get("name", ""))[:MAX_VALUE_CHARS],
-                     "time_ns": int(e.get("time_ns", 0)),
-                     "attributes": _capped(e.get("attributes") or {})}
-                    for e in self.events[:MAX_EVENTS]
-                ],  # fmt: skip
+                "events": [_event(e) for e in self.events[:MAX_EVENTS]],
             },
             separators=(",", ":"),
         )
+
+
+def _event(e: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": str(e.get("name", ""))[:MAX_VALUE_CHARS],
+        "time_ns": int(e.get("time_ns", 0)),
+        "attributes": _capped(e.get("attributes") or {}),
+    }
 
 
 def _capped(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,6 +118,11 @@ def _any_value(v: Any) -> Any:
     if field == "bytes_value":
         return v.bytes_value.hex()
     return getattr(v, field)
+
+
+def _otlp_event(e: Any) -> dict[str, Any]:
+    attrs = {kv.key: _any_value(kv.value) for kv in e.attributes}
+    return {"name": e.name, "time_ns": int(e.time_unix_nano), "attributes": attrs}
 
 
 def spans_from_otlp(request: Any) -> tuple[list[Span], int]:
@@ -148,11 +156,7 @@ def spans_from_otlp(request: Any) -> tuple[list[Span], int]:
                         status=int(s.status.code),
                         status_message=s.status.message,
                         attributes={kv.key: _any_value(kv.value) for kv in s.attributes},
-                        events=tuple(
-                            {"name": e.name, "time_ns": int(e.time_unix_nano),
-                             "attributes": {kv.key: _any_value(kv.value) for kv in e.attributes}}
-                            for e in list(s.events)[:MAX_EVENTS]
-                        ),  # fmt: skip
+                        events=tuple(_otlp_event(e) for e in list(s.events)[:MAX_EVENTS]),
                     )
                 )
     return spans, rejected
@@ -182,7 +186,8 @@ class TraceStore:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._conn = _connect(self.path, readonly=False)
-        self.bytes = int(self._conn.execute("SELECT COALESCE(SUM(size), 0) FROM spans").fetchone()[0])
+        total = self._conn.execute("SELECT COALESCE(SUM(size), 0) FROM spans").fetchone()[0]
+        self.bytes = int(total)  # a store kept from the last run counts from the start
         self.evicted_traces = 0
 
     def add(self, spans: Iterable[Span]) -> int:

@@ -8,7 +8,16 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["BINARIES", "Binary", "InstallError", "apt_command", "ensure", "find", "missing"]
+__all__ = [
+    "BINARIES",
+    "Binary",
+    "InstallError",
+    "apt_command",
+    "ensure",
+    "find",
+    "find_jaeger",
+    "missing",
+]
 
 
 class InstallError(RuntimeError):
@@ -50,6 +59,17 @@ def find(key: str, which: Callable[[str], str | None] | None = None) -> str | No
         if path:
             return path
     return None
+
+
+def find_jaeger(which: Callable[[str], str | None] | None = None) -> str | None:
+    """Path of a Jaeger v2 binary (``JAEGER_BIN``, else ``jaeger`` on PATH), or None.
+
+    Optional, unlike the others: no OS package has it; without it the lab stores
+    traces itself (:mod:`slolab.lab.otlp`).
+    """
+    which = which or shutil.which
+    override = os.environ.get("JAEGER_BIN")
+    return which(override) if override else which("jaeger")
 
 
 def missing(which: Callable[[str], str | None] | None = None) -> list[Binary]:

@@ -19,7 +19,16 @@ from slolab.contract import COMPONENT_PORTS, SCENARIOS
 from slolab.lab import procs
 from slolab.slo.durations import parse_duration
 
-__all__ = ["COMPONENT_PORTS", "LabConfig", "Ports", "history_length", "repo_root"]
+__all__ = [
+    "COMPONENT_PORTS",
+    "TRACE_MODES",
+    "LabConfig",
+    "Ports",
+    "history_length",
+    "repo_root",
+]
+
+TRACE_MODES = ("auto", "store", "jaeger", "off")
 
 
 def repo_root() -> Path:
@@ -39,6 +48,8 @@ class Ports:
     locust: int = COMPONENT_PORTS["locust"][0]
     dashboard: int = COMPONENT_PORTS["dashboard"][0]
     webhook: int = COMPONENT_PORTS["webhook"][0]
+    otlp: int = COMPONENT_PORTS["otlp"][0]
+    jaeger: int = COMPONENT_PORTS["jaeger"][0]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -63,6 +74,17 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _megabytes(env: Mapping[str, str], name: str, default: float) -> int:
+    raw = env.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1
+    if not 0.0625 <= value <= 65536:
+        raise ValueError(f"{name} must be a size in MB between 0.0625 and 65536, got {raw!r}")
+    return int(value * 1024 * 1024)
 
 
 def history_length(raw: str) -> timedelta | None:
@@ -109,6 +131,13 @@ class LabConfig:
     extra_rule_files: tuple[Path, ...] = ()
     # A generated past of this length backfilled before Prometheus starts (HISTORY=30d).
     history: timedelta | None = None
+    # Traces (LAB_TRACES): "auto" runs Jaeger when a binary is found, else the lab's own
+    # receiver and store; "store", "jaeger" choose; "off" exports nothing. An
+    # otlp_endpoint (OTEL_EXPORTER_OTLP_ENDPOINT) sends them there and runs neither.
+    traces: str = "auto"
+    otlp_endpoint: str | None = None
+    trace_store_bytes: int = 64 * 1024 * 1024  # LAB_TRACE_STORE_MB
+    otlp_max_batch_bytes: int = 4 * 1024 * 1024  # LAB_OTLP_MAX_BATCH_MB
     ready_timeout: float = procs.DEFAULT_READY_TIMEOUT  # SLOLAB_READY_TIMEOUT
     stop_timeout: float = 10.0
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -117,6 +146,10 @@ class LabConfig:
         if self.scenario not in SCENARIOS:
             raise ValueError(
                 f"SCENARIO must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}"
+            )
+        if self.traces not in TRACE_MODES:
+            raise ValueError(
+                f"LAB_TRACES must be one of {', '.join(TRACE_MODES)}, got {self.traces!r}"
             )
 
     @classmethod
@@ -132,6 +165,10 @@ class LabConfig:
             reset=_flag(env, "RESET", False),
             admin_token=env.get("SLOLAB_ADMIN_TOKEN", ""),
             history=history_length(env.get("HISTORY", "")),
+            traces=(env.get("LAB_TRACES") or "auto").strip().lower(),
+            otlp_endpoint=(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip() or None,
+            trace_store_bytes=_megabytes(env, "LAB_TRACE_STORE_MB", 64),
+            otlp_max_batch_bytes=_megabytes(env, "LAB_OTLP_MAX_BATCH_MB", 4),
             ready_timeout=procs.ready_timeout(env),
         )
         return replace(cfg, **overrides) if overrides else cfg  # type: ignore[arg-type]

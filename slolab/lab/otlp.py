@@ -115,7 +115,7 @@ class OTLPReceiver(BackgroundHTTPServer):
                     self.end_headers()
                     self.wfile.write(data)
 
-            do_PUT = do_PATCH = do_DELETE = lambda self: self.reply(  # noqa: E731
+            do_PUT = do_PATCH = do_DELETE = lambda self: self.reply(
                 405, {"error": "only POST /v1/traces"}
             )
 

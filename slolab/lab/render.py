@@ -4,7 +4,8 @@ The committed files under ``prometheus/`` and ``alertmanager/`` are written for
 docker compose (hostnames ``tasks:8081``, ``blackbox:9115`` ...). The lab maps
 those hostnames to ``127.0.0.1`` and its own ports, keeps every job name (the
 recording rules and dashboards select on ``job``), drops jobs whose target does
-not run natively (cAdvisor, Jaeger, Grafana) and never edits the committed files.
+not run natively (cAdvisor, Grafana; Jaeger's job scrapes the lab's trace receiver
+or a Jaeger binary instead) and never edits the committed files.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "job_strings",
     "map_address",
     "render_alertmanager",
+    "render_jaeger",
     "render_prometheus",
     "render_rule_files",
     "resolve_config_path",
@@ -62,11 +64,22 @@ BLACKBOX_FALLBACK: dict[str, Any] = {
 }
 
 
-def map_address(text: str, ports: Mapping[str, int], host: str = "127.0.0.1") -> str:
-    """Rewrite every ``compose-host:port`` in ``text`` to the lab's ``host:port``."""
+def map_address(
+    text: str,
+    ports: Mapping[str, int],
+    host: str = "127.0.0.1",
+    extra: Mapping[str, int] | None = None,
+) -> str:
+    """Rewrite every ``compose-host:port`` in ``text`` to the lab's ``host:port``.
+
+    ``extra`` maps more compose hosts to a lab port whatever their compose port
+    (``{"jaeger": 9417}``: the lab's trace receiver serves what Jaeger's :8888 did).
+    """
 
     def sub(m: re.Match[str]) -> str:
         name, port = m.group("host"), int(m.group("port"))
+        if extra and name in extra:
+            return f"{host}:{extra[name]}"
         component = HOST_ALIASES.get(name)
         if component is None and name in _LOCAL_HOSTS:
             component = _DEFAULT_PORTS.get(port)
@@ -77,9 +90,10 @@ def map_address(text: str, ports: Mapping[str, int], host: str = "127.0.0.1") ->
     return _ADDRESS.sub(sub, text)
 
 
-def _foreign_hosts(text: str) -> set[str]:
+def _foreign_hosts(text: str, extra: Mapping[str, int] | None = None) -> set[str]:
     """Hosts named in ``text`` that the lab does not run (nor this machine)."""
-    return {m.group("host") for m in _ADDRESS.finditer(text)} - _LOCAL_HOSTS - set(HOST_ALIASES)
+    hosts = {m.group("host") for m in _ADDRESS.finditer(text)}
+    return hosts - _LOCAL_HOSTS - set(HOST_ALIASES) - set(extra or ())
 
 
 def job_strings(job: Mapping[str, Any]) -> list[str]:
@@ -93,20 +107,22 @@ def job_strings(job: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _is_native(job: Mapping[str, Any]) -> bool:
+def _is_native(job: Mapping[str, Any], extra: Mapping[str, int] | None = None) -> bool:
     discovery = [k for k in job if k.endswith("_sd_configs") and k != "static_configs"]
     if discovery:
         return False  # docker/kubernetes discovery has nothing to find here
-    return not any(_foreign_hosts(s) for s in job_strings(job))
+    return not any(_foreign_hosts(s, extra) for s in job_strings(job))
 
 
-def _map_tree(node: Any, ports: Mapping[str, int], host: str) -> Any:
+def _map_tree(
+    node: Any, ports: Mapping[str, int], host: str, extra: Mapping[str, int] | None = None
+) -> Any:
     if isinstance(node, str):
-        return map_address(node, ports, host)
+        return map_address(node, ports, host, extra)
     if isinstance(node, list):
-        return [_map_tree(v, ports, host) for v in node]
+        return [_map_tree(v, ports, host, extra) for v in node]
     if isinstance(node, dict):
-        return {k: _map_tree(v, ports, host) for k, v in node.items()}
+        return {k: _map_tree(v, ports, host, extra) for k, v in node.items()}
     return node
 
 
@@ -138,16 +154,18 @@ def render_prometheus(
     host: str = "127.0.0.1",
     scrape_interval: str | None = None,
     evaluation_interval: str | None = None,
+    extra_hosts: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Return the native Prometheus config for a compose-style ``source`` config.
 
     ``config_dir`` is the folder of the committed ``prometheus.yml`` (relative and
     ``/etc/prometheus/`` paths resolve against it); ``rule_files`` replaces the
-    rule file list (tests point it at rewritten copies).
+    rule file list (tests point it at rewritten copies); ``extra_hosts`` are more
+    compose hosts the lab runs, at these ports (see :func:`map_address`).
     """
     cfg = copy.deepcopy(dict(source))
-    kept = [job for job in cfg.get("scrape_configs") or [] if _is_native(job)]
-    cfg["scrape_configs"] = [_map_tree(job, ports, host) for job in kept]
+    kept = [job for job in cfg.get("scrape_configs") or [] if _is_native(job, extra_hosts)]
+    cfg["scrape_configs"] = [_map_tree(job, ports, host, extra_hosts) for job in kept]
 
     alerting = cfg.get("alerting") or {}
     managers = []
@@ -179,9 +197,12 @@ def render_prometheus(
     return cfg
 
 
-def dropped_jobs(source: Mapping[str, Any]) -> list[str]:
+def dropped_jobs(
+    source: Mapping[str, Any], extra_hosts: Mapping[str, int] | None = None
+) -> list[str]:
     """Names of the jobs :func:`render_prometheus` leaves out (not runnable natively)."""
-    return [j.get("job_name", "?") for j in source.get("scrape_configs") or [] if not _is_native(j)]
+    jobs = source.get("scrape_configs") or []
+    return [j.get("job_name", "?") for j in jobs if not _is_native(j, extra_hosts)]
 
 
 _RANGE = re.compile(r"\[(\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))\]")
@@ -299,4 +320,30 @@ def render_alertmanager(
     route = cfg.setdefault("route", {"receiver": receivers[0]["name"]})
     if fast:
         _fast_routes(route)
+    return cfg
+
+
+def render_jaeger(
+    source: Mapping[str, Any], *, host: str, otlp: int, ui: int, metrics: int, internal: list[int]
+) -> dict[str, Any]:
+    """The compose Jaeger v2 config on the lab's ports: OTLP/HTTP on ``otlp``, UI on ``ui``.
+
+    OTLP over gRPC is left out (the services export over HTTP); the query gRPC
+    API and the health check get the two ``internal`` ports, the self-metrics
+    (the Prometheus job ``jaeger``) ``metrics``.
+    """
+    cfg = copy.deepcopy(dict(source))
+    cfg.setdefault("receivers", {})["otlp"] = {
+        "protocols": {"http": {"endpoint": f"{host}:{otlp}"}}
+    }
+    ext = cfg.setdefault("extensions", {})
+    query = ext.setdefault("jaeger_query", {})
+    query["http"] = {"endpoint": f"{host}:{ui}"}
+    query["grpc"] = {"endpoint": f"{host}:{internal[0]}"}
+    if "healthcheckv2" in ext:
+        ext["healthcheckv2"].setdefault("http", {})["endpoint"] = f"{host}:{internal[1]}"
+    telemetry = cfg.setdefault("service", {}).setdefault("telemetry", {})
+    telemetry.setdefault("metrics", {})["readers"] = [
+        {"pull": {"exporter": {"prometheus": {"host": host, "port": metrics}}}}
+    ]
     return cfg

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -30,9 +30,13 @@ from slolab.lab.procs import (
     NotReadyError,
     Supervisor,
     check_ports,
+    free_port,
     ready_timeout,
 )
 from slolab.lab.webhook import AlertReceiver, Notification, format_notification
+
+if TYPE_CHECKING:
+    from slolab.lab.otlp import OTLPReceiver
 
 __all__ = ["Lab", "LabError", "fast_config"]
 
@@ -63,6 +67,11 @@ class Lab:
         self.ready_seconds: dict[str, float] = {}
         self.history_end: float | None = None  # where a HISTORY backfill ends (unix time)
         self.bins: dict[str, str] = {}
+        # Traces: "store" (our receiver), "jaeger", "external" (OTEL_EXPORTER_OTLP_ENDPOINT)
+        # or "off"; decided at start (LAB_TRACES=auto looks for a Jaeger binary).
+        self.traces = "off"
+        self.otlp: OTLPReceiver | None = None
+        self.jaeger_metrics_port: int | None = None
 
     # -- public ------------------------------------------------------------------
 
@@ -83,11 +92,25 @@ class Lab:
         return self
 
     def stop(self) -> None:
-        """Stop every process this lab started (newest first) and its webhook receiver."""
+        """Stop every process this lab started (newest first) and its in-process receivers."""
         self.supervisor.stop()
         if self.receiver is not None:
             self.receiver.stop()
             self.receiver = None
+        if self.otlp is not None:
+            self.otlp.stop()  # after the services: their last spans are flushed on SIGTERM
+            self.otlp = None
+
+    @property
+    def trace_store_path(self) -> Path:
+        return self.dir / "traces" / "traces.sqlite3"
+
+    @property
+    def otlp_endpoint(self) -> str | None:
+        """Where the services send their spans (None: nowhere)."""
+        if self.traces == "external":
+            return self.config.otlp_endpoint
+        return self.url("otlp") if self.traces in ("store", "jaeger") else None
 
     def __enter__(self) -> Lab:
         return self.start()
@@ -114,6 +137,7 @@ class Lab:
         cfg = self.config
         self._prepare_dir()
         self.bins = self._binaries()
+        self._choose_traces()
         ports = self._ports_in_use()
         try:
             check_ports(ports, {k: COMPONENT_PORTS[k][1] for k in ports}, cfg.host)
@@ -124,6 +148,7 @@ class Lab:
             self._backfill_history()
         if cfg.webhook_url is None:
             self.receiver = AlertReceiver(cfg.host, cfg.ports.webhook, self._alert).start()
+        self._start_traces()
 
         self._start_service("tasks")
         self._start_service("predictor")
@@ -183,6 +208,10 @@ class Lab:
             names.append("webhook")
         if cfg.dashboard:
             names.append("dashboard")
+        if self.traces in ("store", "jaeger"):
+            names.append("otlp")
+        if self.traces == "jaeger":
+            names.append("jaeger")
         return {n: getattr(cfg.ports, n) for n in names}
 
     # -- configuration -------------------------------------------------------------
@@ -215,13 +244,14 @@ class Lab:
             host=cfg.host,
             scrape_interval=cfg.scrape_interval,
             evaluation_interval=cfg.evaluation_interval,
+            extra_hosts=self._trace_metrics_hosts(),
         )
         if not cfg.blackbox:
             prom["scrape_configs"] = [
                 j for j in prom["scrape_configs"] if not _targets_port(j, cfg.ports.blackbox)
             ]
         (out / "prometheus.yml").write_text(yaml.safe_dump(prom, sort_keys=False))
-        self.dropped_jobs = render.dropped_jobs(source)
+        self.dropped_jobs = render.dropped_jobs(source, self._trace_metrics_hosts())
 
         am = render.render_alertmanager(
             yaml.safe_load(am_src.read_text()) or {},
@@ -229,6 +259,18 @@ class Lab:
             fast=cfg.fast_alerts,
         )
         (out / "alertmanager.yml").write_text(yaml.safe_dump(am, sort_keys=False))
+
+        if self.traces == "jaeger":
+            jaeger_src = repo / "jaeger" / "config.yaml"
+            jaeger = render.render_jaeger(
+                yaml.safe_load(jaeger_src.read_text()) if jaeger_src.is_file() else {},
+                host=cfg.host,
+                otlp=cfg.ports.otlp,
+                ui=cfg.ports.jaeger,
+                metrics=self.jaeger_metrics_port or 0,
+                internal=[free_port(), free_port()],
+            )
+            (out / "jaeger.yml").write_text(yaml.safe_dump(jaeger, sort_keys=False))
 
         bb = next((repo / c for c in BLACKBOX_CANDIDATES if (repo / c).is_file()), None)
         bb_cfg = yaml.safe_load(bb.read_text()) if bb else render.BLACKBOX_FALLBACK
@@ -263,6 +305,59 @@ class Lab:
             raise LabError(f"HISTORY={cfg.history.days}d: {exc}") from None
         self.ready_seconds["history"] = round(time.monotonic() - began, 1)
 
+    # -- traces --------------------------------------------------------------------
+
+    def _choose_traces(self) -> None:
+        cfg = self.config
+        if cfg.otlp_endpoint:
+            self.traces = "external"
+        elif cfg.traces == "auto":
+            self.traces = "jaeger" if binaries.find_jaeger() else "store"
+        else:
+            self.traces = cfg.traces
+        if self.traces == "jaeger":
+            found = binaries.find_jaeger()
+            if not found:
+                raise LabError(
+                    "LAB_TRACES=jaeger: no jaeger binary on PATH (or JAEGER_BIN); "
+                    "LAB_TRACES=store keeps traces in the lab folder instead"
+                )
+            self.bins["jaeger"] = found
+            self.jaeger_metrics_port = free_port()
+
+    def _trace_metrics_hosts(self) -> dict[str, int]:
+        """The compose host ``jaeger`` (Prometheus job ``jaeger``) on the lab's port for it."""
+        if self.traces == "store":
+            return {"jaeger": self.config.ports.otlp}  # the receiver serves /metrics
+        if self.traces == "jaeger" and self.jaeger_metrics_port:
+            return {"jaeger": self.jaeger_metrics_port}
+        return {}
+
+    def _start_traces(self) -> None:
+        """Before the services, so that their first spans have somewhere to go."""
+        cfg = self.config
+        if self.traces == "store":
+            from slolab.lab.otlp import OTLPReceiver
+
+            try:
+                self.otlp = OTLPReceiver(
+                    self.trace_store_path,
+                    cfg.host,
+                    cfg.ports.otlp,
+                    max_bytes=cfg.trace_store_bytes,
+                    max_batch_bytes=cfg.otlp_max_batch_bytes,
+                ).start()
+            except OSError as exc:
+                raise LabError(f"trace receiver on {self.url('otlp')}: {exc}") from None
+            self.echo(
+                f"lab: {'traces':12} ready at {self.url('otlp')}/v1/traces "
+                f"(stored in {self.trace_store_path})"
+            )
+        elif self.traces == "jaeger":
+            argv = [self.bins["jaeger"], f"--config={self.dir / 'config' / 'jaeger.yml'}"]
+            self.supervisor.start("jaeger", argv, env=self._base_env())
+            self._wait("jaeger", f"{self.url('jaeger')}/")
+
     # -- components ----------------------------------------------------------------
 
     def _base_env(self) -> dict[str, str]:
@@ -286,6 +381,10 @@ class Lab:
                 "OTEL_SERVICE_NAME": env.get(f"{name.upper()}_OTEL_SERVICE_NAME", name),
             }
         )
+        if self.otlp_endpoint:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.otlp_endpoint
+        else:
+            env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)  # LAB_TRACES=off
         if name == "tasks":
             env["PREDICTOR_URL"] = self.url("predictor")
             # Kept across runs: the SQLite file is part of the lab's history.
@@ -336,6 +435,10 @@ class Lab:
             "--host", cfg.host, "--port", str(cfg.ports.dashboard),
             "--refresh", f"{cfg.dashboard_refresh:g}",
         ]  # fmt: skip
+        if self.traces == "store":
+            argv += ["--traces-db", str(self.trace_store_path)]
+        elif self.traces == "jaeger":
+            argv += ["--jaeger-url", self.url("jaeger")]
         self.supervisor.start("dashboard", argv, env=self._base_env(), cwd=cfg.repo)
         self._wait("dashboard", f"{self.url('dashboard')}/healthz")
 
@@ -387,6 +490,7 @@ class Lab:
             "ports": self.config.ports.as_dict(),
             "pids": {p.name: p.pid for p in self.supervisor.procs},
             "dropped_jobs": getattr(self, "dropped_jobs", []),
+            "traces": {"mode": self.traces, "otlp_endpoint": self.otlp_endpoint},
         }
         (self.dir / "lab.json").write_text(json.dumps(state, indent=2))
 

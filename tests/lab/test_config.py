@@ -64,3 +64,32 @@ def test_the_lab_waits_for_readiness_as_long_as_the_tests_and_bench_do():
     assert LabConfig.from_env({"SLOLAB_READY_TIMEOUT": "300"}).ready_timeout == 300
     with pytest.raises(ValueError, match="SLOLAB_READY_TIMEOUT must be a number"):
         LabConfig.from_env({"SLOLAB_READY_TIMEOUT": "later"})
+
+
+def test_trace_settings_from_the_environment():
+    cfg = LabConfig.from_env({})
+    assert (cfg.traces, cfg.otlp_endpoint) == ("auto", None)
+    assert cfg.ports.otlp == 4318 and cfg.ports.jaeger == 16686  # Jaeger's own ports
+    cfg = LabConfig.from_env(
+        {
+            "LAB_TRACES": "Store",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+            "LAB_TRACE_STORE_MB": "8",
+            "LAB_OTLP_MAX_BATCH_MB": "0.5",
+        }
+    )
+    assert (cfg.traces, cfg.otlp_endpoint) == ("store", "http://collector:4318")
+    assert (cfg.trace_store_bytes, cfg.otlp_max_batch_bytes) == (8 << 20, 512 << 10)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LAB_TRACES": "zipkin"}, "LAB_TRACES must be one of auto, store, jaeger, off"),
+        ({"LAB_TRACE_STORE_MB": "lots"}, "LAB_TRACE_STORE_MB must be a size in MB"),
+        ({"LAB_OTLP_MAX_BATCH_MB": "0"}, "LAB_OTLP_MAX_BATCH_MB must be a size in MB"),
+    ],
+)
+def test_bad_trace_settings_are_named(env, message):
+    with pytest.raises(ValueError, match=message):
+        LabConfig.from_env(env)

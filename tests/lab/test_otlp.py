@@ -188,9 +188,10 @@ def test_a_flood_of_parallel_batches_gets_429_not_unbounded_work(tmp_path: Path)
         gate.set()
         first.join(5)
         assert codes == [429] * 5
-        assert "slolab_otlp_rejected_requests_total{reason=\"busy\"} 5.0" in httpx.get(
-            f"{r.endpoint}/metrics"
-        ).text
+        assert (
+            'slolab_otlp_rejected_requests_total{reason="busy"} 5.0'
+            in httpx.get(f"{r.endpoint}/metrics").text
+        )
 
 
 def test_connections_beyond_the_cap_are_closed_unanswered(tmp_path: Path) -> None:

@@ -192,3 +192,22 @@ def test_rendered_alertmanager_config_passes_amtool(tmp_path):
     out.write_text(yaml.safe_dump(_am(fast=True)))
     res = subprocess.run(["amtool", "check-config", str(out)], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_the_jaeger_job_scrapes_what_the_lab_runs_in_its_place():
+    cfg = _render(extra_hosts={"jaeger": 14318})
+    assert _job(cfg, "jaeger")["static_configs"][0]["targets"] == ["127.0.0.1:14318"]
+    assert render.dropped_jobs(_source(), {"jaeger": 14318}) == ["cadvisor", "docker"]
+
+
+def test_jaeger_config_on_the_lab_ports():
+    source = yaml.safe_load((Path(__file__).parents[2] / "jaeger" / "config.yaml").read_text())
+    cfg = render.render_jaeger(
+        source, host="127.0.0.1", otlp=14318, ui=16000, metrics=17000, internal=[1, 2]
+    )
+    assert cfg["receivers"]["otlp"] == {"protocols": {"http": {"endpoint": "127.0.0.1:14318"}}}
+    assert cfg["extensions"]["jaeger_query"]["http"]["endpoint"] == "127.0.0.1:16000"
+    assert cfg["extensions"]["jaeger_query"]["storage"] == {"traces": "memstore"}  # kept
+    reader = cfg["service"]["telemetry"]["metrics"]["readers"][0]
+    assert reader["pull"]["exporter"]["prometheus"] == {"host": "127.0.0.1", "port": 17000}
+    assert "0.0.0.0" not in yaml.safe_dump(cfg)  # nothing listens beyond loopback

@@ -166,3 +166,52 @@ def test_stop_also_stops_the_children_of_each_process(tmp_path, fake_repo):
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)
+
+
+def _rendered_jobs(lab: Lab) -> dict[str, list[str]]:
+    lab._prepare_dir()
+    lab._choose_traces()
+    lab._render_configs()
+    prom = yaml.safe_load((lab.dir / "config" / "prometheus.yml").read_text())
+    return {j["job_name"]: j["static_configs"][0]["targets"] for j in prom["scrape_configs"]}
+
+
+def test_traces_go_to_the_labs_own_receiver_without_jaeger(tmp_path, fake_repo, monkeypatch):
+    monkeypatch.delenv("JAEGER_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    lab = Lab(_config(tmp_path, fake_repo), echo=lambda s: None)
+    jobs = _rendered_jobs(lab)
+    assert lab.traces == "store"
+    assert lab.otlp_endpoint == lab.url("otlp")
+    # Prometheus' job jaeger scrapes the receiver's /metrics (the Grafana trace panel).
+    assert jobs["jaeger"] == [f"127.0.0.1:{lab.config.ports.otlp}"]
+    assert "otlp" in lab._ports_in_use() and "jaeger" not in lab._ports_in_use()
+
+
+def test_a_jaeger_binary_is_run_instead(tmp_path, fake_repo, monkeypatch):
+    fake = tmp_path / "jaeger-v2"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("JAEGER_BIN", str(fake))
+    (fake_repo / "jaeger").mkdir()
+    shutil.copy(Path(__file__).parents[2] / "jaeger" / "config.yaml", fake_repo / "jaeger")
+    lab = Lab(_config(tmp_path, fake_repo), echo=lambda s: None)
+    jobs = _rendered_jobs(lab)
+    assert lab.traces == "jaeger" and lab.bins["jaeger"] == str(fake)
+    assert jobs["jaeger"] == [f"127.0.0.1:{lab.jaeger_metrics_port}"]
+    jaeger = yaml.safe_load((lab.dir / "config" / "jaeger.yml").read_text())
+    otlp = jaeger["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert otlp == f"127.0.0.1:{lab.config.ports.otlp}"
+
+
+def test_an_endpoint_given_runs_no_receiver(tmp_path, fake_repo, monkeypatch):
+    monkeypatch.setenv("JAEGER_BIN", "/nonexistent/jaeger")
+    lab = Lab(_config(tmp_path, fake_repo, otlp_endpoint="http://collector:4318"), echo=print)
+    jobs = _rendered_jobs(lab)
+    assert (lab.traces, lab.otlp_endpoint) == ("external", "http://collector:4318")
+    assert "jaeger" not in jobs and "otlp" not in lab._ports_in_use()
+    off = Lab(_config(tmp_path, fake_repo, traces="off"), echo=print)
+    off._choose_traces()
+    assert off.otlp_endpoint is None
+    with pytest.raises(LabError, match="LAB_TRACES=jaeger: no jaeger binary"):
+        Lab(_config(tmp_path, fake_repo, traces="jaeger"), echo=print)._choose_traces()
