@@ -2,6 +2,7 @@
 
 ``GET /`` is the page; it polls ``/api/state`` (table, alerts, faults, slow
 requests) and ``/api/charts`` (burn-down and SLI per SLO) every few seconds.
+``GET /traces`` is the trace view (:mod:`slolab.web.traces`).
 Nothing is fetched from the internet at run time: uPlot is served from
 ``static/`` (version in its file name, licence beside it).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from fastapi.staticfiles import StaticFiles
 
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, PrometheusError
-from slolab.web import data
+from slolab.tracestore import TraceReader
+from slolab.web import data, traces
 
 __all__ = ["create_app"]
 
@@ -32,9 +35,15 @@ def create_app(
     settings: data.DashboardSettings | None = None,
     *,
     timeout: float = 10.0,
+    traces_db: Path | None = None,
 ) -> FastAPI:
-    """The dashboard app for ``slos`` against the Prometheus at ``prometheus_url``."""
+    """The dashboard app for ``slos`` against the Prometheus at ``prometheus_url``.
+
+    ``traces_db``: the lab's trace store; the trace view (``/traces``) reads it.
+    """
     settings = settings or data.DashboardSettings()
+    if traces_db is not None and not settings.trace_view:
+        settings = replace(settings, trace_view=True)
     by_name = {s.name: s for s in slos}
     prom = Prometheus(prometheus_url, timeout=timeout)
 
@@ -49,6 +58,8 @@ def create_app(
     def unavailable(exc: PrometheusError) -> JSONResponse:
         # The page keeps polling and shows this line until Prometheus answers again.
         return JSONResponse({"error": str(exc)}, status_code=502)
+
+    traces.register(app, TraceReader(traces_db) if traces_db else None, settings.jaeger_url)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -65,6 +76,7 @@ def create_app(
         except PrometheusError as exc:
             return unavailable(exc)
         body["jaeger_url"] = settings.jaeger_url
+        body["trace_view"] = settings.trace_view
         return body
 
     @app.get("/api/charts", response_model=None)

@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds between page updates (default: %(default)s)")  # fmt: skip
     p.add_argument("--jaeger-url", default=os.environ.get("JAEGER_URL") or None,
                    help="link trace ids to this Jaeger UI (default: $JAEGER_URL)")  # fmt: skip
+    p.add_argument("--traces-db", metavar="PATH",
+                   default=os.environ.get("SLOLAB_TRACES_DB") or None,
+                   help="the trace store the lab's OTLP receiver writes: a trace view at /traces "
+                   "(default: $SLOLAB_TRACES_DB)")  # fmt: skip
     p.set_defaults(func=_cmd_dashboard)
 
 
@@ -55,7 +59,11 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         refresh_seconds=args.refresh,
     )
     url = prometheus_url(args.prometheus)
-    app = create_app(slos, url, settings)
+    from pathlib import Path
+
+    app = create_app(
+        slos, url, settings, traces_db=Path(args.traces_db) if args.traces_db else None
+    )
     print(f"dashboard: http://{args.host}:{args.port}/ ({len(slos)} SLOs, Prometheus {url})",
           flush=True)  # fmt: skip
     try:

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration
 from slolab.slo.model import SLO, LatencySLI
 from slolab.slo.query import Prometheus, sli_query
 from slolab.slo.status import SHOWN_WINDOWS, SLOStatus, collect
+from slolab.web.traces import trace_link
 
 __all__ = [
     "DashboardSettings",
@@ -43,6 +43,7 @@ class DashboardSettings:
 
     faults_query: str | None = None  # series with value 1 while a fault is on
     jaeger_url: str | None = None  # trace links: {jaeger_url}/trace/{trace_id}
+    trace_view: bool = False  # trace links open the dashboard's own view (a trace store)
     alert_history: timedelta = timedelta(hours=6)  # the timeline's span
     slow_request_window: timedelta = timedelta(minutes=15)
     slow_request_limit: int = 10
@@ -148,8 +149,7 @@ def slow_requests(
             trace = ex.labels.get("trace_id") or ex.labels.get("traceID")
             if not trace or ex.value <= sli.threshold_seconds:
                 continue
-            jaeger = settings.jaeger_url
-            link = f"{jaeger.rstrip('/')}/trace/{quote(trace)}" if jaeger else None
+            link = trace_link(trace, jaeger_url=settings.jaeger_url, store=settings.trace_view)
             found[trace] = {
                 "slo": slo.name,
                 "trace_id": trace,

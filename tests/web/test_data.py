@@ -46,3 +46,7 @@ def test_slow_requests_keep_exemplars_above_the_threshold_with_trace_links(
     assert [r["trace_id"] for r in rows] == ["ab" * 16]  # 0.1 s is fast, no id: no row
     assert rows[0]["link"] == f"http://jaeger:16686/trace/{'ab' * 16}"
     assert rows[0]["seconds"] == 0.9 and rows[0]["endpoint"] == "/api/tasks"
+    # With the lab's trace store instead of Jaeger, the link opens the dashboard's own view.
+    with Prometheus(fake_prom.url) as prom:
+        own = slow_requests(prom, latency, DashboardSettings(trace_view=True), now=NOW)
+    assert own[0]["link"] == f"traces#{'ab' * 16}"

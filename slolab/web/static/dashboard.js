@@ -111,7 +111,8 @@ function renderSlow(state) {
     const td = cell(tr, "", "left");
     if (r.link) {
       const a = add(td, "a", r.trace_id);
-      a.href = r.link; a.target = "_blank";
+      a.href = r.link;
+      if (/^https?:/.test(r.link)) a.target = "_blank";  // Jaeger; the own trace view in place
     } else {
       td.textContent = r.trace_id;
     }
