@@ -131,8 +131,9 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             webhook_url=receiver.url,
             extra_rule_files=(twin,),
             # SQLite under the lab folder even where MONGO_URL is set for other tests.
-            # Spans recorded but not exported (no OTLP endpoint): the predictor's
-            # exemplars carry trace ids for the dashboard's slow requests.
+            # Spans go to the lab's own trace receiver (an OTLP endpoint set in the
+            # environment is ignored here); the predictor's exemplars carry trace ids
+            # for the dashboard's slow requests.
             extra_env={
                 "OTEL_SDK_DISABLED": "false",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": "",

@@ -140,12 +140,16 @@ async function showTrace(id) {
   const ids = new Set(spans.map(s => s.span_id));
   for (const [s, depth] of ordered(spans)) {
     const row = add(box, "div", undefined, "span-row" + (s.error ? " error" : ""));
-    Object.assign(row.dataset, { service: s.service, kind: s.kind, spanId: s.span_id, error: String(s.error) });
+    Object.assign(row.dataset, {
+      service: s.service, kind: s.kind, spanId: s.span_id, parent: s.parent_span_id, error: String(s.error),
+    });
     const label = add(row, "div", undefined, "label");
     label.style.paddingLeft = (0.4 + depth * 1.2) + "em";
     add(label, "span", s.service, "svc").style.color = colour(s.service);
     add(label, "span", s.name);
     add(label, "span", s.kind, "kind");
+    // A caller outside the store (a client's traceparent) or a span that was not kept:
+    // the trace cannot tell which, so it says what it sees.
     if (s.parent_span_id && !ids.has(s.parent_span_id)) add(label, "span", "parent not received", "orphan");
     const bar = add(add(row, "div", undefined, "track"), "div", undefined, "bar");
     bar.style.left = (100 * (s.start_ns - t0) / total) + "%";
@@ -163,6 +167,10 @@ async function showTrace(id) {
 }
 
 document.getElementById("filters").addEventListener("change", loadList);
+document.getElementById("lookup").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  location.hash = new FormData(ev.target).get("trace_id").trim().toLowerCase();
+});
 window.addEventListener("hashchange", () => showTrace(location.hash.slice(1)));
 showTrace(location.hash.slice(1));
 loadList();
