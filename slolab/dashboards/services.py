@@ -134,8 +134,8 @@ def _golden_signals(
             ],
             unit="short",
             description="Spans per second Jaeger accepted over OTLP (its own metrics, job "
-            "jaeger; compose only: the native lab runs no Jaeger). Both services send one "
-            "trace per traced request; refused spans mean Jaeger is overloaded.",
+            "jaeger; in the native lab the lab's trace receiver exports the same series). "
+            "Both services send their kept traces; refused spans mean Jaeger is overloaded.",
         ),
     ]
 
