@@ -17,7 +17,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,11 +264,14 @@ class TraceReader:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        # A file the receiver has not created yet reads as empty, not as an error.
+    @contextmanager
+    def _open(self) -> Iterator[sqlite3.Connection | None]:
+        # A file the receiver has not created yet reads as empty (None), not as an error.
         if not self.path.exists():
-            return iter(())
-        return iter((_connect(self.path, readonly=True),))
+            yield None
+            return
+        with closing(_connect(self.path, readonly=True)) as conn:
+            yield conn
 
     def recent(self, q: TraceQuery) -> list[dict[str, Any]]:
         """Newest traces first (by start), one summary row each."""
@@ -294,62 +297,66 @@ class TraceReader:
             + " ORDER BY start_ns DESC LIMIT ?"
         )
         out = []
-        for conn in self._conn():
-            with closing(conn):
-                rows = conn.execute(sql, [*args, max(1, min(q.limit, 500))]).fetchall()
-                for r in rows:
-                    root = conn.execute(
-                        "SELECT service, name FROM spans s WHERE trace_id = ? AND NOT EXISTS"
-                        " (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id"
-                        " AND p.span_id = s.parent_span_id) ORDER BY start_ns LIMIT 1",
-                        (r["trace_id"],),
-                    ).fetchone()
-                    out.append(
-                        {
-                            "trace_id": r["trace_id"],
-                            "start_ns": r["start_ns"],
-                            "duration_ms": r["dur"] / 1e6,
-                            "spans": r["spans"],
-                            "errors": r["errors"],
-                            "services": sorted((r["services"] or "").split(",")),
-                            "root": f"{root['service']}: {root['name']}" if root else "",
-                        }
-                    )
-        return out
-
-    def trace(self, trace_id: str) -> list[dict[str, Any]]:
-        """Every stored span of one trace, by start time; empty if unknown."""
-        out = []
-        for conn in self._conn():
-            with closing(conn):
-                rows = conn.execute(
-                    "SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, seq",
-                    (trace_id.lower(),),
-                ).fetchall()
+        with self._open() as conn:
+            if conn is None:
+                return []
+            rows = conn.execute(sql, [*args, max(1, min(q.limit, 500))]).fetchall()
             for r in rows:
-                detail = json.loads(r["detail"])
+                # The first span whose parent is not in the trace: its root, or what
+                # stands in for it when the caller's side was not kept.
+                root = conn.execute(
+                    "SELECT service, name FROM spans s WHERE trace_id = ? AND NOT EXISTS"
+                    " (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id"
+                    " AND p.span_id = s.parent_span_id) ORDER BY start_ns LIMIT 1",
+                    (r["trace_id"],),
+                ).fetchone()
                 out.append(
                     {
                         "trace_id": r["trace_id"],
-                        "span_id": r["span_id"],
-                        "parent_span_id": r["parent_span_id"],
-                        "service": r["service"],
-                        "name": r["name"],
-                        "kind": KINDS.get(r["kind"], str(r["kind"])),
                         "start_ns": r["start_ns"],
-                        "duration_ms": (r["end_ns"] - r["start_ns"]) / 1e6,
-                        "error": r["status"] == STATUS_ERROR,
-                        **detail,
+                        "duration_ms": r["dur"] / 1e6,
+                        "spans": r["spans"],
+                        "errors": r["errors"],
+                        "services": sorted((r["services"] or "").split(",")),
+                        "root": f"{root['service']}: {root['name']}" if root else "",
                     }
                 )
         return out
 
+    def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        """Every stored span of one trace, by start time; empty if unknown."""
+        out: list[dict[str, Any]] = []
+        with self._open() as conn:
+            if conn is None:
+                return out
+            rows = conn.execute(
+                "SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, seq",
+                (trace_id.lower(),),
+            ).fetchall()
+        for r in rows:
+            detail = json.loads(r["detail"])
+            out.append(
+                {
+                    "trace_id": r["trace_id"],
+                    "span_id": r["span_id"],
+                    "parent_span_id": r["parent_span_id"],
+                    "service": r["service"],
+                    "name": r["name"],
+                    "kind": KINDS.get(r["kind"], str(r["kind"])),
+                    "start_ns": r["start_ns"],
+                    "duration_ms": (r["end_ns"] - r["start_ns"]) / 1e6,
+                    "error": r["status"] == STATUS_ERROR,
+                    **detail,
+                }
+            )
+        return out
+
     def counts(self) -> dict[str, int]:
         """Traces and spans stored."""
-        for conn in self._conn():
-            with closing(conn):
-                traces, spans = conn.execute(
-                    "SELECT COUNT(DISTINCT trace_id), COUNT(*) FROM spans"
-                ).fetchone()
-            return {"traces": int(traces), "spans": int(spans)}
-        return {"traces": 0, "spans": 0}
+        with self._open() as conn:
+            if conn is None:
+                return {"traces": 0, "spans": 0}
+            traces, spans = conn.execute(
+                "SELECT COUNT(DISTINCT trace_id), COUNT(*) FROM spans"
+            ).fetchone()
+        return {"traces": int(traces), "spans": int(spans)}

@@ -176,6 +176,17 @@ def _print_banner(console: Console, lab: Lab, generated: bool) -> None:
         rows.insert(0, ("dashboard", lab.url("dashboard") + "/"))
     if cfg.load and cfg.locust_ui:
         rows.append(("Locust", lab.url("locust")))
+    if lab.traces == "store":
+        rows.append(
+            (
+                "traces",
+                (lab.url("dashboard") + "/traces") if cfg.dashboard else str(lab.trace_store_path),
+            )
+        )
+    elif lab.traces == "jaeger":
+        rows.append(("Jaeger", lab.url("jaeger")))
+    elif lab.traces == "external":
+        rows.append(("traces to", lab.otlp_endpoint or ""))
     for name, url in rows:
         console.print(f"  {name:13} {url}", highlight=False)
     load = f"Locust scenario {cfg.scenario}" if cfg.load else "no load (LOAD=0)"

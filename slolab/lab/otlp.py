@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 import threading
 import zlib
 from collections import Counter
@@ -170,7 +171,12 @@ class OTLPReceiver(BackgroundHTTPServer):
                     "malformed", 400, f"body is not an OTLP ExportTraceServiceRequest: {exc}"
                 )
             spans, refused = spans_from_otlp(request)
-            stored = self.store.add(spans)
+            try:
+                stored = self.store.add(spans)
+            except sqlite3.Error as exc:  # a full disk, a file removed under the lab
+                with self._lock:
+                    self.rejected["store"] += 1
+                return 503, {"error": f"trace store unavailable: {exc}"}, False
         finally:
             self._slots.release()
         with self._lock:

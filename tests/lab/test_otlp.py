@@ -207,3 +207,14 @@ def test_connections_beyond_the_cap_are_closed_unanswered(tmp_path: Path) -> Non
                 s.close()
         time.sleep(0.3)
         assert httpx.get(f"{r.endpoint}/healthz").status_code == 200
+
+
+def test_a_failing_store_is_a_503_the_exporters_retry(receiver: OTLPReceiver, monkeypatch) -> None:
+    import sqlite3
+
+    def full(spans):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(receiver.store, "add", full)
+    resp = httpx.post(f"{receiver.endpoint}/v1/traces", content=_batch(1), headers=PROTO)
+    assert resp.status_code == 503 and "disk is full" in resp.json()["error"]
