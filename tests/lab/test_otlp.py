@@ -218,3 +218,21 @@ def test_a_failing_store_is_a_503_the_exporters_retry(receiver: OTLPReceiver, mo
     monkeypatch.setattr(receiver.store, "add", full)
     resp = httpx.post(f"{receiver.endpoint}/v1/traces", content=_batch(1), headers=PROTO)
     assert resp.status_code == 503 and "disk is full" in resp.json()["error"]
+
+
+def test_the_grafana_trace_panel_reads_series_the_receiver_exports(
+    receiver: OTLPReceiver,
+) -> None:
+    """The panel "Traces received by Jaeger" has data natively (Prometheus job jaeger)."""
+    import re
+
+    from slolab.dashboards import panel_queries
+
+    exprs = [e for _, title, e in panel_queries() if title == "Traces received by Jaeger"]
+    names = {n for e in exprs for n in re.findall(r"\b(otelcol_[a-z_]+)", e)}
+    assert names == {"otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans"}
+    httpx.post(f"{receiver.endpoint}/v1/traces", content=_batch(3), headers=PROTO)
+    served = httpx.get(f"{receiver.endpoint}/metrics").text
+    for name in names:
+        assert re.search(rf"^{name}\{{[^}}]*\}} \d", served, re.M), name
+    assert re.search(r"^otelcol_receiver_accepted_spans\{.*\} 3\.0$", served, re.M)
