@@ -215,3 +215,35 @@ def test_an_endpoint_given_runs_no_receiver(tmp_path, fake_repo, monkeypatch):
     assert off.otlp_endpoint is None
     with pytest.raises(LabError, match="LAB_TRACES=jaeger: no jaeger binary"):
         Lab(_config(tmp_path, fake_repo, traces="jaeger"), echo=print)._choose_traces()
+
+
+FAKE_JAEGER = """#!{python}
+# Stands in for Jaeger v2: serves its UI port from the config the lab rendered.
+import sys, yaml
+from http.server import BaseHTTPRequestHandler, HTTPServer
+cfg = yaml.safe_load(open(sys.argv[1].split("=", 1)[1]))
+host, port = cfg["extensions"]["jaeger_query"]["http"]["endpoint"].rsplit(":", 1)
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"jaeger ui")
+HTTPServer((host, int(port)), H).serve_forever()
+"""
+
+
+def test_the_jaeger_binary_is_started_on_its_rendered_config(tmp_path, fake_repo, monkeypatch):
+    fake = tmp_path / "jaeger"
+    fake.write_text(FAKE_JAEGER.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("JAEGER_BIN", str(fake))
+    (fake_repo / "jaeger").mkdir()
+    shutil.copy(Path(__file__).parents[2] / "jaeger" / "config.yaml", fake_repo / "jaeger")
+    lab = Lab(_config(tmp_path, fake_repo), echo=lambda s: None)
+    try:
+        _rendered_jobs(lab)
+        lab._start_traces()
+        (jaeger,) = lab.processes
+        assert jaeger.name == "jaeger" and "jaeger" in lab.ready_seconds
+        assert lab.otlp is None  # no receiver of its own beside Jaeger
+    finally:
+        lab.stop()
+    assert jaeger.exited() is not None
