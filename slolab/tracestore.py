@@ -8,7 +8,7 @@ Bounded on disk and in memory: every span is stored as one row of capped size
 (attribute values, attribute and event counts are truncated), and when the
 rows' total passes ``max_bytes`` the oldest whole traces are deleted until it
 is ``EVICT_TO`` of the bound again. SQLite reuses the freed pages, so the file
-stays near the bound instead of growing.
+stays near the bound instead of growing; its write-ahead log is held to 1/16 of it.
 """
 
 from __future__ import annotations
@@ -186,6 +186,12 @@ class TraceStore:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._conn = _connect(self.path, readonly=False)
+        # The write-ahead log counts against the disk too: checkpointed every
+        # 1/16 of the bound and cut back to that size (SQLite's default lets it
+        # reach 4 MB, and keeps it at its largest).
+        wal = max(64 * 1024, max_bytes // 16)
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={wal // 4096}")
+        self._conn.execute(f"PRAGMA journal_size_limit={wal}")
         total = self._conn.execute("SELECT COALESCE(SUM(size), 0) FROM spans").fetchone()[0]
         self.bytes = int(total)  # a store kept from the last run counts from the start
         self.evicted_traces = 0

@@ -160,8 +160,9 @@ def test_the_store_stays_within_its_bound_and_keeps_the_newest(tmp_path: Path) -
         assert r.store.evicted_traces > 0
         newest = TraceReader(r.store.path).trace(format(19 * 1000 + 50, "032x"))
         assert len(newest) == 1
-        # The file stops growing: pages freed by eviction are reused.
-        assert (tmp_path / "t.sqlite3").stat().st_size < 4 * bound
+        # The files stop growing: pages freed by eviction are reused, the log is cut back.
+        disk = sum(f.stat().st_size for f in tmp_path.glob("t.sqlite3*"))
+        assert disk < 3 * bound, sorted((f.name, f.stat().st_size) for f in tmp_path.iterdir())
 
 
 def test_a_flood_of_parallel_batches_gets_429_not_unbounded_work(tmp_path: Path) -> None:
