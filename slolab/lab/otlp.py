@@ -93,6 +93,8 @@ class OTLPReceiver(BackgroundHTTPServer):
                     self.reply(200, generate_latest(registry), "text/plain; version=0.0.4")
                 elif self.path in ("/", "/healthz"):
                     self.reply(200, {"status": "ok", **receiver.counts()})
+                elif self.path == "/v1/traces":
+                    self.reply(405, {"error": "OTLP traces are POSTed here"})
                 else:
                     self.reply(404, {"error": f"no {self.path}; POST /v1/traces, GET /metrics"})
 

@@ -108,6 +108,14 @@ def test_bad_input_gets_a_4xx_with_a_json_body(
     assert receiver.counts()["spans"] == 2
 
 
+def test_wrong_paths_and_methods_are_named(receiver: OTLPReceiver) -> None:
+    assert httpx.get(f"{receiver.endpoint}/v1/traces").status_code == 405
+    assert httpx.delete(f"{receiver.endpoint}/v1/traces").status_code == 405
+    wrong = httpx.post(f"{receiver.endpoint}/v1/logs", content=_batch(1), headers=PROTO)
+    assert wrong.status_code == 404 and "/v1/traces" in wrong.json()["error"]
+    assert httpx.get(f"{receiver.endpoint}/healthz").json()["status"] == "ok"
+
+
 def test_an_oversized_batch_gets_413_before_its_body_is_read(receiver: OTLPReceiver) -> None:
     big = _batch(1, pad=70 * 1024)
     resp = httpx.post(f"{receiver.endpoint}/v1/traces", content=big, headers=PROTO)
