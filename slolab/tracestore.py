@@ -56,6 +56,33 @@ CREATE TABLE IF NOT EXISTS spans (
     size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id);
+-- One row per trace, kept up to date as its spans arrive: the list and the counts
+-- read this instead of grouping every stored span at each poll.
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id TEXT PRIMARY KEY,
+    arrival INTEGER NOT NULL,  -- the batch its first span came in: eviction order
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    spans INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    services TEXT NOT NULL  -- ",tasks,predictor,"
+);
+CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns);
+CREATE INDEX IF NOT EXISTS traces_arrival ON traces (arrival);
+"""
+
+_UPSERT_TRACE = f"""
+INSERT INTO traces (trace_id, arrival, start_ns, end_ns, spans, errors, size, services)
+VALUES (?, ?, ?, ?, 1, ? = {STATUS_ERROR}, ?, ',' || ? || ',')
+ON CONFLICT (trace_id) DO UPDATE SET
+    start_ns = min(start_ns, excluded.start_ns),
+    end_ns = max(end_ns, excluded.end_ns),
+    spans = spans + 1,
+    errors = errors + excluded.errors,
+    size = size + excluded.size,
+    services = CASE WHEN instr(services, excluded.services) > 0 THEN services
+               ELSE services || substr(excluded.services, 2) END
 """
 
 
@@ -192,8 +219,11 @@ class TraceStore:
         wal = max(64 * 1024, max_bytes // 16)
         self._conn.execute(f"PRAGMA wal_autocheckpoint={wal // 4096}")
         self._conn.execute(f"PRAGMA journal_size_limit={wal}")
-        total = self._conn.execute("SELECT COALESCE(SUM(size), 0) FROM spans").fetchone()[0]
+        total, last = self._conn.execute(
+            "SELECT COALESCE(SUM(size), 0), COALESCE(MAX(arrival), 0) FROM traces"
+        ).fetchone()
         self.bytes = int(total)  # a store kept from the last run counts from the start
+        self._arrival = int(last)
         self.evicted_traces = 0
 
     def add(self, spans: Iterable[Span]) -> int:
@@ -209,12 +239,17 @@ class TraceStore:
         if not rows:
             return 0
         with self._lock:
+            self._arrival += 1
             with self._conn:
                 self._conn.execute("BEGIN")
                 self._conn.executemany(
                     "INSERT INTO spans (trace_id, span_id, parent_span_id, service, name, kind,"
                     " start_ns, end_ns, status, detail, size) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
+                )
+                self._conn.executemany(
+                    _UPSERT_TRACE,
+                    [(r[0], self._arrival, r[6], r[7], r[8], r[10], r[3]) for r in rows],
                 )
             self.bytes += sum(r[-1] for r in rows)
             if self.bytes > self.max_bytes:
@@ -224,27 +259,26 @@ class TraceStore:
     def _evict(self) -> None:
         """Delete the oldest whole traces until the rows fit in ``EVICT_TO`` of the bound."""
         target = self.max_bytes * EVICT_TO
-        oldest = self._conn.execute(
-            "SELECT trace_id, SUM(size) FROM spans GROUP BY trace_id ORDER BY MIN(seq)"
-        )
-        doomed: list[str] = []
+        oldest = self._conn.execute("SELECT trace_id, size FROM traces ORDER BY arrival")
+        doomed: list[tuple[str]] = []
         left = self.bytes
         for trace_id, size in oldest:
             if left <= target:
                 break
-            doomed.append(trace_id)
+            doomed.append((trace_id,))
             left -= size
         oldest.close()
         with self._conn:
             self._conn.execute("BEGIN")
-            self._conn.executemany("DELETE FROM spans WHERE trace_id = ?", [(t,) for t in doomed])
+            self._conn.executemany("DELETE FROM spans WHERE trace_id = ?", doomed)
+            self._conn.executemany("DELETE FROM traces WHERE trace_id = ?", doomed)
         self.bytes = left
         self.evicted_traces += len(doomed)
 
     def count(self) -> tuple[int, int]:
         """(traces, spans) stored."""
         with self._lock:
-            row = self._conn.execute("SELECT COUNT(DISTINCT trace_id), COUNT(*) FROM spans")
+            row = self._conn.execute("SELECT COUNT(*), COALESCE(SUM(spans), 0) FROM traces")
             traces, spans = row.fetchone()
         return int(traces), int(spans)
 
@@ -281,25 +315,24 @@ class TraceReader:
 
     def recent(self, q: TraceQuery) -> list[dict[str, Any]]:
         """Newest traces first (by start), one summary row each."""
-        having, args = [], []
+        where, args = [], []
         if q.service:
-            having.append("SUM(service = ?) > 0")
-            args.append(q.service)
+            where.append("instr(services, ?) > 0")
+            args.append(f",{q.service},")
         if q.status == "error":
-            having.append(f"SUM(status = {STATUS_ERROR}) > 0")
+            where.append("errors > 0")
         elif q.status == "ok":
-            having.append(f"SUM(status = {STATUS_ERROR}) = 0")
+            where.append("errors = 0")
         if q.min_ms is not None:
-            having.append("MAX(end_ns) - MIN(start_ns) >= ?")
+            where.append("end_ns - start_ns >= ?")
             args.append(int(q.min_ms * 1e6))
         if q.max_ms is not None:
-            having.append("MAX(end_ns) - MIN(start_ns) <= ?")
+            where.append("end_ns - start_ns <= ?")
             args.append(int(q.max_ms * 1e6))
         sql = (
-            "SELECT trace_id, MIN(start_ns) AS start_ns, MAX(end_ns) - MIN(start_ns) AS dur,"
-            f" COUNT(*) AS spans, SUM(status = {STATUS_ERROR}) AS errors,"
-            " GROUP_CONCAT(DISTINCT service) AS services FROM spans GROUP BY trace_id"
-            + (" HAVING " + " AND ".join(having) if having else "")
+            "SELECT trace_id, start_ns, end_ns - start_ns AS dur, spans, errors, services"
+            " FROM traces"
+            + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY start_ns DESC LIMIT ?"
         )
         out = []
@@ -323,7 +356,7 @@ class TraceReader:
                         "duration_ms": r["dur"] / 1e6,
                         "spans": r["spans"],
                         "errors": r["errors"],
-                        "services": sorted((r["services"] or "").split(",")),
+                        "services": sorted(r["services"].strip(",").split(",")),
                         "root": f"{root['service']}: {root['name']}" if root else "",
                     }
                 )
@@ -363,6 +396,6 @@ class TraceReader:
             if conn is None:
                 return {"traces": 0, "spans": 0}
             traces, spans = conn.execute(
-                "SELECT COUNT(DISTINCT trace_id), COUNT(*) FROM spans"
+                "SELECT COUNT(*), COALESCE(SUM(spans), 0) FROM traces"
             ).fetchone()
         return {"traces": int(traces), "spans": int(spans)}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -168,6 +170,11 @@ def test_the_store_stays_within_its_bound_and_keeps_the_newest(tmp_path: Path) -
         assert r.store.evicted_traces > 0
         newest = TraceReader(r.store.path).trace(format(19 * 1000 + 50, "032x"))
         assert len(newest) == 1
+        # The per-trace summary the list reads agrees with the spans left after eviction.
+        with closing(sqlite3.connect(r.store.path)) as db:
+            rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT trace_id) FROM spans")
+            spans, traces = rows.fetchone()
+        assert TraceReader(r.store.path).counts() == {"traces": traces, "spans": spans}
         # The files stop growing: pages freed by eviction are reused, the log is cut back.
         disk = sum(f.stat().st_size for f in tmp_path.glob("t.sqlite3*"))
         assert disk < 3 * bound, sorted((f.name, f.stat().st_size) for f in tmp_path.iterdir())
@@ -219,8 +226,6 @@ def test_connections_beyond_the_cap_are_closed_unanswered(tmp_path: Path) -> Non
 
 
 def test_a_failing_store_is_a_503_the_exporters_retry(receiver: OTLPReceiver, monkeypatch) -> None:
-    import sqlite3
-
     def full(spans):
         raise sqlite3.OperationalError("database or disk is full")
 
