@@ -8,12 +8,24 @@ inode, not the path). ``slolab serve`` pins the file before the server starts
 its workers, so a worker that opens it late (or is respawned) cannot pick up a
 newcomer; the path is checked again before COMMIT (a moved file rolls back) and
 after each operation (a move during COMMIT answers 503, never 201).
+
+The write-ahead log (``-wal``) and its index (``-shm``) are part of the database:
+committed writes live in the log until a checkpoint copies them into the file. Each
+connection records the identity of the two files it opened and checks them with the
+database before and after each write; deleted under a running service, a log would
+take every later write with it (into an unlinked inode) while a worker opening the
+path afresh starts an empty log beside it. Both are checked before SQLite reads
+anything too: on its first read SQLite adopts whatever ``-wal`` sits beside the
+path, replays it into the file there, and deletes it beside an empty file.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -27,8 +39,17 @@ from slolab.services.tasks.store import NewTask, StoreUnavailable, check_changes
 
 __all__ = ["FileId", "SqliteStore"]
 
+log = logging.getLogger(__name__)
+
 # (st_dev, st_ino): which file, whatever its path.
 FileId = tuple[int, int]
+
+# SQLite's unix VFS takes its SHARED lock on these bytes of the database file (PENDING_BYTE
+# + 2, 510 bytes); in WAL mode every open connection holds it for as long as it is open.
+_SHARED_FIRST, _SHARED_SIZE = 0x40000002, 510
+_FLOCK = "hhqqi4x"  # struct flock: l_type, l_whence, l_start, l_len, l_pid (Linux, 64-bit)
+# How long a first open waits for another process's first open to create the log.
+_LOG_APPEARS_S = 0.05
 
 
 _SCHEMA = """
@@ -92,6 +113,7 @@ class SqliteStore:
     ) -> None:
         self.path = Path(path)
         self._fspath = os.fspath(self.path)  # os.stat on a str: no Path conversion per request
+        self._logs = (self._fspath + "-wal", self._fspath + "-shm")
         self.timeout = timeout
         self.check_every = check_every  # seconds between integrity checks by ping()
         self._local = threading.local()
@@ -113,6 +135,8 @@ class SqliteStore:
                     conn = sqlite3.connect(self._fspath, timeout=self.timeout)
                     try:
                         conn.executescript(_SCHEMA)
+                        # Recorded in the file: later opens find WAL mode without a switch.
+                        conn.execute("PRAGMA journal_mode=WAL")
                     finally:
                         conn.close()
                     self._pinned = self._file_id()
@@ -124,6 +148,64 @@ class SqliteStore:
     def _file_id(self) -> FileId:
         st = os.stat(self._fspath)
         return st.st_dev, st.st_ino
+
+    def _log_ids(self) -> tuple[FileId | None, FileId | None]:
+        """Identities of the files at the ``-wal`` and ``-shm`` paths (None: no file)."""
+        out: list[FileId | None] = []
+        for path in self._logs:
+            try:
+                st = os.stat(path)
+                out.append((st.st_dev, st.st_ino))
+            except OSError:
+                out.append(None)
+        return out[0], out[1]
+
+    def _check_files(self) -> None:
+        """The database and the log files of this thread's connection, at their paths."""
+        self._check_identity()
+        opened = getattr(self._local, "logs", None)
+        if opened is not None and self._log_ids() != opened:
+            raise StoreUnavailable(
+                f"the write-ahead log of {self.path} (-wal, -shm) was replaced or deleted "
+                "under the running service; writes are refused until a restart"
+            )
+
+    def _opened_elsewhere(self) -> bool:
+        """Another process has the database open (holds SQLite's SHARED lock).
+
+        Locks of this process are invisible to F_GETLK; this store has no connection
+        open here when it asks (a first open).
+        """
+        try:
+            fd = os.open(self._fspath, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            probe = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, _SHARED_FIRST, _SHARED_SIZE, 0)
+            held = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0]
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return held != fcntl.F_UNLCK
+
+    def _check_before_first_read(self) -> None:
+        """Before SQLite reads the file: it is ours, and its log is not missing.
+
+        SQLite adopts (and replays into the file at the path) any ``-wal`` beside it, and
+        with the log deleted under running workers it would start an empty one while
+        their commits sit in the unlinked one.
+        """
+        self._check_identity()
+        if None not in self._log_ids() or not self._opened_elsewhere():
+            return
+        time.sleep(_LOG_APPEARS_S)  # another worker's first open: it creates the log now
+        if None in self._log_ids() and self._opened_elsewhere():
+            raise StoreUnavailable(
+                f"the write-ahead log of {self.path} (-wal, -shm) is missing while other "
+                "processes have the database open: it was deleted under the running "
+                "service; writes are refused until a restart"
+            )
 
     def _check_identity(self) -> None:
         """Raise StoreUnavailable unless the path names the pinned file (one stat: 1-5 µs)."""
@@ -140,7 +222,10 @@ class SqliteStore:
 
     # -- connections ---------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> tuple[sqlite3.Connection, tuple[FileId | None, FileId | None]]:
+        """A new connection and the identities of the log files it opened."""
+        # connect() opens nothing yet; the first statement reads the file and its log.
+        self._check_before_first_read()
         # mode=rw: never create a file here (prepare() does, once); a deleted
         # database must not come back empty under a running service.
         uri = f"{self.path.absolute().as_uri()}?mode=rw"
@@ -149,16 +234,21 @@ class SqliteStore:
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
+            # A read opens the log (a switch to WAL alone does not).
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
             # NORMAL in WAL mode survives any process crash; only a power cut can
             # roll back the last commits (SQLite's recommended setting for WAL).
             conn.execute("PRAGMA synchronous=NORMAL")
             # mode=rw cannot make a file, so the path naming the pinned file after
             # the open means the file opened is that one.
             self._check_identity()
+            logs = self._log_ids()
+            if None in logs:
+                raise StoreUnavailable(f"the write-ahead log of {self.path} vanished at open")
         except BaseException:
             conn.close()
             raise
-        return conn
+        return conn, logs
 
     def _conn(self) -> sqlite3.Connection:
         pid = os.getpid()
@@ -168,13 +258,14 @@ class SqliteStore:
         # catches a file moved at any earlier moment too; a stat costs ~1.5 µs.
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != pid:
-            conn = self._connect()
-            self._local.conn, self._local.pid = conn, pid
+            self._local.logs = None
+            conn, logs = self._connect()
+            self._local.conn, self._local.pid, self._local.logs = conn, pid, logs
         return conn
 
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
-        self._local.conn = None
+        self._local.conn = self._local.logs = None
         if conn is not None:
             with suppress(sqlite3.Error):
                 conn.close()
@@ -186,14 +277,48 @@ class SqliteStore:
         Checked after, not before: what was read or committed came from the file
         still at the path when the answer leaves, whenever the file was moved.
         """
+        conn: sqlite3.Connection | None = None
         try:
-            yield self._conn()
+            conn = self._conn()
+            yield conn
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
             # Reconnect next time: the file may have been moved, locked or restored.
             self._drop()
             self._check_identity()  # a moved file is the reason, whatever SQLite said
             raise StoreUnavailable(f"sqlite store unavailable: {exc}") from exc
-        self._check_identity()
+        except StoreUnavailable:
+            if conn is not None:
+                self._save_orphaned_log(conn)
+            raise
+        try:
+            self._check_files()
+        except StoreUnavailable:
+            self._save_orphaned_log(conn)
+            raise
+
+    def _save_orphaned_log(self, conn: sqlite3.Connection) -> None:
+        """Copy what a deleted log holds into the database file while it is still ours.
+
+        The commits acknowledged before the log was deleted exist only in the unlinked
+        log that the running connections share; a restart would lose them.
+        """
+        logs = getattr(self._local, "logs", None)
+        if logs is None or getattr(self._local, "saved", None) is conn or conn.in_transaction:
+            return
+        if self._log_ids() == logs:
+            return  # the log is fine (the database file itself moved)
+        try:
+            self._check_identity()  # never checkpoint into a file that is not ours
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        except (StoreUnavailable, sqlite3.Error) as exc:
+            log.warning("deleted write-ahead log of %s not saved: %s", self.path, exc)
+            return
+        self._local.saved = conn  # once per connection
+        log.warning(
+            "write-ahead log of %s deleted under the service: %s of %s frames copied into "
+            "the database file (busy=%s); writes refused until a restart",
+            self.path, copied, frames, busy,
+        )  # fmt: skip
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -203,10 +328,11 @@ class SqliteStore:
         where Python drops any error, such as a full disk.)
         """
         with self._db() as db:
+            self._check_files()  # nothing written into a log or file that is not at its path
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
-                self._check_identity()  # moved already: roll back, the old file unchanged
+                self._check_files()  # moved already: roll back, the old file unchanged
                 db.execute("COMMIT")
             except BaseException:
                 with suppress(sqlite3.Error):

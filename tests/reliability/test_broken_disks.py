@@ -182,3 +182,27 @@ def test_a_corrupt_database_is_not_ready(tmp_path: Path) -> None:
     finally:
         svc.stop()
     record("sqlite_corrupt_index", lists_503=5, readyz=503)
+
+
+def test_a_deleted_log_is_503_and_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """The issue's probe: 10 creates, `rm tasks.sqlite3-wal tasks.sqlite3-shm`, 20 more,
+    then kill -9 of the whole server and a start. Before: all 201, `/readyz` 200, and
+    none of the tasks after the restart."""
+    import signal
+
+    with run_service("tasks", tmp_path) as svc:
+        assert _creates(svc, 10, "before") == {201: 10}
+        db = _db(svc)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink()
+        counts = _creates(svc, 20, "after")
+        ready = httpx.get(f"{svc.url}/readyz")
+        assert svc.proc is not None
+        os.killpg(svc.proc.pid, signal.SIGKILL)  # no worker closes its connection
+        svc.proc.popen.wait(10)
+        svc.start()
+        total = httpx.get(f"{svc.url}/api/tasks", params={"limit": 1}).json()["total"]
+    assert counts == {503: 20}, counts
+    assert ready.status_code == 503 and "write-ahead log" in ready.json()["error"], ready.text
+    assert total == 10 + counts.get(201, 0)  # every acknowledged task, none of the 503s
+    record("sqlite_log_deleted", creates_after=20, answers_503=counts.get(503, 0), kept=total)

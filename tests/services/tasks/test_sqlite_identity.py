@@ -217,3 +217,98 @@ def test_a_disk_broken_at_start_is_no_pin_and_no_crash(tmp_path) -> None:
 def test_a_malformed_file_id_is_named(value) -> None:
     with pytest.raises(ValueError, match="TASKS_DB_FILE_ID"):
         Settings.from_env({"TASKS_DB_FILE_ID": value})
+
+
+# -- the write-ahead log (-wal, -shm) under running workers ---------------------
+
+# A worker process of its own (SQLite locks are per process): pins the file, creates
+# tasks on demand and answers each with 201 or 503; killed -9 at the end, as a crash.
+_WORKER = """
+import sys
+from slolab.services.tasks.sqlite_store import SqliteStore
+from slolab.services.tasks.store import NewTask, StoreUnavailable
+dev, ino = map(int, sys.argv[2].split(":"))
+store = SqliteStore(sys.argv[1], file_id=(dev, ino))
+for line in sys.stdin:
+    n = int(line)
+    answers = []
+    for i in range(n):
+        try:
+            store.create(NewTask(title="w", due_in_days=1, estimated_hours=1))
+            answers.append("201")
+        except StoreUnavailable:
+            answers.append("503")
+    print(" ".join(answers), flush=True)
+"""
+
+
+def _count(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_deleted_log_refuses_writes_and_keeps_what_was_acknowledged(tmp_path) -> None:
+    """`rm tasks.sqlite3-wal tasks.sqlite3-shm` under running workers: the commits in the
+    unlinked log are saved into the file, later writes are 503 in every worker (a
+    respawned one too), and after a crash every acknowledged task is there."""
+    import signal
+    import subprocess
+    import sys
+
+    db = tmp_path / "tasks.sqlite3"
+    pin = SqliteStore(db)
+    file_id = pin.prepare()
+    pin.close()
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, str(db), f"{file_id[0]}:{file_id[1]}"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert worker.stdin is not None and worker.stdout is not None
+
+    def ask(n: int) -> list[str]:
+        worker.stdin.write(f"{n}\n")
+        worker.stdin.flush()
+        return worker.stdout.readline().split()
+
+    try:
+        assert ask(30) == ["201"] * 30
+        for suffix in ("-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink()
+        later = ask(20)
+        respawned = SqliteStore(db, file_id=file_id)  # a worker that opens the file now
+        with pytest.raises(StoreUnavailable, match="write-ahead log"):
+            respawned.create(NEW)
+        with pytest.raises(StoreUnavailable, match="write-ahead log"):
+            respawned.ping()  # readiness says so too
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    assert later == ["503"] * 20, later
+    acknowledged = 30 + later.count("201")
+    assert _count(db) == acknowledged  # after the crash: every 201 is in the file
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a database\n" * 64], ids=["empty", "text"])
+def test_a_first_open_after_a_swap_touches_neither_file(tmp_path, garbage) -> None:
+    """A file renamed over the database, then a worker's first open (a respawn): SQLite
+    would replay the running workers' log into the newcomer (or delete the log beside an
+    empty one). The open must find the swap before any statement."""
+    db, store, _ = _store_with_a_task(tmp_path)
+    for i in range(20):
+        store.create(NewTask(title=f"in the log {i}", due_in_days=1, estimated_hours=1))
+    wal = Path(f"{db}-wal")
+    wal_before = (wal.stat().st_ino, wal.read_bytes())
+    os.link(db, tmp_path / "orig.sqlite3")
+    (tmp_path / "garbage").write_bytes(garbage)
+    os.replace(tmp_path / "garbage", db)
+    respawned = SqliteStore(db, file_id=store._pinned)
+    with pytest.raises(StoreUnavailable, match="replaced or deleted"):
+        respawned.create(NEW)
+    assert db.read_bytes() == garbage  # nothing replayed into the newcomer
+    assert (wal.stat().st_ino, wal.read_bytes()) == wal_before  # the log left alone
+    os.replace(tmp_path / "orig.sqlite3", db)  # the operator puts the file back
+    assert respawned.create(NEW).title == NEW.title
+    assert _count(db) == 22
