@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from slolab.faults import ALLOWED, FaultController
 from slolab.services.tasks.config import Settings
-from slolab.services.tasks.guards import known_methods_only
+from slolab.services.tasks.guards import known_methods_only, length_required_on_granian
 from slolab.services.tasks.metrics import install_metrics
 from slolab.services.tasks.openapi import openapi_document
 from slolab.services.tasks.predictor_client import PredictorClient
@@ -153,5 +153,6 @@ def create_app(
 
     instrument_flask(app)
     app.wsgi_app = known_methods_only(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = length_required_on_granian(app.wsgi_app)  # type: ignore[method-assign]
     log.info("tasks app ready: store=%s predictor=%s", svc.store.name, settings.predictor_url)
     return app

@@ -4,6 +4,7 @@ availability series. (Slow and silent connections: test_slow_clients.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import socket
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from tests.reliability.figures import record
-from tests.reliability.services import Service, run_pair, run_service
+from tests.reliability.services import FEEDBACK_AUTH, Service, run_pair, run_service
 
 # Bodies whose chunk framing is broken: a size that is not hex, a chunk without its
 # CRLF, a malformed chunk extension.
@@ -91,13 +92,13 @@ def test_malformed_chunked_bodies_are_400_not_5xx(services) -> None:
                 "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             ).encode() + body
             status, head, payload = status_and_body(raw(svc.url, request))
-            # granian (tasks) hands the app the body up to the broken framing, without an
-            # error: the app answers what that prefix deserves (docs/reliability.md).
-            ok = status == 400 if svc.name == "predictor" else 400 <= status < 500 or status == 200
-            assert ok, (svc.name, method, path, case, head, payload)
+            # granian (tasks) cannot tell a broken chunked body from a whole one: 411, a
+            # body with a length is required (docs/reliability.md).
+            expected = 400 if svc.name == "predictor" else 411
+            assert status == expected, (svc.name, method, path, case, head, payload)
             statuses[status] = statuses.get(status, 0) + 1
             assert b"application/json" in head.lower(), (svc.name, path, case, head)
-            assert status == 200 or "error" in json.loads(payload), payload
+            assert "error" in json.loads(payload), payload
             answers += 1
     for name, svc in services.items():
         assert five_xx(svc) == before[name], name  # the error budget is not anyone's to burn
@@ -106,6 +107,62 @@ def test_malformed_chunked_bodies_are_400_not_5xx(services) -> None:
         assert grown < 300 * answers, (name, grown, svc.log.read_text()[-3000:])
         assert httpx.get(f"{svc.url}/readyz").status_code == 200
     record("malformed_chunked", requests=answers, statuses=statuses)
+
+
+# Framing that breaks after a complete first chunk (issue 25): a stray size line, and a
+# chunk declaring 0x80 bytes of which the client sends 22 before it half-closes.
+BROKEN_AFTER_A_CHUNK = {
+    "stray-size": (b'11\r\n{"title":"trunc"}\r\nzz\r\n\r\n', False),
+    "short-chunk": (b'80\r\n{"title":"short chunk"}', True),
+}
+
+
+def _answer(url: str, request: bytes, half_close: bool) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        out = b""
+        with contextlib.suppress(OSError):  # a reset after the answer (or instead of one)
+            while chunk := sock.recv(65536):
+                out += chunk
+    return out
+
+
+def test_a_body_broken_after_a_complete_chunk_is_refused(services) -> None:
+    """Before: tasks (granian) stored the first chunk (201), PATCHed with it and set the
+    faults it named (200); the predictor answered 400."""
+    tasks = services["tasks"]
+    task = httpx.post(f"{tasks.url}/api/tasks", json={"title": "chunk target"}).json()
+    bodies = {"POST /api/tasks": b'{"title":"trunc"}', f"PATCH /api/tasks/{task['id']}":
+              b'{"title":"trunc"}', "PUT /admin/faults": b'{"error_rate":0.5}'}  # fmt: skip
+    total = httpx.get(f"{tasks.url}/api/tasks", params={"limit": 1}).json()["total"]
+    statuses: dict[int | str, int] = {}
+    for svc, target, first in [(tasks, t, b) for t, b in bodies.items()] + [
+        (services["predictor"], "POST /feedback", b'{"prediction_id":"x","true_label":"low"}')
+    ]:
+        for case, (framing, half_close) in BROKEN_AFTER_A_CHUNK.items():
+            if case == "stray-size":  # the complete first chunk is this route's own body
+                framing = b"%x\r\n%s\r\nzz\r\n\r\n" % (len(first), first)
+            auth = (FEEDBACK_AUTH if "feedback" in target else svc.auth)["Authorization"]
+            request = (
+                f"{target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: {auth}\r\n"
+                "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            ).encode() + framing
+            answer = _answer(svc.url, request, half_close)
+            status: int | str = status_and_body(answer)[0] if answer else "no answer"
+            statuses[status] = statuses.get(status, 0) + 1
+            # The predictor (uvicorn) closes a half-closed connection without an answer.
+            refused = (411,) if svc is tasks else (400, "no answer")
+            assert status in refused, (svc.name, target, case, answer)
+    # Nothing of the broken bodies applied.
+    assert httpx.get(f"{tasks.url}/api/tasks", params={"limit": 1}).json()["total"] == total
+    assert httpx.get(f"{tasks.url}/api/tasks/{task['id']}").json()["title"] == "chunk target"
+    faults = httpx.get(f"{tasks.url}/admin/faults", headers=tasks.auth).json()
+    assert not faults["active"], faults
+    record("chunked_broken_after_a_chunk", requests=sum(statuses.values()), statuses=statuses)
 
 
 def _json_lines_only(log: Path) -> None:

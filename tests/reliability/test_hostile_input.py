@@ -51,7 +51,8 @@ def test_bodies_over_the_limit_are_413(services, service, method, path, chunked)
     content = iter([body[i : i + 8192] for i in range(0, len(body), 8192)]) if chunked else body
     headers = {"Content-Type": "application/json", **(FEEDBACK_AUTH if path == "/feedback" else {})}
     resp = httpx.request(method, f"{svc.url}{path}", content=content, timeout=10, headers=headers)
-    assert resp.status_code == 413, resp.text
+    # tasks on granian takes no chunked body at all (411: test_hostile_clients.py).
+    assert resp.status_code == (411 if chunked and service == "tasks" else 413), resp.text
     assert resp.json()["field"] == "body"
     # Just under the limit is parsed normally (a 4xx about the fields, or success).
     ok = httpx.request(method, f"{svc.url}{path}", content=_big(LIMIT - 100), timeout=10,
