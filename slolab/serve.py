@@ -10,7 +10,9 @@ The choice of server is measured in docs/benchmarks.md.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
+import resource
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -21,9 +23,23 @@ from pathlib import Path
 from slolab.contract import PORTS
 from slolab.envconfig import env_float, env_int
 
-__all__ = ["SERVICES", "TASKS_SERVERS", "ServiceSpec", "build_command", "prepare_env", "serve"]
+__all__ = [
+    "SERVICES",
+    "TASKS_SERVERS",
+    "ServiceSpec",
+    "build_command",
+    "prepare_env",
+    "raise_file_limit",
+    "serve",
+]
 
 TASKS_SERVERS = ("granian", "gunicorn")
+# Open files a server should be able to hold: a thousand idle clients and the lab's load
+# on top, with room for its own files. Below it a warning is logged at start.
+WANTED_FILES = 4096
+_RESERVED_FILES = 64  # log, database, metrics files, sockets to the store and predictor
+
+log = logging.getLogger(__name__)
 
 
 def _granian_log_config() -> str:
@@ -128,6 +144,13 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
     reuseport = env.get("TASKS_REUSEPORT", "off").strip().lower()
     if reuseport not in ("on", "off"):  # read by slolab.granian_serve
         raise ValueError(f"TASKS_REUSEPORT must be 'on' or 'off', got {reuseport!r}")
+    # granian's defaults (backlog 1,024, each worker serving backlog/workers connections)
+    # locked new clients out behind ~1,024 held ones; the kernel caps the backlog at
+    # net.core.somaxconn (4,096 on current Linux).
+    backlog = env_int(env, "TASKS_BACKLOG", 4096, 128, 65535)
+    # Default: all of the backlog, within what the file limit lets one worker hold.
+    fit = max(16, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - _RESERVED_FILES)
+    per_worker = env_int(env, "TASKS_MAX_CONNECTIONS", min(backlog, fit), 16, 1 << 20)
     return [
         sys.executable, "-m", "slolab.granian_serve", "--interface", "wsgi",
         "--host", host, "--port", port, "--workers", workers,
@@ -141,6 +164,9 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
         # The request head (line and headers) must fit in this buffer, else 431.
         "--http1-buffer-size", str(header_bytes),
         "--http1-keep-alive" if keepalive == "on" else "--no-http1-keep-alive",
+        # Connections each worker serves at once (granian's backpressure); beyond it new
+        # ones wait in the listen backlog.
+        "--backlog", str(backlog), "--backpressure", str(per_worker),
         "--respawn-failed-workers", "--workers-kill-timeout", "10",
         "--log-level", (env.get("LOG_LEVEL") or "info").lower(), "--no-access-log",
         # granian's own lines as JSON, like the app's (one format in the log stream).
@@ -149,8 +175,35 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
     ]  # fmt: skip
 
 
+def raise_file_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit; return it.
+
+    Every held connection is a file: the usual soft limit (1,024) would take a service
+    offline under a thousand idle clients while the hard one allows far more.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass  # the limit stays; the warning below says so
+    return soft
+
+
 def serve(service: str) -> None:
     """Replace this process with the service's server."""
+    files = raise_file_limit()
+    if files < WANTED_FILES:
+        from slolab.telemetry import configure_logging
+
+        configure_logging(service)
+        log.warning(
+            "open file limit is %d (ulimit -n): beyond about %d connections at once new "
+            "clients wait or are refused; raise it to %d or more",
+            files, files - _RESERVED_FILES, WANTED_FILES,
+        )  # fmt: skip
     env = prepare_env(service)
     argv = build_command(service, env)
     os.execve(argv[0], argv, env)

@@ -35,6 +35,35 @@ def test_tasks_server_limits_come_from_the_environment() -> None:
     assert "--no-http1-keep-alive" in argv
 
 
+def test_tasks_takes_a_crowd_of_connections_by_default(monkeypatch) -> None:
+    """granian's defaults (backlog 1,024, half per worker) locked new clients out behind
+    ~1,024 held connections (tests/reliability/test_slow_clients.py)."""
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (65536, 65536))
+    argv = build_command("tasks", {})
+    assert argv[argv.index("--backlog") + 1] == "4096"
+    assert argv[argv.index("--backpressure") + 1] == "4096"
+    argv = build_command("tasks", {"TASKS_BACKLOG": "2048", "TASKS_MAX_CONNECTIONS": "300"})
+    assert argv[argv.index("--backlog") + 1] == "2048"
+    assert argv[argv.index("--backpressure") + 1] == "300"
+    # A worker holds no more connections than its open file limit allows.
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 1024))
+    assert build_command("tasks", {})[argv.index("--backpressure") + 1] == "960"
+
+
+def test_serve_raises_the_soft_file_limit_to_the_hard_one(monkeypatch) -> None:
+    import resource
+
+    from slolab.serve import raise_file_limit
+
+    calls = []
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 524288))
+    monkeypatch.setattr(resource, "setrlimit", lambda which, limits: calls.append(limits))
+    assert raise_file_limit() == 524288
+    assert calls == [(524288, 524288)]
+
+
 def test_tasks_on_gunicorn_on_request() -> None:
     argv = build_command("tasks", {"TASKS_SERVER": "gunicorn"})
     assert argv[1:5] == ["-m", "gunicorn", "-c", "python:slolab.services.tasks.gunicorn_conf"]
@@ -84,6 +113,8 @@ def test_fresh_start_forgets_previous_faults(tmp_path: Path) -> None:
         ("TASKS_MAX_HEADER_BYTES", "100"),
         ("TASKS_KEEPALIVE", "maybe"),
         ("TASKS_REUSEPORT", "yes"),
+        ("TASKS_BACKLOG", "10"),
+        ("TASKS_MAX_CONNECTIONS", "lots"),
     ],
 )
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:

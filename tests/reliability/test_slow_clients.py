@@ -122,3 +122,41 @@ def test_slow_and_silent_clients_do_not_starve_others(services, service) -> None
         p50_ms=round(percentile(seconds, 50) * 1000, 1), max_ms=round(max(seconds) * 1000, 1),
         slow_closed_after_s=round(max(dribblers.closed_after), 1),
     )  # fmt: skip
+
+
+HELD = 1_100  # the issue's crowd: more than granian's default backlog (1,024)
+PROBES = 10
+PROBE_BOUND_S = 3.0
+
+
+@pytest.mark.parametrize("service", ["tasks", "predictor"])
+def test_a_thousand_held_connections_do_not_lock_out_new_clients(tmp_path, service) -> None:
+    """1,100 connections held open (silent, within the header timeout): new clients are
+    served. Before: tasks on granian's defaults (backlog 1,024, half of it per worker)
+    queued every new client behind them until the header timeout freed some (10 s)."""
+    from tests.reliability.services import run_service
+
+    method, path, body = NORMAL[service]
+    with run_service(service, tmp_path) as svc:
+        held = [_connect(svc.url) for _ in range(HELD)]
+        seconds: list[float] = []
+        try:
+            time.sleep(0.5)  # accepted (or queued) by now
+            for _ in range(PROBES):
+                t0 = time.monotonic()
+                try:
+                    with httpx.Client(timeout=PROBE_BOUND_S) as c:  # a new client each time
+                        status: int | str = c.request(
+                            method, f"{svc.url}{path}", json=body
+                        ).status_code
+                except httpx.TimeoutException:
+                    status = "timeout"
+                seconds.append(time.monotonic() - t0)
+                assert status == 200, (status, f"probe {len(seconds)} of {PROBES}")
+        finally:
+            for s in held:
+                s.close()
+    record(
+        "held_connections", service=service, held=HELD, probes=PROBES,
+        p50_ms=round(percentile(seconds, 50) * 1000, 1), max_ms=round(max(seconds) * 1000, 1),
+    )  # fmt: skip
