@@ -13,7 +13,7 @@ from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
 from slolab.services.tasks.schemas import Task
-from slolab.services.tasks.store import NewTask, StoreUnavailable, check_changes
+from slolab.services.tasks.store import NewTask, StoreUnavailable, TruthConflict, check_changes
 
 __all__ = ["MongoStore"]
 
@@ -124,13 +124,21 @@ class MongoStore:
         check_changes(changes)
         fields = {name: changes[name] for name in changes}  # names from UPDATABLE only
         fields["updated_at"] = _now()
+        match: dict[str, Any] = {"_id": ObjectId(task_id)}
+        truth = changes.get("true_priority")
+        if truth is not None:  # ground truth is given once: a different one changes nothing
+            match["true_priority"] = {"$in": [None, truth]}
         doc = self._call(
             lambda c: c.find_one_and_update(
-                {"_id": ObjectId(task_id)},
-                {"$set": fields},
-                return_document=ReturnDocument.AFTER,
+                match, {"$set": fields}, return_document=ReturnDocument.AFTER
             )
         )
+        if doc is None and truth is not None:
+            current = self._call(
+                lambda c: c.find_one({"_id": ObjectId(task_id)}, {"true_priority": 1})
+            )
+            if current is not None:
+                raise TruthConflict(current.get("true_priority"))
         return _task(doc) if doc else None
 
     def delete(self, task_id: str) -> bool:

@@ -27,6 +27,8 @@ _REASONS = {
     401: "missing or wrong bearer token",
     404: "no such task",
     405: "method not allowed",
+    409: "true_priority differs from the ground truth already given (it is given once)",
+    411: "a chunked body (under granian only bodies with a Content-Length are taken)",
     413: "the body is larger than the limit",
     415: "the body is not application/json",
     422: "a field is invalid (`field` names it)",
@@ -119,7 +121,7 @@ def _admin() -> dict[str, Any]:
             "summary": "Switch faults on or off (partial update)",
             **common,
             "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("FaultUpdate")}}},
-            "responses": {**view, **_errors(400, 401, 404, 413, 422)},
+            "responses": {**view, **_errors(400, 401, 404, 411, 413, 422)},
         },
         "delete": {
             "operationId": "clearFaults",
@@ -195,7 +197,7 @@ def openapi_document() -> dict[str, Any]:
                                 }
                             },
                         ),
-                        **_errors(400, 413, 415, 422, 500, 503),
+                        **_errors(400, 411, 413, 415, 422, 500, 503),
                     },
                 },
             },
@@ -209,7 +211,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "patch": {
                     "operationId": "updateTask",
-                    "summary": "Change a task; true_priority is forwarded to the predictor",
+                    "summary": "Change a task; true_priority (given once) goes to the predictor",
                     "tags": ["tasks"],
                     "requestBody": {
                         "required": True,
@@ -217,7 +219,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(task, "the changed task"),
-                        **_errors(400, 404, 413, 415, 422, 500, 503),
+                        **_errors(400, 404, 409, 411, 413, 415, 422, 500, 503),
                     },
                 },
                 "delete": {

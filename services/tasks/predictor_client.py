@@ -17,6 +17,7 @@ import httpx
 __all__ = [
     "REASONS",
     "URGENT_WORDS",
+    "FeedbackRefused",
     "Prediction",
     "PredictorClient",
     "PredictorDegraded",
@@ -38,6 +39,10 @@ class PredictorDegraded(Exception):
         self.reason = reason
 
 
+class FeedbackRefused(Exception):
+    """The predictor holds a different ground truth for this prediction (its 409)."""
+
+
 @dataclass(frozen=True)
 class Prediction:
     label: str
@@ -53,6 +58,13 @@ def features(title: str, due_in_days: float, estimated_hours: float) -> dict[str
         "due_in_days": float(due_in_days),
         "estimated_hours": float(estimated_hours),
     }
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        return str(resp.json().get("error") or resp.status_code)
+    except (ValueError, AttributeError):
+        return str(resp.status_code)
 
 
 class PredictorClient:
@@ -89,6 +101,8 @@ class PredictorClient:
             raise PredictorDegraded("timeout", f"{path} took over {self.timeout}s") from exc
         except httpx.TransportError as exc:
             raise PredictorDegraded("unreachable", f"{path}: {exc!r}") from exc
+        if resp.status_code == 409 and path == "/feedback":
+            raise FeedbackRefused(_error_text(resp))
         if resp.status_code >= 300:
             raise PredictorDegraded("error", f"{path} answered {resp.status_code}")
         try:
@@ -105,6 +119,7 @@ class PredictorClient:
         return Prediction(label=label, prediction_id=pid)
 
     def feedback(self, prediction_id: str, true_label: str) -> None:
+        """Report ground truth; FeedbackRefused when the predictor has another label."""
         body = {"prediction_id": prediction_id, "true_label": true_label}
         self._post("/feedback", body, self._feedback_headers)
 

@@ -14,7 +14,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from slolab.faults import FaultController
 from slolab.services.tasks.metrics import TasksMetrics
-from slolab.services.tasks.predictor_client import PredictorClient, PredictorDegraded, features
+from slolab.services.tasks.predictor_client import (
+    FeedbackRefused,
+    PredictorClient,
+    PredictorDegraded,
+    features,
+)
 from slolab.services.tasks.schemas import (
     MAX_LIST_LIMIT,
     MAX_LIST_OFFSET,
@@ -22,7 +27,13 @@ from slolab.services.tasks.schemas import (
     TaskList,
     TaskPatch,
 )
-from slolab.services.tasks.store import NewTask, StoreUnavailable, TaskStore, is_valid_id
+from slolab.services.tasks.store import (
+    NewTask,
+    StoreUnavailable,
+    TaskStore,
+    TruthConflict,
+    is_valid_id,
+)
 
 __all__ = ["ApiError", "Services", "api", "read_body", "services"]
 
@@ -160,11 +171,24 @@ def _estimate(svc: Services, body: TaskCreate) -> tuple[str | None, str | None]:
     return pred.label, pred.prediction_id
 
 
+def _truth_is_final(recorded: str | None) -> ApiError:
+    return ApiError(
+        409,
+        f"true_priority: ground truth is given once and this task's is {recorded}",
+        "true_priority",
+    )
+
+
 def _feedback(svc: Services, prediction_id: str, true_label: str) -> None:
+    """Forward ground truth; 409 when the predictor holds another label (never a 200)."""
     try:
         if svc.faults.current().predictor_unreachable:
             raise PredictorDegraded("fault", "predictor_unreachable fault is on")
         svc.predictor.feedback(prediction_id, true_label)
+    except FeedbackRefused as exc:
+        raise ApiError(
+            409, f"true_priority: the predictor refused it ({exc})", "true_priority"
+        ) from None
     except PredictorDegraded as exc:
         svc.metrics.feedback_degraded.labels(reason=exc.reason).inc()
         throttled.warning(f"feedback-{exc.reason}", "feedback not forwarded: %s", exc)
@@ -217,14 +241,25 @@ def update_task(task_id: str) -> Response:
     task_id = _task_id(task_id)
     changes = _body(TaskPatch).changes()
     store = svc.live_store()
-    before = store.get(task_id) if "true_priority" in changes else None
-    task = store.update(task_id, changes)
+    truth = changes.get("true_priority")
+    if truth is not None:
+        # Ground truth is given once, as the predictor takes it: a different label later
+        # is 409 (never a 200 the predictor ignores). The predictor is asked first, so
+        # its refusal leaves the store unchanged; the store's write is conditional, so
+        # of racing labels one is kept in both and the others are 409.
+        before = store.get(task_id)
+        if before is None:
+            raise ApiError(404, "task not found", "task_id")
+        if before.true_priority not in (None, truth):
+            raise _truth_is_final(before.true_priority)
+        if before.true_priority is None and before.prediction_id:
+            _feedback(svc, before.prediction_id, truth)
+    try:
+        task = store.update(task_id, changes)
+    except TruthConflict as exc:
+        raise _truth_is_final(exc.recorded) from None
     if task is None:
         raise ApiError(404, "task not found", "task_id")
-    # Ground truth once per prediction: a second PATCH must not count twice
-    # in the predictor's accuracy.
-    if before is not None and before.true_priority is None and task.prediction_id:
-        _feedback(svc, task.prediction_id, changes["true_priority"])  # type: ignore[arg-type]
     return _json(task)
 
 

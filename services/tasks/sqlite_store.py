@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from slolab.services.tasks.schemas import Task
-from slolab.services.tasks.store import NewTask, StoreUnavailable, check_changes, new_id
+from slolab.services.tasks.store import (
+    NewTask,
+    StoreUnavailable,
+    TruthConflict,
+    check_changes,
+    new_id,
+)
 
 __all__ = ["FileId", "SqliteStore"]
 
@@ -388,11 +394,21 @@ class SqliteStore:
         names = sorted(changes)
         sets = ", ".join(f"{name} = ?" for name in names)  # names from UPDATABLE only
         values = [int(v) if isinstance(v, bool) else v for v in (changes[n] for n in names)]
+        # Ground truth is given once: a different one leaves the row as it is.
+        truth = changes.get("true_priority")
+        once, once_args = (" AND (true_priority IS NULL OR true_priority = ?)", (truth,))
+        if truth is None:
+            once, once_args = "", ()
         with self._write() as db:
             rows = db.execute(
-                f"UPDATE tasks SET {sets}, updated_at = ? WHERE id = ? RETURNING {_COLUMNS}",
-                (*values, time.time(), task_id),
+                f"UPDATE tasks SET {sets}, updated_at = ? WHERE id = ?{once} RETURNING {_COLUMNS}",
+                (*values, time.time(), task_id, *once_args),
             ).fetchall()
+            if not rows and once:
+                row = db.execute("SELECT true_priority FROM tasks WHERE id = ?", (task_id,))
+                found = row.fetchone()
+                if found is not None:
+                    raise TruthConflict(found[0])
         return _task(rows[0]) if rows else None
 
     def delete(self, task_id: str) -> bool:

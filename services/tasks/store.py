@@ -20,6 +20,7 @@ __all__ = [
     "NewTask",
     "StoreUnavailable",
     "TaskStore",
+    "TruthConflict",
     "is_valid_id",
     "make_store",
     "new_id",
@@ -37,6 +38,14 @@ _ID = re.compile(r"[0-9a-f]{24}")
 
 class StoreUnavailable(Exception):
     """The store cannot answer now (down, timed out, locked); the request gets 503."""
+
+
+class TruthConflict(Exception):
+    """The task already has a different ``true_priority``: ground truth is given once."""
+
+    def __init__(self, recorded: str) -> None:
+        super().__init__(f"true_priority is already {recorded}")
+        self.recorded = recorded
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,11 @@ class TaskStore(Protocol):
         ...
 
     def update(self, task_id: str, changes: dict[str, Any]) -> Task | None:
-        """Apply ``changes`` (keys from UPDATABLE); None when there is no such task."""
+        """Apply ``changes`` (keys from UPDATABLE); None when there is no such task.
+
+        A ``true_priority`` is applied only where the task has none or the same one, in
+        the same atomic write; else nothing changes and TruthConflict is raised.
+        """
         ...
 
     def delete(self, task_id: str) -> bool: ...
