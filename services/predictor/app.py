@@ -26,6 +26,7 @@ from slolab.services.predictor.config import Settings
 from slolab.services.predictor.guards import BodySizeLimit, KnownMethodsOnly, Unexpected
 from slolab.services.predictor.metrics import install_metrics, render
 from slolab.services.predictor.routes import (
+    authorization,
     documented_errors,
     error_response,
     register_api,
@@ -110,9 +111,7 @@ def _register_operations(app: FastAPI, svc: PredictorService) -> None:
 
     async def admin_faults(request: Request) -> JSONResponse:
         body = await request.body() if request.method == "PUT" else None
-        status, payload = svc.faults.handle_admin(
-            request.method, request.headers.get("Authorization"), body
-        )
+        status, payload = svc.faults.handle_admin(request.method, authorization(request), body)
         headers = {"WWW-Authenticate": 'Bearer realm="slolab"'} if status == 401 else None
         if status == 200:
             svc.sync_gauges()  # stale_model shows on the very next scrape

@@ -71,13 +71,23 @@ async def json_body_only(request: Request) -> None:
         raise HTTPException(415, "the body must be JSON (Content-Type: application/json)")
 
 
+def authorization(request: Request) -> str | None:
+    """The one ``Authorization`` header, None when absent or repeated.
+
+    Two credentials are ambiguous: Starlette's ``get`` reads the first, tasks' server
+    joins them (and refuses); both services refuse (401).
+    """
+    values = request.headers.getlist("authorization")
+    return values[0] if len(values) == 1 else None
+
+
 def _feedback_dependency(token: str | None):  # type: ignore[no-untyped-def]
     async def require_feedback_token(request: Request) -> None:
         # Ground truth comes from the tasks service only: an open /feedback let anyone
         # poison the model and the accuracy SLI.
         if not token:
             raise HTTPException(404, "feedback disabled: SLOLAB_FEEDBACK_TOKEN is not set")
-        if not bearer_ok(request.headers.get("Authorization"), token):
+        if not bearer_ok(authorization(request), token):
             raise HTTPException(
                 401, "missing or invalid feedback token",
                 headers={"WWW-Authenticate": 'Bearer realm="slolab-feedback"'},
@@ -181,7 +191,7 @@ def register_api(app: FastAPI, svc: PredictorService) -> None:
         summary="Retrain the model (admin token)",
     )  # fmt: skip
     async def retrain(request: Request, body: RetrainRequest | None = None) -> Any:
-        denied = _require_admin(svc.faults, request.headers.get("Authorization"))
+        denied = _require_admin(svc.faults, authorization(request))
         if denied is not None:
             return denied
         body = body or RetrainRequest()

@@ -95,6 +95,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._refusal: tuple[int, str] | None = None
         self._head_timer: TimerHandle | None = None
+        self._url_seen = False
 
     # -- header-read timeout ---------------------------------------------------
 
@@ -142,6 +143,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             self.send_400_response("")
             return
+        # A request line that ended without a version (HTTP/0.9): httptools waits for
+        # more; answer now rather than hold the connection until the header timeout.
+        if (
+            self._in_head
+            and self._url_seen
+            and data.endswith(b"\n")
+            and self.parser.get_http_version() == "0.0"
+        ):
+            self._refuse(400, "the request line has no HTTP version (1.0 or 1.1)")
+            self.send_400_response("")
+            return
         # A head that is still incomplete after this much is refused (bytes after a
         # complete head belong to the body and are not counted).
         too_big = self._in_head and self._head_bytes > self._limits.max_header_bytes
@@ -156,12 +168,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._parsed_bytes = self._header_count = 0
+        self._url_seen = False
 
     def on_url(self, url: bytes) -> None:
         self._parsed_bytes += len(url)
         if self._parsed_bytes > self._limits.max_header_bytes:
             self._refuse(414, "the URL is longer than the limit")
             raise _Refused
+        self._url_seen = True
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -178,6 +192,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        version = self.parser.get_http_version()
+        if version not in ("1.0", "1.1"):  # httptools takes HTTP/0.9 and 2.0 too
+            self._refuse(400, f"HTTP version {version} is not served (1.0 or 1.1)")
+            raise _Refused
         self._in_head = False
         self._disarm_head_timer()
         super().on_headers_complete()

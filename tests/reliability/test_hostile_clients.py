@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,6 +166,42 @@ def test_a_body_broken_after_a_complete_chunk_is_refused(services) -> None:
     record("chunked_broken_after_a_chunk", requests=sum(statuses.values()), statuses=statuses)
 
 
+@pytest.mark.parametrize("service", ["tasks", "predictor"])
+def test_an_http_0_9_request_line_is_answered_at_once(services, service) -> None:
+    """``GET /healthz`` without a version (HTTP/0.9). Before: no answer, the connection
+    held until the header timeout (10 s)."""
+    svc = services[service]
+    host, port = svc.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /healthz\r\n")
+        t0 = time.monotonic()
+        answer = b""
+        with contextlib.suppress(OSError):
+            sock.settimeout(3)
+            while chunk := sock.recv(65536):
+                answer += chunk
+        seconds = time.monotonic() - t0
+    assert answer and status_and_body(answer)[0] == 400, answer[:300]
+    assert seconds < 2, seconds
+    record("http_0_9", service=service, status=400, seconds=round(seconds, 3))
+
+
+@pytest.mark.parametrize("service", ["tasks", "predictor"])
+def test_two_authorization_headers_are_refused_on_both(services, service) -> None:
+    """Right then wrong (and wrong then right): ambiguous, so 401 on both services.
+    Before: tasks 401, the predictor 200 (it read the first)."""
+    svc = services[service]
+    right = svc.auth["Authorization"]
+    for pair in ((right, "Bearer wrong"), ("Bearer wrong", right)):
+        request = (
+            f"GET /admin/faults HTTP/1.1\r\nHost: x\r\nAuthorization: {pair[0]}\r\n"
+            f"Authorization: {pair[1]}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        status, head, body = status_and_body(raw(svc.url, request))
+        assert status == 401, (pair, head, body)
+    assert httpx.get(f"{svc.url}/admin/faults", headers=svc.auth).status_code == 200
+
+
 def _json_lines_only(log: Path) -> None:
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     assert lines, "nothing logged at INFO"
@@ -234,6 +271,7 @@ HEADS = {
     # granian counts the URL into the head (431); the predictor names it (414).
     "20-kib-url": (b"GET /healthz?" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n", (414, 431)),
     "http-1.7": (b"GET /healthz HTTP/1.7\r\nHost: x\r\n", 400),
+    "http-2.0": (b"GET /healthz HTTP/2.0\r\nHost: x\r\n", 400),  # predictor: 200 before
 }
 
 
