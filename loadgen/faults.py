@@ -7,15 +7,31 @@ be set never stops the load test.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import requests
 
-__all__ = ["FaultClient"]
+__all__ = ["FaultClient", "labeler_headers"]
 
 log = logging.getLogger("loadgen.faults")
+
+
+def labeler_headers(env: Mapping[str, str]) -> dict[str, str]:
+    """The credential tasks asks of ground truth (PATCH ``true_priority``); {} without one.
+
+    ``SLOLAB_FEEDBACK_TOKEN``, else derived from ``SLOLAB_ADMIN_TOKEN`` as the services
+    derive it (``slolab.faults.feedback_token``; Locust's image has no slolab, a test
+    holds the two equal).
+    """
+    token = env.get("SLOLAB_FEEDBACK_TOKEN", "").strip()
+    admin = env.get("SLOLAB_ADMIN_TOKEN", "").strip()
+    if not token and admin:
+        token = hmac.new(admin.encode(), b"slolab feedback", hashlib.sha256).hexdigest()
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class FaultClient:

@@ -24,8 +24,11 @@ from locust.runners import WorkerRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from loadgen import shapes, workload
+from loadgen.faults import labeler_headers
 
 _ID = "/api/tasks/[id]"  # one stats row for every task id
+# Ground truth is taken from labelers only (the feedback credential).
+_LABELER = {**workload.SYNTHETIC_HEADERS, **labeler_headers(os.environ)}
 
 
 def _post(
@@ -102,7 +105,7 @@ class TasksUser(HttpUser):
             self._url(f"/api/tasks/{item['id']}"),
             json={"done": True, "true_priority": item["truth"]},
             name=_ID,
-            headers=workload.SYNTHETIC_HEADERS,
+            headers=_LABELER,
         )
         item["done"] = True
 

@@ -39,7 +39,10 @@ def _error(status: int, message: str, field: str | None = None) -> Response:
 def _register_errors(app: Flask, svc: Services) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
-        return _error(exc.status, exc.message, exc.field)
+        resp = _error(exc.status, exc.message, exc.field)
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="slolab-feedback"'
+        return resp
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable) -> Response:

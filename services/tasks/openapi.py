@@ -219,7 +219,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(task, "the changed task"),
-                        **_errors(400, 404, 409, 411, 413, 415, 422, 500, 503),
+                        **_errors(400, 401, 404, 409, 411, 413, 415, 422, 500, 503),
                     },
                 },
                 "delete": {

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from slolab.faults import FaultController
+from slolab.faults import FaultController, bearer_ok
 from slolab.services.tasks.metrics import TasksMetrics
 from slolab.services.tasks.predictor_client import (
     FeedbackRefused,
@@ -171,6 +171,22 @@ def _estimate(svc: Services, body: TaskCreate) -> tuple[str | None, str | None]:
     return pred.label, pred.prediction_id
 
 
+def _require_labeler() -> None:
+    """Ground truth only from a labeler: the feedback credential (SLOLAB_FEEDBACK_TOKEN,
+    else derived from SLOLAB_ADMIN_TOKEN), the one tasks itself sends to the predictor.
+
+    Any client could otherwise drive the accuracy SLI to 0% with wrong labels; a rate
+    per client would not hold (the lab's Locust sends all its ground truth from one
+    address). Title and done stay open to every client.
+    """
+    token = current_app.extensions["slolab_tasks_settings"].feedback_token
+    if not bearer_ok(request.headers.get("Authorization"), token):
+        why = (
+            "a labeler's feedback token" if token else "SLOLAB_FEEDBACK_TOKEN (ground truth is off)"
+        )
+        raise ApiError(401, f"true_priority: ground truth needs {why}", "true_priority")
+
+
 def _truth_is_final(recorded: str | None) -> ApiError:
     return ApiError(
         409,
@@ -240,8 +256,10 @@ def update_task(task_id: str) -> Response:
     svc = services()
     task_id = _task_id(task_id)
     changes = _body(TaskPatch).changes()
-    store = svc.live_store()
     truth = changes.get("true_priority")
+    if truth is not None:
+        _require_labeler()
+    store = svc.live_store()
     if truth is not None:
         # Ground truth is given once, as the predictor takes it: a different label later
         # is 409 (never a 200 the predictor ignores). The predictor is asked first, so

@@ -37,7 +37,10 @@ def test_only_the_tasks_service_can_report_ground_truth(services) -> None:
     assert predictor.metric("predictor_feedback_total") == before
     # The tasks service, on PATCH true_priority: counted once each.
     for task in created:
-        resp = httpx.patch(f"{tasks.url}/api/tasks/{task['id']}", json={"true_priority": "high"})
+        resp = httpx.patch(
+            f"{tasks.url}/api/tasks/{task['id']}", json={"true_priority": "high"},
+            headers=FEEDBACK_AUTH,
+        )  # fmt: skip
         assert resp.status_code == 200, resp.text
     assert predictor.metric("predictor_feedback_total") == before + len(created)
     assert tasks.metric("tasks_feedback_degraded_total") == 0
@@ -60,10 +63,11 @@ def test_a_correction_the_predictor_refuses_is_not_acknowledged(services) -> Non
     tasks = services["tasks"]
     task = httpx.post(f"{tasks.url}/api/tasks", json={"title": "correct me"}).json()
     url = f"{tasks.url}/api/tasks/{task['id']}"
-    assert httpx.patch(url, json={"true_priority": "low"}).status_code == 200
-    again = httpx.patch(url, json={"true_priority": "low"})
+    assert httpx.patch(url, json={"true_priority": "low"}).status_code == 401  # not a labeler
+    assert httpx.patch(url, json={"true_priority": "low"}, headers=FEEDBACK_AUTH).status_code == 200
+    again = httpx.patch(url, json={"true_priority": "low"}, headers=FEEDBACK_AUTH)
     assert again.status_code == 200, again.text  # a retry of the same label
-    second = httpx.patch(url, json={"true_priority": "high"})
+    second = httpx.patch(url, json={"true_priority": "high"}, headers=FEEDBACK_AUTH)
     assert second.status_code == 409, second.text
     assert second.json()["field"] == "true_priority"
     assert httpx.get(url).json()["true_priority"] == "low"
@@ -84,7 +88,7 @@ def test_a_race_of_labels_ends_with_store_and_predictor_agreeing(services) -> No
     for round_ in range(3):
         task = httpx.post(f"{tasks.url}/api/tasks", json={"title": f"race {round_}"}).json()
         url = f"{tasks.url}/api/tasks/{task['id']}"
-        with httpx.Client(timeout=10) as c, ThreadPoolExecutor(8) as pool:
+        with httpx.Client(timeout=10, headers=FEEDBACK_AUTH) as c, ThreadPoolExecutor(8) as pool:
             labels = [{"true_priority": ("low", "medium", "high")[i % 3]} for i in range(200)]
             answers = list(pool.map(functools.partial(_patch, c, url), labels))
         stored = httpx.get(url).json()["true_priority"]

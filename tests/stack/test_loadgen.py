@@ -163,3 +163,17 @@ def test_locust_headless_run_against_fake_services(tmp_path: Path) -> None:
     synthetic = [h.get("baggage") for m, p, h, _ in tasks.requests + predictor.requests
                  if p != "/admin/faults"]  # fmt: skip
     assert synthetic and all(b == "synthetic_request=true" for b in synthetic)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"SLOLAB_ADMIN_TOKEN": "adm"}, {"SLOLAB_FEEDBACK_TOKEN": "fb", "SLOLAB_ADMIN_TOKEN": "adm"},
+     {"SLOLAB_FEEDBACK_TOKEN": " fb "}, {}],
+)  # fmt: skip
+def test_locust_labels_with_the_services_feedback_credential(env) -> None:
+    """Locust's image has no slolab: its derivation must stay the services' own."""
+    from loadgen.faults import labeler_headers
+    from slolab.faults import feedback_token
+
+    token = feedback_token(env)
+    assert labeler_headers(env) == ({"Authorization": f"Bearer {token}"} if token else {})

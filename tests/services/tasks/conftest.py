@@ -14,6 +14,8 @@ from slolab.services.tasks.config import Settings
 from tests.services.tasks.fake_predictor import FakePredictor
 
 TOKEN = "test-admin-token"
+LABELER = "test-feedback-token"  # ground truth (PATCH true_priority) needs it
+TRUTH = {"Authorization": f"Bearer {LABELER}"}
 
 
 @pytest.fixture
@@ -29,7 +31,9 @@ def faults(tmp_path: Path) -> FaultController:
 
 @pytest.fixture
 def settings(tmp_path: Path, predictor: FakePredictor) -> Settings:
-    return Settings(db_path=tmp_path / "tasks.sqlite3", predictor_url=predictor.url)
+    return Settings(
+        db_path=tmp_path / "tasks.sqlite3", predictor_url=predictor.url, feedback_token=LABELER
+    )
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from slolab.faults import FaultController
 from slolab.services.tasks.app import create_app
 from slolab.services.tasks.config import Settings
 from slolab.services.tasks.predictor_client import features
-from tests.services.tasks.conftest import TOKEN, closed_port_url, metric
+from tests.services.tasks.conftest import TOKEN, TRUTH, closed_port_url, metric
 from tests.services.tasks.fake_predictor import FakePredictor
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -88,13 +88,30 @@ def test_true_priority_is_forwarded_once_as_feedback(
     client: FlaskClient, predictor: FakePredictor
 ) -> None:
     task = create(client)
-    resp = client.patch(f"/api/tasks/{task['id']}", json={"done": True, "true_priority": "low"})
+    resp = client.patch(
+        f"/api/tasks/{task['id']}", json={"done": True, "true_priority": "low"}, headers=TRUTH
+    )
     assert resp.status_code == 200 and resp.get_json()["true_priority"] == "low"
     assert predictor.requests[-1] == (
         "/feedback", {"prediction_id": task["prediction_id"], "true_label": "low"},
     )  # fmt: skip
-    client.patch(f"/api/tasks/{task['id']}", json={"true_priority": "high"})
+    again = client.patch(f"/api/tasks/{task['id']}", json={"true_priority": "high"}, headers=TRUTH)
+    assert again.status_code == 409 and again.get_json()["field"] == "true_priority"
     assert predictor.paths().count("/feedback") == 1
+
+
+def test_ground_truth_needs_the_labeler_credential(client, predictor) -> None:
+    """Any client could drive the accuracy SLI to 0% with wrong labels (issue 25)."""
+    task = create(client)
+    url = f"/api/tasks/{task['id']}"
+    for headers in ({}, AUTH, {"Authorization": "Bearer wrong"}):  # the admin token is not it
+        resp = client.patch(url, json={"done": True, "true_priority": "low"}, headers=headers)
+        assert resp.status_code == 401, resp.get_json()
+        assert resp.get_json()["field"] == "true_priority"
+        assert "Bearer" in resp.headers["WWW-Authenticate"]
+    assert client.get(url).get_json()["done"] is False  # nothing of the PATCH applied
+    assert "/feedback" not in predictor.paths()
+    assert client.patch(url, json={"done": True}).status_code == 200  # the rest stays open
 
 
 # -- bad input: 4xx naming the field, never 5xx ---------------------------------
@@ -282,14 +299,14 @@ def test_predictor_unreachable_fault(client, predictor) -> None:
     task = create(client)
     assert task["priority"] is None and predictor.requests == []
     assert metric(client, "tasks_predictor_degraded_total", reason="fault") == 1
-    client.patch(f"/api/tasks/{task['id']}", json={"true_priority": "low"})
+    client.patch(f"/api/tasks/{task['id']}", json={"true_priority": "low"}, headers=TRUTH)
     assert predictor.requests == []
 
 
 def test_feedback_failure_never_fails_the_patch(client, predictor) -> None:
     task = create(client)
     predictor.mode = "error"
-    resp = client.patch(f"/api/tasks/{task['id']}", json={"true_priority": "medium"})
+    resp = client.patch(f"/api/tasks/{task['id']}", json={"true_priority": "medium"}, headers=TRUTH)
     assert resp.status_code == 200 and resp.get_json()["true_priority"] == "medium"
     assert metric(client, "tasks_feedback_degraded_total", reason="error") == 1
 
