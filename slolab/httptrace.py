@@ -14,11 +14,15 @@ before and regardless of the sampling decision; they cost ~5x a minimal span
   ``http.response.status_code``, ``server.address``, ``server.port``,
   ``network.protocol.version``, ``client.address``, ``user_agent.original``,
   ``error.type`` on failures; name ``"{method} {route}"``; status ERROR on a 5xx
-  or an exception (a 4xx is the client's error, not the server span's).
+  or an exception (a 4xx is the client's error, not the server span's);
+- answer a caller that sent a ``traceparent`` with a W3C Trace Context level 2
+  ``traceresponse`` header whose sampled flag says whether this service keeps
+  the trace (``slolab.telemetry.traceresponse``): the caller then keeps its side.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,6 +30,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from slolab.asgi import ResponseWatch
+from slolab.telemetry import TRACERESPONSE, traceresponse
 
 __all__ = [
     "EXCLUDED_PATHS",
@@ -126,9 +131,18 @@ class WsgiTracing:
             )
         token = context.attach(trace.set_span_in_context(span, parent))
         status = [500]
+        answer = parent is not None and span.is_recording()  # a traced caller listens
+        t0 = time.perf_counter()
 
         def start(code: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
             status[0] = int(code[:3])
+            if answer:
+                ctx = span.get_span_context()
+                value = traceresponse(
+                    ctx.trace_id, ctx.span_id, time.perf_counter() - t0, status[0] >= 500
+                )
+                if value is not None:
+                    headers = [*headers, (TRACERESPONSE, value)]
             return start_response(code, headers, *exc)
 
         try:
@@ -229,6 +243,8 @@ class AsgiTracing:
                 }
             )
         token = context.attach(trace.set_span_in_context(span, parent))
+        if parent is not None and span.is_recording():  # a traced caller listens
+            send = _answering(send, span, time.perf_counter())
         watch = ResponseWatch(send)
         try:
             await self.app(scope, receive, watch)
@@ -238,6 +254,22 @@ class AsgiTracing:
         finally:
             context.detach(token)
         _end(span, watch.status, _asgi_route(scope), None)
+
+
+def _answering(send: Any, span: trace.Span, t0: float) -> Any:
+    """``send`` with a ``traceresponse`` header added to the response's start."""
+
+    async def answer(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            ctx = span.get_span_context()
+            seconds = time.perf_counter() - t0
+            value = traceresponse(ctx.trace_id, ctx.span_id, seconds, message["status"] >= 500)
+            if value is not None:
+                headers = [*message.get("headers", ()), (b"traceresponse", value.encode())]
+                message = {**message, "headers": headers}
+        await send(message)
+
+    return answer
 
 
 def _asgi_route(scope: dict[str, Any]) -> str | None:

@@ -25,6 +25,7 @@ from opentelemetry.trace import StatusCode
 from slolab.envconfig import env_float
 
 __all__ = [
+    "TRACERESPONSE",
     "KeepPolicy",
     "TailKeepProcessor",
     "configure_logging",
@@ -36,6 +37,7 @@ __all__ = [
     "setup_tracing",
     "shutdown_tracing",
     "trace_exemplar",
+    "traceresponse",
     "tracing_mode",
 ]
 
@@ -111,22 +113,72 @@ class KeepPolicy:
         return cls(slow, ratio)
 
 
+def _noteworthy(span: ReadableSpan, slow_s: float) -> bool:
+    """An error (a 5xx, a client's timeout, an exception) or slower than ``slow_s``."""
+    if span.status.status_code is StatusCode.ERROR:
+        return True
+    return ((span.end_time or 0) - (span.start_time or 0)) / 1e9 > slow_s
+
+
+class _Waiting:
+    """A local trace whose root has not ended: its finished spans, and whether it is kept."""
+
+    __slots__ = ("keep", "spans")
+
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+        self.keep = False
+
+
 class TailKeepProcessor(SpanProcessor):
     """Decide at the end of a request what to export (``KeepPolicy``), before encoding.
 
     Spans of a request end before its local root (the SERVER span, whose parent is
     remote or absent); they wait here, per trace, until the root ends and the
-    decision is taken for all of them. Dropped spans are never encoded, which is
-    where an export costs (docs/benchmarks.md). At most ``max_pending`` traces wait
-    (a root that never ends must not hold memory): the oldest are dropped first.
+    decision is taken for all of them. The decision covers the whole local trace:
+    any span with an error status (a CLIENT span that got a 5xx or timed out, an
+    exception) or slower than the threshold keeps it, and so does a callee that
+    said it keeps its side (``keep_trace``, from a ``traceresponse`` header).
+    Dropped spans are never encoded, which is where an export costs
+    (docs/benchmarks.md). At most ``max_pending`` traces wait (a root that never
+    ends must not hold memory): the oldest are dropped first.
     """
 
     def __init__(self, downstream: SpanProcessor, policy: KeepPolicy, max_pending: int = 2048):
         self.downstream = downstream
         self.policy = policy
         self.max_pending = max_pending
-        self._pending: dict[int, list[ReadableSpan]] = {}
+        self._pending: dict[int, _Waiting] = {}
         self._lock = threading.Lock()
+
+    def _waiting(self, trace_id: int) -> _Waiting:
+        """The trace's entry (call with the lock held)."""
+        waiting = self._pending.get(trace_id)
+        if waiting is None:
+            if len(self._pending) >= self.max_pending:
+                self._pending.pop(next(iter(self._pending)))
+            waiting = self._pending[trace_id] = _Waiting()
+        return waiting
+
+    def keep_trace(self, trace_id: int) -> None:
+        """Keep this local trace whatever its root's outcome (a callee kept its side)."""
+        with self._lock:
+            self._waiting(trace_id).keep = True
+
+    def verdict(self, trace_id: int, seconds: float, failed: bool) -> bool:
+        """Whether the trace would be kept if its root ended now like this.
+
+        A ``True`` is a promise (the callee's ``traceresponse``): it is recorded, so
+        the root's final decision cannot go back on it.
+        """
+        with self._lock:
+            waiting = self._pending.get(trace_id)
+            if waiting is not None and waiting.keep:
+                return True
+            if not self.policy.keep(trace_id, seconds, failed):
+                return False
+            self._waiting(trace_id).keep = True
+            return True
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         pass
@@ -137,19 +189,21 @@ class TailKeepProcessor(SpanProcessor):
             return
         parent = span.parent
         if parent is not None and not parent.is_remote:
+            noteworthy = _noteworthy(span, self.policy.slow_s)
             with self._lock:
-                waiting = self._pending.get(ctx.trace_id)
-                if waiting is None:
-                    if len(self._pending) >= self.max_pending:
-                        self._pending.pop(next(iter(self._pending)))
-                    waiting = self._pending[ctx.trace_id] = []
-                waiting.append(span)
+                waiting = self._waiting(ctx.trace_id)
+                waiting.spans.append(span)
+                waiting.keep = waiting.keep or noteworthy
             return
         with self._lock:
-            children = self._pending.pop(ctx.trace_id, ())
-        seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
-        if self.policy.keep(ctx.trace_id, seconds, span.status.status_code is StatusCode.ERROR):
-            for child in children:
+            waiting = self._pending.pop(ctx.trace_id, None)
+        keep = (waiting is not None and waiting.keep) or self.policy.keep(
+            ctx.trace_id,
+            ((span.end_time or 0) - (span.start_time or 0)) / 1e9,
+            span.status.status_code is StatusCode.ERROR,
+        )
+        if keep:
+            for child in waiting.spans if waiting is not None else ():
                 self.downstream.on_end(child)
             self.downstream.on_end(span)
 
@@ -160,7 +214,51 @@ class TailKeepProcessor(SpanProcessor):
         return self.downstream.force_flush(timeout_millis)
 
 
-_policy: KeepPolicy | None = None
+_keeper: TailKeepProcessor | None = None
+
+# W3C Trace Context level 2: the callee's answer, ``00-{trace id}-{its span id}-{flags}``.
+TRACERESPONSE = "traceresponse"
+
+
+def traceresponse(trace_id: int, span_id: int, seconds: float, failed: bool) -> str | None:
+    """The ``traceresponse`` a callee answers with, its sampled flag set when it keeps
+    the trace (and then bound to keep it); None when traces are not exported here."""
+    keeper = _keeper
+    if keeper is None:
+        return None
+    flags = "01" if keeper.verdict(trace_id, seconds, failed) else "00"
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags}"
+
+
+def _header(headers: Any, name: bytes) -> bytes | None:
+    """One header of an httpx response as the transport hands it over (pairs or Headers)."""
+    if hasattr(headers, "get_list"):  # httpx.Headers
+        value = headers.get(name.decode())
+        return None if value is None else value.encode("latin-1")
+    for key, value in headers or ():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _callee_kept(span: Any, request: Any, response: Any) -> None:
+    """httpx response hook: a callee that keeps the trace makes the caller keep its side."""
+    keeper = _keeper
+    if keeper is None:
+        return
+    raw = _header(response.headers, b"traceresponse")
+    if raw is None:
+        return
+    parts = raw.split(b"-")
+    ctx = span.get_span_context()
+    if (
+        len(parts) == 4
+        and len(parts[1]) == 32
+        and len(parts[3]) == 2
+        and parts[3][1:] in b"13579bdfBDF"  # the sampled bit (0x01) set
+        and parts[1].lower() == format(ctx.trace_id, "032x").encode()
+    ):
+        keeper.keep_trace(ctx.trace_id)
 
 
 def _export_endpoint_configured() -> bool:
@@ -179,7 +277,7 @@ def setup_tracing(service: str) -> TracerProvider | None:
     off. Spans are always recorded (so logs and exemplars carry trace ids) but
     only exported when an OTLP endpoint is configured.
     """
-    global _provider, _provider_pid, _policy
+    global _provider, _provider_pid, _keeper
     if not _tracing_wanted():
         return None
     with _lock:
@@ -195,8 +293,8 @@ def setup_tracing(service: str) -> TracerProvider | None:
 
             batch = BatchSpanProcessor(OTLPSpanExporter())
             if tracing_mode() == "lean":
-                _policy = KeepPolicy.from_env(service)
-                provider.add_span_processor(TailKeepProcessor(batch, _policy))
+                _keeper = TailKeepProcessor(batch, KeepPolicy.from_env(service))
+                provider.add_span_processor(_keeper)
             else:  # the anchor: every span, as the official setup exports it
                 provider.add_span_processor(batch)
         trace.set_tracer_provider(provider)
@@ -219,7 +317,7 @@ def _instrument_clients() -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
 
-    HTTPXClientInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument(response_hook=_callee_kept)
     PymongoInstrumentor().instrument()
     _clients_instrumented = True
 
@@ -310,7 +408,8 @@ def trace_exemplar(seconds: float = 0.0, failed: bool = False) -> dict[str, str]
     ctx = trace.get_current_span().get_span_context()
     if not ctx.is_valid or not ctx.trace_flags.sampled:
         return None
-    if _policy is not None and not _policy.keep(ctx.trace_id, seconds, failed):
+    keeper = _keeper
+    if keeper is not None and not keeper.verdict(ctx.trace_id, seconds, failed):
         return None
     return {"trace_id": format(ctx.trace_id, "032x")}
 

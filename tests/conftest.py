@@ -24,6 +24,7 @@ SLOW = (
     "services/predictor/test_openapi_fuzz.py",
     "stack/test_loadgen.py",
     "test_trace_across_services.py",
+    "test_trace_keep.py",
     "test_telemetry.py",
     "slo/test_rules.py::test_promtool_unit_tests",
     "kubernetes/test_multi_replica.py",

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 
+from slolab import telemetry
 from slolab.httptrace import AsgiTracing, trace_flask
 from slolab.telemetry import SLOW_DEFAULT_S, KeepPolicy, TailKeepProcessor
 
@@ -184,11 +185,18 @@ def _traced(policy: KeepPolicy, work: Any) -> list[Any]:
     return kept.spans
 
 
-def _request(status: StatusCode = StatusCode.UNSET, seconds: float = 0.0) -> Any:
+def _request(
+    status: StatusCode = StatusCode.UNSET,
+    seconds: float = 0.0,
+    client_status: StatusCode = StatusCode.UNSET,
+    client_seconds: float = 0.0,
+) -> Any:
     def work(tracer: trace.Tracer) -> None:
         root = tracer.start_span("GET /x", kind=SpanKind.SERVER, start_time=0)
         ctx = trace.set_span_in_context(root)
-        tracer.start_span("POST", context=ctx, kind=SpanKind.CLIENT).end()
+        client = tracer.start_span("POST", context=ctx, kind=SpanKind.CLIENT, start_time=0)
+        client.set_status(client_status)
+        client.end(end_time=int(client_seconds * 1e9))
         root.set_status(status)
         root.end(end_time=int(seconds * 1e9))
 
@@ -204,6 +212,100 @@ def test_failures_and_slow_requests_are_always_exported_with_their_children() ->
         assert [s.kind for s in spans] == [SpanKind.CLIENT, SpanKind.SERVER]
         assert spans[0].parent.span_id == spans[1].context.span_id
     assert len(_traced(KeepPolicy(0.5, 1.0), _request())) == 2
+
+
+@pytest.mark.parametrize(
+    "child", [{"client_status": StatusCode.ERROR}, {"client_seconds": 0.6}], ids=["error", "slow"]
+)
+def test_a_failed_or_slow_span_anywhere_keeps_the_whole_local_trace(child: dict) -> None:
+    # The root succeeded fast (tasks degrades gracefully when the predictor fails).
+    spans = _traced(KeepPolicy(slow_s=0.5, ratio=0.0), _request(**child))
+    assert [s.kind for s in spans] == [SpanKind.CLIENT, SpanKind.SERVER]
+
+
+def test_a_callee_that_keeps_the_trace_makes_the_caller_keep_its_side() -> None:
+    kept = _Kept()
+    proc = TailKeepProcessor(kept, KeepPolicy(slow_s=0.5, ratio=0.0))  # type: ignore[arg-type]
+    provider = TracerProvider()
+    provider.add_span_processor(proc)
+    tracer = provider.get_tracer("t")
+    root = tracer.start_span("POST /api/tasks", kind=SpanKind.SERVER)
+    with tracer.start_as_current_span("POST", trace.set_span_in_context(root), SpanKind.CLIENT):
+        proc.keep_trace(root.get_span_context().trace_id)  # traceresponse: sampled
+    root.end()
+    assert [s.kind for s in kept.spans] == [SpanKind.CLIENT, SpanKind.SERVER]
+    assert proc._pending == {}
+
+
+def test_a_verdict_to_keep_is_a_promise_and_a_verdict_to_drop_is_not() -> None:
+    proc = TailKeepProcessor(_Kept(), KeepPolicy(slow_s=0.2, ratio=0.0))  # type: ignore[arg-type]
+    assert proc.verdict(7, 0.3, failed=False)  # slow when the answer started ...
+    assert proc.verdict(7, 0.0, failed=False)  # ... kept whatever comes after
+    assert not proc.verdict(8, 0.1, failed=False) and 8 not in proc._pending
+    assert proc.verdict(9, 0.0, failed=True)
+
+
+@pytest.fixture
+def keeper(monkeypatch: pytest.MonkeyPatch) -> TailKeepProcessor:
+    """The process's keep decision, as setup_tracing installs it when exporting."""
+    proc = TailKeepProcessor(_Kept(), KeepPolicy(slow_s=0.5, ratio=0.0))  # type: ignore[arg-type]
+    monkeypatch.setattr(telemetry, "_keeper", proc)
+    return proc
+
+
+def _flags(value: str | None) -> str | None:
+    if value is None:
+        return None
+    version, trace_id, _span_id, flags = value.split("-")
+    assert (version, trace_id) == ("00", TRACE_ID)
+    return flags
+
+
+def test_wsgi_tells_a_traced_caller_whether_it_keeps_the_trace(keeper: Any) -> None:
+    provider, _ = _provider()
+    client = _flask(provider, []).test_client()
+    caller = {"traceparent": f"00-{TRACE_ID}-{PARENT}-01"}
+    assert _flags(client.get("/items/1", headers=caller).headers.get("traceresponse")) == "00"
+    assert _flags(client.get("/boom", headers=caller).headers.get("traceresponse")) == "01"
+    # No traced caller, nobody to tell.
+    assert "traceresponse" not in client.get("/boom").headers
+
+
+def test_asgi_tells_a_traced_caller_whether_it_keeps_the_trace(keeper: Any) -> None:
+    from starlette.testclient import TestClient
+
+    provider, _ = _provider()
+    client = TestClient(_asgi(provider, []), raise_server_exceptions=False)
+    caller = {"traceparent": f"00-{TRACE_ID}-{PARENT}-01"}
+    assert _flags(client.get("/predict/x", headers=caller).headers.get("traceresponse")) == "00"
+    keeper.policy.slow_s = 0.0  # every request is now slow
+    assert _flags(client.get("/predict/x", headers=caller).headers.get("traceresponse")) == "01"
+    assert "traceresponse" not in client.get("/predict/x").headers
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        (f"00-{TRACE_ID}-{PARENT}-01", True),
+        (f"00-{TRACE_ID}-{PARENT}-00", False),
+        (f"00-{'1' * 32}-{PARENT}-01", False),  # another trace: not ours to keep
+        ("garbage", False),
+    ],
+)
+def test_the_caller_keeps_its_side_when_the_callee_says_so(
+    keeper: Any, value: str, kept: bool
+) -> None:
+    import httpx
+
+    provider = TracerProvider()
+    parent = trace.NonRecordingSpan(
+        trace.SpanContext(int(TRACE_ID, 16), int(PARENT, 16), True, trace.TraceFlags(1))
+    )
+    span = provider.get_tracer("t").start_span("POST", trace.set_span_in_context(parent))
+    for headers in ([(b"traceresponse", value.encode())], httpx.Headers({"traceresponse": value})):
+        keeper._pending.clear()
+        telemetry._callee_kept(span, None, type("R", (), {"headers": headers})())
+        assert (int(TRACE_ID, 16) in keeper._pending) is kept
 
 
 def test_the_ratio_is_decided_by_trace_id_alike_in_every_service() -> None:
