@@ -8,6 +8,13 @@ and prints the best-of-3 CPU time per request; ``--profile`` adds a pyinstrument
 profile of the calls (the server's own HTTP layer is not in it: granian's is Rust,
 uvicorn's httptools). Run one configuration per process: tracing is set up once.
 
+``--markers`` is for ``bench.instructions``: a short warm-up, then the measured
+calls between two marker calls that callgrind zeroes and dumps its counters at
+(``os.getloadavg``, ``sys.getswitchinterval``: C functions nothing else calls
+here; or, faster, callgrind's client requests in ``BENCH_CALLGRIND_LIB``), the
+queued spans exported inside that window. ``create`` (tasks' side of
+``POST /api/tasks``, the predictor call included) needs ``PREDICTOR_URL``.
+
 ``--mode instrumentator`` (predict only) is the anchor of the predictor's request
 metrics: instrumentation off, prometheus-fastapi-instrumentator's middleware
 recording the same series instead; compare it with ``--mode metrics`` (ours,
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import io
 import json
 import os
@@ -40,16 +48,19 @@ def _configure(mode: str, workload: str) -> None:
         raise SystemExit(f"--mode {INSTRUMENTATOR} measures the predictor only")
     os.environ.update(CONFIGS["off" if mode == INSTRUMENTATOR else mode])
     if mode in EXPORTING:
-        # Nothing listens there: batches are encoded, then fail fast (no network cost).
-        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
+        # By default nothing listens there: batches are encoded, then fail fast (no
+        # network cost); bench.instructions gives a discarding endpoint instead.
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = os.environ.get(
+            "BENCH_OTLP_ENDPOINT", "http://127.0.0.1:9"
+        )
     os.environ["SLOLAB_STATE_DIR"] = tempfile.mkdtemp(prefix="slolab-profile-")
     os.environ["LOG_LEVEL"] = "ERROR"
     os.environ["PREDICTOR_RETRAIN_INTERVAL_S"] = "0"
-    if workload == "list":  # tasks runs several workers: multiprocess metrics
+    if workload in ("list", "create"):  # tasks runs several workers: multiprocess metrics
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="slolab-profile-mp-")
 
 
-def _list_call() -> Callable[[], None]:
+def _tasks_call(workload: str) -> Callable[[], None]:
     from slolab.services.tasks.app import create_app
     from slolab.telemetry import setup_tracing
 
@@ -62,6 +73,9 @@ def _list_call() -> Callable[[], None]:
     def start_response(*args: object) -> None:
         pass
 
+    create = workload == "create"
+    body = json.dumps({"title": "fix the bench", "due_in_days": 2}).encode()
+
     def call() -> None:
         environ = {
             "REQUEST_METHOD": "GET", "PATH_INFO": "/api/tasks", "QUERY_STRING": "limit=20",
@@ -70,9 +84,14 @@ def _list_call() -> Callable[[], None]:
             "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
             "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8081", "HTTP_USER_AGENT": "wrk",
         }  # fmt: skip
-        body = app(environ, start_response)
-        b"".join(body)
-        getattr(body, "close", lambda: None)()
+        if create:
+            environ.update(
+                REQUEST_METHOD="POST", QUERY_STRING="", CONTENT_TYPE="application/json",
+                CONTENT_LENGTH=str(len(body)), **{"wsgi.input": io.BytesIO(body)},
+            )  # fmt: skip
+        body_out = app(environ, start_response)
+        b"".join(body_out)
+        getattr(body_out, "close", lambda: None)()
 
     return call
 
@@ -127,15 +146,45 @@ def _predict_call(mode: str) -> Callable[[], None]:
     return call
 
 
+def _between_markers(call: Callable[[], None], calls: int) -> int:
+    from opentelemetry import trace
+
+    for _ in range(WARMUP_MARKED):
+        call()
+    provider = trace.get_tracer_provider()
+    flush = getattr(provider, "force_flush", lambda: True)
+    flush()  # the warm-up's spans leave before the window opens
+    lib = os.environ.get("BENCH_CALLGRIND_LIB")
+    marks = ctypes.CDLL(lib) if lib else None
+    if marks is not None:
+        marks.bench_start()  # callgrind: start instrumenting, from zero
+    os.getloadavg()  # callgrind: --zero-before
+    for _ in range(calls):
+        call()
+    flush()  # the window's spans are encoded and posted inside it
+    if marks is not None:
+        marks.bench_dump()
+    sys.getswitchinterval()  # callgrind: --dump-before
+    return 0
+
+
+# Enough for every cache of the request path (route children, label children,
+# the interpreter's specialisation) to be warm before the counted calls.
+WARMUP_MARKED = 30
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    p.add_argument("workload", choices=("list", "predict"))
+    p.add_argument("workload", choices=("list", "predict", "create"))
     p.add_argument("--mode", choices=(*CONFIGS, INSTRUMENTATOR), default="default")
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--profile", action="store_true", help="print a pyinstrument profile")
+    p.add_argument("--markers", action="store_true", help="for bench.instructions (above)")
     args = p.parse_args(argv)
     _configure(args.mode, args.workload)
-    call = _list_call() if args.workload == "list" else _predict_call(args.mode)
+    call = _predict_call(args.mode) if args.workload == "predict" else _tasks_call(args.workload)
+    if args.markers:
+        return _between_markers(call, args.calls)
     for _ in range(300):
         call()
     best = float("inf")
