@@ -33,6 +33,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.profile import COMPONENTS, PROFILE_MODES
 from bench.run import CONFIGS, EXPORTING
 from bench.sink import DiscardingSink
 from slolab.lab.procs import start_service
@@ -103,8 +104,9 @@ def _callgrind(
 
 @contextmanager
 def _predictor(mode: str, sink_url: str, workdir: Path) -> Iterator[str]:
-    env = {**CONFIGS[mode], "PREDICTOR_RETRAIN_INTERVAL_S": "0"}
-    if mode in EXPORTING:
+    settings, exporting = COMPONENTS.get(mode, (CONFIGS.get(mode), mode in EXPORTING))
+    env = {**(settings or {}), "PREDICTOR_RETRAIN_INTERVAL_S": "0"}
+    if exporting:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink_url
     svc = start_service("predictor", workdir / f"predictor-{mode}", **env)
     try:
@@ -180,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     workloads = tuple(x for x in args.only.split(",") if x)
     modes = tuple(x for x in args.modes.split(",") if x)
-    if set(workloads) - set(WORKLOADS) or set(modes) - set(CONFIGS) or args.calls < 1:
-        p.error(f"workloads: {', '.join(WORKLOADS)}; modes: {', '.join(CONFIGS)}; calls >= 1")
+    if set(workloads) - set(WORKLOADS) or set(modes) - set(PROFILE_MODES) or args.calls < 1:
+        p.error(f"workloads: {', '.join(WORKLOADS)}; modes: {', '.join(PROFILE_MODES)}; calls >= 1")
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -29,6 +29,7 @@ import ctypes
 import io
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -43,11 +44,25 @@ FEATURES = {"title_length": 24, "urgent_words": 1, "due_in_days": 2.0, "estimate
 INSTRUMENTATOR = "instrumentator"
 
 
+# Configurations that take the default apart, one component at a time (the table
+# "Where the cost goes" in docs/benchmarks.md): name -> (settings, exporting).
+COMPONENTS: dict[str, tuple[dict[str, str], bool]] = {
+    # request metrics in one process's memory (no PROMETHEUS_MULTIPROC_DIR)
+    "metrics-1p": ({"OTEL_SDK_DISABLED": "true"}, False),
+    # metrics + the SERVER span recorded, no exporter: no keep decision, no export
+    "recorded": ({}, False),
+    # ... + the keep decision, the ratio at 0: nothing fast is exported
+    "decided": ({"SLOLAB_TRACE_KEEP_RATIO": "0"}, True),
+}
+PROFILE_MODES = (*CONFIGS, *COMPONENTS)
+
+
 def _configure(mode: str, workload: str) -> None:
     if mode == INSTRUMENTATOR and workload != "predict":
         raise SystemExit(f"--mode {INSTRUMENTATOR} measures the predictor only")
-    os.environ.update(CONFIGS["off" if mode == INSTRUMENTATOR else mode])
-    if mode in EXPORTING:
+    settings, exporting = COMPONENTS.get(mode, (None, mode in EXPORTING))
+    os.environ.update(settings or CONFIGS["off" if mode == INSTRUMENTATOR else mode])
+    if exporting:
         # By default nothing listens there: batches are encoded, then fail fast (no
         # network cost); bench.instructions gives a discarding endpoint instead.
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = os.environ.get(
@@ -56,7 +71,8 @@ def _configure(mode: str, workload: str) -> None:
     os.environ["SLOLAB_STATE_DIR"] = tempfile.mkdtemp(prefix="slolab-profile-")
     os.environ["LOG_LEVEL"] = "ERROR"
     os.environ["PREDICTOR_RETRAIN_INTERVAL_S"] = "0"
-    if workload in ("list", "create"):  # tasks runs several workers: multiprocess metrics
+    if workload in ("list", "create") and mode != "metrics-1p":
+        # tasks runs several workers: multiprocess metrics
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="slolab-profile-mp-")
 
 
@@ -154,6 +170,9 @@ def _between_markers(call: Callable[[], None], calls: int) -> int:
     provider = trace.get_tracer_provider()
     flush = getattr(provider, "force_flush", lambda: True)
     flush()  # the warm-up's spans leave before the window opens
+    # The same trace ids in every run: the ratio keeps the same traces, so the same
+    # number of spans is encoded in the window.
+    random.seed(WARMUP_MARKED)
     lib = os.environ.get("BENCH_CALLGRIND_LIB")
     marks = ctypes.CDLL(lib) if lib else None
     if marks is not None:
@@ -176,7 +195,7 @@ WARMUP_MARKED = 30
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     p.add_argument("workload", choices=("list", "predict", "create"))
-    p.add_argument("--mode", choices=(*CONFIGS, INSTRUMENTATOR), default="default")
+    p.add_argument("--mode", choices=(*PROFILE_MODES, INSTRUMENTATOR), default="default")
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--profile", action="store_true", help="print a pyinstrument profile")
     p.add_argument("--markers", action="store_true", help="for bench.instructions (above)")

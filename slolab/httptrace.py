@@ -9,7 +9,15 @@ before and regardless of the sampling decision; they cost ~5x a minimal span
 - let the SDK's sampler decide first (``OTEL_TRACES_SAMPLER``): an unsampled
   request gets a non-recording span (its ids still reach logs and outgoing
   calls) and nothing more;
-- for a sampled one set the stable HTTP semantic-convention attributes and no
+- with the process's tracer provider (``slolab.telemetry.setup_tracing``), build
+  no SDK span while the request runs: it runs under a non-recording span that
+  carries its ids (logs, exemplars and outgoing ``traceparent`` see them), and
+  the SDK span is built when the request ends, only if the trace is kept
+  (``slolab.telemetry.TailKeepProcessor``: failed, slow, the ratio), with the
+  same ids and start time. A dropped trace never pays for a span object, its
+  attributes or the processors. With a provider given explicitly (tests,
+  embedding) every sampled request gets its SDK span at once;
+- for a kept (or explicit) one set the stable HTTP semantic-convention attributes and no
   others: ``http.request.method``, ``url.scheme``, ``url.path``, ``http.route``,
   ``http.response.status_code``, ``server.address``, ``server.port``,
   ``network.protocol.version``, ``client.address``, ``user_agent.original``,
@@ -27,10 +35,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import context, propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
 from slolab.asgi import ResponseWatch
-from slolab.telemetry import TRACERESPONSE, traceresponse
+from slolab.telemetry import TRACERESPONSE, build_span, keeper, traceresponse
 
 __all__ = [
     "EXCLUDED_PATHS",
@@ -73,7 +88,84 @@ class _DictGetter:
 _GETTER = _DictGetter()
 
 
-def _end(span: trace.Span, status: int, route: str | None, error: BaseException | None) -> None:
+_SAMPLED, _UNSAMPLED = TraceFlags(TraceFlags.SAMPLED), TraceFlags(TraceFlags.DEFAULT)
+
+
+def _placeholder(parent: context.Context | None, name: str) -> trace.Span:
+    """A non-recording span with the ids and sampling decision an SDK span would get."""
+    provider = trace.get_tracer_provider()
+    sampler = getattr(provider, "sampler", None)
+    if sampler is None:  # no SDK provider (yet): as its no-op tracer would
+        return trace.INVALID_SPAN
+    ids = provider.id_generator  # type: ignore[attr-defined]
+    above = trace.get_current_span(parent).get_span_context()
+    trace_id = above.trace_id if above.is_valid else ids.generate_trace_id()
+    decision = sampler.should_sample(parent, trace_id, name, _SERVER)
+    flags = _SAMPLED if decision.decision.is_sampled() else _UNSAMPLED
+    return NonRecordingSpan(
+        SpanContext(trace_id, ids.generate_span_id(), False, flags, decision.trace_state)
+    )
+
+
+class _Request:
+    """What the SERVER span of a request needs, until it ends."""
+
+    __slots__ = ("attributes", "lazy", "name", "parent", "span", "start_ns")
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        lazy: bool,
+        parent: context.Context | None,
+        name: str,
+        attributes: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.lazy = lazy
+        self.parent = parent
+        self.name = name
+        self.attributes = attributes  # called only for a span that is built
+        self.start_ns = time.time_ns()
+        if lazy:
+            self.span = _placeholder(parent, name)
+        else:
+            self.span = tracer.start_span(
+                name, parent, _SERVER, start_time=self.start_ns, record_exception=False
+            )
+            if self.span.is_recording():
+                self.span.set_attributes(attributes())
+
+    def sampled(self) -> bool:
+        return self.span.get_span_context().trace_flags.sampled
+
+    def finish(
+        self, tracer: trace.Tracer, status: int, route: str | None, error: BaseException | None
+    ) -> None:
+        span = self.span
+        if self.lazy:  # built now, if the trace is kept
+            ids = span.get_span_context()
+            keep = keeper()
+            if not ids.trace_flags.sampled or keep is None:
+                return
+            end_ns = time.time_ns()
+            failed = error is not None or status >= 500
+            if not keep.verdict(ids.trace_id, (end_ns - self.start_ns) / 1e9, failed):
+                keep.discard(ids.trace_id)
+                return
+            built = build_span(
+                tracer, ids, self.name, self.parent, _SERVER, self.attributes(), self.start_ns
+            )
+            _end(built, status, route, error, end_ns)
+            return
+        _end(span, status, route, error)
+
+
+def _end(
+    span: trace.Span,
+    status: int,
+    route: str | None,
+    error: BaseException | None,
+    end_ns: int | None = None,
+) -> None:
     if span.is_recording():
         span.set_attribute("http.response.status_code", status)
         if route:
@@ -86,7 +178,7 @@ def _end(span: trace.Span, status: int, route: str | None, error: BaseException 
         elif status >= 500:
             span.set_attribute("error.type", str(status))
             span.set_status(Status(StatusCode.ERROR))
-    span.end()
+    span.end(end_ns)
 
 
 class WsgiTracing:
@@ -101,6 +193,7 @@ class WsgiTracing:
         self.app = app
         self.excluded = excluded
         self.tracer = _tracer(tracer_provider)
+        self.lazy = tracer_provider is None  # the process's provider: spans only when kept
         # environ keys of the propagation headers, e.g. HTTP_TRACEPARENT
         self.fields = tuple(("HTTP_" + f.upper().replace("-", "_"), f) for f in _header_fields())
 
@@ -113,34 +206,23 @@ class WsgiTracing:
         carrier = {f: environ[k] for k, f in self.fields if k in environ}
         parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
         method = environ.get("REQUEST_METHOD", "GET")
-        span = self.tracer.start_span(
-            method if method in _KNOWN else "HTTP", parent, _SERVER, record_exception=False
+        req = _Request(
+            self.tracer,
+            self.lazy,
+            parent,
+            method if method in _KNOWN else "HTTP",
+            lambda: _wsgi_attributes(environ, method, path),
         )
-        if span.is_recording():
-            span.set_attributes(
-                {
-                    "http.request.method": method if method in _KNOWN else "_OTHER",
-                    "url.scheme": environ.get("wsgi.url_scheme", "http"),
-                    "url.path": path,
-                    "server.address": environ.get("SERVER_NAME", ""),
-                    "server.port": int(environ.get("SERVER_PORT") or 0),
-                    "network.protocol.version": environ.get("SERVER_PROTOCOL", "HTTP/1.1")[5:],
-                    "client.address": environ.get("REMOTE_ADDR", ""),
-                    "user_agent.original": environ.get("HTTP_USER_AGENT", ""),
-                }
-            )
-        token = context.attach(trace.set_span_in_context(span, parent))
+        token = context.attach(trace.set_span_in_context(req.span, parent))
         status = [500]
-        answer = parent is not None and span.is_recording()  # a traced caller listens
-        t0 = time.perf_counter()
+        answer = parent is not None and req.sampled()  # a traced caller listens
 
         def start(code: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
             status[0] = int(code[:3])
             if answer:
-                ctx = span.get_span_context()
-                value = traceresponse(
-                    ctx.trace_id, ctx.span_id, time.perf_counter() - t0, status[0] >= 500
-                )
+                ctx = req.span.get_span_context()
+                seconds = (time.time_ns() - req.start_ns) / 1e9
+                value = traceresponse(ctx.trace_id, ctx.span_id, seconds, status[0] >= 500)
                 if value is not None:
                     headers = [*headers, (TRACERESPONSE, value)]
             return start_response(code, headers, *exc)
@@ -148,13 +230,26 @@ class WsgiTracing:
         try:
             body = self.app(environ, start)
         except BaseException as exc:
-            _end(span, 500, _flask_route(environ), exc)
+            req.finish(self.tracer, 500, _flask_route(environ), exc)
             raise
         finally:
             context.detach(token)
         # Flask builds the body before returning: the span ends with the answer made.
-        _end(span, status[0], _flask_route(environ), None)
+        req.finish(self.tracer, status[0], _flask_route(environ), None)
         return body
+
+
+def _wsgi_attributes(environ: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    return {
+        "http.request.method": method if method in _KNOWN else "_OTHER",
+        "url.scheme": environ.get("wsgi.url_scheme", "http"),
+        "url.path": path,
+        "server.address": environ.get("SERVER_NAME", ""),
+        "server.port": int(environ.get("SERVER_PORT") or 0),
+        "network.protocol.version": environ.get("SERVER_PROTOCOL", "HTTP/1.1")[5:],
+        "client.address": environ.get("REMOTE_ADDR", ""),
+        "user_agent.original": environ.get("HTTP_USER_AGENT", ""),
+    }
 
 
 ROUTE_KEY = "slolab.route"
@@ -214,6 +309,7 @@ class AsgiTracing:
         self.app = app
         self.excluded = excluded
         self.tracer = _tracer(tracer_provider)
+        self.lazy = tracer_provider is None  # the process's provider: spans only when kept
         self.fields = frozenset(f.encode() for f in _header_fields())
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -223,46 +319,50 @@ class AsgiTracing:
         carrier = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in self.fields}
         parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
         method = scope["method"]
-        span = self.tracer.start_span(
-            method if method in _KNOWN else "HTTP", parent, _SERVER, record_exception=False
+        req = _Request(
+            self.tracer,
+            self.lazy,
+            parent,
+            method if method in _KNOWN else "HTTP",
+            lambda: _asgi_attributes(scope, method),
         )
-        if span.is_recording():
-            server = scope.get("server") or ("", 0)
-            client = scope.get("client") or ("", 0)
-            ua = next((v for k, v in scope["headers"] if k == b"user-agent"), b"")
-            span.set_attributes(
-                {
-                    "http.request.method": method if method in _KNOWN else "_OTHER",
-                    "url.scheme": scope.get("scheme", "http"),
-                    "url.path": scope["path"],
-                    "server.address": server[0] or "",
-                    "server.port": server[1] or 0,
-                    "network.protocol.version": scope.get("http_version", "1.1"),
-                    "client.address": client[0] or "",
-                    "user_agent.original": ua.decode("latin-1"),
-                }
-            )
-        token = context.attach(trace.set_span_in_context(span, parent))
-        if parent is not None and span.is_recording():  # a traced caller listens
-            send = _answering(send, span, time.perf_counter())
+        token = context.attach(trace.set_span_in_context(req.span, parent))
+        if parent is not None and req.sampled():  # a traced caller listens
+            send = _answering(send, req)
         watch = ResponseWatch(send)
         try:
             await self.app(scope, receive, watch)
         except BaseException as exc:
-            _end(span, 500, _asgi_route(scope), exc)
+            req.finish(self.tracer, 500, _asgi_route(scope), exc)
             raise
         finally:
             context.detach(token)
-        _end(span, watch.status, _asgi_route(scope), None)
+        req.finish(self.tracer, watch.status, _asgi_route(scope), None)
 
 
-def _answering(send: Any, span: trace.Span, t0: float) -> Any:
+def _asgi_attributes(scope: dict[str, Any], method: str) -> dict[str, Any]:
+    server = scope.get("server") or ("", 0)
+    client = scope.get("client") or ("", 0)
+    ua = next((v for k, v in scope["headers"] if k == b"user-agent"), b"")
+    return {
+        "http.request.method": method if method in _KNOWN else "_OTHER",
+        "url.scheme": scope.get("scheme", "http"),
+        "url.path": scope["path"],
+        "server.address": server[0] or "",
+        "server.port": server[1] or 0,
+        "network.protocol.version": scope.get("http_version", "1.1"),
+        "client.address": client[0] or "",
+        "user_agent.original": ua.decode("latin-1"),
+    }
+
+
+def _answering(send: Any, req: _Request) -> Any:
     """``send`` with a ``traceresponse`` header added to the response's start."""
 
     async def answer(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            ctx = span.get_span_context()
-            seconds = time.perf_counter() - t0
+            ctx = req.span.get_span_context()
+            seconds = (time.time_ns() - req.start_ns) / 1e9
             value = traceresponse(ctx.trace_id, ctx.span_id, seconds, message["status"] >= 500)
             if value is not None:
                 headers = [*message.get("headers", ()), (b"traceresponse", value.encode())]

@@ -14,26 +14,31 @@ import os
 import sys
 import threading
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import StatusCode
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import SpanContext, StatusCode
 
 from slolab.envconfig import env_float
 
 __all__ = [
     "TRACERESPONSE",
+    "ChosenIds",
     "KeepPolicy",
     "TailKeepProcessor",
+    "build_span",
     "configure_logging",
     "fastapi_options",
     "flush_tracing_at_exit",
     "instrument_fastapi",
     "instrument_flask",
     "instrumentation_enabled",
+    "keeper",
     "setup_tracing",
     "shutdown_tracing",
     "trace_exemplar",
@@ -180,6 +185,10 @@ class TailKeepProcessor(SpanProcessor):
             self._waiting(trace_id).keep = True
             return True
 
+    def discard(self, trace_id: int) -> None:
+        """Drop a local trace whose root is never built (``slolab.httptrace``)."""
+        self._pending.pop(trace_id, None)  # one atomic dict operation: no lock needed
+
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         pass
 
@@ -215,6 +224,47 @@ class TailKeepProcessor(SpanProcessor):
 
 
 _keeper: TailKeepProcessor | None = None
+
+
+def keeper() -> TailKeepProcessor | None:
+    """This process's keep decision; None when traces are not exported (or not ours)."""
+    return _keeper
+
+
+_chosen: ContextVar[SpanContext | None] = ContextVar("slolab_chosen_ids", default=None)
+
+
+class ChosenIds(RandomIdGenerator):
+    """The SDK's random ids, except for a span built after the fact (``build_span``):
+    it gets the ids its request already carried in logs, exemplars and calls."""
+
+    def generate_span_id(self) -> int:
+        chosen = _chosen.get()
+        return super().generate_span_id() if chosen is None else chosen.span_id
+
+    def generate_trace_id(self) -> int:
+        chosen = _chosen.get()
+        return super().generate_trace_id() if chosen is None else chosen.trace_id
+
+
+def build_span(
+    tracer: trace.Tracer,
+    ids: SpanContext,
+    name: str,
+    parent: Any,
+    kind: trace.SpanKind,
+    attributes: dict[str, Any],
+    start_ns: int,
+) -> trace.Span:
+    """Start an SDK span that began at ``start_ns`` with the given ids (``ChosenIds``)."""
+    token = _chosen.set(ids)
+    try:
+        return tracer.start_span(
+            name, parent, kind, attributes=attributes, start_time=start_ns, record_exception=False
+        )
+    finally:
+        _chosen.reset(token)
+
 
 # W3C Trace Context level 2: the callee's answer, ``00-{trace id}-{its span id}-{flags}``.
 TRACERESPONSE = "traceresponse"
@@ -286,7 +336,7 @@ def setup_tracing(service: str) -> TracerProvider | None:
         resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
         # The sampler comes from OTEL_TRACES_SAMPLER(_ARG); the SDK default is
         # parentbased_always_on, which keeps one trace across both services.
-        provider = TracerProvider(resource=resource)
+        provider = TracerProvider(resource=resource, id_generator=ChosenIds())
         if _export_endpoint_configured():
             # Imported lazily: the exporter pulls in requests/protobuf.
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

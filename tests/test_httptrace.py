@@ -283,6 +283,52 @@ def test_asgi_tells_a_traced_caller_whether_it_keeps_the_trace(keeper: Any) -> N
     assert "traceresponse" not in client.get("/predict/x").headers
 
 
+class _CountingKeep(TailKeepProcessor):
+    """The keep decision, counting every SDK span started in the process."""
+
+    started = 0
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.started += 1
+
+
+def test_a_dropped_request_builds_no_sdk_span_but_carries_its_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exported = _Kept()
+    keep = _CountingKeep(exported, KeepPolicy(slow_s=0.5, ratio=0.0))  # type: ignore[arg-type]
+    provider = TracerProvider(id_generator=telemetry.ChosenIds())
+    provider.add_span_processor(keep)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)  # the process's
+    monkeypatch.setattr(telemetry, "_keeper", keep)
+    seen: list[Any] = []
+    app = Flask(__name__)
+
+    @app.get("/items/<item_id>")
+    def item(item_id: str) -> tuple[dict[str, str], int]:
+        seen.append(trace.get_current_span().get_span_context())
+        return {"id": item_id}, 503 if item_id == "down" else 200
+
+    trace_flask(app)  # no provider given: the process's, spans only when kept
+    client = app.test_client()
+    caller = {"traceparent": f"00-{TRACE_ID}-{PARENT}-01"}
+    for i in range(10):
+        assert client.get(f"/items/{i}").status_code == 200
+    assert keep.started == 0 and exported.spans == []  # no span object, no processor
+    assert all(c.is_valid and c.trace_flags.sampled for c in seen)  # ids for logs, calls
+    assert len({c.trace_id for c in seen}) == 10
+
+    assert client.get("/items/down", headers=caller).status_code == 503
+    (span,) = exported.spans
+    # Built after the fact with the ids the request ran under, its caller as parent.
+    assert span.context.span_id == seen[-1].span_id and span.context.trace_id == seen[-1].trace_id
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert format(span.parent.span_id, "016x") == PARENT
+    assert span.name == "GET /items/<item_id>" and set(span.attributes) == SEMCONV | {"error.type"}
+    assert span.status.status_code is StatusCode.ERROR and span.end_time > span.start_time
+    assert keep._pending == {}
+
+
 @pytest.mark.parametrize(
     ("value", "kept"),
     [
