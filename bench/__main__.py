@@ -3,6 +3,7 @@
 .venv/bin/python -m bench                               # the full run, about 5 minutes
 .venv/bin/python -m bench --seconds 3 --rounds 1 --no-write   # a quick look
 .venv/bin/python -m bench --render bench/results/latest.json  # tables again, no measuring
+.venv/bin/python -m bench --calls 0 ...                 # wall clock only, no instruction counts
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import report
+from bench import instructions, report
 from bench.run import MODES, WORKLOADS, Options, as_dicts, run_all
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a setting for both services in every configuration, "
                    "e.g. PREDICTOR_WORKERS=2 (repeatable)")  # fmt: skip
+    p.add_argument("--calls", type=int, default=200,
+                   help="requests counted per configuration under callgrind (0: skip)")  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="print only; leave the doc alone")
     p.add_argument("--results", type=Path, default=None, metavar="JSON",
                    help="save the runs here (default: bench/results/latest.json)")  # fmt: skip
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         modes = tuple(x.strip() for x in args.modes.split(",") if x.strip())
         if not modes or set(modes) - set(MODES):
             _parser().error(f"--modes: choose from {', '.join(MODES)}")
+        if args.calls < 0:
+            _parser().error("--calls must be 0 or more")
         if args.rounds < 1 or args.seconds < 1:
             _parser().error("--rounds and --seconds must be at least 1")
         service_env = tuple(tuple(kv.split("=", 1)) for kv in args.set)
@@ -81,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         mach = report.machine()
         runs = run_all(opts, _log)
+        counted = [m for m in instructions.MODES if m in modes]
+        counts = (
+            instructions.count(only, tuple(counted), args.calls, _log)
+            if args.calls > 0 and counted
+            else []
+        )
         _log(f"done in {time.monotonic() - started:.0f} s")
         results = {
             "machine": mach,
@@ -89,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             else "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
             "options": asdict(opts),
             "runs": as_dicts(runs),
+            "instructions": [asdict(c) for c in counts],
         }
     block = report.render(results)
     print(block)

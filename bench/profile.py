@@ -61,7 +61,9 @@ def _configure(mode: str, workload: str) -> None:
     if mode == INSTRUMENTATOR and workload != "predict":
         raise SystemExit(f"--mode {INSTRUMENTATOR} measures the predictor only")
     settings, exporting = COMPONENTS.get(mode, (None, mode in EXPORTING))
-    os.environ.update(settings or CONFIGS["off" if mode == INSTRUMENTATOR else mode])
+    if settings is None:
+        settings = CONFIGS["off" if mode == INSTRUMENTATOR else mode]
+    os.environ.update(settings)
     if exporting:
         # By default nothing listens there: batches are encoded, then fail fast (no
         # network cost); bench.instructions gives a discarding endpoint instead.
