@@ -96,6 +96,24 @@ def test_render_has_every_section_and_row() -> None:
             assert len({row.count(" | ") for row in rows if not row.startswith("|---")}) == 1
 
 
+def test_instruction_counts_are_judged_against_the_cpu_targets() -> None:
+    def count(workload: str, mode: str, millions: float) -> dict[str, Any]:
+        return {"workload": workload, "mode": mode, "calls": 100, "instructions": millions * 1e8}
+
+    counts = [
+        count("list", "off", 2.0), count("list", "metrics", 2.04), count("list", "default", 2.4),
+        count("predict", "off", 1.0), count("predict", "default", 1.1),
+    ]  # fmt: skip
+    text = "\n".join(report._instructions_section(counts))
+    (list_row,) = [line for line in text.splitlines() if line.startswith("| list |")]
+    cells = list_row.split(" | ")
+    assert cells[1] == "2.000 M"
+    assert cells[2] == "2.040 M (+2.0%) ≤ 5% met"
+    assert cells[3] == "2.400 M (+20.0%) ≤ 15% **missed** |"
+    assert "| predict | 1.000 M |  | 1.100 M (+10.0%) ≤ 15% met |" in text
+    assert report._instructions_section([]) == []
+
+
 def test_update_doc_replaces_only_the_generated_block(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     report.update_doc(doc, f"{report.BEGIN}\nfirst\n{report.END}")
