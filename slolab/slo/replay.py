@@ -29,6 +29,7 @@ phase, hence results agree to one evaluation interval.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -243,6 +244,22 @@ def inline(expr: str, group: Mapping[str, Any], depth: int = 0) -> str:
     return _SELECTOR.sub(replace, expr)
 
 
+# A label no series has: a selector matching it empty (every series) is sent to the
+# source by the scratch Prometheus's remote read, one without it is not.
+SOURCE_MARK = "slolab_replay_source"
+_RAW = re.compile(r"(?<![\w:\"])(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{")
+
+
+def mark_raw(expr: str, recorded: set[str]) -> str:
+    """``expr`` with every selector of a series not in ``recorded`` marked SOURCE_MARK."""
+
+    def mark(m: re.Match[str]) -> str:
+        name = m.group("name")
+        return m.group(0) if name in recorded else f'{name}{{{SOURCE_MARK}="", '
+
+    return _RAW.sub(mark, expr).replace(', }', "}")
+
+
 # --- OpenMetrics and blocks --------------------------------------------------------
 
 
@@ -317,8 +334,11 @@ def blocks_by_day(
 class ScratchPrometheus:
     """A Prometheus on a free port serving ``data_dir``: no scraping, no rules."""
 
-    def __init__(self, tools: Tools, data_dir: Path, ready_timeout: float = 120) -> None:
+    def __init__(
+        self, tools: Tools, data_dir: Path, source: str | None = None, ready_timeout: float = 120
+    ) -> None:
         self.tools, self.data_dir, self.ready_timeout = tools, data_dir, ready_timeout
+        self.source = source
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -335,7 +355,15 @@ class ScratchPrometheus:
         work = self.tools.work
         work.mkdir(parents=True, exist_ok=True)
         config = work / "scratch-prometheus.yml"
-        config.write_text("global: {}\n", encoding="utf-8")
+        settings: dict[str, Any] = {"global": {}}
+        if self.source is not None:
+            # Raw series stay where they are: selectors marked by mark_raw() are read from
+            # the source (remote read), the recorded ones from the scratch TSDB only.
+            settings["remote_read"] = [{
+                "url": self.source.rstrip("/") + "/api/v1/read", "read_recent": True,
+                "required_matchers": {SOURCE_MARK: ""}, "remote_timeout": "5m",
+            }]  # fmt: skip
+        config.write_text(json.dumps(settings), encoding="utf-8")
         with socket.socket() as sock:  # a free port (the OS's pick), released for Prometheus
             sock.bind((self.tools.host, 0))
             port = sock.getsockname()[1]
@@ -510,7 +538,11 @@ def replay(
             progress(done, total, what)
 
     kept: list[Recorded] = []
-    scratch_prom = ScratchPrometheus(tools, data)
+    scratch_prom = ScratchPrometheus(tools, data, source)
+    if source is not None:
+        chosen = [(g, {**r, "expr": mark_raw(str(r["expr"]), recorded_names)}) for g, r in chosen]
+        levels = [[(g, {**r, "expr": mark_raw(str(r["expr"]), recorded_names)}) for g, r in level]
+                  for level in levels]  # fmt: skip
     began = time.monotonic()
     try:
         for n, level in enumerate(levels):
