@@ -9,7 +9,8 @@ promtool's rule importer: docs/benchmarks.md (the importer is the anchor).
 
 Beside each page and ticket episode stands the budget it spent (bad events
 during it ÷ (budget x events of the period ending then), from raw series as
-``slo incidents`` computes it). Two findings per SLO:
+``slo incidents`` counts them; one budget per SLO: that of the period ending
+with the window, so the episodes' shares add up). Two findings per SLO:
 
 - *missed*: stretches of consecutive hours burning faster than 1x that
   together spent at least ``missed_share`` of the budget while no page fired;
@@ -155,16 +156,23 @@ def _retention(prom: Prometheus) -> str | None:
     return flags.get("storage.tsdb.retention.time") if isinstance(flags, dict) else None
 
 
-def _spent(prom: Prometheus, slo: SLO, start: float, end: float) -> float | None:
-    """Share of the period's budget spent by the bad events of [start, end]."""
+def _allowed(prom: Prometheus, slo: SLO, end: float) -> float | None:
+    """The error budget in events: budget x the events of the period ending at ``end``."""
+    _, period_q = counts_queries(slo, slo.period_str)
+    total = prom.value(period_q, end)
+    return budget.error_budget(slo.objective) * total if total else None
+
+
+def _spent(
+    prom: Prometheus, slo: SLO, start: float, end: float, allowed: float | None
+) -> float | None:
+    """Share of the budget (``allowed`` events) spent by the bad events of [start, end]."""
     seconds = max(int(end - start), 60)
     good_q, total_q = counts_queries(slo, format_duration(timedelta(seconds=seconds)))
     good, total = prom.value(good_q, end), prom.value(total_q, end)
-    _, period_q = counts_queries(slo, slo.period_str)
-    period_total = prom.value(period_q, end)
-    if good is None or total is None or not period_total:
+    if good is None or total is None or not allowed:
         return None
-    return max(total - min(good, total), 0.0) / (budget.error_budget(slo.objective) * period_total)
+    return max(total - min(good, total), 0.0) / allowed
 
 
 def _hourly(prom: Prometheus, slo: SLO, start: float, end: float) -> list[tuple[float, float]]:
@@ -180,9 +188,7 @@ def _hourly(prom: Prometheus, slo: SLO, start: float, end: float) -> list[tuple[
         return out
 
     good, total = series(good_q), series(total_q)
-    _, period_q = counts_queries(slo, slo.period_str)
-    period_total = prom.value(period_q, end) or 0.0
-    allowed = budget.error_budget(slo.objective) * period_total
+    allowed = _allowed(prom, slo, end)
     if not allowed:
         return []
     return [(t, max(n - min(good.get(t, n), n), 0.0) / allowed) for t, n in sorted(total.items())]
@@ -241,9 +247,11 @@ def run(
                                                 None))  # fmt: skip
             results = []
             for slo in slos:
+                allowed = _allowed(prom, slo, end)
                 eps = sorted(
                     (Episode(e.slo, e.alert, e.severity, e.start, e.end,
-                             _spent(prom, slo, e.start, e.end or end)) for e in by_slo[slo.name]),
+                             _spent(prom, slo, e.start, e.end or end, allowed))
+                     for e in by_slo[slo.name]),
                     key=lambda e: (e.start, e.alert),
                 )  # fmt: skip
                 hourly = _hourly(prom, slo, start, end)
@@ -256,7 +264,7 @@ def run(
                     burn.append((t, acc))
                 results.append(SLOBacktest(
                     slo, eps, _missed(hourly, slo, pages, end, missed_share), noisy,
-                    _spent(prom, slo, start, end), burn,
+                    _spent(prom, slo, start, end, allowed), burn,
                 ))  # fmt: skip
     except PrometheusError as exc:
         raise BacktestError(str(exc)) from None
@@ -268,9 +276,7 @@ def run(
 # --- comparing two specs ------------------------------------------------------------------
 
 
-def compare(
-    a: Backtest, b: Backtest
-) -> dict[str, list[tuple[Episode | None, Episode | None]]]:
+def compare(a: Backtest, b: Backtest) -> dict[str, list[tuple[Episode | None, Episode | None]]]:
     """Per SLO name (in either), each alert's episodes paired where they overlap."""
     out: dict[str, list[tuple[Episode | None, Episode | None]]] = {}
     left = {r.slo.name: r.episodes for r in a.slos}
@@ -401,12 +407,26 @@ def to_html(bt: Backtest, other: Backtest | None = None) -> str:
         for n, x in enumerate(runs):
             label = bt.label if n == 0 else (other.label if other else "")
             points = [(datetime.fromtimestamp(t, UTC), 1 - v) for t, v in x.burn_down]
-            bands = [(datetime.fromtimestamp(e.start, UTC),
-                      datetime.fromtimestamp(e.end or bt.end, UTC), e.page) for e in x.episodes]
+            bands = [
+                (
+                    datetime.fromtimestamp(e.start, UTC),
+                    datetime.fromtimestamp(e.end or bt.end, UTC),
+                    e.page,
+                )
+                for e in x.episodes
+            ]
             body.append(burn_down_svg(f"{label}: budget left (pages red, tickets amber)",
                                       points, start, end, bands))  # fmt: skip
-            rows = [[_kind(e), _when(e.start), _when(e.end) if e.end else "(firing)",
-                     _dur(e.duration(bt.end)), _pct(e.budget_spent)] for e in x.episodes]
+            rows = [
+                [
+                    _kind(e),
+                    _when(e.start),
+                    _when(e.end) if e.end else "(firing)",
+                    _dur(e.duration(bt.end)),
+                    _pct(e.budget_spent),
+                ]
+                for e in x.episodes
+            ]
             if rows:
                 body.append(html_table(["alert", "start", "end", "duration", "budget spent"],
                                        rows))  # fmt: skip

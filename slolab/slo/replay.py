@@ -36,6 +36,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -257,7 +258,7 @@ def mark_raw(expr: str, recorded: set[str]) -> str:
         name = m.group("name")
         return m.group(0) if name in recorded else f'{name}{{{SOURCE_MARK}="", '
 
-    return _RAW.sub(mark, expr).replace(', }', "}")
+    return _RAW.sub(mark, expr).replace(", }", "}")
 
 
 # --- OpenMetrics and blocks --------------------------------------------------------
@@ -570,9 +571,15 @@ def replay(
         states: list[AlertState] = []
         if chosen:
             scratch_prom.start()
-            with Prometheus(scratch_prom.url, timeout=timeout) as prom:
-                for group, rule in chosen:
-                    states += _alert_states(prom, group, rule, start, end)
+
+            def one(item: tuple[Mapping[str, Any], Mapping[str, Any]]) -> list[AlertState]:
+                with Prometheus(scratch_prom.url, timeout=timeout) as prom:
+                    return _alert_states(prom, item[0], item[1], start, end)
+
+            # Two queries at once: Prometheus runs each on one core.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                for (_, rule), found in zip(chosen, pool.map(one, chosen), strict=True):
+                    states += found
                     tick(str(rule["alert"]))
         took["alerts"] = round(time.monotonic() - began, 1)
     except PrometheusError as exc:

@@ -99,10 +99,29 @@ def _rule_manager(groups: list[dict], tmp: Path) -> dict[str, tuple[float, float
             for alert in (c.ALERT_PAGE, c.ALERT_TICKET)}  # fmt: skip
 
 
+def test_a_spec_that_does_not_validate_is_an_error_before_any_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SPEC.replace("objective: 99.9", "objective: 120"))
+    out = tmp_path / "bt.md"
+    argv = ["slo", "backtest", "--prometheus", "http://127.0.0.1:9", "-o", str(out)]
+    assert main([*argv, "-f", str(bad)]) == 2
+    assert "objective" in capsys.readouterr().err
+    good = tmp_path / "slos.yaml"
+    good.write_text(SPEC)
+    assert main([*argv, "-f", str(good), "--compare", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"--compare {bad}" in err and "objective" in err
+    assert not out.exists()
+
+
 @needs_prometheus
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_backtest_episodes_equal_the_rule_managers(tmp_path: Path) -> None:
+def test_backtest_episodes_equal_the_rule_managers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = tmp_path / "slos.yaml"
     spec.write_text(SPEC)
     (slo,) = load(spec)
@@ -118,6 +137,20 @@ def test_backtest_episodes_equal_the_rule_managers(tmp_path: Path) -> None:
         argv = ["slo", "backtest", "-f", str(spec), "--prometheus", url, "--since", f"{HOURS}h",
                 "--end", end, "--format", "json", "-o", str(tmp_path / "bt.json")]  # fmt: skip
         assert main(argv) == 0
+        # Bad input: exit 2, what is missing and what was checked, no output file.
+        out = tmp_path / "bad.md"
+        argv[argv.index("-o") + 1] = str(out)
+        assert main([*argv, "--since", "3d"]) == 2  # longer than the data held
+        err = capsys.readouterr().err
+        assert "shop-availability: no events in the first hour" in err
+        assert "http_requests_total" in err and "retention is 400d" in err, err
+        missing = tmp_path / "missing.yaml"
+        missing.write_text(SPEC.replace('job="shop"', 'job="gone"'))
+        argv[argv.index("-f") + 1] = str(missing)
+        assert main(argv) == 2  # a Prometheus without the SLO's series
+        err = capsys.readouterr().err
+        assert 'job="gone"' in err and "last hour" in err, err
+        assert not out.exists()
     (result,) = got.slos
     reference = _rule_manager(groups, tmp_path)
     for alert, (first, last, count) in reference.items():
@@ -133,10 +166,11 @@ def test_backtest_episodes_equal_the_rule_managers(tmp_path: Path) -> None:
     # The outage's page spent what the outage spent (the rest of the window is clean).
     page = next(e for e in result.episodes if e.alert == c.ALERT_PAGE)
     assert page.start - t0 < OUTAGES[1][0]
-    # Bad events while it fired ÷ (budget x the events of the period ending then: here
-    # all since the first sample), as `slo incidents` counts it.
-    assert page.end is not None
+    # Bad events while it fired ÷ (budget x the events of the period ending with the
+    # window: here all 8 hours of them).
     bad = (OUTAGES[0][1] - max(page.start - t0, OUTAGES[0][0])) * RATE
-    assert page.budget_spent == pytest.approx(bad / (0.001 * (page.end - t0) * RATE), rel=0.05)
+    assert page.budget_spent == pytest.approx(bad / (0.001 * HOURS * 3600 * RATE), rel=0.05)
+    assert result.spent is not None
+    assert sum(e.budget_spent or 0 for e in result.episodes if e.page) <= result.spent
     written = json.loads((tmp_path / "bt.json").read_text())
     assert len(written["backtest"]["slos"][0]["episodes"]) == len(result.episodes)
