@@ -1,5 +1,5 @@
 """``slolab slo`` commands that query Prometheus: status, gate, report, trends, query, incidents,
-backtest."""
+backtest, cost."""
 
 from __future__ import annotations
 
@@ -219,6 +219,18 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cost(args: argparse.Namespace) -> int:
+    from slolab.slo import cost
+
+    slos = common.selected(args)
+    at = (args.at or datetime.now(UTC)).timestamp()
+    with common.prometheus(args) as prom:
+        found = cost.measure(prom, slos, at, rounds=args.rounds)
+    text = cost.to_markdown(found, len(slos), args.slos, args.warn_share)
+    common.write(text, args.output, f"{len(found)} groups")
+    return 0
+
+
 def _cmd_trends(args: argparse.Namespace) -> int:
     from slolab.slo.trends import analyse, render
 
@@ -300,6 +312,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-share", type=float, default=0.005, metavar="SHARE",
                    help="report pages during which less than this share went "
                    "(default: %(default)s)")  # fmt: skip
+
+    p = add("cost", "what the generated rules cost Prometheus per group (series, samples, time, "
+            "cores, memory), beside the Pyrra and Sloth styles", _cmd_cost)  # fmt: skip
+    p.add_argument("--slos", type=int, metavar="N",
+                   help="also project the totals to N SLOs like these")  # fmt: skip
+    p.add_argument("--rounds", type=int, default=3,
+                   help="evaluations per rule, median taken (default: %(default)s)")  # fmt: skip
+    p.add_argument("--warn-share", type=float, default=0.5, metavar="SHARE",
+                   help="warn when a group takes more than this share of its interval "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--at", type=common.instant, help="evaluation time (default: now)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
 
     p = add("incidents", "page/ticket episodes from the ALERTS history, with postmortem "
             "skeletons", _cmd_incidents)  # fmt: skip
