@@ -174,3 +174,28 @@ def test_backtest_episodes_equal_the_rule_managers(
     assert sum(e.budget_spent or 0 for e in result.episodes if e.page) <= result.spent
     written = json.loads((tmp_path / "bt.json").read_text())
     assert len(written["backtest"]["slos"][0]["episodes"]) == len(result.episodes)
+
+
+def _result(label: str, episodes: list[backtest.Episode], tmp: Path) -> backtest.Backtest:
+    spec = tmp / f"{label}.yaml"
+    spec.write_text(SPEC)
+    (slo,) = load(spec)
+    burn = [(3600.0 * h, 0.01 * h) for h in range(1, 9)]
+    result = backtest.SLOBacktest(slo, episodes, [], [], 0.08, burn)
+    return backtest.Backtest(label, "http://prom", 0.0, 8 * 3600.0, [result], {})
+
+
+def test_compare_pairs_overlapping_episodes_and_renders_every_format(tmp_path: Path) -> None:
+    page = backtest.Episode("shop-availability", c.ALERT_PAGE, c.SEVERITY_PAGE, 600, 1800, 0.02)
+    later = backtest.Episode("shop-availability", c.ALERT_PAGE, c.SEVERITY_PAGE, 900, 2100, 0.03)
+    extra = backtest.Episode("shop-availability", c.ALERT_PAGE, c.SEVERITY_PAGE, 9000, None, 0.001)
+    old = _result("main:slos.yaml", [page], tmp_path)
+    new = _result("slos.yaml", [later, extra], tmp_path)
+    assert backtest.compare(old, new) == {"shop-availability": [(page, later), (None, extra)]}
+    md = backtest.to_markdown(old, new)
+    assert "| main:slos.yaml | duration | budget | slos.yaml |" in md
+    assert "| — | — | — | page 1970-01-01 02:30 UTC → (firing at the end) |" in md
+    html = backtest.to_html(old, new)
+    assert html.count("<svg") == 2 and html.count('fill="#cf222e" fill-opacity') == 3
+    body = json.loads(backtest.to_json(new))
+    assert [e["end"] for e in body["backtest"]["slos"][0]["episodes"]] == [2100, None]
