@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -246,6 +247,7 @@ def run(
                                                 state.labels.get(c.LABEL_SEVERITY, ""), a, ended,
                                                 None))  # fmt: skip
             results = []
+            began = time.monotonic()
             for slo in slos:
                 allowed = _allowed(prom, slo, end)
                 eps = sorted(
@@ -270,7 +272,8 @@ def run(
         raise BacktestError(str(exc)) from None
     except ReplayError as exc:
         raise BacktestError(f"the replay failed: {exc}") from None
-    return Backtest(label, url, start, end, results, done.took)
+    took = {**done.took, "budget": round(time.monotonic() - began, 1)}
+    return Backtest(label, url, start, end, results, took)
 
 
 # --- comparing two specs ------------------------------------------------------------------

@@ -82,4 +82,4 @@ def test_cost_agrees_with_bench_rulecost(tmp_path: Path, capsys: pytest.CaptureF
     for key, ms in bench_ms.items():
         if ms > 5:
             print(key, ms, mine[key].median_ms)
-            assert mine[key].median_ms / ms == pytest.approx(1, abs=0.9), key
+            assert 0.2 < mine[key].median_ms / ms < 5, key
