@@ -141,7 +141,8 @@ def run(days: int, slo_count: int, rounds: int) -> dict[str, Any]:
 
 def render(res: dict[str, Any]) -> str:
     lines = [
-        f"{res['days']} days at a 15 s scrape, {res['cpus']} CPUs, {res['rounds']} round(s), "
+        f"{res['days']} day{'s' if res['days'] != 1 else ''} at a 15 s scrape, "
+        f"{res['cpus']} CPUs, {res['rounds']} round(s), "
         "the two alternating on one Prometheus; medians.",
         "",
         "| spec | backtest (s) | peak memory (MiB) | episodes | promtool importer alone (s) "
