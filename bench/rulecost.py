@@ -46,8 +46,13 @@ import yaml
 
 from slolab.lab.procs import ManagedProcess, free_port, spawn
 from slolab.slo import conventions as c
+from slolab.slo.cost import (  # the styles `slolab slo cost` prices, in one place
+    SLOTH_RATIO,
+    ours,
+    raw_style,
+    sloth_style,
+)
 from slolab.slo.durations import parse_duration
-from slolab.slo.generate.rules import rule_groups
 from slolab.slo.model import SLO, LatencySLI, RatioSLI, from_spec, load, number
 from slolab.slo.simulate import selects, series_labels
 from slolab.slo.spec import parse_spec
@@ -57,12 +62,8 @@ DOC = REPO / "docs" / "benchmarks.md"
 RESULTS = REPO / "bench" / "results" / "rulecost.json"
 BEGIN, END = "<!-- rulecost:begin -->", "<!-- rulecost:end -->"
 SCRAPE = 15  # seconds between samples of the synthetic raw series
-SLOTH_STEP = "1m"  # Sloth records its SLIs at the global evaluation interval
 DAY = 86400
 STYLES = ("ours", "raw", "sloth")
-RAW_PERIOD = "bench:raw:ratio_period"
-SLOTH_RATIO = "bench:sloth:ratio_rate5m"
-SLOTH_PERIOD = "bench:sloth:ratio_period"
 
 
 def _log(msg: str) -> None:
@@ -337,38 +338,6 @@ def _write_rows(rows: list[tuple[str, str, np.ndarray, np.ndarray]], start: int,
 
 
 # --- rule sets ----------------------------------------------------------------------
-
-
-def ours(slos: Sequence[SLO]) -> list[dict[str, Any]]:
-    services = sorted({s.service for s in slos})
-    return [g for svc in services for g in rule_groups(svc, [s for s in slos if s.service == svc])]
-
-
-def _per_service(slos: Sequence[SLO], suffix: str, rule) -> list[dict[str, Any]]:
-    services = sorted({s.service for s in slos})
-    return [
-        {"name": f"{svc}-{suffix}", "interval": c.SLOW_INTERVAL,
-         "rules": [rule(s) for s in slos if s.service == svc]}
-        for svc in services
-    ]  # fmt: skip
-
-
-def raw_style(slos: Sequence[SLO]) -> list[dict[str, Any]]:
-    """Pyrra's period rules: summed increases of the raw counters over the period."""
-    return _per_service(slos, "period-raw", lambda s: {
-        "record": RAW_PERIOD, "labels": s.rule_labels,
-        "expr": s.sli.error_ratio_query(s.period_str, func="increase")})  # fmt: skip
-
-
-def sloth_style(slos: Sequence[SLO]) -> list[dict[str, Any]]:
-    """Sloth's period rules: the mean of the recorded 5m ratios over the period."""
-
-    def rule(s: SLO) -> dict[str, Any]:
-        sel = f"{SLOTH_RATIO}{s.selector}[{s.period_str}]"
-        return {"record": SLOTH_PERIOD, "labels": s.rule_labels,
-                "expr": f"sum_over_time({sel}) / count_over_time({sel})"}  # fmt: skip
-
-    return _per_service(slos, "period-sloth", rule)
 
 
 # --- Prometheus ---------------------------------------------------------------------

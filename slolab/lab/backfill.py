@@ -228,14 +228,20 @@ def backfill(
     end: float,
     tools: Tools,
 ) -> dict[str, float]:
-    """Write blocks for the raw ``openmetrics`` (by UTC day) and the rules ``wanted`` needs.
+    """Write blocks for the raw ``openmetrics`` (by UTC day), the rules ``wanted`` needs, and
+    the alerts' history.
 
-    The rules are evaluated against a scratch TSDB; ``data_dir`` then gets one
-    set of blocks per day holding raw and recorded series together (blocks that
-    overlap in time are merged by Prometheus at start, and were not all
-    queryable while it did). ``start``/``end`` bound the rule evaluation (unix
-    seconds). Returns seconds per stage (``raw``, ``rules``, ``blocks``).
+    The rules and alerts are replayed over a scratch TSDB
+    (:func:`slolab.slo.replay.replay`: each group at its own interval, ``for:``
+    honoured); ``data_dir`` then gets one set of blocks per day holding raw
+    series, recorded series (every RULE_STEP) and ``ALERTS``/``ALERTS_FOR_STATE``
+    together (blocks that overlap in time are merged by Prometheus at start, and
+    were not all queryable while it did). ``start``/``end`` bound the evaluation
+    (unix seconds). Returns seconds per stage (``raw``, ``rules``, ``alerts``,
+    ``blocks``).
     """
+    from slolab.slo import replay
+
     promtool, work, echo = tools.promtool, tools.work, tools.echo
     took: dict[str, float] = {}
     scratch = work / "scratch-tsdb"
@@ -247,38 +253,32 @@ def backfill(
     echo(f"lab: history: {len(openmetrics)} days of raw series in {took['raw']}s")
 
     groups = _load_groups(rule_files)
-    levels = rule_levels(groups, wanted)
-    began = time.monotonic()
-    temp = _TempPrometheus(tools.prometheus, scratch, work, tools.host)
-    recorded: list[tuple[str, str, list[tuple[float, float]]]] = []
+    keep = set().union(*rule_levels(groups, wanted))
     try:
-        for n, names in enumerate(levels):
-            temp.start()
-            try:
-                level = _evaluate_level(temp.url, groups, names, start, end)
-            finally:
-                temp.stop()
-            recorded.extend(level)
-            if n < len(levels) - 1:  # the next level reads these
-                path = work / f"recorded-level-{n}.om"
-                path.write_text(_recorded_text(level) + "# EOF\n", encoding="utf-8")
-                _blocks(promtool, path, scratch)
-    finally:
-        temp.stop()
-    took["rules"] = round(time.monotonic() - began, 1)
-    count = sum(len(names) for names in levels)
-    echo(f"lab: history: {count} recorded series names evaluated in {took['rules']}s "
-         f"({len(levels)} dependency levels)")  # fmt: skip
+        done = replay.replay(
+            groups, start, end,
+            replay.Tools(tools.promtool, tools.prometheus, work / "replay", tools.host),
+            scratch=scratch, alerts=_replayed_alert, keep=keep,
+            keep_step=RULE_STEP.total_seconds(), record_step=RULE_STEP.total_seconds(),
+        )  # fmt: skip
+    except replay.ReplayError as exc:
+        raise BackfillError(str(exc)) from None
+    took.update(done.took)
+    fired = sum(len(s.episodes()) for s in done.alerts)
+    echo(f"lab: history: {len(keep)} recorded series names evaluated in {took['rules']}s, "
+         f"alerts replayed in {took['alerts']}s ({fired} firing episodes)")  # fmt: skip
 
     began = time.monotonic()
     data_dir.mkdir(parents=True, exist_ok=True)
-    recorded_days = _by_day(recorded)
+    recorded_days = replay.split_by_day([*done.recorded, *replay.alert_series(done.alerts)])
     days = sorted(set(openmetrics) | set(recorded_days))
     for day in days:
         raw = openmetrics[day].read_text(encoding="utf-8") if day in openmetrics else ""
         combined = work / f"combined-{day}.om"
         combined.write_text(
-            raw.removesuffix("# EOF\n") + _recorded_text(recorded_days.get(day, [])) + "# EOF\n",
+            raw.removesuffix("# EOF\n")
+            + replay.openmetrics_text(recorded_days.get(day, []))
+            + "# EOF\n",
             encoding="utf-8",
         )
         _blocks(promtool, combined, data_dir)
@@ -287,3 +287,9 @@ def backfill(
     took["blocks"] = round(time.monotonic() - began, 1)
     echo(f"lab: history: {len(days)} days of blocks written in {took['blocks']}s")
     return took
+
+
+def _replayed_alert(rule: Mapping[str, Any]) -> bool:
+    """Every alert but SLOSLINoData: between incidents the generated past is sampled every
+    5 minutes, thinner than the shortest SLI windows (which see no data between samples)."""
+    return rule["alert"] != c.ALERT_NO_DATA

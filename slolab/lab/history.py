@@ -15,6 +15,7 @@ error ratio must be: the test compares it with ``slolab slo status``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 import time
@@ -40,6 +41,14 @@ __all__ = [
 ]
 
 STEP = timedelta(minutes=5)  # one sample per series every 5 minutes: 8,640 in 30 days
+# Around incidents the counters are sampled as the lab scrapes (every 15 s), from
+# DENSE_AROUND before each incident to DENSE_AROUND after it: a rate over the alerts'
+# shortest windows (5m, and 1m for a 1-day period) needs two samples in the window,
+# at every evaluation, or the replayed alerts would flicker where live ones fire.
+# Gauges (probes, the training time) stay on the 5-minute grid: sum/count over a
+# window weigh samples, not time, so denser samples would weigh the incident more.
+DENSE_STEP = timedelta(seconds=15)
+DENSE_AROUND = timedelta(hours=1)
 INSTANCE = "history"  # the generated series' instance label: never mistaken for a live target
 TASKS_PATH = "/api/tasks"
 PREDICTOR_HANDLER = "/predict"
@@ -115,6 +124,7 @@ class History:
     probe: dict[str, list[float]]  # service -> its blackbox probe's success per step
     trained: list[float]
     incidents: tuple[Incident, ...]
+    on_grid: list[bool]  # whether the step is on the 5-minute grid (gauges are written there)
 
 
 def _affected(
@@ -135,30 +145,50 @@ def generate(end: float, length: timedelta, incidents: tuple[Incident, ...] = IN
     step = STEP.total_seconds()
     end = end - end % step
     count = int(length.total_seconds() // step)
-    times = [end - (count - i) * step for i in range(1, count + 1)]
+    grid = [end - (count - i) * step for i in range(1, count + 1)]
     kept = tuple(i for i in incidents if i.ago <= length)
-    h = History(end, times, {}, {}, {}, [], [], {}, [], kept)
+    times = _times(grid, kept, end)
+    on_grid = set(grid)
+    # Each sample stands for the step it ends (as in `slo simulate`): a step's events
+    # are those since the step before, bad when the incident covers that time.
+    spans = [step, *(b - a for a, b in itertools.pairwise(times))]
+    h = History(end, times, {}, {}, {}, [], [], {}, [], kept, [t in on_grid for t in times])
     for service in ("tasks", "predictor"):
         req, err, slow = [], [], []
-        for t in times:
-            n = PEAK_RPS[service] * traffic_shape(t) * step
-            e = _affected(kept, service, "errors", t, end)
-            s = _affected(kept, service, "slow", t, end)
+        for t, span in zip(times, spans, strict=True):
+            n = PEAK_RPS[service] * traffic_shape(t) * span
+            e = _affected(kept, service, "errors", t - span, end)
+            s = _affected(kept, service, "slow", t - span, end)
             errors = n * (BASE_ERRORS[service] if e is None else e)
             req.append(n)
             err.append(errors)
             slow.append((n - errors) * (BASE_SLOW[service] if s is None else s))
         h.requests[service], h.errors[service], h.slow[service] = req, err, slow
-    for t, n in zip(times, h.requests["predictor"], strict=True):
+    for t, n, span in zip(times, h.requests["predictor"], spans, strict=True):
         fb = n * FEEDBACK_SHARE
-        drift = _affected(kept, "predictor", "drift", t, end)
+        drift = _affected(kept, "predictor", "drift", t - span, end)
         h.feedback.append(fb)
         h.correct.append(fb * (BASE_ACCURACY if drift is None else 1 - drift))
         for service in ("tasks", "predictor"):
-            down = _affected(kept, service, "probe", t, end) is not None
+            down = _affected(kept, service, "probe", t - step, end) is not None
             h.probe.setdefault(service, []).append(0.0 if down else 1.0)
         h.trained.append(t - t % RETRAIN_EVERY.total_seconds())
     return h
+
+
+def _times(grid: list[float], incidents: tuple[Incident, ...], end: float) -> list[float]:
+    """The 5-minute grid, with every DENSE_STEP around incidents of the counters."""
+    dense, every = set(grid), DENSE_STEP.total_seconds()
+    for inc in incidents:
+        if inc.kind == "probe":  # a gauge: the grid serves it (see DENSE_STEP)
+            continue
+        t = end - (inc.ago + DENSE_AROUND).total_seconds()
+        stop = end - (inc.ago - inc.duration - DENSE_AROUND).total_seconds()
+        while t <= min(stop, end):
+            if t > grid[0]:
+                dense.add(t)
+            t += every
+    return sorted(dense)
 
 
 def expected_error_ratio(h: History, slo_name: str, window: timedelta) -> float:
@@ -173,6 +203,7 @@ def expected_error_ratio(h: History, slo_name: str, window: timedelta) -> float:
     if slo_name == "model-freshness":
         return 0.0  # retrained every 30 minutes: always under the hour
     if kind == "uptime":
+        idx = [i for i in idx if h.on_grid[i]]
         return 1 - total(h.probe[service]) / len(idx)
     if kind == "accuracy":
         return 1 - total(h.correct) / total(h.feedback)
@@ -198,7 +229,11 @@ def _cumulative(values: list[float]) -> list[float]:
 
 
 def _series(h: History) -> Iterator[tuple[str, str, list[float]]]:
-    """(metric name, labels, value per step) of every generated series."""
+    """(metric name, labels, value per step) of every generated series.
+
+    Gauges get a value at every step too; :func:`write_openmetrics` writes
+    theirs on the 5-minute grid only (:data:`GAUGES`).
+    """
     jobs = {"tasks": JOBS["tasks"], "predictor": JOBS["predictor"]}
     for service in ("tasks", "predictor"):
         ok = [n - e for n, e in zip(h.requests[service], h.errors[service], strict=True)]
@@ -237,6 +272,9 @@ def _series(h: History) -> Iterator[tuple[str, str, list[float]]]:
         yield "probe_success", _labels(**probe), success
 
 
+GAUGES = frozenset({"probe_success", "model_last_trained_timestamp_seconds"})
+
+
 def _running(values: list[float]) -> list[float]:
     out, acc = [], 0.0
     for v in values:
@@ -261,8 +299,10 @@ def write_openmetrics(h: History, folder: Path) -> dict[str, Path]:
                 by_family.setdefault(name, []).append((labels, values))
             for name, members in by_family.items():
                 fh.write(f"# TYPE {name} unknown\n")
+                steps = [i for i in idx if h.on_grid[i]] if name in GAUGES else idx
                 for labels, values in members:
-                    fh.writelines(f"{name}{labels} {values[i]!r} {h.times[i]:.0f}\n" for i in idx)
+                    fh.writelines(f"{name}{labels} {values[i]!r} {h.times[i]:.0f}\n"
+                                  for i in steps)  # fmt: skip
             fh.write("# EOF\n")
         paths[day] = path
     return paths

@@ -205,6 +205,14 @@ class Prometheus:
         data = self._get("/api/v1/query_range", params, expr)
         return _matrix(data, expr)
 
+    def query_stats(self, expr: str, at: datetime | float | None = None) -> dict[str, Any]:
+        """The query API's statistics (``stats=all``) of evaluating ``expr`` at one instant."""
+        params: dict[str, Any] = {"query": expr, "timeout": f"{self.timeout:g}s", "stats": "all"}
+        if (t := _when(at)) is not None:
+            params["time"] = t
+        stats = self._get("/api/v1/query", params, expr).get("stats")
+        return stats if isinstance(stats, dict) else {}
+
     def samples(self, expr: str, at: datetime | float | None = None) -> list[Series]:
         """The raw samples of a range selector such as ``ALERTS[7d]`` (no step, no limit)."""
         params: dict[str, Any] = {"query": expr, "timeout": f"{self.timeout:g}s"}

@@ -50,6 +50,13 @@ def backfilled_prometheus(folder: Path, series: Mapping[str, Points]) -> Iterato
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    with serve_tsdb(data, folder) as url:
+        yield url
+
+
+@contextmanager
+def serve_tsdb(data: Path, folder: Path) -> Iterator[str]:
+    """Start Prometheus on the TSDB ``data`` (no targets, no rules); yield its base URL."""
     port = free_port()
     config = folder / "prometheus.yml"
     config.write_text("global: {evaluation_interval: 30s}\n", encoding="utf-8")

@@ -1,4 +1,5 @@
-"""``slolab slo`` commands that query Prometheus: status, gate, report, trends, query, incidents."""
+"""``slolab slo`` commands that query Prometheus: status, gate, report, trends, query, incidents,
+backtest, cost."""
 
 from __future__ import annotations
 
@@ -153,6 +154,83 @@ def _cmd_incidents(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_bar() -> Any:
+    """A progress callback drawing a bar on the terminal (stderr), or None when piped."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                   "{task.total}"), TimeElapsedColumn(), console=Console(stderr=True),
+                   transient=True)  # fmt: skip
+    task = bar.add_task("backtest", total=None)
+
+    def update(done: int, total: int, what: str) -> None:
+        bar.update(task, completed=done, total=total, description=f"replaying {what}")
+
+    return bar, update
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from slolab.slo import backtest as bt
+    from slolab.slo.diff import read_version
+    from slolab.slo.durations import parse_duration
+    from slolab.slo.query import prometheus_url
+    from slolab.slo.selection import select
+    from slolab.slo.spec import SpecError
+
+    slos = common.selected(args)
+    other = None
+    if args.compare:
+        try:
+            version = read_version(args.compare)
+            other = select(version.slos, args.service or (), args.slo or ())
+        except (SpecError, ValueError) as exc:
+            raise common.error(f"--compare {args.compare}: {exc}") from None
+    end = (args.end or datetime.now(UTC)).replace(microsecond=0).timestamp()
+    start = end - parse_duration(args.since).total_seconds()
+    url = prometheus_url(args.prometheus)
+    bar, update = _progress_bar()
+    runs = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="slolab-backtest-") as work:
+            if bar is not None:
+                bar.start()
+            try:
+                for label, chosen in ((args.file or "slos.yaml", slos), (args.compare, other)):
+                    if chosen is None:
+                        continue
+                    runs.append(bt.run(url, chosen, start, end, Path(work) / str(len(runs)),
+                                       label=label, missed_share=args.missed_share,
+                                       noise_share=args.noise_share, progress=update,
+                                       timeout=args.timeout))  # fmt: skip
+            finally:
+                if bar is not None:
+                    bar.stop()
+    except bt.BacktestError as exc:
+        raise common.error(str(exc)) from None
+    render = {"md": bt.to_markdown, "json": bt.to_json, "html": bt.to_html}[args.format]
+    text = render(runs[0], runs[1] if len(runs) > 1 else None)
+    episodes = sum(len(r.episodes) for r in runs[0].slos)
+    common.write(text, args.output, f"{episodes} episodes")
+    return 0
+
+
+def _cmd_cost(args: argparse.Namespace) -> int:
+    from slolab.slo import cost
+
+    slos = common.selected(args)
+    at = (args.at or datetime.now(UTC)).timestamp()
+    with common.prometheus(args) as prom:
+        found = cost.measure(prom, slos, at, rounds=args.rounds)
+    text = cost.to_markdown(found, len(slos), args.slos, args.warn_share)
+    common.write(text, args.output, f"{len(found)} groups")
+    return 0
+
+
 def _cmd_trends(args: argparse.Namespace) -> int:
     from slolab.slo.trends import analyse, render
 
@@ -216,6 +294,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=common.span, default="1h", help="(default: %(default)s)")
     p.add_argument("--quantile", type=float, default=0.95, help="latency (default: %(default)s)")
     p.add_argument("--at", type=common.instant, help="evaluation time (default: now)")
+
+    p = add("backtest", "replay the past through the generated alerts: every page and ticket "
+            "they would have sent, missed stretches, noisy pages", _cmd_backtest)  # fmt: skip
+    p.set_defaults(timeout=300.0)
+    p.add_argument("--since", type=common.span, default="30d",
+                   help="how far back (default: %(default)s)")  # fmt: skip
+    p.add_argument("--end", type=common.instant, help="end of the window (default: now)")
+    p.add_argument("--compare", metavar="OTHER",
+                   help="another version of the spec, side by side: a path or REV:path "
+                   "(e.g. main:slos.yaml)")  # fmt: skip
+    p.add_argument("--format", choices=["md", "html", "json"], default="md")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    p.add_argument("--missed-share", type=float, default=0.05, metavar="SHARE",
+                   help="report stretches that spent this share of the budget or more "
+                   "without a page (default: %(default)s)")  # fmt: skip
+    p.add_argument("--noise-share", type=float, default=0.005, metavar="SHARE",
+                   help="report pages during which less than this share went "
+                   "(default: %(default)s)")  # fmt: skip
+
+    p = add("cost", "what the generated rules cost Prometheus per group (series, samples, time, "
+            "cores, memory), beside the Pyrra and Sloth styles", _cmd_cost)  # fmt: skip
+    p.add_argument("--slos", type=int, metavar="N",
+                   help="also project the totals to N SLOs like these")  # fmt: skip
+    p.add_argument("--rounds", type=int, default=3,
+                   help="evaluations per rule, median taken (default: %(default)s)")  # fmt: skip
+    p.add_argument("--warn-share", type=float, default=0.5, metavar="SHARE",
+                   help="warn when a group takes more than this share of its interval "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--at", type=common.instant, help="evaluation time (default: now)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
 
     p = add("incidents", "page/ticket episodes from the ALERTS history, with postmortem "
             "skeletons", _cmd_incidents)  # fmt: skip

@@ -13,7 +13,7 @@ from slolab.slo.report.text import pct
 if TYPE_CHECKING:
     from slolab.slo.report.analysis import Report, SLOReport
 
-__all__ = ["SERIES_COLOURS", "chart_svgs"]
+__all__ = ["SERIES_COLOURS", "burn_down_svg", "chart_svgs"]
 
 # Line colours of multi-series charts (the report's and the simulator's).
 SERIES_COLOURS = ("#cf222e", "#0969da", "#8250df", "#1a7f37", "#bf8700")
@@ -27,8 +27,10 @@ def _line_chart(
     line: float,
     line_label: str,
     color: str,
+    bands: Sequence[tuple[datetime, datetime, str]] = (),
 ) -> str:
-    """An SVG line chart of ``points`` with a horizontal reference ``line``."""
+    """An SVG line chart of ``points`` with a horizontal reference ``line``, and shaded
+    time ``bands`` (start, end, colour) behind it."""
     w, h, left, right, top, bottom = 520, 220, 64, 12, 28, 30
     values = [v for _, v in points if v is not None] + [line]
     lo, hi = min(values), max(values)
@@ -49,6 +51,12 @@ def _line_chart(
         f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">',
         f'<text x="{left}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>',
     ]
+    for a, b, fill in bands:
+        x0, x1 = x(max(a, start)), x(min(b, end))
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1.5):.1f}" '
+            f'height="{h - top - bottom}" fill="{fill}" fill-opacity="0.3"/>'
+        )
     for v in (lo + pad, hi - pad):
         parts.append(
             f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">'
@@ -96,6 +104,18 @@ def _svgs(r: SLOReport) -> list[str]:
         _line_chart("Error budget left", list(r.budget_points), r.start, r.end, 0.0, "exhausted",
                    "#8250df"),
     ]  # fmt: skip
+
+
+def burn_down_svg(
+    title: str,
+    points: Sequence[tuple[datetime, float | None]],
+    start: datetime,
+    end: datetime,
+    episodes: Sequence[tuple[datetime, datetime, bool]],
+) -> str:
+    """Budget left over a window with alert episodes (start, end, is a page) shaded."""
+    bands = [(a, b, "#cf222e" if page else "#bf8700") for a, b, page in episodes]
+    return _line_chart(title, points, start, end, 0.0, "exhausted", "#8250df", bands)
 
 
 def chart_svgs(report: Report) -> dict[str, list[str]]:
