@@ -123,11 +123,6 @@ def test_the_failed_call_opens_from_the_dashboard_with_its_failing_span(
     assert "http.response.status_code" in detail and "500" in detail, detail
 
 
-@pytest.mark.xfail(
-    reason="the tasks spans of a trace whose callee failed are kept only with the keep "
-    "decision over the whole local trace (issue 20 part 1, branch traces-keep)",
-    strict=False,
-)
 @pytest.mark.timeout(60)
 def test_the_waterfall_holds_all_three_spans_with_their_links(waterfall: object) -> None:
     rows = _rows(waterfall)
