@@ -1,4 +1,4 @@
-"""``slolab scenario list | show | check | predict``: game days (docs/scenarios.md)."""
+"""``slolab scenario list | show | check | predict | run``: game days (docs/scenarios.md)."""
 
 from __future__ import annotations
 
@@ -159,6 +159,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if prediction.scorecard.passed else 1
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from slolab.scenario.run import run_cli
+
+    return run_cli(args)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slos", help="the SLO file (default: the checkout's slos.yaml)")
 
@@ -195,3 +201,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_common(q)
     _add_output(q)
     q.set_defaults(func=_cmd_predict)
+
+    q = s.add_parser("run", help="run a scenario against a running deployment and score it")
+    q.add_argument("name", help="a shipped scenario's name or a file")
+    _add_common(q)
+    _add_output(q)
+    from slolab.scenario.run import add_arguments
+
+    add_arguments(q)
+    q.set_defaults(func=_cmd_run)

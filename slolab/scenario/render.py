@@ -20,7 +20,7 @@ from slolab.slo.report.html import html_page, html_table
 from slolab.slo.report.svg import SERIES_COLOURS
 from slolab.slo.scorecard import AlertExpectation, Firing, Scorecard
 
-__all__ = ["CardView", "to_html", "to_json", "to_markdown", "to_terminal"]
+__all__ = ["CardView", "state", "to_html", "to_json", "to_markdown", "to_terminal"]
 
 Curve = Sequence[tuple[timedelta, float]]  # (time from the start, budget spent 0..1)
 
@@ -146,32 +146,38 @@ def to_markdown(view: CardView) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_json(view: CardView) -> str:
-    card = view.card
-    doc = {
-        "scenario": view.scenario.name,
+def state(view: CardView, elapsed: timedelta | None = None, running: bool = False) -> dict:
+    """The scorecard as plain data: the JSON format, and the dashboard's live view."""
+    card, sc = view.card, view.scenario
+    return {
+        "scenario": sc.name,
+        "lesson": sc.lesson,
         "mode": view.mode,
+        "running": running,
+        "duration_s": sc.duration.total_seconds(),
+        "elapsed_s": None if elapsed is None else elapsed.total_seconds(),
         "passed": card.passed,
         "failures": card.failures,
+        "faults": [
+            {"label": f.describe(), "start_s": f.start.total_seconds(),
+             "end_s": f.end.total_seconds()}
+            for f in sc.faults
+        ],
+        "expectations": [
+            {"label": e.describe(), "fire": e.fire, "alert": e.alert, "slo": e.slo,
+             "deadline_s": None if not e.fire or e.within is None
+             else (e.origin + e.within).total_seconds()}
+            for e in sc.alerts
+        ],
         "checks": [
-            {
-                "expectation": c.name,
-                "passed": c.passed,
-                "observed": c.observed,
-                "predicted": c.predicted,
-                "workbook": c.formula,
-                "detail": c.detail,
-            }
+            {"expectation": c.name, "passed": c.passed, "observed": c.observed,
+             "predicted": c.predicted, "workbook": c.formula, "detail": c.detail}
             for c in card.checks
         ],
         "firings": [
-            {
-                "alert": f.alert,
-                "slo": f.slo,
-                "severity": f.severity,
-                "first_s": f.first.total_seconds(),
-                "last_s": None if f.last is None else f.last.total_seconds(),
-            }
+            {"alert": f.alert, "slo": f.slo, "severity": f.severity,
+             "first_s": f.first.total_seconds(),
+             "last_s": None if f.last is None else f.last.total_seconds()}
             for f in view.firings
         ],
         "unexpected": _unexpected(view),
@@ -179,8 +185,11 @@ def to_json(view: CardView) -> str:
         "predicted_budget_spent": dict(card.predicted_spent),
         "notes": list(view.notes),
         **view.extra,
-    }
-    return json.dumps(doc, indent=2) + "\n"
+    }  # fmt: skip
+
+
+def to_json(view: CardView) -> str:
+    return json.dumps(state(view), indent=2) + "\n"
 
 
 # --- charts -----------------------------------------------------------------------------

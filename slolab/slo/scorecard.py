@@ -202,7 +202,7 @@ def _budget_check(
     # Spending only grows: too much is final at once, too little only at the end.
     passed: bool | None = low and high
     if not final and not low and high:
-        passed = None
+        passed, detail = None, ""
     return Check(exp, passed, f"{spent * 100:.2f}%", pred_text, detail=detail)
 
 
