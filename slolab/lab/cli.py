@@ -195,12 +195,42 @@ class _GameDayThread:
                            echo=lambda s: console.print(f"game day: {s}", highlight=False),
                            on_update=StateFile(lab.gameday_state, self.scenario))  # fmt: skip
         self.state = StateFile(lab.gameday_state, self.scenario)
+        self.prometheus = lab.url("prometheus")
         self.thread = threading.Thread(target=self._run, name="gameday", daemon=True)
+
+    def _settle(self, timeout: float = 120.0) -> None:
+        """Wait until every rule group has evaluated after the probes saw the services up.
+
+        A fresh lab's first probes fail while the services start, which pages the
+        uptime SLOs seconds later; begun after that, the game day lists such a page
+        as firing before it (not scored) instead of as a page nobody expected.
+        """
+        import time
+
+        import httpx
+
+        after = time.time() + 15  # a probe scrape (10 s) after the services were ready
+        query = "min(prometheus_rule_group_last_evaluation_timestamp_seconds)"
+        deadline = time.monotonic() + timeout
+        self.console.print("game day: waiting for the lab's first rule evaluations ...",
+                           highlight=False)  # fmt: skip
+        while time.monotonic() < deadline and not self.stop.is_set():
+            try:
+                result = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": query},
+                                   timeout=5).json()["data"]["result"]  # fmt: skip
+                if result and float(result[0]["value"][1]) >= after:
+                    return
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            self.stop.wait(2)
 
     def _run(self) -> None:
         from slolab.scenario.render import CardView, to_terminal
         from slolab.scenario.run import RunError
 
+        self._settle()
+        if self.stop.is_set():
+            return
         try:
             result = self.day.run()
         except RunError as exc:
