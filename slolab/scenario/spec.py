@@ -219,7 +219,6 @@ def json_schema() -> str:
 
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://github.com/slolab/slolab/scenarios/scenario.schema.json",
         **ScenarioSpec.model_json_schema(by_alias=True),
     }
     schema["title"] = "slolab game-day scenario (docs/scenarios.md)"
