@@ -85,7 +85,7 @@ def predict(scenario: Scenario, slos: Sequence[SLO], workers: int = 2) -> Predic
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         runs = {k: r for k, r in pool.map(run, jobs) if r is not None}
     firings = [
-        Firing(a, s, r.severity, r.first, r.last, r.evaluations)
+        Firing(a, s, r.severity, r.first, r.last, r.evaluations, max(r.starts, 1))
         for (a, s), r in runs.items()
         if r.first is not None
     ]

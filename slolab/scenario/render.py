@@ -176,7 +176,7 @@ def state(view: CardView, elapsed: timedelta | None = None, running: bool = Fals
         ],
         "firings": [
             {"alert": f.alert, "slo": f.slo, "severity": f.severity,
-             "first_s": f.first.total_seconds(),
+             "first_s": f.first.total_seconds(), "starts": f.starts,
              "last_s": None if f.last is None else f.last.total_seconds()}
             for f in view.firings
         ],
@@ -210,13 +210,12 @@ def timeline_svg(view: CardView) -> str:
     def x(t: timedelta) -> float:
         return left + (w - left - right) * min(max(t.total_seconds() / span, 0), 1)
 
+    bands: dict[str, list[str]] = {}  # one row per fault setting, a band each time it is on
     for f in sc.faults:
-        rows.append(
-            (
-                f"fault: {f.describe()}",
-                [_bar(x(f.start), x(f.end), 'fill="#cf222e" opacity="0.35"')],
-            )
+        bands.setdefault(f"fault: {f.describe()}", []).append(
+            _bar(x(f.start), x(f.end), 'fill="#cf222e" opacity="0.35"')
         )
+    rows += list(bands.items())
     for i, exp in enumerate(sc.alerts):
         colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
         marks = []
@@ -235,6 +234,8 @@ def timeline_svg(view: CardView) -> str:
                 f'stroke="#222" stroke-width="1.5"><title>deadline</title></path>'
             )
         label = f"{'fires' if exp.fire else 'silent'}: {_short(exp)}"
+        if got is not None and got.starts > 1:
+            label += f" ({got.starts} times)"
         rows.append((label, marks))
     named = {e.key for e in sc.alerts}
     others = [f for f in view.firings if (f.alert, f.slo) not in named]

@@ -190,6 +190,7 @@ class Watcher:
         self.endpoints, self.slos = endpoints, list(slos)
         self.client = httpx.Client(timeout=timeout)
         self.seen = Observed()
+        self._last: set[tuple[str, str]] = set()
 
     def _query(self, expr: str) -> list[dict[str, Any]]:
         resp = self.client.get(f"{self.endpoints.prometheus}/api/v1/query", params={"query": expr})
@@ -218,12 +219,16 @@ class Watcher:
 
     def poll(self, elapsed: float) -> None:
         at = timedelta(seconds=elapsed)
-        for key, severity in self._firing().items():
+        now = self._firing()
+        for key, severity in now.items():
             if key in self.seen.before:
                 continue
             got = self.seen.firings.get(key)
+            # firing again after a look that saw it resolved: it flapped
+            starts = 1 if got is None else got.starts + (key not in self._last)
             self.seen.firings[key] = Firing(key[0], key[1], severity,
-                                            got.first if got else at, at)  # fmt: skip
+                                            got.first if got else at, at, 0, starts)  # fmt: skip
+        self._last = set(now)
         try:
             resp = self.client.get(f"{self.endpoints.alertmanager}/api/v2/alerts")
             for a in resp.json() if resp.status_code == 200 else []:

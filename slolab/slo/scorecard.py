@@ -74,6 +74,7 @@ class Firing:
     first: timedelta
     last: timedelta | None = None
     evaluations: int = 0  # evaluations it was firing at (0: unknown)
+    starts: int = 1  # times it began firing (over 1: it flapped)
 
 
 @dataclass

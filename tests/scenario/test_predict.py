@@ -37,10 +37,12 @@ def test_the_outage_pages_within_one_evaluation_of_the_workbook():
     assert workbook <= after <= workbook + EVALUATION
 
 
-def test_a_flapping_fault_pages_once():
+def test_a_flapping_fault_pages_once_on_30_day_windows_and_flaps_on_1_day_ones():
     sc = load_scenario(ROOT / "scenarios" / "flapping-fault.yaml", SLOS)
-    run = predict(sc, SLOS).runs[(c.ALERT_PAGE, "tasks-availability")]
-    assert run.starts == 1 and run.evaluations > 10
+    runs = predict(sc, SLOS).runs
+    held = runs[(c.ALERT_PAGE, "tasks-availability")]
+    assert held.starts == 1 and held.evaluations > 20
+    assert runs[(c.ALERT_PAGE, "tasks-error-rate")].starts == len(sc.faults)
 
 
 def test_predict_flags_what_the_policy_cannot_meet():

@@ -22,16 +22,20 @@
     const span = Math.max(state.duration_s, 1);
     const x = (t) => left + (width - left - right) * Math.min(Math.max(t / span, 0), 1);
     const rows = [];
+    const bands = new Map();  // one row per fault setting, a band each time it is on
     for (const f of state.faults) {
-      rows.push({ label: "fault: " + f.label, bars: [[f.start_s, f.end_s, "#cf222e", 0.35]] });
+      if (!bands.has(f.label)) bands.set(f.label, []);
+      bands.get(f.label).push([f.start_s, f.end_s, "#cf222e", 0.35]);
     }
+    for (const [label, bars] of bands) rows.push({ label: "fault: " + label, bars: bars });
     const named = new Set();
     state.expectations.forEach((e, i) => {
       named.add(e.alert + " " + e.slo);
       const got = state.firings.find((f) => f.alert === e.alert && f.slo === e.slo);
       const bars = got ? [[got.first_s, got.last_s === null ? state.elapsed_s : got.last_s,
                            COLOURS[i % COLOURS.length], 1]] : [];
-      rows.push({ label: (e.fire ? "fires: " : "silent: ") + e.alert.replace("SLOErrorBudget", "") + " " + e.slo,
+      const times = got && got.starts > 1 ? ` (${got.starts} times)` : "";
+      rows.push({ label: (e.fire ? "fires: " : "silent: ") + e.alert.replace("SLOErrorBudget", "") + " " + e.slo + times,
                   bars: bars, deadline: e.deadline_s, slo: e.slo });
     });
     for (const f of state.firings) {
