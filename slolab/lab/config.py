@@ -144,7 +144,7 @@ class LabConfig:
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS and not self._gameday_file().is_file():
-            days = sorted(p.stem for p in (self.repo / "scenarios").glob("*.yaml"))
+            days = sorted(p.stem for p in self._gameday_file().parent.glob("*.yaml"))
             raise ValueError(
                 f"SCENARIO must be a load shape ({', '.join(SCENARIOS)}) or a game day "
                 f"({', '.join(days) or 'none in scenarios/'}), got {self.scenario!r}"
@@ -155,7 +155,9 @@ class LabConfig:
             )
 
     def _gameday_file(self) -> Path:
-        return self.repo / "scenarios" / f"{self.scenario}.yaml"
+        from slolab.scenario.cli import scenario_dir
+
+        return scenario_dir(self.repo) / f"{self.scenario}.yaml"
 
     @property
     def gameday(self) -> Path | None:

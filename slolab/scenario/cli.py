@@ -15,11 +15,12 @@ __all__ = ["find", "register", "scenario_dir"]
 FORMATS = ("text", "markdown", "html", "json")
 
 
-def scenario_dir() -> Path:
-    """Where the shipped scenarios live: $SLOLAB_SCENARIOS_DIR or the checkout's scenarios/."""
+def scenario_dir(repo: Path | None = None) -> Path:
+    """Where scenarios are found by name: $SLOLAB_SCENARIOS_DIR, or ``repo``'s (the
+    checkout's) scenarios/."""
     from slolab.lab.config import repo_root
 
-    return Path(os.environ.get("SLOLAB_SCENARIOS_DIR") or repo_root() / "scenarios")
+    return Path(os.environ.get("SLOLAB_SCENARIOS_DIR") or (repo or repo_root()) / "scenarios")
 
 
 def shipped() -> list[str]:
