@@ -134,16 +134,22 @@ class FaultSwitch:
 class LoadDriver:
     """One headless Locust per load phase, each in its own process group."""
 
-    def __init__(self, endpoints: Endpoints, log_dir: Path | None) -> None:
+    def __init__(self, endpoints: Endpoints, log_dir: Path | None, token: str | None) -> None:
+        from slolab.faults import feedback_token
         from slolab.lab.config import repo_root
 
         self.locustfile = repo_root() / "loadgen" / "locustfile.py"
         self.endpoints, self.log_dir = endpoints, log_dir
+        # Ground truth needs the labeler's credential (derived from the admin token as
+        # the services derive it); the admin token itself stays here: no faults from Locust.
+        self.feedback = feedback_token({**os.environ, "SLOLAB_ADMIN_TOKEN": token or ""})
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, phase: LoadPhase, seconds: float) -> None:
         self.stop()
         env = {k: v for k, v in os.environ.items() if k != "SLOLAB_ADMIN_TOKEN"}  # no faults
+        if self.feedback:
+            env["SLOLAB_FEEDBACK_TOKEN"] = self.feedback
         env.update({"SCENARIO": phase.shape, "LOAD_USERS": str(phase.users),
                     "LOAD_SPAWN_RATE": f"{phase.spawn_rate:g}",
                     "TASKS_URL": self.endpoints.services["tasks"],
@@ -285,7 +291,7 @@ class GameDay:
     ) -> None:
         self.scenario, self.slos, self.endpoints = scenario, list(slos), endpoints
         self.faults = FaultSwitch(endpoints.services, token)
-        self.load = LoadDriver(endpoints, log_dir) if load and scenario.load else None
+        self.load = LoadDriver(endpoints, log_dir, token) if load and scenario.load else None
         self.watcher = Watcher(endpoints, slos)
         self.poll, self.echo, self.on_update = poll, echo, on_update
         self.want_prediction = predict

@@ -176,3 +176,12 @@ def test_run_refuses_without_a_token(tmp_path: Path, capsys, monkeypatch):
     port = free_port()
     assert main(["scenario", "run", str(path), "--prometheus", f"http://127.0.0.1:{port}"]) == 2
     assert "SLOLAB_ADMIN_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_locust_gets_the_labeler_credential_never_the_admin_token(monkeypatch, stack):
+    from slolab.faults import feedback_token
+    from slolab.scenario.run import LoadDriver
+
+    monkeypatch.delenv("SLOLAB_FEEDBACK_TOKEN", raising=False)
+    driver = LoadDriver(stack[0], None, TOKEN)
+    assert driver.feedback == feedback_token({"SLOLAB_ADMIN_TOKEN": TOKEN}) != TOKEN
