@@ -64,7 +64,8 @@ bench: install  ## benchmarks (not part of make test); results go to docs/benchm
 soak: install  ## 10 min steady load, memory and errors (not part of make test); docs/reliability.md
 	$(BIN)/python -m bench.soak
 
-# SCENARIO (steady|ramp|spike|budget-burn|chaos), LOAD=0, LAB_DIR, RESET=1, HISTORY=30d and
+# SCENARIO (a load shape: steady|ramp|spike|budget-burn|chaos, or a game day of scenarios/,
+# docs/scenarios.md), LOAD=0, LAB_DIR, RESET=1, HISTORY=30d and
 # the *_PORT variables reach the lab from the command line or the environment (make exports both).
 lab: $(VENV)/.lab-installed  ## the whole lab natively until Ctrl-C (docs/lab.md)
 	$(BIN)/slolab lab

@@ -142,6 +142,12 @@ def _add_lab(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def _add_scenario(sub: argparse._SubParsersAction) -> None:
+    from slolab.scenario.cli import register
+
+    register(sub)
+
+
 def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     from slolab.web.cli import register
 
@@ -155,6 +161,7 @@ COMMANDS: tuple[tuple[tuple[str, ...], Callable[[argparse._SubParsersAction], No
     (("slo",), _add_slo),
     (("lab", "history"), _add_lab),
     (("dashboard",), _add_dashboard),
+    (("scenario",), _add_scenario),
 )
 
 

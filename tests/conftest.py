@@ -15,6 +15,8 @@ SLOW = (
     "slo/test_agreement.py",
     "slo/test_incidents.py",
     "slo/test_simulate.py",
+    "scenario/test_predict.py",
+    "scenario/test_run.py",
     "lab/test_history.py",
     "stack/test_container_commands.py",
     "stack/test_native_prometheus.py",

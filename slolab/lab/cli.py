@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dir", help="lab folder (default $LAB_DIR or .lab/)")
     p.add_argument(
-        "--scenario", choices=SCENARIOS, help="Locust load shape (default $SCENARIO or steady)"
+        "--scenario",
+        help=f"Locust load shape ({', '.join(SCENARIOS)}) or a game day of scenarios/ "
+        "(default $SCENARIO or steady)",
     )
     p.add_argument("--no-load", action="store_true", help="start no load generator (LOAD=0)")
     p.add_argument(
@@ -136,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"[bold red]slolab lab:[/] {exc}", highlight=False)
         return 2
     generated = not cfg.admin_token
+    gameday: _GameDayThread | None = None
     lab = Lab(cfg, echo=lambda s: console.print(s, highlight=False))
     # SIGTERM/SIGHUP stop the lab the same way Ctrl-C does.
     previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
@@ -144,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         lab.start()
         _print_banner(console, lab, generated)
         console.print("Ctrl-C stops every process of the lab.\n", highlight=False)
+        if cfg.gameday is not None:
+            gameday = _start_gameday(lab, console)
         watch(
             lab.url("prometheus"),
             check=lab.check,
@@ -157,11 +162,98 @@ def run(args: argparse.Namespace) -> int:
         console.print("lab: stopping ...")
         return 0
     finally:
+        if gameday is not None:
+            gameday.finish()  # clears its faults before the services stop
         lab.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
         console.print(f"lab: stopped; logs in {cfg.lab_dir / 'logs'}")
     return 0
+
+
+class _GameDayThread:
+    """A game day (SCENARIO=NAME) run beside the live table; its scorecard printed at the end."""
+
+    def __init__(self, lab: Lab, console: Console) -> None:
+        import threading
+
+        import slolab.slo as slo_pkg
+        from slolab.scenario.run import Endpoints, GameDay, StateFile
+        from slolab.scenario.spec import load_scenario
+
+        cfg = lab.config
+        assert cfg.gameday is not None
+        slos = slo_pkg.load(cfg.repo / "slos.yaml")
+        self.scenario = load_scenario(cfg.gameday, slos)
+        endpoints = Endpoints.from_env(
+            {}, prometheus=lab.url("prometheus"), alertmanager=lab.url("alertmanager"),
+            tasks=lab.url("tasks"), predictor=lab.url("predictor"),
+        )  # fmt: skip
+        self.console, self.stop = console, threading.Event()
+        self.day = GameDay(self.scenario, slos, endpoints, lab.admin_token, load=cfg.load,
+                           log_dir=lab.dir / "logs", stop=self.stop,
+                           echo=lambda s: console.print(f"game day: {s}", highlight=False),
+                           on_update=StateFile(lab.gameday_state, self.scenario))  # fmt: skip
+        self.state = StateFile(lab.gameday_state, self.scenario)
+        self.prometheus = lab.url("prometheus")
+        self.thread = threading.Thread(target=self._run, name="gameday", daemon=True)
+
+    def _settle(self, timeout: float = 120.0) -> None:
+        """Wait until every rule group has evaluated after the probes saw the services up.
+
+        A fresh lab's first probes fail while the services start, which pages the
+        uptime SLOs seconds later; begun after that, the game day lists such a page
+        as firing before it (not scored) instead of as a page nobody expected.
+        """
+        import time
+
+        import httpx
+
+        after = time.time() + 15  # a probe scrape (10 s) after the services were ready
+        query = "min(prometheus_rule_group_last_evaluation_timestamp_seconds)"
+        deadline = time.monotonic() + timeout
+        self.console.print("game day: waiting for the lab's first rule evaluations ...",
+                           highlight=False)  # fmt: skip
+        while time.monotonic() < deadline and not self.stop.is_set():
+            try:
+                result = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": query},
+                                   timeout=5).json()["data"]["result"]  # fmt: skip
+                if result and float(result[0]["value"][1]) >= after:
+                    return
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            self.stop.wait(2)
+
+    def _run(self) -> None:
+        from slolab.scenario.render import CardView, to_terminal
+        from slolab.scenario.run import RunError
+
+        self._settle()
+        if self.stop.is_set():
+            return
+        try:
+            result = self.day.run()
+        except RunError as exc:
+            self.console.print(f"game day {self.scenario.name} stopped: {exc}", highlight=False)
+            return
+        elapsed = (result.outcome.elapsed or self.scenario.duration).total_seconds()
+        self.state.write(result.scorecard, elapsed, result.observed, False, result.notes)
+        firings = list(result.outcome.firings)
+        view = CardView(self.scenario, result.scorecard, "observed", firings,
+                        result.observed.burn, result.notes)  # fmt: skip
+        self.console.print(to_terminal(view), highlight=False)
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=60)
+
+
+def _start_gameday(lab: Lab, console: Console) -> _GameDayThread:
+    day = _GameDayThread(lab, console)
+    console.print(f"game day {day.scenario.name}: {day.scenario.duration} (dashboard: "
+                  f"{lab.url('dashboard')}/)", highlight=False)  # fmt: skip
+    day.thread.start()
+    return day
 
 
 def _print_banner(console: Console, lab: Lab, generated: bool) -> None:
@@ -190,6 +282,8 @@ def _print_banner(console: Console, lab: Lab, generated: bool) -> None:
     for name, url in rows:
         console.print(f"  {name:13} {url}", highlight=False)
     load = f"Locust scenario {cfg.scenario}" if cfg.load else "no load (LOAD=0)"
+    if cfg.gameday is not None:
+        load = f"game day {cfg.scenario} (docs/scenarios.md)"
     console.print(f"  load          {load}; logs in {cfg.lab_dir / 'logs'}", highlight=False)
     if getattr(lab, "dropped_jobs", None):
         console.print(f"  not run natively: {', '.join(lab.dropped_jobs)}", highlight=False)

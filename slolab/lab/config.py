@@ -143,14 +143,26 @@ class LabConfig:
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.scenario not in SCENARIOS:
+        if self.scenario not in SCENARIOS and not self._gameday_file().is_file():
+            days = sorted(p.stem for p in self._gameday_file().parent.glob("*.yaml"))
             raise ValueError(
-                f"SCENARIO must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}"
+                f"SCENARIO must be a load shape ({', '.join(SCENARIOS)}) or a game day "
+                f"({', '.join(days) or 'none in scenarios/'}), got {self.scenario!r}"
             )
         if self.traces not in TRACE_MODES:
             raise ValueError(
                 f"LAB_TRACES must be one of {', '.join(TRACE_MODES)}, got {self.traces!r}"
             )
+
+    def _gameday_file(self) -> Path:
+        from slolab.scenario.cli import scenario_dir
+
+        return scenario_dir(self.repo) / f"{self.scenario}.yaml"
+
+    @property
+    def gameday(self) -> Path | None:
+        """The game-day scenario SCENARIO names (docs/scenarios.md); None: a load shape."""
+        return None if self.scenario in SCENARIOS else self._gameday_file()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> LabConfig:

@@ -76,6 +76,11 @@ class Lab:
     # -- public ------------------------------------------------------------------
 
     @property
+    def gameday_state(self) -> Path:
+        """Where a game day in this lab keeps its live scorecard (the dashboard shows it)."""
+        return self.dir / "gameday.json"
+
+    @property
     def admin_token(self) -> str:
         return self.config.admin_token
 
@@ -167,7 +172,7 @@ class Lab:
         self._wait("predictor", f"{self.url('predictor')}/readyz")
         if cfg.dashboard:
             self._start_dashboard()
-        if cfg.load:
+        if cfg.load and cfg.gameday is None:  # a game day drives its own load
             self._start_locust()
         self._write_state()
 
@@ -202,7 +207,7 @@ class Lab:
         names = ["tasks", "predictor", "prometheus", "alertmanager"]
         if cfg.blackbox:
             names.append("blackbox")
-        if cfg.load and cfg.locust_ui:
+        if cfg.load and cfg.locust_ui and cfg.gameday is None:
             names.append("locust")
         if cfg.webhook_url is None:
             names.append("webhook")
@@ -434,11 +439,13 @@ class Lab:
             "--prometheus", self.url("prometheus"),
             "--host", cfg.host, "--port", str(cfg.ports.dashboard),
             "--refresh", f"{cfg.dashboard_refresh:g}",
+            "--gameday-state", str(self.gameday_state),
         ]  # fmt: skip
         if self.traces == "store":
             argv += ["--traces-db", str(self.trace_store_path)]
         elif self.traces == "jaeger":
             argv += ["--jaeger-url", self.url("jaeger")]
+        self.gameday_state.unlink(missing_ok=True)  # a previous lab's game day is over
         self.supervisor.start("dashboard", argv, env=self._base_env(), cwd=cfg.repo)
         self._wait("dashboard", f"{self.url('dashboard')}/healthz")
 

@@ -295,6 +295,9 @@ class _Timeline:
     end: int  # outage end
     stop: int  # last evaluation
     dense_from: int = 0  # before this, one sample every HISTORY_STEP (clean, linear history)
+    # (from, to, error ratio) in seconds from 0: a timeline of ratios instead of one
+    # outage (slolab.slo.timeline); the series are then built with ratio 1
+    segments: tuple[tuple[int, int, Fraction], ...] = ()
 
     @property
     def scrapes(self) -> int:
@@ -308,9 +311,22 @@ class _Timeline:
         return [v if self.present(k) else None for k, v in enumerate(values)]
 
     def bad_share(self, t0: int, t1: int) -> Fraction:
-        """Share of (t0, t1] inside the outage."""
+        """Share of (t0, t1] inside the outage (with segments: weighted by their ratios)."""
+        if self.segments:
+            bad = sum((r * max(min(t1, b) - max(t0, a), 0) for a, b, r in self.segments),
+                      Fraction(0))  # fmt: skip
+            return bad / (t1 - t0)
         lo, hi = max(t0, self.start), min(t1, self.end)
         return Fraction(max(hi - lo, 0), t1 - t0)
+
+    def ratio_at(self, t: int, ratio: Fraction) -> tuple[Fraction, int] | None:
+        """(error ratio, since when) of the sample ending at ``t``; None outside any outage."""
+        if not self.segments:
+            return (ratio, self.start) if self.start < t <= self.end else None
+        for a, b, r in self.segments:
+            if a < t <= b:
+                return r, a
+        return None
 
 
 def _counter(tl: _Timeline, per_scrape: Callable[[Fraction], Fraction]) -> list[Fraction]:
@@ -332,11 +348,14 @@ def _dithered(tl: _Timeline, ratio: Fraction, unit: int) -> list[bool]:
     for k in range(tl.scrapes):
         t = k * tl.scrape
         step = t // unit
-        first = tl.start // unit
         # A sample stands for the interval it ends, as a counter's increase does.
-        inside = tl.start < step * unit <= tl.end
-        n = step - first
-        out.append(inside and math.floor((n + 1) * ratio) > math.floor(n * ratio))
+        inside = tl.ratio_at(step * unit, ratio)
+        if inside is None:
+            out.append(False)
+            continue
+        r, since = inside
+        n = step - since // unit
+        out.append(math.floor((n + 1) * r) > math.floor(n * r))
     return out
 
 
@@ -530,10 +549,14 @@ def _run_promtool(
 # --- the simulation ---------------------------------------------------------------------
 
 
-def _timeline(slo: SLO, duration: timedelta, scrape: timedelta) -> _Timeline:
+def _timeline(
+    slo: SLO, duration: timedelta, scrape: timedelta, alerts: Sequence[str] | None = None
+) -> _Timeline:
+    """Series timing for an outage of ``duration``; history long enough for ``alerts``' windows."""
     evaluation = int(parse_duration(c.FAST_INTERVAL).total_seconds())
     aggregate = int(parse_duration(c.AGGREGATE_INTERVAL).total_seconds())
-    conds = [x for p in slo.alert_policies for x in p.conditions]
+    conds = [x for p in slo.alert_policies if alerts is None or p.alert in alerts
+             for x in p.conditions]  # fmt: skip
     longest = int(max(parse_duration(x.long) for x in conds).total_seconds())
     reset = int(max(parse_duration(x.short) for x in conds).total_seconds())
     counters = not isinstance(slo.sli, SampleSLI)

@@ -23,6 +23,7 @@ from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, PrometheusError
 from slolab.tracestore import TraceReader
 from slolab.web import data, traces
+from slolab.web.gameday import add_gameday_routes
 
 __all__ = ["create_app"]
 
@@ -36,6 +37,7 @@ def create_app(
     *,
     timeout: float = 10.0,
     traces_db: Path | None = None,
+    gameday_state: Path | None = None,
 ) -> FastAPI:
     """The dashboard app for ``slos`` against the Prometheus at ``prometheus_url``.
 
@@ -95,4 +97,5 @@ def create_app(
         except PrometheusError as exc:
             return unavailable(exc)
 
+    add_gameday_routes(app, gameday_state)
     return app

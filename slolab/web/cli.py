@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default=os.environ.get("SLOLAB_TRACES_DB") or None,
                    help="the trace store the lab's OTLP receiver writes: a trace view at /traces "
                    "(default: $SLOLAB_TRACES_DB)")  # fmt: skip
+    p.add_argument("--gameday-state", default=os.environ.get("SLOLAB_GAMEDAY_STATE") or None,
+                   metavar="FILE", help="show the game day whose live scorecard this "
+                   "file holds (scenario run --state; default: $SLOLAB_GAMEDAY_STATE)")  # fmt: skip
     p.set_defaults(func=_cmd_dashboard)
 
 
@@ -61,9 +64,11 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     url = prometheus_url(args.prometheus)
     from pathlib import Path
 
+    state = Path(args.gameday_state) if args.gameday_state else None
     app = create_app(
-        slos, url, settings, traces_db=Path(args.traces_db) if args.traces_db else None
-    )
+        slos, url, settings, traces_db=Path(args.traces_db) if args.traces_db else None,
+        gameday_state=state,
+    )  # fmt: skip
     print(f"dashboard: http://{args.host}:{args.port}/ ({len(slos)} SLOs, Prometheus {url})",
           flush=True)  # fmt: skip
     try:

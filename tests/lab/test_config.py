@@ -38,13 +38,23 @@ def test_environment_overrides(tmp_path):
     [
         ({"TASKS_PORT": "http"}, "TASKS_PORT must be a TCP port number"),
         ({"LOCUST_PORT": "70000"}, "LOCUST_PORT must be a TCP port number"),
-        ({"SCENARIO": "tsunami"}, "SCENARIO must be one of"),
+        (
+            {"SCENARIO": "tsunami"},
+            r"SCENARIO must be a load shape \(steady, .*\) or a game "
+            r"day \(.*tasks-outage.*\), got 'tsunami'",
+        ),
         ({"RESET": "maybe"}, "RESET must be 1 or 0"),
     ],
 )
 def test_bad_settings_name_the_variable(env, message):
     with pytest.raises(ValueError, match=message):
         LabConfig.from_env(env)
+
+
+def test_scenario_names_a_load_shape_or_a_game_day():
+    assert LabConfig(scenario="spike").gameday is None
+    day = LabConfig(scenario="tasks-outage").gameday
+    assert day is not None and day.name == "tasks-outage.yaml" and day.is_file()
 
 
 def test_a_token_is_generated_per_session_when_unset():
