@@ -56,9 +56,11 @@ def test_store_outage_under_load_loses_and_duplicates_nothing(tasks: Service) ->
     assert statuses[503] > 20 and statuses[201] > 50, statuses
     # Back without a restart: the same processes answer, and answer 201 again.
     assert {p.pid for p in tasks.tree()} == pids_before
-    after = [o for o in load.outcomes if o.started > outage_end + 0.1]
+    # A request reaches its worker some time after the client starts it (seconds on a
+    # loaded machine): only those started well inside or after the outage are judged.
+    after = [o for o in load.outcomes if o.started > outage_end + 0.5]
     assert after and all(o.status == 201 for o in after)
-    during = [o for o in load.outcomes if outage_start + 0.1 < o.started < outage_end - 0.1]
+    during = [o for o in load.outcomes if outage_start + 0.5 < o.started < outage_end - 0.5]
     assert during and all(o.status == 503 for o in during)
 
     created = {o.body["id"]: o.body["title"] for o in load.outcomes if o.status == 201}

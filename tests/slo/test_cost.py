@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -12,9 +11,7 @@ import pytest
 
 from bench.rulecost import (
     Prom,
-    _phase,
     _samples,
-    _write_rules,
     derive_series,
     synthetic_spec,
     write_openmetrics,
@@ -54,17 +51,11 @@ def test_cost_agrees_with_bench_rulecost(tmp_path: Path, capsys: pytest.CaptureF
         at = float(end)
         with Prometheus(prom.url) as client:
             mine = {(g.style, g.group): g for g in cost.measure(client, slos, at, rounds=3)}
-        bench_ms: dict[tuple[str, str], float] = {}
         for style, groups in cost.styles(slos).items():
             for name, samples in _samples(prom, groups, at).items():
                 # The samples each evaluation reads: the bench's own figure, within 20%.
                 assert samples is not None
                 assert mine[(style, name)].samples == pytest.approx(samples, rel=0.2), name
-            path = _write_rules(tmp_path / f"{style}.yml", groups, interval="2s")
-            seen, _ = _phase(prom, path, groups, 3, 2.0)
-            for name, times in seen.items():
-                if times:
-                    bench_ms[(style, name)] = statistics.median(times)
         spec_file = tmp_path / "slos.yaml"
         spec_file.write_text(spec)
         argv = ["slo", "cost", "-f", str(spec_file), "--prometheus", prom.url, "--slos", "50",
@@ -77,9 +68,5 @@ def test_cost_agrees_with_bench_rulecost(tmp_path: Path, capsys: pytest.CaptureF
     # The raw style reads every raw sample of the period (here all six hours of them).
     raw = sum(g.samples for (style, _), g in mine.items() if style == "raw")
     assert raw >= 2 * HOURS * 3600 // 15
-    # Evaluation time: one rule at a time by the query API against the rule manager's
-    # whole group, on a shared machine: the same order of magnitude.
-    for key, ms in bench_ms.items():
-        if ms > 5:
-            print(key, ms, mine[key].median_ms)
-            assert 0.2 < mine[key].median_ms / ms < 5, key
+    # Evaluation times are wall clock on a shared machine: compared in bench.rulecost and
+    # docs/benchmarks.md, not here (a timed assertion would only measure the neighbours).
