@@ -6,6 +6,7 @@ import filecmp
 import os
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import promql_parser
@@ -149,12 +150,17 @@ def test_period_ratio_is_a_ratio_of_summed_aggregates():
     # a ratio of sums over the whole period, not an average of ratios ...
     assert ratio["expr"].count("sum_over_time(") == 2 and "[30d]" in ratio["expr"]
     assert "avg_over_time" not in ratio["expr"]
-    # ... of the compact aggregates, never of raw samples (their cost grows with scrapes)
-    assert c.RULE_EVENTS_AGGREGATE in ratio["expr"] and "_count" not in ratio["expr"]
+    # ... of the compact aggregates; raw samples (their cost grows with scrapes) only
+    # for the stretch since the last aggregate, never over more than its interval
+    assert c.RULE_EVENTS_AGGREGATE in ratio["expr"]
+    ranges = _ranges(ratio["expr"])
+    assert ranges[c.RULE_EVENTS_AGGREGATE] == {parse_duration("30d")}
+    raw = {r for name, rs in ranges.items() if not name.startswith("slo:") for r in rs}
+    assert max(raw) == parse_duration(c.AGGREGATE_INTERVAL)
     for group in groups.values():
         for r in group["rules"]:
-            if "increase(" in r["expr"] or "rate(" in r["expr"]:
-                assert not any(f"[{w}]" in r["expr"] for w in ("30d", "3d", "1d")), r
+            raw = [rs for name, rs in _ranges(r["expr"]).items() if not name.startswith("slo:")]
+            assert all(max(rs) < parse_duration("1d") for rs in raw), r
     # the aggregates cover their own interval: each event is counted once
     assert c.AGGREGATE_WINDOW == c.AGGREGATE_INTERVAL
 
@@ -173,6 +179,24 @@ def test_every_alert_reads_series_evaluated_before_it_in_its_group():
                 # the objective is a constant (vector(0.999)): any group may read it
                 read.discard(c.RULE_OBJECTIVE)
                 assert read <= recorded, (path.name, rule["alert"], read - recorded)
+
+
+def _ranges(expr: str) -> dict[str, set[timedelta]]:
+    """Series name -> the ranges ``expr`` reads it over."""
+    found: dict[str, set[timedelta]] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, promql_parser.MatrixSelector):
+            found.setdefault(node.vector_selector.name, set()).add(node.range)
+            return
+        for attr in ("expr", "lhs", "rhs", "args", "param"):
+            child = getattr(node, attr, None)
+            for c_ in child if isinstance(child, list) else [child]:
+                if c_ is not None and not isinstance(c_, str | int | float):
+                    walk(c_)
+
+    walk(promql_parser.parse(expr))
+    return found
 
 
 def _instant_names(expr: str) -> set[str]:
