@@ -29,7 +29,7 @@ from slolab.slo.generate.alerts import alert_rules, budget_alert_rules, dropped_
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
 from slolab.slo.model import SLO, SampleSLI, adjusted, number
 
-__all__ = ["OUTPUT", "RULES_DIR", "render", "rule_groups", "rules_per_slo"]
+__all__ = ["OUTPUT", "RULES_DIR", "period_ratio_query", "render", "rule_groups", "rules_per_slo"]
 
 RULES_DIR = "prometheus/rules"
 
@@ -101,11 +101,15 @@ def _since_last_aggregate(slo: SLO) -> tuple[str, str]:
     return tuple("(\n  " + "\n  or ".join(part) + scaled for part in (bad, total))  # type: ignore[return-value]
 
 
+def period_ratio_query(slo: SLO) -> str:
+    """The period error ratio: the summed aggregates and the stretch since the last one."""
+    return slo.aggregate_ratio_query(slo.period_str, plus=_since_last_aggregate(slo)) + "\n"
+
+
 def _period_rules(slo: SLO) -> list[dict[str, Any]]:
-    ratio = slo.aggregate_ratio_query(slo.period_str, plus=_since_last_aggregate(slo))
     return [
         _record(c.RULE_OBJECTIVE, f"vector({number(slo.objective)})", slo.rule_labels),
-        _record(c.RULE_ERROR_RATIO_PERIOD, ratio + "\n", slo.rule_labels),
+        _record(c.RULE_ERROR_RATIO_PERIOD, period_ratio_query(slo), slo.rule_labels),
     ]
 
 
