@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import wrk
+from slolab import wrk
 from bench.run import SEED_TASKS
 from slolab.lab.procs import ServiceProcess, start_service
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench import wrk
+from slolab import wrk
 from bench.sandbox import (
     NATIVE_BINARIES,
     REPO,
