@@ -33,8 +33,8 @@ from pathlib import Path
 
 import httpx
 
-from slolab import wrk
 from bench.sink import DiscardingSink
+from slolab import wrk
 from slolab.lab.procs import ServiceProcess, start_service
 
 __all__ = ["CONFIGS", "MODES", "WORKLOADS", "Options", "Run", "Workload", "run_all"]
