@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.capacity import scraping
 from slolab.cli import main
 from slolab.errors import CLIError
-from slolab.lab.procs import free_port, run_service, spawn
+from slolab.lab.procs import run_service
 from slolab.scenario.capacity import Load, Plan, find_capacity, to_json, to_markdown, to_svg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,27 +99,16 @@ needs_tools = pytest.mark.skipif(
 @needs_tools
 def test_live_against_tasks_and_prometheus(tmp_path: Path, capsys):
     """Three short steps against a real tasks service scraped by a real Prometheus."""
-    with run_service("tasks", tmp_path / "tasks") as tasks:
-        port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s}\nscrape_configs:\n"
-            f"  - {{job_name: tasks, static_configs: [{{targets: ['{tasks.url[7:]}']}}]}}\n"
-        )
-        argv = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'db'}",
-                f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
-        prom = spawn("prometheus", argv, tmp_path / "prometheus.log")
-        try:
-            prom.wait_ready(f"http://127.0.0.1:{port}/-/ready")
-            code = main(["scenario", "capacity", "--slo", "tasks-availability",
-                         "--slos", str(ROOT / "slos.yaml"), "--url", f"{tasks.url}/api/tasks",
-                         "--prometheus", f"http://127.0.0.1:{port}", "--service",
-                         f"tasks={tasks.url}", "--step", "20", "--max-rate", "60",
-                         "--step-duration", "3", "--settle", "2", "--warmup", "3",
-                         "--connections", "4",
-                         "--output", str(tmp_path / "out")])  # fmt: skip
-        finally:
-            prom.stop()
+    with (
+        run_service("tasks", tmp_path / "tasks") as tasks,
+        scraping({"tasks": tasks.url}, tmp_path) as prometheus,
+    ):
+        code = main(["scenario", "capacity", "--slo", "tasks-availability",
+                     "--slos", str(ROOT / "slos.yaml"), "--url", f"{tasks.url}/api/tasks",
+                     "--prometheus", prometheus, "--service", f"tasks={tasks.url}",
+                     "--step", "20", "--max-rate", "60", "--step-duration", "3",
+                     "--settle", "2", "--warmup", "3", "--connections", "4",
+                     "--output", str(tmp_path / "out")])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, out + err
     assert "Capacity under tasks-availability: 60 req/s" in out
