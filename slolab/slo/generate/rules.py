@@ -98,6 +98,11 @@ def _since_last_aggregate(slo: SLO) -> tuple[str, str]:
         total.append(f"({span_total}) and on() {age}{low}{high}")
         bad.append(f"({span_bad}) and on() {age}{low}{high}")
     scaled = f"\n) * on() {age} / {number(window)}"
+    if slo.adjustments:
+        # Planned work in the last aggregate window: the stretch counts nothing, as
+        # the aggregate that will hold it (see _events_rule).
+        planned = adjusted(slo.adjustments, timedelta(seconds=window))
+        scaled += f"\nunless on() ({planned} == 1)"
     return tuple("(\n  " + "\n  or ".join(part) + scaled for part in (bad, total))  # type: ignore[return-value]
 
 
