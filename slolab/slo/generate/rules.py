@@ -75,7 +75,7 @@ def _events_rule(slo: SLO) -> dict[str, Any]:
 
 
 def _since_last_aggregate(slo: SLO) -> tuple[str, str]:
-    """(bad, all) events since the last aggregate, from the raw series, in the aggregates' unit.
+    """(bad, all) events since the last aggregate, from the raw series (label-less).
 
     The period group runs every SLOW_INTERVAL, so this stretch (its age) is 0 to
     AGGREGATE_INTERVAL long: the rate over the whole intervals it spans (at least
@@ -97,7 +97,7 @@ def _since_last_aggregate(slo: SLO) -> tuple[str, str]:
         span_total, span_bad = slo.sli.events_queries(format_duration(timedelta(seconds=k * step)))
         total.append(f"({span_total}) and on() {age}{low}{high}")
         bad.append(f"({span_bad}) and on() {age}{low}{high}")
-    scaled = f"\n) * on() {age} / {number(window)}"
+    scaled = f"\n) * on() {age}"
     if slo.adjustments:
         # Planned work in the last aggregate window: the stretch counts nothing, as
         # the aggregate that will hold it (see _events_rule).
@@ -106,9 +106,30 @@ def _since_last_aggregate(slo: SLO) -> tuple[str, str]:
     return tuple("(\n  " + "\n  or ".join(part) + scaled for part in (bad, total))  # type: ignore[return-value]
 
 
+def _shared_since_aggregate(service: str, slos: Sequence[SLO]) -> dict[str, Any]:
+    # Its own query: in the ratio's, these raw selectors would be looked up in
+    # every block of the month the aggregates are read from.
+    parts = []
+    for slo in slos:
+        for kind, expr in zip((c.EVENTS_ERRORS, c.EVENTS_TOTAL), _since_last_aggregate(slo),
+                              strict=True):  # fmt: skip
+            labelled = f"({expr})"
+            for label, value in ((c.LABEL_EVENTS, kind), (c.LABEL_SLO, slo.name),
+                                 (c.LABEL_SERVICE, service)):  # fmt: skip
+                labelled = f'label_replace({labelled}, "{label}", "{value}", "", "")'
+            parts.append(labelled)
+    return _record(c.RULE_EVENTS_SINCE_AGGREGATE, "\nor\n".join(parts) + "\n")
+
+
 def period_ratio_query(slo: SLO) -> str:
-    """The period error ratio: the summed aggregates and the stretch since the last one."""
-    return slo.aggregate_ratio_query(slo.period_str, plus=_since_last_aggregate(slo)) + "\n"
+    """The period error ratio: the summed aggregates and the events since the last one."""
+    window = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
+    since = (
+        f'sum({c.RULE_EVENTS_SINCE_AGGREGATE}{{{c.LABEL_SLO}="{slo.name}",'
+        f'{c.LABEL_SERVICE}="{slo.service}",{c.LABEL_EVENTS}="{kind}"}}) / {window}'
+        for kind in (c.EVENTS_ERRORS, c.EVENTS_TOTAL)
+    )
+    return slo.aggregate_ratio_query(slo.period_str, plus=tuple(since)) + "\n"  # type: ignore[arg-type]
 
 
 def _period_rules(slo: SLO) -> list[dict[str, Any]]:
@@ -173,7 +194,8 @@ def rule_groups(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]]:
     """The rule groups of one service."""
     fast = [r for slo in slos for r in _fast_rules(slo)] + _shared_fast(service, slos)
     aggregates = [_events_rule(slo) for slo in slos] + _shared_aggregates(service)
-    period = [r for slo in slos for r in _period_rules(slo)] + _shared_period(service, slos)
+    period = [_shared_since_aggregate(service, slos)]
+    period += [r for slo in slos for r in _period_rules(slo)] + _shared_period(service, slos)
     return [
         {"name": f"slo-{service}", "interval": c.FAST_INTERVAL, "rules": fast},
         {"name": f"slo-{service}-aggregates", "interval": c.AGGREGATE_INTERVAL,
