@@ -352,7 +352,7 @@ def before(slos: Sequence[SLO]) -> list[dict[str, Any]]:
             {**r, "expr": by_name[r["labels"][c.LABEL_SLO]].aggregate_ratio_query(
                 by_name[r["labels"][c.LABEL_SLO]].period_str)}
             if r.get("record") == c.RULE_ERROR_RATIO_PERIOD else r
-            for r in g["rules"]
+            for r in g["rules"] if r.get("record") != c.RULE_EVENTS_SINCE_AGGREGATE
         ]  # fmt: skip
     return groups
 
