@@ -387,7 +387,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         _saturation_table(runs),
         "",
-        "### At a constant offered rate (bench/lua/pace.lua)",
+        "### At a constant offered rate (slolab/lua/pace.lua)",
         "",
         _paced_table(runs),
         "",

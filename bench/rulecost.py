@@ -10,6 +10,8 @@ our rules and the Sloth anchor read (``create-blocks-from rules``). One real
 Prometheus then evaluates, in turn and ``--rounds`` times, for each spec:
 
 - ``ours``: the generated rules (every group, as shipped);
+- ``before``: ours with the period figures of before issue 19 (the finished
+  aggregates only, without the raw stretch since the last one);
 - ``raw``: period rules over raw samples, ``increase(...[30d])`` (Pyrra's style,
   and ours before);
 - ``sloth``: period rules as an average of recorded 5m ratios (Sloth's style).
@@ -53,6 +55,7 @@ from slolab.slo.cost import (  # the styles `slolab slo cost` prices, in one pla
     sloth_style,
 )
 from slolab.slo.durations import parse_duration
+from slolab.slo.generate.rules import period_ratio_query
 from slolab.slo.model import SLO, LatencySLI, RatioSLI, from_spec, load, number
 from slolab.slo.simulate import selects, series_labels
 from slolab.slo.spec import parse_spec
@@ -63,7 +66,7 @@ RESULTS = REPO / "bench" / "results" / "rulecost.json"
 BEGIN, END = "<!-- rulecost:begin -->", "<!-- rulecost:end -->"
 SCRAPE = 15  # seconds between samples of the synthetic raw series
 DAY = 86400
-STYLES = ("ours", "raw", "sloth")
+STYLES = ("ours", "before", "raw", "sloth")
 
 
 def _log(msg: str) -> None:
@@ -340,6 +343,20 @@ def _write_rows(rows: list[tuple[str, str, np.ndarray, np.ndarray]], start: int,
 # --- rule sets ----------------------------------------------------------------------
 
 
+def before(slos: Sequence[SLO]) -> list[dict[str, Any]]:
+    """Ours as they were before issue 19: the period figures from the finished aggregates only."""
+    groups = ours(slos)
+    by_name = {s.name: s for s in slos}
+    for g in groups:
+        g["rules"] = [
+            {**r, "expr": by_name[r["labels"][c.LABEL_SLO]].aggregate_ratio_query(
+                by_name[r["labels"][c.LABEL_SLO]].period_str)}
+            if r.get("record") == c.RULE_ERROR_RATIO_PERIOD else r
+            for r in g["rules"] if r.get("record") != c.RULE_EVENTS_SINCE_AGGREGATE
+        ]  # fmt: skip
+    return groups
+
+
 # --- Prometheus ---------------------------------------------------------------------
 
 
@@ -480,7 +497,8 @@ def _samples(prom: Prom, groups: list[dict[str, Any]], at: float) -> dict[str, i
 def _slis(prom: Prom, slos: Sequence[SLO], at: float) -> dict[str, dict[str, float | None]]:
     """Each SLO's period error ratio by style, at ``at``."""
     exprs = {
-        "ours": lambda s: s.aggregate_ratio_query(s.period_str),
+        "ours": period_ratio_query,
+        "before": lambda s: s.aggregate_ratio_query(s.period_str),
         "raw": lambda s: s.sli.error_ratio_query(s.period_str, func="increase"),
         "sloth": lambda s: f"avg_over_time({SLOTH_RATIO}{s.selector}[{s.period_str}])",
     }
@@ -559,7 +577,7 @@ def run(opts: Options, keep: Path | None = None) -> dict[str, Any]:
 
 def _measure(prom: Prom, specs: dict[str, list[SLO]], opts: Options, work: Path,
              timings: dict[str, float]) -> dict[str, Any]:  # fmt: skip
-    builders = {"ours": ours, "raw": raw_style, "sloth": sloth_style}
+    builders = {"ours": ours, "before": before, "raw": raw_style, "sloth": sloth_style}
     accel = f"{opts.interval:g}s"
     phases = []
     for spec, slos in specs.items():

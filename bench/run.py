@@ -33,8 +33,8 @@ from pathlib import Path
 
 import httpx
 
-from bench import wrk
 from bench.sink import DiscardingSink
+from slolab import wrk
 from slolab.lab.procs import ServiceProcess, start_service
 
 __all__ = ["CONFIGS", "MODES", "WORKLOADS", "Options", "Run", "Workload", "run_all"]
@@ -58,7 +58,7 @@ class Workload:
     name: str
     service: str  # the service wrk talks to
     path: str
-    lua: str | None  # bench/lua/NAME.lua, None for a plain GET
+    lua: str | None  # slolab/lua/NAME.lua, None for a plain GET
     target_rate: float | None  # constant-rate run at this offered load (issue 2's targets)
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from bench import wrk
 from bench.run import SEED_TASKS
+from slolab import wrk
 from slolab.lab.procs import ServiceProcess, start_service
 
 # label -> settings; granian with its own per-worker SO_REUSEPORT sockets as well

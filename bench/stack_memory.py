@@ -35,7 +35,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench import wrk
 from bench.sandbox import (
     NATIVE_BINARIES,
     REPO,
@@ -46,6 +45,7 @@ from bench.sandbox import (
     native_command,
     native_overrides,
 )
+from slolab import wrk
 from slolab.contract import ALERT_RECEIVER_URL, PORTS
 from slolab.lab.procs import ManagedProcess, free_port, ready_timeout, spawn
 from tests.otlp_sink import OTLPSink

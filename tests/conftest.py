@@ -31,6 +31,7 @@ SLOW = (
     "slo/test_rules.py::test_promtool_unit_tests",
     "kubernetes/test_multi_replica.py",
     "kubernetes/test_alertmanager_routes.py",
+    "scenario/test_capacity.py::test_live_against_tasks_and_prometheus",
 )
 _TESTS = Path(__file__).parent
 

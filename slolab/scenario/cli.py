@@ -1,4 +1,4 @@
-"""``slolab scenario list | show | check | predict | run``: game days (docs/scenarios.md)."""
+"""``slolab scenario list | show | check | predict | run | capacity`` (docs/scenarios.md)."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def _add_output(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("scenario", help="game days: scripted incidents scored against the alerts")
+    p = sub.add_parser("scenario", help="game days and load tests scored against the SLOs")
     s = p.add_subparsers(dest="scenario_command", required=True)
 
     q = s.add_parser("list", help="the shipped scenarios")
@@ -211,3 +211,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_arguments(q)
     q.set_defaults(func=_cmd_run)
+
+    from slolab.scenario.capacity import add_parser as add_capacity
+
+    add_capacity(s)

@@ -40,6 +40,7 @@ __all__ = [
     "RULE_CURRENT_BURN_RATE",
     "RULE_ERROR_RATIO_PERIOD",
     "RULE_EVENTS_AGGREGATE",
+    "RULE_EVENTS_SINCE_AGGREGATE",
     "RULE_GOOD_SAMPLE",
     "RULE_OBJECTIVE",
     "RULE_PERIOD_BURN_RATE",
@@ -78,6 +79,10 @@ RULE_AGGREGATED_AT = "slo:sli_aggregated_at:timestamp"
 # (rules just loaded or changed, data wiped). Read by status/report/trends and
 # the dashboards to say "SLI over the last 3h" rather than "over 30d".
 RULE_PERIOD_COVERAGE = "slo:period_coverage:seconds"
+# Events (bad and all, told apart by LABEL_EVENTS) since the last aggregate, from the
+# raw series: the period figures add them, so they move at every evaluation. One
+# rule per service, its own query: its 5 minutes of raw reads never span the month.
+RULE_EVENTS_SINCE_AGGREGATE = "slo:sli_events:since_aggregate"
 # 1 when a gauge-threshold SLI (freshness, threshold) is met at this evaluation, else 0:
 # recording it lets every window use sum_over_time/count_over_time, as for probes.
 RULE_GOOD_SAMPLE = "slo:sli_good_sample:bool"

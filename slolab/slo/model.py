@@ -401,12 +401,14 @@ class SLO:
         """Windows recorded from raw series as ``slo:sli_error:ratio_rate<window>``."""
         return tuple(w for w in self.windows if not self.from_aggregates(w))
 
-    def aggregate_ratio_query(self, window: str) -> str:
+    def aggregate_ratio_query(self, window: str, plus: tuple[str, str] | None = None) -> str:
         """Traffic-weighted error ratio over ``window`` from the recorded aggregates.
 
         A ratio of sums (never an average of ratios); ``sum by (slo, service)``
         also joins the history of series whose labels changed (a label edited in
-        slos.yaml) and keeps the labels the alerts match windows on.
+        slos.yaml) and keeps the labels the alerts match windows on. ``plus``:
+        (bad, all) events not aggregated yet, label-less and in the aggregates'
+        unit, added to both sums (absent counts as none).
         """
         matchers = (
             f'{c.LABEL_SLO}="{self.name}",{c.LABEL_SERVICE}="{self.service}",{c.LABEL_EVENTS}='
@@ -416,6 +418,11 @@ class SLO:
             f'{by} (sum_over_time({c.RULE_EVENTS_AGGREGATE}{{{matchers}"{kind}"}}[{window}]))'
             for kind in (c.EVENTS_ERRORS, c.EVENTS_TOTAL)
         )
+        if plus is not None:
+            bad, total = (
+                f"{s} + on() group_left() ({p} or vector(0))"
+                for s, p in zip((bad, total), plus, strict=True)
+            )
         return _guarded_ratio(bad, total)
 
     def window_events(self, window: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import wrk
+from slolab import wrk
 
 SATURATED = """\
 Running 10s test @ http://127.0.0.1:40123/api/tasks?limit=20

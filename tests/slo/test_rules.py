@@ -6,6 +6,7 @@ import filecmp
 import os
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import promql_parser
@@ -114,10 +115,12 @@ def test_rule_names_and_labels_follow_the_contract():
     assert not {c.error_ratio_rule("1d"), c.error_ratio_rule("3d")} & names
     assert {c.RULE_ERROR_RATIO_PERIOD, c.RULE_OBJECTIVE, c.RULE_CURRENT_BURN_RATE,
             c.RULE_PERIOD_BURN_RATE, c.RULE_BUDGET_REMAINING, c.RULE_EVENTS_AGGREGATE,
-            c.RULE_AGGREGATED_AT, c.RULE_PERIOD_COVERAGE} <= names  # fmt: skip
+            c.RULE_AGGREGATED_AT, c.RULE_PERIOD_COVERAGE,
+            c.RULE_EVENTS_SINCE_AGGREGATE} <= names  # fmt: skip
     assert c.RULE_PERIOD_COVERAGE == "slo:period_coverage:seconds"  # read by dashboards
     shared = {c.RULE_PERIOD_BURN_RATE, c.RULE_BUDGET_REMAINING, c.RULE_CURRENT_BURN_RATE,
-              c.RULE_AGGREGATED_AT, c.RULE_PERIOD_COVERAGE}  # fmt: skip
+              c.RULE_AGGREGATED_AT, c.RULE_PERIOD_COVERAGE,
+              c.RULE_EVENTS_SINCE_AGGREGATE}  # fmt: skip
     alerts = {r["alert"] for r in rules if "alert" in r}
     assert alerts == {c.ALERT_PAGE, c.ALERT_TICKET, c.ALERT_BUDGET_LOW, c.ALERT_BREACH,
                       c.ALERT_NO_DATA}  # fmt: skip
@@ -149,12 +152,23 @@ def test_period_ratio_is_a_ratio_of_summed_aggregates():
     # a ratio of sums over the whole period, not an average of ratios ...
     assert ratio["expr"].count("sum_over_time(") == 2 and "[30d]" in ratio["expr"]
     assert "avg_over_time" not in ratio["expr"]
-    # ... of the compact aggregates, never of raw samples (their cost grows with scrapes)
-    assert c.RULE_EVENTS_AGGREGATE in ratio["expr"] and "_count" not in ratio["expr"]
+    # ... of the compact aggregates, never of raw samples (their cost grows with
+    # scrapes), plus the events since the last aggregate: raw samples over its
+    # interval at most, in a query of their own (in the ratio's, their selectors
+    # would be looked up in every block of the month)
+    ranges = _ranges(ratio["expr"])
+    assert set(ranges) == {c.RULE_EVENTS_AGGREGATE}
+    assert ranges[c.RULE_EVENTS_AGGREGATE] == {parse_duration("30d")}
+    assert f"{c.RULE_EVENTS_SINCE_AGGREGATE}{{" in ratio["expr"]
+    since = next(r for r in period["rules"] if r.get("record") == c.RULE_EVENTS_SINCE_AGGREGATE)
+    assert period["rules"].index(since) == 0  # before every reader in its group
+    raw = {r for name, rs in _ranges(since["expr"]).items() if not name.startswith("slo:")
+           for r in rs}  # fmt: skip
+    assert max(raw) == parse_duration(c.AGGREGATE_INTERVAL)
     for group in groups.values():
         for r in group["rules"]:
-            if "increase(" in r["expr"] or "rate(" in r["expr"]:
-                assert not any(f"[{w}]" in r["expr"] for w in ("30d", "3d", "1d")), r
+            raw = [rs for name, rs in _ranges(r["expr"]).items() if not name.startswith("slo:")]
+            assert all(max(rs) < parse_duration("1d") for rs in raw), r
     # the aggregates cover their own interval: each event is counted once
     assert c.AGGREGATE_WINDOW == c.AGGREGATE_INTERVAL
 
@@ -173,6 +187,24 @@ def test_every_alert_reads_series_evaluated_before_it_in_its_group():
                 # the objective is a constant (vector(0.999)): any group may read it
                 read.discard(c.RULE_OBJECTIVE)
                 assert read <= recorded, (path.name, rule["alert"], read - recorded)
+
+
+def _ranges(expr: str) -> dict[str, set[timedelta]]:
+    """Series name -> the ranges ``expr`` reads it over."""
+    found: dict[str, set[timedelta]] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, promql_parser.MatrixSelector):
+            found.setdefault(node.vector_selector.name, set()).add(node.range)
+            return
+        for attr in ("expr", "lhs", "rhs", "args", "param"):
+            child = getattr(node, attr, None)
+            for c_ in child if isinstance(child, list) else [child]:
+                if c_ is not None and not isinstance(c_, str | int | float):
+                    walk(c_)
+
+    walk(promql_parser.parse(expr))
+    return found
 
 
 def _instant_names(expr: str) -> set[str]:

@@ -10,24 +10,26 @@ Per service three groups, each alert after every series it reads:
   recorded (``slo:sli_aggregated_at:timestamp``);
 - ``slo-<service>-period`` every 1m: the objective, the period error ratio as a
   ratio of summed aggregates (2 x 8,640 samples per SLO for 30 days, whatever
-  the scrape rate: never ``increase(...[30d])`` over raw samples), the span it
-  covers (``slo:period_coverage:seconds``), burn rate, budget left and the
-  budget alerts.
+  the scrape rate: never ``increase(...[30d])`` over raw samples) plus the raw
+  events since the last aggregate (at most 5 minutes of raw samples), so it moves
+  at every evaluation; the span it covers (``slo:period_coverage:seconds``),
+  burn rate, budget left and the budget alerts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from itertools import groupby
 from typing import Any
 
 from slolab.slo import conventions as c
-from slolab.slo.durations import parse_duration
+from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.generate.alerts import alert_rules, budget_alert_rules, dropped_notes, no_data_rule
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
 from slolab.slo.model import SLO, SampleSLI, adjusted, number
 
-__all__ = ["OUTPUT", "RULES_DIR", "render", "rule_groups", "rules_per_slo"]
+__all__ = ["OUTPUT", "RULES_DIR", "period_ratio_query", "render", "rule_groups", "rules_per_slo"]
 
 RULES_DIR = "prometheus/rules"
 
@@ -72,12 +74,68 @@ def _events_rule(slo: SLO) -> dict[str, Any]:
     return _record(c.RULE_EVENTS_AGGREGATE, expr, slo.rule_labels)
 
 
+def _since_last_aggregate(slo: SLO) -> tuple[str, str]:
+    """(bad, all) events since the last aggregate, from the raw series (label-less).
+
+    The period group runs every SLOW_INTERVAL, so this stretch (its age) is 0 to
+    AGGREGATE_INTERVAL long: the rate over the whole intervals it spans (at least
+    one), times its age. Exact when the two groups' evaluations line up; else its
+    first seconds count at the rate of the minutes after them. An aggregate not
+    recorded yet at the same instant (the groups racing) leaves the full window.
+    Raw samples are read over one aggregate interval at most, whatever the period.
+    """
+    step = parse_duration(c.SLOW_INTERVAL).total_seconds()
+    window = parse_duration(c.AGGREGATE_WINDOW).total_seconds()
+    lookback = format_duration(timedelta(seconds=window + step))
+    age = f"(time() - max(max_over_time({c.RULE_AGGREGATED_AT}{slo.selector}[{lookback}])))"
+    count = round(window / step)
+    total: list[str] = []
+    bad: list[str] = []
+    for k in range(1, count + 1):
+        low = f" >= {number(k * step)}" if k > 1 else ""
+        high = f" < {number((k + 1) * step)}" if k < count else ""
+        span_total, span_bad = slo.sli.events_queries(format_duration(timedelta(seconds=k * step)))
+        total.append(f"({span_total}) and on() {age}{low}{high}")
+        bad.append(f"({span_bad}) and on() {age}{low}{high}")
+    scaled = f"\n) * on() {age}"
+    if slo.adjustments:
+        # Planned work in the last aggregate window: the stretch counts nothing, as
+        # the aggregate that will hold it (see _events_rule).
+        planned = adjusted(slo.adjustments, timedelta(seconds=window))
+        scaled += f"\nunless on() ({planned} == 1)"
+    return tuple("(\n  " + "\n  or ".join(part) + scaled for part in (bad, total))  # type: ignore[return-value]
+
+
+def _shared_since_aggregate(service: str, slos: Sequence[SLO]) -> dict[str, Any]:
+    # Its own query: in the ratio's, these raw selectors would be looked up in
+    # every block of the month the aggregates are read from.
+    parts = []
+    for slo in slos:
+        for kind, expr in zip((c.EVENTS_ERRORS, c.EVENTS_TOTAL), _since_last_aggregate(slo),
+                              strict=True):  # fmt: skip
+            labelled = f"({expr})"
+            for label, value in ((c.LABEL_EVENTS, kind), (c.LABEL_SLO, slo.name),
+                                 (c.LABEL_SERVICE, service)):  # fmt: skip
+                labelled = f'label_replace({labelled}, "{label}", "{value}", "", "")'
+            parts.append(labelled)
+    return _record(c.RULE_EVENTS_SINCE_AGGREGATE, "\nor\n".join(parts) + "\n")
+
+
+def period_ratio_query(slo: SLO) -> str:
+    """The period error ratio: the summed aggregates and the events since the last one."""
+    window = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
+    since = (
+        f'sum({c.RULE_EVENTS_SINCE_AGGREGATE}{{{c.LABEL_SLO}="{slo.name}",'
+        f'{c.LABEL_SERVICE}="{slo.service}",{c.LABEL_EVENTS}="{kind}"}}) / {window}'
+        for kind in (c.EVENTS_ERRORS, c.EVENTS_TOTAL)
+    )
+    return slo.aggregate_ratio_query(slo.period_str, plus=tuple(since)) + "\n"  # type: ignore[arg-type]
+
+
 def _period_rules(slo: SLO) -> list[dict[str, Any]]:
     return [
         _record(c.RULE_OBJECTIVE, f"vector({number(slo.objective)})", slo.rule_labels),
-        _record(
-            c.RULE_ERROR_RATIO_PERIOD, slo.aggregate_ratio_query(slo.period_str), slo.rule_labels
-        ),
+        _record(c.RULE_ERROR_RATIO_PERIOD, period_ratio_query(slo), slo.rule_labels),
     ]
 
 
@@ -136,7 +194,8 @@ def rule_groups(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]]:
     """The rule groups of one service."""
     fast = [r for slo in slos for r in _fast_rules(slo)] + _shared_fast(service, slos)
     aggregates = [_events_rule(slo) for slo in slos] + _shared_aggregates(service)
-    period = [r for slo in slos for r in _period_rules(slo)] + _shared_period(service, slos)
+    period = [_shared_since_aggregate(service, slos)]
+    period += [r for slo in slos for r in _period_rules(slo)] + _shared_period(service, slos)
     return [
         {"name": f"slo-{service}", "interval": c.FAST_INTERVAL, "rules": fast},
         {"name": f"slo-{service}-aggregates", "interval": c.AGGREGATE_INTERVAL,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,7 @@ from slolab.slo.report.text import pct
 if TYPE_CHECKING:
     from slolab.slo.report.analysis import Report, SLOReport
 
-__all__ = ["SERIES_COLOURS", "burn_down_svg", "chart_svgs"]
+__all__ = ["SERIES_COLOURS", "burn_down_svg", "chart_svgs", "line_chart"]
 
 # Line colours of multi-series charts (the report's and the simulator's).
 SERIES_COLOURS = ("#cf222e", "#0969da", "#8250df", "#1a7f37", "#bf8700")
@@ -29,8 +29,37 @@ def _line_chart(
     color: str,
     bands: Sequence[tuple[datetime, datetime, str]] = (),
 ) -> str:
-    """An SVG line chart of ``points`` with a horizontal reference ``line``, and shaded
-    time ``bands`` (start, end, colour) behind it."""
+    """An SVG line chart of ``points`` over time with a horizontal reference ``line``, and
+    shaded time ``bands`` (start, end, colour) behind it."""
+
+    def s(t: datetime) -> float:
+        return (t - start).total_seconds()
+
+    return line_chart(
+        title,
+        [(s(t), v) for t, v in points],
+        (0.0, s(end)),
+        line,
+        line_label,
+        color,
+        x_labels=(f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}"),
+        bands=[(s(a), s(b), fill) for a, b, fill in bands],
+    )
+
+
+def line_chart(
+    title: str,
+    points: Sequence[tuple[float, float | None]],
+    x_range: tuple[float, float],
+    line: float,
+    line_label: str,
+    color: str,
+    *,
+    x_labels: tuple[str, str],
+    y_format: Callable[[float], str] = lambda v: f"{v * 100:.2f}%",
+    bands: Sequence[tuple[float, float, str]] = (),
+) -> str:
+    """An SVG line chart of (x, value) ``points`` with a horizontal reference ``line``."""
     w, h, left, right, top, bottom = 520, 220, 64, 12, 28, 30
     values = [v for _, v in points if v is not None] + [line]
     lo, hi = min(values), max(values)
@@ -38,10 +67,11 @@ def _line_chart(
         lo, hi = lo - 0.01, hi + 0.01
     pad = (hi - lo) * 0.08
     lo, hi = lo - pad, hi + pad
-    span = max((end - start).total_seconds(), 1.0)
+    first, last = x_range
+    span = max(last - first, 1e-9)
 
-    def x(t: datetime) -> float:
-        return left + (w - left - right) * (t - start).total_seconds() / span
+    def x(t: float) -> float:
+        return left + (w - left - right) * (t - first) / span
 
     def y(v: float) -> float:
         return top + (h - top - bottom) * (hi - v) / (hi - lo)
@@ -52,7 +82,7 @@ def _line_chart(
         f'<text x="{left}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>',
     ]
     for a, b, fill in bands:
-        x0, x1 = x(max(a, start)), x(min(b, end))
+        x0, x1 = x(max(a, first)), x(min(b, last))
         parts.append(
             f'<rect x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1.5):.1f}" '
             f'height="{h - top - bottom}" fill="{fill}" fill-opacity="0.3"/>'
@@ -60,7 +90,7 @@ def _line_chart(
     for v in (lo + pad, hi - pad):
         parts.append(
             f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">'
-            f"{v * 100:.2f}%</text>"
+            f"{html.escape(y_format(v))}</text>"
         )
     parts.append(
         f'<line x1="{left}" x2="{w - right}" y1="{y(line):.1f}" y2="{y(line):.1f}" '
@@ -88,10 +118,10 @@ def _line_chart(
                 f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
                 f'points="{" ".join(seg)}"/>'
             )
-    for t, anchor in ((start, "start"), (end, "end")):
+    for t, label, anchor in ((first, x_labels[0], "start"), (last, x_labels[1], "end")):
         parts.append(
             f'<text x="{x(t):.1f}" y="{h - 10}" font-size="10" text-anchor="{anchor}">'
-            f"{t:%Y-%m-%d %H:%M}</text>"
+            f"{html.escape(label)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -36,7 +36,7 @@ class WrkResult:
     percentiles_ms: dict[float, float]  # e.g. {50.0: 2.1, 99.0: 9.8}
     non_2xx: int = 0
     socket_errors: int = 0
-    paced_sent: int | None = None  # constant-rate runs only (bench/lua/pace.lua)
+    paced_sent: int | None = None  # constant-rate runs only (slolab/lua/pace.lua)
     paced_late: int | None = None
     max_late_ms: float | None = None
 
@@ -91,7 +91,7 @@ def parse(text: str) -> WrkResult:
 
 
 def script(workload: str | None, rate: float | None, folder: Path) -> Path | None:
-    """The Lua script for a run: the workload's (bench/lua/NAME.lua) plus pacing if ``rate``.
+    """The Lua script for a run: the workload's (slolab/lua/NAME.lua) plus pacing if ``rate``.
 
     wrk takes one script, so pacing is appended to the workload's text.
     """
