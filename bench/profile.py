@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 
 from bench.run import CONFIGS, EXPORTING
+from slolab.contract import PORTS
 
 FEATURES = {"title_length": 24, "urgent_words": 1, "due_in_days": 2.0, "estimated_hours": 3.5}
 
@@ -93,14 +94,15 @@ def _tasks_call(workload: str) -> Callable[[], None]:
 
     create = workload == "create"
     body = json.dumps({"title": "fix the bench", "due_in_days": 2}).encode()
+    port = str(PORTS["tasks"])
 
     def call() -> None:
         environ = {
             "REQUEST_METHOD": "GET", "PATH_INFO": "/api/tasks", "QUERY_STRING": "limit=20",
-            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8081", "SERVER_PROTOCOL": "HTTP/1.1",
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": port, "SERVER_PROTOCOL": "HTTP/1.1",
             "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
             "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
-            "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8081", "HTTP_USER_AGENT": "wrk",
+            "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": f"127.0.0.1:{port}", "HTTP_USER_AGENT": "wrk",
         }  # fmt: skip
         if create:
             environ.update(
@@ -144,11 +146,13 @@ def _predict_call(mode: str) -> Callable[[], None]:
         ).add(observe).instrument(app)  # fmt: skip
     payload = json.dumps(FEATURES).encode()
     loop = asyncio.new_event_loop()
+    port = PORTS["predictor"]
+    host = f"127.0.0.1:{port}".encode()
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": "/predict", "raw_path": b"/predict", "query_string": b"",
-        "root_path": "", "server": ("127.0.0.1", 8082), "client": ("127.0.0.1", 50000),
-        "headers": [(b"host", b"127.0.0.1:8082"), (b"content-type", b"application/json"),
+        "root_path": "", "server": ("127.0.0.1", port), "client": ("127.0.0.1", 50000),
+        "headers": [(b"host", host), (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()), (b"user-agent", b"wrk")],
     }  # fmt: skip
 

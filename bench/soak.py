@@ -32,6 +32,7 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from slolab.contract import HTTP_METRICS
 from slolab.lab.procs import ServiceProcess, run_service, spawn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ MAX_GROWTH = 0.10
 def server_errors(svc: ServiceProcess) -> int:
     """5xx answers the service itself counted (its own view, beside Locust's)."""
     text = httpx.get(f"{svc.url}/metrics", timeout=5).text
-    name = "flask_http_request_total" if svc.name == "tasks" else "http_requests_total"
+    name = HTTP_METRICS[svc.name][0].name
     total = 0
     for family in text_string_to_metric_families(text):
         for s in family.samples:

@@ -23,7 +23,10 @@ __all__ = [
     "BUCKETS",
     "COMPONENT_PORTS",
     "FAULTS",
+    "FAULT_HELP",
+    "FAULT_LIMITS",
     "FAULT_METRIC",
+    "HTTP_METRICS",
     "JOBS",
     "KNOWN_METHODS",
     "PORTS",
@@ -113,42 +116,109 @@ class Metric:
 
 # 1 while a fault is switched on (label ``fault``): the dashboard's "faults on" list.
 FAULT_METRIC: Final = "slolab_fault_active"
+FAULT_HELP: Final = "1 while an injected fault is switched on, else 0."
+
+# Each family once, with the help text the service exposes; the services create
+# their collectors from these, the dashboards, history and soak query them.
+# tasks (the names prometheus-flask-exporter gave them: a contract of the seed)
+TASKS_REQUESTS: Final = Metric(
+    "tasks",
+    "flask_http_request_total",
+    "counter",
+    ("method", "status"),
+    "Total number of HTTP requests",
+)
+TASKS_DURATION: Final = Metric(
+    "tasks",
+    "flask_http_request_duration_seconds",
+    "histogram",
+    ("method", "path", "status"),
+    "Flask HTTP request duration in seconds",
+)
+TASKS_CREATED: Final = Metric("tasks", "create_task_total", "counter", (), "Tasks stored.")
+TASKS_DELETED: Final = Metric("tasks", "delete_task_total", "counter", (), "Tasks deleted.")
+TASKS_PREDICTOR_DEGRADED: Final = Metric(
+    "tasks",
+    "tasks_predictor_degraded_total",
+    "counter",
+    ("reason",),
+    "Tasks created without an estimate because the predictor failed.",
+)
+TASKS_FEEDBACK_DEGRADED: Final = Metric(
+    "tasks",
+    "tasks_feedback_degraded_total",
+    "counter",
+    ("reason",),
+    "Ground-truth feedback that could not be forwarded to the predictor.",
+)
+TASKS_STORE_UNAVAILABLE: Final = Metric(
+    "tasks",
+    "tasks_store_unavailable_total",
+    "counter",
+    (),
+    "Requests answered 503 because the store was down.",
+)
+# predictor (slolab.services.predictor.metrics.RequestMetrics)
+PREDICTOR_REQUESTS: Final = Metric(
+    "predictor",
+    "http_requests_total",
+    "counter",
+    ("handler", "method", "status"),
+    "HTTP requests by handler, method and exact status.",
+)
+PREDICTOR_DURATION: Final = Metric(
+    "predictor",
+    "http_request_duration_seconds",
+    "histogram",
+    ("handler", "method", "status"),
+    "HTTP request latency by handler, method and exact status.",
+)
+PREDICTOR_PREDICTIONS: Final = Metric(
+    "predictor",
+    "predictor_predictions_total",
+    "counter",
+    ("label",),
+    "Predictions answered, by label.",
+)
+PREDICTOR_FEEDBACK: Final = Metric(
+    "predictor",
+    "predictor_feedback_total",
+    "counter",
+    (),
+    "Ground-truth feedback received (counted once).",
+)
+PREDICTOR_FEEDBACK_CORRECT: Final = Metric(
+    "predictor",
+    "predictor_feedback_correct_total",
+    "counter",
+    (),
+    "Feedback whose true label matched the prediction.",
+)
+MODEL_LAST_TRAINED: Final = Metric(
+    "predictor",
+    "model_last_trained_timestamp_seconds",
+    "gauge",
+    (),
+    "Unix time the served model was trained.",
+)
+MODEL_INFO: Final = Metric(
+    "predictor", "model_info", "gauge", ("version",), "The served model's version (always 1)."
+)
+
+# service -> (request counter, latency histogram): the HTTP families of each service
+HTTP_METRICS: Final = MappingProxyType(
+    {
+        "tasks": (TASKS_REQUESTS, TASKS_DURATION),
+        "predictor": (PREDICTOR_REQUESTS, PREDICTOR_DURATION),
+    }
+)
 
 _METRICS: Final = (
-    # tasks (prometheus-flask-exporter; names of the seed, a contract)
-    Metric("tasks", "flask_http_request_total", "counter", ("method", "status"),
-           "HTTP requests by method and status (no endpoint label)."),
-    Metric("tasks", "flask_http_request_duration_seconds", "histogram",
-           ("method", "path", "status"), "HTTP request latency by URL rule."),
-    Metric("tasks", "create_task_total", "counter", (), "Tasks stored."),
-    Metric("tasks", "delete_task_total", "counter", (), "Tasks deleted."),
-    Metric("tasks", "tasks_predictor_degraded_total", "counter", ("reason",),
-           "Tasks created without an estimate because the predictor failed."),
-    Metric("tasks", "tasks_feedback_degraded_total", "counter", ("reason",),
-           "Ground-truth feedback that could not be forwarded to the predictor."),
-    Metric("tasks", "tasks_store_unavailable_total", "counter", (),
-           "Requests answered 503 because the store was down."),
-    # predictor (slolab.services.predictor.metrics.RequestMetrics)
-    Metric("predictor", "http_requests_total", "counter", ("handler", "method", "status"),
-           "HTTP requests by handler, method and exact status."),
-    Metric("predictor", "http_request_duration_seconds", "histogram",
-           ("handler", "method", "status"),
-           "HTTP request latency by handler, method and exact status."),
-    Metric("predictor", "predictor_predictions_total", "counter", ("label",),
-           "Predictions answered, by label."),
-    Metric("predictor", "predictor_feedback_total", "counter", (),
-           "Ground-truth feedback received (counted once)."),
-    Metric("predictor", "predictor_feedback_correct_total", "counter", (),
-           "Feedback whose true label matched the prediction."),
-    Metric("predictor", "model_last_trained_timestamp_seconds", "gauge", (),
-           "Unix time the served model was trained."),
-    Metric("predictor", "model_info", "gauge", ("version",),
-           "The served model's version (always 1)."),
-    # both
-    Metric("tasks", FAULT_METRIC, "gauge", ("fault",),
-           "1 while a fault is switched on, else 0."),
-    Metric("predictor", FAULT_METRIC, "gauge", ("fault",),
-           "1 while a fault is switched on, else 0."),
+    TASKS_REQUESTS, TASKS_DURATION, TASKS_CREATED, TASKS_DELETED, TASKS_PREDICTOR_DEGRADED,
+    TASKS_FEEDBACK_DEGRADED, TASKS_STORE_UNAVAILABLE,
+    PREDICTOR_REQUESTS, PREDICTOR_DURATION, PREDICTOR_PREDICTIONS, PREDICTOR_FEEDBACK,
+    PREDICTOR_FEEDBACK_CORRECT, MODEL_LAST_TRAINED, MODEL_INFO,
+    *(Metric(service, FAULT_METRIC, "gauge", ("fault",), FAULT_HELP) for service in SERVICES),
 )  # fmt: skip
 
 
@@ -169,6 +239,9 @@ class Fault:
     # the range chaos draws from: (low, high) for numbers; None for switches
     chaos_range: dict[str, tuple[float, float]] | None = None
 
+
+# the values a fault of each kind accepts (switches: on or off)
+FAULT_LIMITS: Final = MappingProxyType({"ratio": (0.0, 1.0), "milliseconds": (0, 60_000)})
 
 FAULTS: Final = (
     Fault("error_rate", SERVICES, "ratio", "share of API requests answered 500",

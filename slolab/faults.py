@@ -21,9 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import Gauge
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from slolab.contract import FAULTS, SERVICES, faults_of
+from slolab.contract import (
+    FAULT_HELP,
+    FAULT_LIMITS,
+    FAULT_METRIC,
+    FAULTS,
+    SERVICES,
+    Fault,
+    faults_of,
+)
 
 __all__ = [
     "ALLOWED",
@@ -44,18 +52,17 @@ FAULT_FIELDS = tuple(f.name for f in FAULTS)
 MAX_BODY = 4096
 
 
-class Faults(BaseModel):
-    """The faults active in a service; all off by default."""
+def _field_type(fault: Fault) -> type:
+    return {"ratio": float, "milliseconds": int, "switch": bool}[fault.kind]
 
+
+def _field(fault: Fault, default: Any) -> Any:
+    low, high = FAULT_LIMITS.get(fault.kind, (None, None))
+    return Field(default, ge=low, le=high, description=fault.description)
+
+
+class _FaultsBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of requests answered 500")
-    latency_ms: int = Field(0, ge=0, le=60_000, description="delay added to every API request")
-    store_outage: bool = False
-    predictor_unreachable: bool = False
-    model_drift: bool = False
-    stale_model: bool = False
-    expires_at: float | None = Field(None, description="unix time when these faults switch off")
 
     def active(self) -> dict[str, bool]:
         return {name: bool(getattr(self, name)) for name in FAULT_FIELDS}
@@ -64,18 +71,23 @@ class Faults(BaseModel):
         return any(self.active().values())
 
 
-class FaultUpdate(BaseModel):
-    """Body of ``PUT /admin/faults``: only the fields given change."""
+# Both models are built from the catalogue (slolab.contract.FAULTS): a fault, its
+# type, range and description are declared there once.
+Faults = create_model(
+    "Faults",
+    __base__=_FaultsBase,
+    __doc__="The faults active in a service; all off by default.",
+    **{f.name: (_field_type(f), _field(f, _field_type(f)())) for f in FAULTS},
+    expires_at=(float | None, Field(None, description="unix time when these faults switch off")),
+)
 
-    model_config = ConfigDict(extra="forbid")
-
-    error_rate: float | None = Field(None, ge=0.0, le=1.0)
-    latency_ms: int | None = Field(None, ge=0, le=60_000)
-    store_outage: bool | None = None
-    predictor_unreachable: bool | None = None
-    model_drift: bool | None = None
-    stale_model: bool | None = None
-    expires_in_s: float | None = Field(None, gt=0, le=86_400)
+FaultUpdate = create_model(
+    "FaultUpdate",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Body of ``PUT /admin/faults``: only the fields given change.",
+    **{f.name: (_field_type(f) | None, _field(f, None)) for f in FAULTS},
+    expires_in_s=(float | None, Field(None, gt=0, le=86_400)),
+)
 
 
 def parse_faults_env(value: str) -> dict[str, Any]:
@@ -125,8 +137,8 @@ def _fault_gauge() -> Gauge:
     with _gauge_lock:
         if _gauge is None:
             _gauge = Gauge(
-                "slolab_fault_active",
-                "1 while an injected fault is switched on, else 0.",
+                FAULT_METRIC,
+                FAULT_HELP,
                 ["fault"],
                 multiprocess_mode="livemostrecent",
             )

@@ -58,6 +58,13 @@ class ServiceSpec:
     prepare: str | None = None
 
 
+# Server settings both tasks servers (granian, gunicorn's config) and uvicorn read:
+# written once here.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_TASKS_THREADS = 4  # threads per worker that run the WSGI app
+MAX_WORKERS = MAX_THREADS = 64
+GRACEFUL_STOP_S = 10  # after SIGTERM, workers get this long to finish their requests
+
 SERVICES: dict[str, ServiceSpec] = {
     "tasks": ServiceSpec("tasks", PORTS["tasks"], 2, "slolab.services.tasks.store:pin_database"),
     "predictor": ServiceSpec("predictor", PORTS["predictor"], 1),
@@ -69,7 +76,27 @@ def _setting(env: Mapping[str, str], service: str, key: str, default: str) -> st
 
 
 def _workers(env: Mapping[str, str], spec: ServiceSpec) -> int:
-    return env_int(env, f"{spec.name.upper()}_WORKERS", spec.default_workers, 1, 64)
+    return env_int(env, f"{spec.name.upper()}_WORKERS", spec.default_workers, 1, MAX_WORKERS)
+
+
+def workers(service: str, env: Mapping[str, str]) -> int:
+    """``<SERVICE>_WORKERS``: worker processes (ValueError naming a bad value)."""
+    return _workers(env, SERVICES[service])
+
+
+def tasks_threads(env: Mapping[str, str]) -> int:
+    """``TASKS_THREADS``: threads per tasks worker (ValueError naming a bad value)."""
+    return env_int(env, "TASKS_THREADS", DEFAULT_TASKS_THREADS, 1, MAX_THREADS)
+
+
+def bind_address(service: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """(host, port) from ``<SERVICE>_HOST`` and ``<SERVICE>_PORT``; ValueError for a bad port."""
+    spec = SERVICES[service]
+    host = _setting(env, service, "HOST", DEFAULT_HOST)
+    port = _setting(env, service, "PORT", str(spec.default_port))
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{service.upper()}_PORT must be a TCP port number, got {port!r}")
+    return host, port
 
 
 def prepare_env(service: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -102,20 +129,16 @@ def build_command(service: str, env: Mapping[str, str]) -> list[str]:
     """Return argv of the production server for ``service``."""
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r} (choose from {', '.join(SERVICES)})")
-    spec = SERVICES[service]
-    host = _setting(env, service, "HOST", "127.0.0.1")
-    port = _setting(env, service, "PORT", str(spec.default_port))
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{service.upper()}_PORT must be a TCP port number, got {port!r}")
-    workers = str(_workers(env, spec))
+    host, port = bind_address(service, env)
+    count = str(workers(service, env))
     if service == "tasks":
-        return _tasks_command(env, host, port, workers)
+        return _tasks_command(env, host, port, count)
     return [
         sys.executable, "-m", "uvicorn", "slolab.services.predictor.app:create_app", "--factory",
-        "--host", host, "--port", port, "--workers", workers,
+        "--host", host, "--port", port, "--workers", count,
         # httptools plus header limits and a header-read timeout (services/predictor/server.py).
         "--loop", "uvloop", "--http", "slolab.services.predictor.server:GuardedHttpToolsProtocol",
-        "--no-access-log", "--timeout-graceful-shutdown", "10",
+        "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_STOP_S),
     ]  # fmt: skip
 
 
@@ -135,7 +158,7 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
             "-c", "python:slolab.services.tasks.gunicorn_conf",
             "slolab.services.tasks.wsgi:app",
         ]  # fmt: skip
-    threads = env_int(env, "TASKS_THREADS", 4, 1, 64)
+    threads = tasks_threads(env)
     header_timeout = env_float(env, "TASKS_HEADER_TIMEOUT_S", 10.0, 0.1, 60.0)
     header_bytes = env_int(env, "TASKS_MAX_HEADER_BYTES", 16384, 8192, 1 << 20)
     keepalive = env.get("TASKS_KEEPALIVE", "on").strip().lower()
@@ -167,7 +190,7 @@ def _tasks_command(env: Mapping[str, str], host: str, port: str, workers: str) -
         # Connections each worker serves at once (granian's backpressure); beyond it new
         # ones wait in the listen backlog.
         "--backlog", str(backlog), "--backpressure", str(per_worker),
-        "--respawn-failed-workers", "--workers-kill-timeout", "10",
+        "--respawn-failed-workers", "--workers-kill-timeout", str(GRACEFUL_STOP_S),
         "--log-level", (env.get("LOG_LEVEL") or "info").lower(), "--no-access-log",
         # granian's own lines as JSON, like the app's (one format in the log stream).
         "--log-config", _granian_log_config(),

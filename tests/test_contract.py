@@ -8,8 +8,10 @@ of the contract: tests/services/*/test_metric_contract.py.)
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,34 @@ def test_docs_name_the_contract_ports() -> None:
     doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     for name in ("tasks", "predictor", "prometheus", "alertmanager", "blackbox", "locust"):
         assert re.search(rf"\| {contract.PORTS[name]}( |\|)", doc), name
+
+
+def _literals(path: Path) -> Iterator[tuple[int, str | int]]:
+    """String and number constants of a module, docstrings and comments left out."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        literal = isinstance(node, ast.Constant) and id(node) not in docstrings
+        if literal and isinstance(node.value, str | int) and not isinstance(node.value, bool):
+            yield node.lineno, node.value
+
+
+def test_the_contract_facts_are_written_once_in_python() -> None:
+    # Metric names and service ports are typed out only in slolab/contract.py: the
+    # services, dashboards, history, soak and servers import them.
+    names = {m.name for s in contract.SERVICES for m in contract.metrics_of(s)}
+    ports = {contract.PORTS[s] for s in contract.SERVICES}
+    found = []
+    for top in ("slolab", "services", "bench"):
+        for path in (ROOT / top).rglob("*.py"):
+            if path == ROOT / "slolab" / "contract.py":
+                continue
+            for line, value in _literals(path):
+                words = set(re.findall(r"[a-z_:]+|\d+", value)) if isinstance(value, str) else set()
+                if value in ports or words & names or words & {str(p) for p in ports}:
+                    found.append(f"{path.relative_to(ROOT)}:{line}: {value!r}")
+    assert found == []

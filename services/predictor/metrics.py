@@ -29,7 +29,17 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from slolab.asgi import ResponseWatch
-from slolab.contract import BUCKETS
+from slolab.contract import (
+    BUCKETS,
+    MODEL_INFO,
+    MODEL_LAST_TRAINED,
+    PREDICTOR_DURATION,
+    PREDICTOR_FEEDBACK,
+    PREDICTOR_FEEDBACK_CORRECT,
+    PREDICTOR_PREDICTIONS,
+    PREDICTOR_REQUESTS,
+)
+from slolab.contract import Metric as ContractMetric
 from slolab.procmetrics import ProcessTreeCollector
 from slolab.services.predictor.model import LABELS
 from slolab.telemetry import instrumentation_enabled, trace_exemplar
@@ -46,7 +56,6 @@ __all__ = [
 # Probes and scrapes are not user traffic: keep them out of the request SLIs.
 EXCLUDED_HANDLERS = frozenset({"/metrics", "/healthz", "/readyz"})
 UNTEMPLATED = "none"  # the handler label of a request no route matched
-HTTP_LABELS = ("handler", "method", "status")
 
 
 def multiprocess_enabled() -> bool:
@@ -117,41 +126,34 @@ def install_metrics(app, excluded: Iterable[str] = EXCLUDED_HANDLERS) -> Predict
     if not mp:
         registry.register(_DefaultRegistry())
 
-    def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+    def gauge(metric: ContractMetric) -> Gauge:
         # mostrecent: the value a worker set last wins. Workers are not marked dead
         # under uvicorn, so a "live" mode would keep a crashed worker's value forever.
-        return Gauge(name, doc, labels, registry=registry, multiprocess_mode="mostrecent")
+        return Gauge(
+            metric.name, metric.help, metric.labels, registry=registry,
+            multiprocess_mode="mostrecent",
+        )  # fmt: skip
+
+    def counter(metric: ContractMetric) -> Counter:
+        return Counter(metric.name, metric.help, metric.labels, registry=registry)
 
     metrics = PredictorMetrics(
         registry=registry,
         multiprocess=mp,
-        requests=Counter(
-            "http_requests_total", "HTTP requests by handler, method and exact status.",
-            HTTP_LABELS, registry=registry,
-        ),
+        requests=counter(PREDICTOR_REQUESTS),
         duration=Histogram(
-            "http_request_duration_seconds",
-            "HTTP request latency by handler, method and exact status.",
-            HTTP_LABELS, buckets=BUCKETS, registry=registry,
-        ),
-        predictions=Counter(
-            "predictor_predictions_total", "Predictions answered, by label.", ("label",),
+            PREDICTOR_DURATION.name,
+            PREDICTOR_DURATION.help,
+            PREDICTOR_DURATION.labels,
+            buckets=BUCKETS,
             registry=registry,
         ),
-        feedback=Counter(
-            "predictor_feedback_total", "Ground-truth feedback received (counted once).",
-            registry=registry,
-        ),
-        feedback_correct=Counter(
-            "predictor_feedback_correct_total",
-            "Feedback whose true label matched the prediction.",
-            registry=registry,
-        ),
-        last_trained=gauge(
-            "model_last_trained_timestamp_seconds", "Unix time the served model was trained."
-        ),
-        model_info=gauge("model_info", "The served model's version (always 1).", ("version",)),
-    )  # fmt: skip
+        predictions=counter(PREDICTOR_PREDICTIONS),
+        feedback=counter(PREDICTOR_FEEDBACK),
+        feedback_correct=counter(PREDICTOR_FEEDBACK_CORRECT),
+        last_trained=gauge(MODEL_LAST_TRAINED),
+        model_info=gauge(MODEL_INFO),
+    )
     for label in LABELS:  # every series exists from the start, at 0
         metrics.predictions.labels(label=label)
 

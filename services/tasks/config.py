@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from slolab.contract import PORTS
 from slolab.envconfig import env_float, env_int
 from slolab.faults import feedback_token
 
@@ -15,6 +16,7 @@ __all__ = ["DB_FILE_ID", "Settings", "format_file_id"]
 
 # Set by `slolab serve` (slolab.services.tasks.store.pin_database), read by every worker.
 DB_FILE_ID = "TASKS_DB_FILE_ID"
+DEFAULT_PREDICTOR_URL = f"http://127.0.0.1:{PORTS['predictor']}"
 
 
 def _default_db_path(env: Mapping[str, str]) -> Path:
@@ -43,7 +45,7 @@ class Settings:
     mongo_url: str | None = None
     mongo_db: str = "slolab"
     store_timeout: float = 1.0
-    predictor_url: str = "http://127.0.0.1:8082"
+    predictor_url: str = DEFAULT_PREDICTOR_URL
     predictor_timeout: float = 0.3
     max_body_bytes: int = 64 * 1024
     feedback_token: str | None = None  # sent with ground truth to the predictor
@@ -57,7 +59,7 @@ class Settings:
         (else derived from SLOLAB_ADMIN_TOKEN) and TASKS_DB_FILE_ID; raise ValueError
         naming a malformed one."""
         env = os.environ if env is None else env
-        predictor_url = (env.get("PREDICTOR_URL") or "http://127.0.0.1:8082").strip().rstrip("/")
+        predictor_url = (env.get("PREDICTOR_URL") or DEFAULT_PREDICTOR_URL).strip().rstrip("/")
         if not predictor_url.startswith(("http://", "https://")):
             raise ValueError(f"PREDICTOR_URL must be an http(s) URL, got {predictor_url!r}")
         db_path = env.get("TASKS_DB_PATH", "").strip()

@@ -11,27 +11,30 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from slolab.envconfig import env_int
+from slolab.serve import GRACEFUL_STOP_S, bind_address, tasks_threads
+from slolab.serve import workers as workers_of
 
 
-def _int_env(name: str, default: int, lo: int, hi: int) -> int:
+def _from_env(read: Callable[[Mapping[str, str]], Any]) -> Any:
     try:
-        return env_int(os.environ, name, default, lo, hi)
+        return read(os.environ)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
 
 
-bind = f"{os.environ.get('TASKS_HOST') or '127.0.0.1'}:{_int_env('TASKS_PORT', 8081, 1, 65535)}"
-workers = _int_env("TASKS_WORKERS", 2, 1, 64)
+# The same variables, defaults and limits as `slolab serve` gives granian.
+bind = ":".join(_from_env(lambda env: bind_address("tasks", env)))
+workers = _from_env(lambda env: workers_of("tasks", env))
 # Threads per worker: a request waiting on the predictor (up to PREDICTOR_TIMEOUT)
 # or the store does not hold a whole worker, and keep-alive clients are served.
 worker_class = "gthread"
-threads = _int_env("TASKS_THREADS", 4, 1, 64)
+threads = _from_env(tasks_threads)
 timeout = 30  # a worker silent this long is killed and replaced
-graceful_timeout = 10
+graceful_timeout = GRACEFUL_STOP_S
 keepalive = 5
 accesslog = None  # the app logs JSON; request counts are in /metrics
 errorlog = "-"

@@ -15,7 +15,17 @@ from prometheus_client.metrics_core import Metric
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
-from slolab.contract import BUCKETS
+from slolab.contract import (
+    BUCKETS,
+    TASKS_CREATED,
+    TASKS_DELETED,
+    TASKS_DURATION,
+    TASKS_FEEDBACK_DEGRADED,
+    TASKS_PREDICTOR_DEGRADED,
+    TASKS_REQUESTS,
+    TASKS_STORE_UNAVAILABLE,
+)
+from slolab.contract import Metric as ContractMetric
 from slolab.httptrace import ROUTE_KEY, remember_flask_routes
 from slolab.procmetrics import ProcessTreeCollector, forget_dead_workers
 from slolab.services.tasks.predictor_client import REASONS
@@ -83,12 +93,11 @@ class RequestMetrics:
     def __init__(self, app: Callable[..., Iterable[bytes]], registry: CollectorRegistry | None):
         self.app = app
         self.total = Counter(
-            "flask_http_request_total", "Total number of HTTP requests",
-            ("method", "status"), registry=registry,
-        )  # fmt: skip
+            TASKS_REQUESTS.name, TASKS_REQUESTS.help, TASKS_REQUESTS.labels, registry=registry
+        )
         self.duration = Histogram(
-            "flask_http_request_duration_seconds", "Flask HTTP request duration in seconds",
-            ("method", "path", "status"), buckets=BUCKETS, registry=registry,
+            TASKS_DURATION.name, TASKS_DURATION.help, TASKS_DURATION.labels,
+            buckets=BUCKETS, registry=registry,
         )  # fmt: skip
         self._bound: dict[tuple[str, str, int], tuple[Callable[..., Any], Callable[..., Any]]] = {}
 
@@ -157,26 +166,16 @@ def install_metrics(app: Flask) -> TasksMetrics:
         remember_flask_routes(app)
         app.wsgi_app = RequestMetrics(app.wsgi_app, registry)  # type: ignore[method-assign]
 
-    def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
-        return Counter(name, doc, labels, registry=registry)
+    def counter(metric: ContractMetric) -> Counter:
+        return Counter(metric.name, metric.help, metric.labels, registry=registry)
 
     metrics = TasksMetrics(
         exporter=exporter,
-        created=counter("create_task", "Tasks stored."),
-        deleted=counter("delete_task", "Tasks deleted."),
-        predictor_degraded=counter(
-            "tasks_predictor_degraded",
-            "Tasks created without an estimate because the predictor failed.",
-            ("reason",),
-        ),
-        feedback_degraded=counter(
-            "tasks_feedback_degraded",
-            "Ground-truth feedback that could not be forwarded to the predictor.",
-            ("reason",),
-        ),
-        store_unavailable=counter(
-            "tasks_store_unavailable", "Requests answered 503 because the store was down."
-        ),
+        created=counter(TASKS_CREATED),
+        deleted=counter(TASKS_DELETED),
+        predictor_degraded=counter(TASKS_PREDICTOR_DEGRADED),
+        feedback_degraded=counter(TASKS_FEEDBACK_DEGRADED),
+        store_unavailable=counter(TASKS_STORE_UNAVAILABLE),
     )
     for reason in REASONS:  # every series exists from the start, at 0
         metrics.predictor_degraded.labels(reason=reason)

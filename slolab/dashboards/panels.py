@@ -16,6 +16,8 @@ from grafana_foundation_sdk.builders import prometheus, stat, timeseries
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dash
 
+from slolab.contract import FAULT_METRIC
+
 __all__ = [
     "JAEGER_UID",
     "PROMETHEUS",
@@ -164,7 +166,7 @@ def faults_annotation(job_matcher: str) -> dash_b.AnnotationQuery:
         .datasource(PROMETHEUS)
         .enable(True)
         .icon_color("red")
-        .expr(f"max by (job, fault) (slolab_fault_active{{{job_matcher}}}) > 0")
+        .expr(f"max by (job, fault) ({FAULT_METRIC}{{{job_matcher}}}) > 0")
     )
 
 

@@ -25,10 +25,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from slolab.contract import BUCKETS, JOBS
+from slolab.contract import (
+    BUCKETS,
+    JOBS,
+    MODEL_LAST_TRAINED,
+    PREDICTOR_DURATION,
+    PREDICTOR_FEEDBACK,
+    PREDICTOR_FEEDBACK_CORRECT,
+    PREDICTOR_REQUESTS,
+    TASKS_DURATION,
+    TASKS_REQUESTS,
+)
 
 if TYPE_CHECKING:
     from slolab.lab.backfill import Tools
+    from slolab.slo.model import SLO
 
 __all__ = [
     "INCIDENTS",
@@ -191,25 +202,32 @@ def _times(grid: list[float], incidents: tuple[Incident, ...], end: float) -> li
     return sorted(dense)
 
 
-def expected_error_ratio(h: History, slo_name: str, window: timedelta) -> float:
-    """The error ratio of one of the demo's SLOs over the last ``window`` of the history."""
+def expected_error_ratio(h: History, slo: SLO, window: timedelta) -> float:
+    """The error ratio of one of the demo's SLOs over the last ``window`` of the history.
+
+    Which generated series the SLO reads comes from its SLI as the spec declares it.
+    """
+    from slolab.slo.model import LatencySLI, RatioSLI, SampleSLI  # the toolkit: when needed
+
     start = h.end - window.total_seconds()
     idx = [i for i, t in enumerate(h.times) if t > start]
 
     def total(series: list[float]) -> float:
         return sum(series[i] for i in idx)
 
-    service, _, kind = slo_name.partition("-")
-    if slo_name == "model-freshness":
+    sli, service = slo.sli, slo.service
+    if isinstance(sli, SampleSLI) and sli.kind == "freshness":
         return 0.0  # retrained every 30 minutes: always under the hour
-    if kind == "uptime":
+    if isinstance(sli, SampleSLI) and sli.kind == "probe":
         idx = [i for i in idx if h.on_grid[i]]
         return 1 - total(h.probe[service]) / len(idx)
-    if kind == "accuracy":
-        return 1 - total(h.correct) / total(h.feedback)
-    if kind == "latency":
+    if isinstance(sli, LatencySLI):
         return total(h.slow[service]) / total(h.requests[service])
-    return total(h.errors[service]) / total(h.requests[service])
+    if isinstance(sli, RatioSLI) and sli.total.startswith(PREDICTOR_FEEDBACK.name):
+        return 1 - total(h.correct) / total(h.feedback)
+    if isinstance(sli, RatioSLI):
+        return total(h.errors[service]) / total(h.requests[service])
+    raise ValueError(f"{slo.name}: the history generates no series for its SLI ({sli.kind})")
 
 
 # --- OpenMetrics ---------------------------------------------------------------
@@ -239,11 +257,11 @@ def _series(h: History) -> Iterator[tuple[str, str, list[float]]]:
         ok = [n - e for n, e in zip(h.requests[service], h.errors[service], strict=True)]
         fast = [o - s for o, s in zip(ok, h.slow[service], strict=True)]
         if service == "tasks":
-            hist, counter = "flask_http_request_duration_seconds", "flask_http_request_total"
+            hist, counter = TASKS_DURATION.name, TASKS_REQUESTS.name
             where = {"method": "GET", "path": TASKS_PATH}
             counter_where = {"method": "GET"}
         else:
-            hist, counter = "http_request_duration_seconds", "http_requests_total"
+            hist, counter = PREDICTOR_DURATION.name, PREDICTOR_REQUESTS.name
             where = {"handler": PREDICTOR_HANDLER, "method": "POST"}
             counter_where = where
         base = {"job": jobs[service], "instance": INSTANCE}
@@ -264,9 +282,9 @@ def _series(h: History) -> Iterator[tuple[str, str, list[float]]]:
             yield f"{hist}_sum", _labels(**labels), [round(v, 3) for v in _running(seconds)]
             yield counter, _labels(**base, **counter_where, status=status), _cumulative(count)
     pbase = {"job": jobs["predictor"], "instance": INSTANCE}
-    yield "predictor_feedback_total", _labels(**pbase), _cumulative(h.feedback)
-    yield "predictor_feedback_correct_total", _labels(**pbase), _cumulative(h.correct)
-    yield "model_last_trained_timestamp_seconds", _labels(**pbase), h.trained
+    yield PREDICTOR_FEEDBACK.name, _labels(**pbase), _cumulative(h.feedback)
+    yield PREDICTOR_FEEDBACK_CORRECT.name, _labels(**pbase), _cumulative(h.correct)
+    yield MODEL_LAST_TRAINED.name, _labels(**pbase), h.trained
     for service, success in h.probe.items():
         probe = {"job": JOBS[f"blackbox-{service}"], "instance": INSTANCE}
         yield "probe_success", _labels(**probe), success

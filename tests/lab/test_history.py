@@ -45,7 +45,7 @@ def test_traffic_follows_the_day_and_incidents_cost_budget() -> None:
     assert len(past.incidents) == len(history.INCIDENTS)
     # Every 30-day SLO has spent part of its budget, none all of it.
     for slo in load(repo_root() / "slos.yaml"):
-        ratio = history.expected_error_ratio(past, slo.name, slo.period)
+        ratio = history.expected_error_ratio(past, slo, slo.period)
         left = remaining_budget(1 - ratio, slo.objective)
         if slo.name != "model-freshness":
             assert 0 < left < 1, (slo.name, left)
@@ -64,7 +64,7 @@ def _budget_left_at_start() -> dict[str, list[float]]:
     for end in WEEK_OF_STARTS:
         past = history.generate(end, timedelta(days=30))
         for s in slos:
-            ratio = history.expected_error_ratio(past, s.name, s.period)
+            ratio = history.expected_error_ratio(past, s, s.period)
             left[s.name].append(remaining_budget(1 - ratio, s.objective))
     return left
 
@@ -132,7 +132,8 @@ def test_every_probe_slo_has_a_generated_probe() -> None:
             job = slo.sli.source.split('job="')[1].split('"')[0]
             assert f'probe_success{{job="{job}"' in text, slo.name
     past = history.generate(END, timedelta(days=30))
-    assert history.expected_error_ratio(past, "predictor-uptime", timedelta(days=30)) == (
+    uptime = next(s for s in load(repo_root() / "slos.yaml") if s.name == "predictor-uptime")
+    assert history.expected_error_ratio(past, uptime, timedelta(days=30)) == (
         pytest.approx(2 / sum(past.on_grid))  # its 10-minute incident: two failed steps
     )
 
@@ -189,7 +190,7 @@ def test_status_after_backfill_matches_the_generated_history(tmp_path: Path) -> 
         past = history.generate(end, timedelta(days=3))
         for slo in slos:
             window = min(slo.period, timedelta(days=3))
-            expected = history.expected_error_ratio(past, slo.name, window)
+            expected = history.expected_error_ratio(past, slo, window)
             got = statuses[slo.name]
             assert got.sli is not None and got.budget_remaining is not None
             print(f"{slo.name}: SLI expected {1 - expected:.5f} got {got.sli:.5f}; budget "
