@@ -20,7 +20,7 @@ import yaml
 from loadgen import shapes
 from slolab import contract
 from slolab.envconfig import env_float
-from slolab.faults import ALLOWED, FAULT_FIELDS, Faults
+from slolab.faults import ALLOWED, FAULT_FIELDS, Faults, FaultUpdate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,6 +74,21 @@ def test_fault_model_is_the_catalogue() -> None:
     assert set(FAULT_FIELDS) <= set(Faults.model_fields)
     for service in contract.SERVICES:
         assert {f.name for f in contract.faults_of(service)} == ALLOWED[service]
+
+
+@pytest.mark.parametrize("model", [Faults, FaultUpdate], ids=lambda m: m.__name__)
+def test_fault_models_take_description_and_range_from_the_catalogue(model) -> None:
+    schema = model.model_json_schema()["properties"]
+    for fault in contract.FAULTS:
+        field = schema[fault.name]
+        assert field["description"] == fault.description, fault.name
+        choices = field.get("anyOf", [field])  # FaultUpdate: the type or null
+        limits = contract.FAULT_LIMITS.get(fault.kind)
+        if limits is None:
+            assert {"type": "boolean"} in [{"type": c.get("type")} for c in choices]
+        else:
+            number = next(c for c in choices if c.get("type") in ("number", "integer"))
+            assert (number["minimum"], number["maximum"]) == limits, fault.name
 
 
 def test_compose_publishes_the_contract_ports() -> None:
