@@ -46,7 +46,7 @@ import numpy as np
 import psutil
 import yaml
 
-from slolab.lab.procs import ManagedProcess, free_port, spawn
+from slolab.lab.prometheus import PrometheusServer
 from slolab.slo import conventions as c
 from slolab.slo.cost import (  # the styles `slolab slo cost` prices, in one place
     SLOTH_RATIO,
@@ -360,28 +360,17 @@ def before(slos: Sequence[SLO]) -> list[dict[str, Any]]:
 # --- Prometheus ---------------------------------------------------------------------
 
 
-@dataclass
-class Prom:
-    data: Path
-    config: Path
-    port: int = field(default_factory=free_port)
-    proc: ManagedProcess | None = None
+class Prom(PrometheusServer):
+    """The measured Prometheus: rules reloaded in place, big queries allowed."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, data: Path, config: Path) -> None:
+        super().__init__(
+            config, data, data.parent / "prometheus.log", retention="400d",
+            flags=("--web.enable-lifecycle", "--query.max-samples=200000000"),
+        )  # fmt: skip
 
-    def start(self) -> None:
-        argv = ["prometheus", f"--config.file={self.config}", f"--storage.tsdb.path={self.data}",
-                "--storage.tsdb.retention.time=400d", f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-lifecycle", "--query.max-samples=200000000"]  # fmt: skip
-        self.proc = spawn("prometheus", argv, self.data.parent / "prometheus.log")
-        self.proc.wait_ready(f"{self.url}/-/ready")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop(timeout=60)
-        self.proc = None
+    def stop(self, timeout: float = 60.0) -> None:
+        super().stop(timeout)
 
     def set_rules(self, files: Sequence[Path]) -> None:
         cfg = {"global": {"evaluation_interval": "1m"}, "rule_files": [str(f) for f in files]}

@@ -35,7 +35,8 @@ from typing import Any
 
 import yaml
 
-from slolab.lab.procs import ManagedProcess, NotReadyError, free_port, spawn
+from slolab.lab.procs import NotReadyError
+from slolab.lab.prometheus import PrometheusServer
 from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
@@ -140,30 +141,24 @@ class _TempPrometheus:
     """A Prometheus on a free port serving ``data_dir``: no scraping, no rules."""
 
     def __init__(self, binary: str, data_dir: Path, work: Path, host: str) -> None:
-        self.binary, self.data_dir, self.work, self.host = binary, data_dir, work, host
-        self.config = work / "prometheus.yml"
-        self.config.write_text("global: {}\n")
-        self.proc: ManagedProcess | None = None
+        config = work / "prometheus.yml"
+        config.write_text("global: {}\n")
+        self.server = PrometheusServer(
+            config, data_dir, work / "prometheus.log", binary=binary, host=host,
+            retention="3650d",  # never drop the history it serves
+            name="the backfill's Prometheus",
+        )  # fmt: skip
         self.url = ""
 
     def start(self) -> None:
-        port = free_port(self.host)
-        self.url = f"http://{self.host}:{port}"
-        argv = [self.binary, f"--config.file={self.config}",
-                f"--storage.tsdb.path={self.data_dir}",
-                "--storage.tsdb.retention.time=3650d",  # never drop the history it serves
-                f"--web.listen-address={self.host}:{port}"]  # fmt: skip
         try:
-            self.proc = spawn("the backfill's Prometheus", argv, self.work / "prometheus.log")
-            self.proc.wait_ready(f"{self.url}/-/ready")
+            self.server.start()
         except (NotReadyError, ValueError) as exc:  # ValueError: a bad SLOLAB_READY_TIMEOUT
-            self.stop()
             raise BackfillError(str(exc)) from None
+        self.url = self.server.url
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop(timeout=30)
-        self.proc = None
+        self.server.stop(timeout=30)
 
 
 def _evaluate_level(

@@ -33,6 +33,7 @@ from slolab.lab.procs import (
     free_port,
     ready_timeout,
 )
+from slolab.lab.prometheus import prometheus_argv
 from slolab.lab.webhook import AlertReceiver, Notification, format_notification
 
 if TYPE_CHECKING:
@@ -400,7 +401,7 @@ class Lab:
         self.supervisor.start(name, argv, env=env, cwd=cfg.repo)
 
     def _start_companion(self, name: str, *flags: str) -> None:
-        """Start Prometheus or a companion binary on its rendered config file and port."""
+        """Start a companion binary (Alertmanager, blackbox) on its rendered config and port."""
         cfg = self.config
         argv = [
             self.bins[name],
@@ -422,14 +423,20 @@ class Lab:
         )
 
     def _start_prometheus(self) -> None:
-        self._start_companion(
-            "prometheus",
-            f"--storage.tsdb.path={self.dir / 'prometheus-data'}",
-            "--storage.tsdb.retention.time=35d",  # a 30-day SLO period plus margin
-            f"--web.external-url={self.url('prometheus')}",
-            "--web.enable-lifecycle",  # curl -X POST .../-/reload after editing rules
-            "--enable-feature=exemplar-storage",
+        cfg = self.config
+        argv = prometheus_argv(
+            self.bins["prometheus"],
+            self.dir / "config" / "prometheus.yml",
+            self.dir / "prometheus-data",
+            f"{cfg.host}:{cfg.ports.prometheus}",
+            retention="35d",  # a 30-day SLO period plus margin
+            flags=(
+                f"--web.external-url={self.url('prometheus')}",
+                "--web.enable-lifecycle",  # curl -X POST .../-/reload after editing rules
+                "--enable-feature=exemplar-storage",
+            ),
         )
+        self.supervisor.start("prometheus", argv, env=self._base_env())
 
     def _start_dashboard(self) -> None:
         cfg = self.config

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from slolab.lab.procs import ManagedProcess, free_port, spawn
+from slolab.lab.prometheus import PrometheusServer
 from tests.reliability.figures import record
 from tests.reliability.load import Load, percentile
 from tests.reliability.services import Service, run_pair, wait_until
@@ -23,30 +23,19 @@ pytestmark = [
 ]
 
 
-class Prometheus:
+class Prometheus(PrometheusServer):
     def __init__(self, folder: Path, targets: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.folder = folder
-        self.config = folder / "prometheus.yml"
+        config = folder / "prometheus.yml"
         scrape = [
             {"job_name": job, "static_configs": [{"targets": [target]}]}
             for job, target in targets.items()
         ]
         fast = {"scrape_interval": "500ms", "scrape_timeout": "400ms"}
-        self.config.write_text(yaml.safe_dump({"global": fast, "scrape_configs": scrape}))
-        self.proc: ManagedProcess | None = None
+        config.write_text(yaml.safe_dump({"global": fast, "scrape_configs": scrape}))
+        super().__init__(config, folder / "data", folder / "prometheus.log")
 
-    def start(self) -> None:
-        argv = ["prometheus", f"--config.file={self.config}",
-                f"--storage.tsdb.path={self.folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}"]  # fmt: skip
-        self.proc = spawn("prometheus", argv, self.folder / "prometheus.log")
-        self.proc.wait_ready(f"{self.url}/-/ready")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop(timeout=20)
+    def stop(self, timeout: float = 20.0) -> None:
+        super().stop(timeout)
 
     def up(self) -> dict[str, float]:
         data = httpx.get(f"{self.url}/api/v1/query", params={"query": "up"}, timeout=5).json()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from slolab.lab.procs import free_port, spawn
+from slolab.lab.prometheus import PrometheusServer
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None or shutil.which("promtool") is None,
@@ -57,23 +57,10 @@ def backfilled_prometheus(folder: Path, series: Mapping[str, Points]) -> Iterato
 @contextmanager
 def serve_tsdb(data: Path, folder: Path) -> Iterator[str]:
     """Start Prometheus on the TSDB ``data`` (no targets, no rules); yield its base URL."""
-    port = free_port()
     config = folder / "prometheus.yml"
     config.write_text("global: {evaluation_interval: 30s}\n", encoding="utf-8")
-    argv = [
-        "prometheus",
-        f"--config.file={config}",
-        f"--storage.tsdb.path={data}",
-        "--storage.tsdb.retention.time=400d",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    server = spawn("prometheus", argv, folder / "prometheus.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        server.wait_ready(f"{url}/-/ready")
-        yield url
-    finally:
-        server.stop(timeout=20)
+    with PrometheusServer(config, data, folder / "prometheus.log", retention="400d") as server:
+        yield server.url
 
 
 def counter(
