@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, make_dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,21 +36,7 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-@dataclass(frozen=True)
-class Ports:
-    """TCP ports on 127.0.0.1, one per component."""
-
-    tasks: int = COMPONENT_PORTS["tasks"][0]
-    predictor: int = COMPONENT_PORTS["predictor"][0]
-    prometheus: int = COMPONENT_PORTS["prometheus"][0]
-    alertmanager: int = COMPONENT_PORTS["alertmanager"][0]
-    blackbox: int = COMPONENT_PORTS["blackbox"][0]
-    locust: int = COMPONENT_PORTS["locust"][0]
-    dashboard: int = COMPONENT_PORTS["dashboard"][0]
-    webhook: int = COMPONENT_PORTS["webhook"][0]
-    otlp: int = COMPONENT_PORTS["otlp"][0]
-    jaeger: int = COMPONENT_PORTS["jaeger"][0]
-
+class _PortsBase:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
         values: dict[str, int] = {}
@@ -59,10 +45,22 @@ class Ports:
             if not raw.isdigit() or not 0 < int(raw) < 65536:
                 raise ValueError(f"{var} must be a TCP port number, got {raw!r}")
             values[name] = int(raw)
-        return cls(**values)
+        return cls(**values)  # type: ignore[return-value]
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COMPONENT_PORTS}
+
+
+# TCP ports on 127.0.0.1, one field per component of contract.COMPONENT_PORTS (a new
+# component is declared there, with its default port and variable, and nowhere else).
+Ports = make_dataclass(
+    "Ports",
+    [(name, int, field(default=port)) for name, (port, _) in COMPONENT_PORTS.items()],
+    bases=(_PortsBase,),
+    frozen=True,
+)
+Ports.__module__ = __name__  # make_dataclass(module=...) needs Python 3.12
+Ports.__doc__ = "TCP ports on 127.0.0.1, one per component (contract.COMPONENT_PORTS)."
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
