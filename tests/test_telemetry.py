@@ -13,6 +13,8 @@ from slolab import telemetry
 from slolab.httptrace import WsgiTracing
 from tests.otlp_sink import OTLPSink
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 
 def test_json_log_lines_carry_trace_and_span_ids(capsys) -> None:
     formatter = telemetry.JsonFormatter("tasks")

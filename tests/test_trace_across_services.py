@@ -5,8 +5,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.otlp_sink import OTLPSink
 from tests.reliability.services import run_service
+
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
 
 SERVER, CLIENT = 2, 3  # span kinds in the OTLP protobuf
 

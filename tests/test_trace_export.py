@@ -10,10 +10,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.otlp_sink import OTLPSink
 from tests.reliability.services import TOKEN, run_service
 from tests.services.predictor.conftest import FEATURES
 from tests.test_trace_across_services import SERVER, tracing_env
+
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
 
 ERROR = 2  # span status code in the OTLP protobuf
 SEMCONV = {

@@ -14,10 +14,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from slolab.telemetry import KeepPolicy
 from tests.otlp_sink import OTLPSink
 from tests.reliability.services import TOKEN, run_service
 from tests.test_trace_across_services import CLIENT, SERVER, tracing_env
+
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CALLER = "b7ad6b7169203331"  # the span id of the test's own (remote) caller

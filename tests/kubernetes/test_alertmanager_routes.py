@@ -28,6 +28,7 @@ amtool = shutil.which("amtool")
 pytestmark = [
     pytest.mark.skipif(amtool is None, reason="amtool not installed (prometheus-alertmanager)"),
     pytest.mark.skipif(kubectl() is None, reason="kubectl not installed: no kustomize build"),
+    pytest.mark.slow,  # amtool route suites (about 6 s)
 ]
 CHART_DEFAULTS = Path(__file__).parent / "chart" / "defaults.json"
 PREFIX = "slolab/slolab-slo/"

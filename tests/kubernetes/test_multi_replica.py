@@ -15,6 +15,8 @@ import yaml
 
 from tests.kubernetes.manifests import BASE, load_docs
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 PROMTOOL_CASES = sorted((Path(__file__).parent / "promtool").glob("*.yml"))
 promtool = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(promtool is None, reason="promtool not installed")

@@ -28,6 +28,8 @@ from slolab.slo.model import SLO, SampleSLI
 from slolab.slo.query import Prometheus
 from slolab.slo.status import collect
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 END = 1_795_000_000.0  # a fixed instant: the generator is deterministic
 
 

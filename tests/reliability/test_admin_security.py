@@ -22,6 +22,8 @@ from slolab.services.tasks.app import create_app as create_tasks
 from slolab.services.tasks.config import Settings as TasksSettings
 from tests.reliability.services import REPO, run_service
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 TOKEN = "s3cret-admin-token-for-tests"
 FAULT_ON = {"tasks": {"store_outage": True}, "predictor": {"model_drift": True}}
 # (method, path, JSON body) of every operation behind the token, per service.

@@ -15,6 +15,8 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import REPO, Service, run_pair, run_service, service_env
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:

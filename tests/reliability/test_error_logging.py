@@ -17,7 +17,7 @@ from slolab.services.tasks.app import create_app as create_tasks
 from slolab.services.tasks.config import Settings as TasksSettings
 from tests.reliability.services import metric_value
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
 
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

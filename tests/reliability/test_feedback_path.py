@@ -12,6 +12,8 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import FEEDBACK_AUTH, Service, run_pair
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[dict[str, Service]]:

@@ -30,7 +30,7 @@ from tests.reliability.fuzzing import (
 )
 from tests.reliability.services import FEEDBACK_AUTH, TOKEN, Service, run_service
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 ADMIN = ("/admin/", "/model/retrain")
 FEATURES = {"title_length": 30, "urgent_words": 1, "due_in_days": 3.0, "estimated_hours": 2.0}

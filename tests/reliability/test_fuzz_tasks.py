@@ -31,7 +31,7 @@ from tests.reliability.fuzzing import (
 )
 from tests.reliability.services import TOKEN, Service, run_service
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 
 def _aim(case: schemathesis.Case, create_task: Callable[[], str]) -> None:

@@ -19,6 +19,8 @@ import yaml
 
 from tests.reliability.services import REPO
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 COMPOSE = REPO / "docker-compose.yml"
 docker_compose = shutil.which("docker-compose")
 

@@ -18,6 +18,8 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import FEEDBACK_AUTH, Service, run_pair, run_service
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 # Bodies whose chunk framing is broken: a size that is not hex, a chunk without its
 # CRLF, a malformed chunk extension.
 BAD_CHUNKED = {

@@ -13,6 +13,8 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import FEEDBACK_AUTH, Service, run_pair
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 LIMIT = 64 * 1024  # TASKS_MAX_BODY_BYTES and PREDICTOR_MAX_BODY_BYTES default
 SQL = [
     "'); DROP TABLE tasks;--",

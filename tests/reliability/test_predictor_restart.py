@@ -13,6 +13,8 @@ import pytest
 from tests.reliability.figures import record
 from tests.reliability.services import FEEDBACK_AUTH, Service, run_service
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 ROWS = [
     {"title_length": t, "urgent_words": u, "due_in_days": d, "estimated_hours": h}
     for t, u, d, h in [(5, 0, 30.0, 1.0), (40, 3, 0.5, 8.0), (22, 1, 3.0, 2.5),

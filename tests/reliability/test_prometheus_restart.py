@@ -20,6 +20,7 @@ from tests.reliability.services import Service, run_pair, wait_until
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs the prometheus binary"),
+    pytest.mark.slow,
 ]
 
 

@@ -17,6 +17,8 @@ from tests.reliability.figures import record
 from tests.reliability.load import percentile
 from tests.reliability.services import Service, run_pair
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 SLOW = 40  # connections sending one header byte every DRIBBLE_S
 SILENT = 40  # connections that never send a byte
 DRIBBLE_S = 0.5

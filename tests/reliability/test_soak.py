@@ -8,6 +8,8 @@ import pytest
 
 from bench.soak import BEGIN, END, Result, _growth, write_doc
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 MIB = 2**20
 
 

@@ -16,6 +16,8 @@ from tests.reliability.figures import record
 from tests.reliability.load import Load
 from tests.reliability.services import Service, run_service, wait_until
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 
 @pytest.fixture
 def tasks(tmp_path: Path) -> Iterator[Service]:

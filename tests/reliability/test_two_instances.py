@@ -12,6 +12,8 @@ import pytest
 
 from tests.reliability.services import run_service
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 
 @pytest.mark.parametrize("server", ["granian", "gunicorn"])
 def test_two_instances_share_no_socket_or_file(tmp_path: Path, server: str) -> None:

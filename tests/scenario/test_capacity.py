@@ -97,6 +97,7 @@ needs_tools = pytest.mark.skipif(
 
 
 @needs_tools
+@pytest.mark.slow  # a real tasks server and Prometheus
 def test_live_against_tasks_and_prometheus(tmp_path: Path, capsys):
     """Three short steps against a real tasks service scraped by a real Prometheus."""
     with (

@@ -12,6 +12,8 @@ from slolab.scenario.predict import predict
 from slolab.scenario.spec import load_scenario, parse_scenario
 from slolab.slo import conventions as c
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
 SLOS = slo_pkg.load(ROOT / "slos.yaml")

@@ -22,6 +22,8 @@ from slolab.lab.procs import free_port
 from slolab.scenario.run import Endpoints, GameDay, RunError
 from slolab.scenario.spec import parse_scenario
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 ROOT = Path(__file__).resolve().parents[2]
 SLOS = slo_pkg.load(ROOT / "slos.yaml")
 TOKEN = "t0ken"

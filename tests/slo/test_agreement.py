@@ -29,10 +29,13 @@ from slolab.slo.spec import parse_spec
 from slolab.slo.status import collect
 from slolab.slo.trends import analyse
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("prometheus") and shutil.which("promtool")),
-    reason="needs prometheus and promtool",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (shutil.which("prometheus") and shutil.which("promtool")),
+        reason="needs prometheus and promtool",
+    ),
+    pytest.mark.slow,
+]
 HOURS = 6
 
 

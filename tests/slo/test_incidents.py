@@ -11,6 +11,8 @@ from slolab.slo.query import Prometheus
 from slolab.slo.report import incidents as render
 from tests.slo.backfill import backfilled_prometheus, counter, firing, needs_prometheus
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 H = 3600.0
 # Fixed in the past: blocks are written for it, queries run "at" it.
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

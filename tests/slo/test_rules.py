@@ -274,6 +274,7 @@ def _with_real_intervals(case: Path, dest: Path, order: str) -> Path:
 
 
 @needs_promtool
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["file-order", "readers-first"])
 @pytest.mark.parametrize("case", sorted(PROMTOOL_TESTS.glob("*.yml")), ids=lambda p: p.stem)
 def test_promtool_unit_tests(case: Path, order: str, tmp_path: Path):

@@ -38,6 +38,8 @@ from slolab.slo.simulate import (
 from slolab.slo.spec import parse_spec
 from tests.slo.specs import RESOURCE_SLOS
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 ROOT = Path(__file__).resolve().parents[2]
 SLOS = {s.name: s for s in slo_pkg.load(ROOT / "slos.yaml")}
 EVAL = parse_duration(c.FAST_INTERVAL).total_seconds()

@@ -14,6 +14,8 @@ from loadgen import shapes, workload
 from loadgen.faults import FaultClient
 from tests.stack.fake_services import FakeService
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -18,6 +18,8 @@ import pytest
 from bench.sandbox import NATIVE_BINARIES, STAND_IN_SECRETS, load_compose, native_command
 from slolab.lab.procs import free_port, spawn
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 # Flags in compose that the Debian versions do not have yet (none today).
 NEWER_THAN_DEBIAN: set[str] = set()
 READY_PATH = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "blackbox": "/-/healthy"}

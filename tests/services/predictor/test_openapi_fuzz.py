@@ -14,7 +14,7 @@ from slolab.faults import ALLOWED, FaultController
 from slolab.services.predictor.app import create_app
 from slolab.services.predictor.config import Settings
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 def build(state: Path) -> FastAPI:

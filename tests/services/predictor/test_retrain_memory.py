@@ -10,12 +10,15 @@ import tracemalloc
 import weakref
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from slolab.faults import ALLOWED, FaultController
 from slolab.services.predictor import service as service_module
 from slolab.services.predictor.app import create_app
 from slolab.services.predictor.config import Settings
+
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
 
 TOKEN = "memory-test-token"
 REJECTIONS = 12

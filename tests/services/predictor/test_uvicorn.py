@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from slolab.lab.procs import ManagedProcess, run_service, service_env, spawn
 from tests.services.predictor.conftest import FEATURES
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -13,7 +13,7 @@ from slolab.services.tasks.config import Settings
 from slolab.services.tasks.openapi import openapi_document
 from tests.services.tasks.conftest import closed_port_url
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 
 @pytest.fixture

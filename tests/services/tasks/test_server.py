@@ -24,6 +24,8 @@ from tests.reliability.services import metric_value
 from tests.services.tasks.conftest import TOKEN
 from tests.services.tasks.fake_predictor import FakePredictor
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
+
 REPO = Path(__file__).resolve().parents[3]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 N = 200
