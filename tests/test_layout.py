@@ -132,6 +132,46 @@ def test_no_service_imports_the_other(service: str, other: str) -> None:
     assert _offenders(ROOT / "services" / service, (f"slolab.services.{other}",)) == {}
 
 
+# The toolkit's layers (docs/architecture.md): what each layer may not import.
+LAYERS = {
+    # plain data and rules: no PromQL writer, no presentation, no I/O client
+    "slolab/slo/model.py": ("slolab.slo.promql", "slolab.slo.views", "slolab.slo.query", "rich"),
+    "slolab/slo/policy.py": ("slolab.slo.views", "slolab.slo.query", "rich"),
+    "slolab/slo/budget.py": ("slolab.slo.views", "slolab.slo.query", "rich"),
+    # PromQL is written below the presentation
+    "slolab/slo/promql.py": ("slolab.slo.views", "rich"),
+    # presentation: text and records, no terminal library
+    "slolab/slo/views.py": ("rich",),
+}
+
+
+def _imports_of(path: Path) -> set[str]:
+    return {n for n, files in _imports(path.parent).items() if path.name in files}
+
+
+@pytest.mark.parametrize("module", sorted(LAYERS))
+def test_a_layer_imports_nothing_above_it(module: str) -> None:
+    path = ROOT / module
+    if not path.exists():
+        pytest.skip(f"{module} not written yet")
+    forbidden = LAYERS[module]
+    found = {
+        n for n in _imports_of(path) if any(n == f or n.startswith(f"{f}.") for f in forbidden)
+    }
+    assert found == set()
+
+
+def test_nothing_below_the_cli_imports_rich() -> None:
+    # The gate, the web app and the Python API run without a terminal library.
+    found = _offenders(ROOT / "slolab" / "slo", ("rich",)) | _offenders(
+        ROOT / "slolab" / "web", ("rich",)
+    )
+    below_cli = {
+        name: {f for f in files if not f.startswith("cli/")} for name, files in found.items()
+    }
+    assert {n: f for n, f in below_cli.items() if f} == {}
+
+
 def test_the_checks_catch_an_import(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("from slolab.services.tasks import app\nimport slolab.contract")
     found = _offenders(tmp_path, ("slolab.services", "slolab.contract"))

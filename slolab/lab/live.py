@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.console import Console
 
 from slolab.slo import load
+from slolab.slo.cli.status_table import watch as watch_status
 from slolab.slo.query import Prometheus
 from slolab.slo.status import SLOStatus, collect
-from slolab.slo.status import watch as watch_status
 
 __all__ = ["watch"]
 

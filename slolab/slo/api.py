@@ -22,7 +22,7 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slolab.slo import budget as _budget
 from slolab.slo import query as _query
@@ -45,6 +45,10 @@ from slolab.slo.spec import SpecError
 from slolab.slo.status import SLOStatus, collect
 from slolab.slo.trends import Trend
 from slolab.slo.trends import analyse as _trend
+from slolab.slo.views import status_record
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = [
     "SLO",
@@ -110,7 +114,8 @@ class _Client:
 class SLITracker(_Client):
     """Record SLI events in a service, and compute SLIs from Prometheus.
 
-    Recording uses prometheus_client (``registry``, default the global one):
+    Recording uses prometheus_client, in the ``registry`` given (the caller's: nothing
+    is registered globally, so two trackers with their own registries coexist):
     ``<namespace>_requests_total{outcome="success"|"error"}``,
     ``<namespace>_request_duration_seconds`` (histogram) and
     ``<namespace>_predictions_evaluated_total`` /
@@ -124,16 +129,15 @@ class SLITracker(_Client):
         prometheus: PrometheusSource = None,
         slos: SLOSource = "slos.yaml",
         *,
-        registry: Any = None,
+        registry: CollectorRegistry,
         namespace: str = "app",
         buckets: Sequence[float] | None = None,
     ) -> None:
         super().__init__(prometheus)
         self._slo_source = slos
         self._slos: list[SLO] | None = None
-        from prometheus_client import REGISTRY, Counter, Histogram
+        from prometheus_client import Counter, Histogram
 
-        registry = REGISTRY if registry is None else registry
         kw: dict[str, Any] = {"namespace": namespace, "registry": registry}
         self._requests = Counter("requests", "Requests by outcome", ["outcome"], **kw)
         hist_kw = {**kw, "buckets": tuple(buckets)} if buckets else kw
@@ -202,7 +206,6 @@ class ErrorBudgetCalculator:
         if window_days <= 0:
             raise ValueError(f"window_days: {window_days!r} must be above 0")
         self.window = timedelta(days=window_days)
-        self._remaining: float | None = None
 
     def allowed_error_rate(self) -> float:
         """0.999 -> 0.001."""
@@ -224,8 +227,7 @@ class ErrorBudgetCalculator:
         if elapsed_days < 0:
             raise ValueError(f"elapsed_days: {elapsed_days!r} must not be negative")
         share = timedelta(days=elapsed_days) / self.window
-        self._remaining = 1 - self.burn_rate(current_error_rate) * share
-        return self._remaining
+        return 1 - self.burn_rate(current_error_rate) * share
 
     def time_to_exhaustion(
         self, current_error_rate: float, elapsed_days: float
@@ -234,15 +236,12 @@ class ErrorBudgetCalculator:
         left = self.remaining_budget(current_error_rate, elapsed_days)
         return _budget.time_to_exhaustion(left, self.burn_rate(current_error_rate), self.window)
 
-    def is_budget_exhausted(
-        self, current_error_rate: float | None = None, elapsed_days: float | None = None
-    ) -> bool:
-        """Exhausted at this rate and elapsed time, or after the last :meth:`remaining_budget`."""
-        if current_error_rate is not None and elapsed_days is not None:
-            self.remaining_budget(current_error_rate, elapsed_days)
-        if self._remaining is None:
-            raise ValueError("give current_error_rate and elapsed_days, or call remaining_budget")
-        return _budget.is_exhausted(self._remaining)
+    def is_budget_exhausted(self, current_error_rate: float, elapsed_days: float) -> bool:
+        """Whether the budget is spent after ``elapsed_days`` at ``current_error_rate``.
+
+        A function of its arguments only: no state is kept between calls.
+        """
+        return _budget.is_exhausted(self.remaining_budget(current_error_rate, elapsed_days))
 
 
 def _incident(i: Incident) -> dict[str, Any]:
@@ -360,13 +359,8 @@ class SLOTrackingSystem(_Client):
         out = []
         for s in self.status():
             tte = s.time_to_exhaustion
-            out.append({
-                "name": s.slo.name, "service": s.slo.service, "objective": s.slo.objective,
-                "period": s.slo.period_str, "sli": s.sli, "budget_remaining": s.budget_remaining,
-                "burn_rates": dict(s.burn_rates), "alerts": list(s.alerts), "state": s.state,
-                "time_to_exhaustion_seconds": None if tte is None else tte.total_seconds(),
-                "decision": s.decision.action.name.lower(),
-            })  # fmt: skip
+            seconds = None if tte is None else tte.total_seconds()
+            out.append({**status_record(s), "time_to_exhaustion_seconds": seconds})
         return out
 
     def time_series(

@@ -9,39 +9,32 @@ windows, as the alerts do.
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-
-from rich import box
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from enum import StrEnum
 
 from slolab.slo import budget
 from slolab.slo import conventions as c
-from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.policy import PERIOD, WINDOWS, Action, Decision, Facts, Policies
-from slolab.slo.query import Prometheus, PrometheusError
+from slolab.slo.query import Prometheus
 
-__all__ = [
-    "SHOWN_WINDOWS",
-    "SLOStatus",
-    "collect",
-    "format_timedelta",
-    "plain_lines",
-    "render",
-    "span",
-    "watch",
-]
+__all__ = ["SHOWN_WINDOWS", "SLOStatus", "State", "collect"]
 
 SHOWN_WINDOWS = ("5m", "1h", "6h")
 # Time to exhaustion is forecast from the 1h burn: the 5m one is too jumpy to extrapolate.
 FORECAST_WINDOW = "1h"
+
+
+class State(StrEnum):
+    """Where an SLO stands (its value is what the table and the JSON show)."""
+
+    MEETING = "meeting"
+    AT_RISK = "at risk"
+    VIOLATING = "violating"
+    NO_DATA = "no data"
 
 
 @dataclass(frozen=True)
@@ -74,15 +67,15 @@ class SLOStatus:
         return budget.time_to_exhaustion(self.budget_remaining, rate, self.slo.period)
 
     @property
-    def state(self) -> str:
-        """``no data``, ``violating`` (budget spent), ``at risk`` or ``meeting``."""
+    def state(self) -> State:
+        """No data, violating (budget spent), at risk (alerts, a policy action) or meeting."""
         if not self.has_data:
-            return "no data"
+            return State.NO_DATA
         if self.budget_remaining is not None and budget.is_exhausted(self.budget_remaining):
-            return "violating"
+            return State.VIOLATING
         if self.alerts or self.decision.action > Action.NONE:
-            return "at risk"
-        return "meeting"
+            return State.AT_RISK
+        return State.MEETING
 
 
 def _clamp(ratio: float) -> float:
@@ -178,207 +171,3 @@ def collect(
         alerts = tuple(sorted(firing.get(slo.name, [])))
         statuses.append(SLOStatus(slo, sli, remaining, rates, alerts, decision, coverage))
     return statuses
-
-
-# --- rendering -------------------------------------------------------------------
-
-
-def format_timedelta(value: timedelta | None) -> str:
-    """``never`` for None, else the two largest units, e.g. ``3d4h`` or ``12m``."""
-    if value is None:
-        return "never"
-    seconds = int(value.total_seconds())
-    if seconds <= 0:
-        return "exhausted"
-    if seconds < 60:
-        return f"{seconds}s"
-    return "".join(re.findall(r"\d+[dhm]", format_duration(seconds - seconds % 60))[:2])
-
-
-def _pct(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def _rate(value: float | None) -> Text:
-    if value is None:
-        return Text("-")
-    style = "bold red" if value >= 14.4 else "yellow" if value > 1 else ""
-    return Text(f"{value:.2f}x", style=style)
-
-
-_STATE_STYLE = {"meeting": "green", "at risk": "yellow", "violating": "bold red", "no data": "dim"}
-_ACTION_STYLE = {Action.NONE: "green", Action.NOTIFY: "yellow", Action.REVIEW: "yellow",
-                 Action.FREEZE: "bold red"}  # fmt: skip
-
-
-# Below this many columns the full table would squeeze every cell to "…": show the
-# columns an operator watches (state, SLI, budget, fast burn, alerts) only.
-COMPACT_BELOW = 150
-# Below this (an 80-column terminal) even those get cut ("99.9…"): fewer columns, no
-# vertical rules, the 1h burn only (what the page condition reads first).
-NARROW_BELOW = 100
-_SHORT_ALERT = {c.ALERT_PAGE: "PAGE", c.ALERT_TICKET: "ticket"}
-_FULL_ONLY = {"service", "burn 6h", "burn period", "exhausted in", "policy"}
-_NARROW_DROP = {*_FULL_ONLY, "target", "burn 5m"}
-_NARROW_HEADER = {"SLI (period)": "SLI", "budget left": "budget", "alerts firing": "alerts"}
-# Short headers from the compact width down: a header wider than its values takes the
-# room the alerts need ("PAGE" squeezed out of a 100-column table).
-_COMPACT_HEADER = {"SLI (period)": "SLI", "budget left": "budget"}
-
-
-def span(s: SLOStatus) -> str:
-    """What the period figures cover: the period, or the shorter history they have."""
-    if s.coverage is None:
-        return s.slo.period_str if s.has_data else "-"
-    if not s.partial:
-        return s.slo.period_str
-    return format_timedelta(timedelta(seconds=s.coverage))
-
-
-def render(
-    statuses: Sequence[SLOStatus],
-    *,
-    title: str = "SLO status",
-    compact: bool = False,
-    narrow: bool = False,
-) -> Table:
-    """A rich table, one row per SLO (``compact``: the essential columns; ``narrow``: fewer)."""
-    columns: list[tuple[str, str]] = [
-        ("SLO", "left"), ("service", "left"), ("state", "left"), ("target", "right"),
-        ("SLI (period)", "right"), ("over", "right"), ("budget left", "right"),
-        *((f"burn {w}", "right") for w in SHOWN_WINDOWS),
-        ("burn period", "right"), ("exhausted in", "right"), ("alerts firing", "left"),
-        ("policy", "left"),
-    ]  # fmt: skip
-    dropped = _NARROW_DROP if narrow else _FULL_ONLY if compact else set()
-    if (compact or narrow) and not any(s.partial for s in statuses):
-        # Every figure covers its whole period: "over" would repeat it (the full
-        # table keeps it); a short history brings it back, marked, with a note.
-        dropped = {*dropped, "over"}
-    keep = [name not in dropped for name, _ in columns]
-    table = Table(title=title, title_justify="left")
-    if narrow:
-        table.box, table.pad_edge, table.padding = box.SIMPLE_HEAD, False, (0, 1)
-    for (name, justify), shown in zip(columns, keep, strict=True):
-        if shown:
-            # Whole values or none: a number cut to "99.9…" reads as another number.
-            header = (_NARROW_HEADER if narrow else _COMPACT_HEADER if compact else {}).get(
-                name, name
-            )
-            table.add_column(header, justify=justify, no_wrap=name != "alerts firing",  # type: ignore[arg-type]
-                             overflow="fold",
-                             min_width=6 if name == "alerts firing" else None)  # fmt: skip
-    for s in statuses:
-        left = s.budget_remaining
-        left_style = (
-            "" if left is None else "green" if left > 0.5 else "yellow" if left > 0 else "bold red"
-        )
-        cells = [
-            s.slo.name,
-            s.slo.service,
-            Text(s.state, style=_STATE_STYLE[s.state]),
-            _pct(s.slo.objective, 2),
-            _pct(s.sli),
-            Text(span(s), style="yellow" if s.partial else ""),
-            Text(_pct(left, 1), style=left_style),
-            *(_rate(s.burn_rates.get(w)) for w in SHOWN_WINDOWS),
-            _rate(s.burn_rates.get(PERIOD)),
-            format_timedelta(s.time_to_exhaustion) if s.has_data else "-",
-            Text(
-                ", ".join(_SHORT_ALERT.get(a, a) if compact or narrow else a for a in s.alerts),
-                style="bold red",
-            ),
-            Text(s.decision.action.label, style=_ACTION_STYLE[s.decision.action]),
-        ]
-        table.add_row(*(cell for cell, shown in zip(cells, keep, strict=True) if shown))
-    return table
-
-
-def render_notes(statuses: Sequence[SLOStatus]) -> Text:
-    """Policy reasons and missing data, below the table."""
-    lines = []
-    for s in statuses:
-        if not s.has_data:
-            lines.append(f"{s.slo.name}: no recorded series (rules not loaded, or no traffic yet)")
-        elif s.partial:
-            lines.append(
-                f"{s.slo.name}: period figures cover the last {span(s)} of its "
-                f"{s.slo.period_str} (the aggregates' history so far)"
-            )
-        for reason in s.decision.reasons:
-            lines.append(f"{s.slo.name}: {reason}")
-    if any(s.slo.period != c.BASE_PERIOD for s in statuses):
-        lines.append("burn windows are named for 30 days and scale with shorter periods")
-    return Text("\n".join(lines), style="dim")
-
-
-def view(
-    statuses: Sequence[SLOStatus], title: str = "SLO status", *, width: int | None = None
-) -> Group:
-    """Table and notes; a terminal narrower than COMPACT_BELOW gets the compact table."""
-    compact = width is not None and width < COMPACT_BELOW
-    narrow = width is not None and width < NARROW_BELOW
-    return Group(
-        render(statuses, title=title, compact=compact, narrow=narrow), render_notes(statuses)
-    )
-
-
-def plain_lines(statuses: Sequence[SLOStatus], stamp: str) -> list[str]:
-    """One ``key=value`` line per SLO, for logs and pipes (no table, no colour)."""
-    lines = []
-    for s in statuses:
-        rates = " ".join(f"burn_{w}={_rate(s.burn_rates.get(w)).plain}" for w in SHOWN_WINDOWS)
-        lines.append(
-            f"{stamp} {s.slo.name} state={s.state.replace(' ', '-')} sli={_pct(s.sli)} "
-            f"budget={_pct(s.budget_remaining, 1)} {rates} "
-            f"alerts={','.join(s.alerts) or '-'}"
-        )
-    return lines
-
-
-def _iso_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def watch(
-    fetch: Callable[[], list[SLOStatus]],
-    interval: float,
-    console: Console,
-    *,
-    iterations: int | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Refresh the table every ``interval`` seconds until Ctrl-C (or ``iterations``).
-
-    Output that is not a terminal (a file, a pipe, CI) gets plain lines at every
-    refresh instead: a live table would only be written once, at the end.
-    """
-    count = 0
-    if not console.is_terminal:
-        while iterations is None or count < iterations:
-            stamp = _iso_now()
-            try:
-                lines = plain_lines(fetch(), stamp)
-            except PrometheusError as exc:
-                lines = [f"{stamp} error: {exc}"]
-            for line in lines:
-                console.out(line, highlight=False)
-            console.file.flush()
-            count += 1
-            if iterations is None or count < iterations:
-                sleep(interval)
-        return
-    with Live(console=console, auto_refresh=False) as live:
-        while iterations is None or count < iterations:
-            stamp = _iso_now()
-            try:
-                live.update(
-                    view(fetch(), title=f"SLO status at {stamp}", width=console.width),
-                    refresh=True,
-                )
-            except PrometheusError as exc:
-                # Keep watching through a Prometheus restart.
-                live.update(Text(f"{stamp} {exc}", style="bold red"), refresh=True)
-            count += 1
-            if iterations is None or count < iterations:
-                sleep(interval)

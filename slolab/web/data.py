@@ -9,7 +9,6 @@ from the exemplars of any latency SLO's histogram.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration
 from slolab.slo.model import SLO, LatencySLI
 from slolab.slo.query import Prometheus, sli_query
-from slolab.slo.status import SHOWN_WINDOWS, SLOStatus, collect
+from slolab.slo.status import SHOWN_WINDOWS, collect
+from slolab.slo.views import json_number, status_record
 from slolab.web.traces import trace_link
 
 __all__ = [
@@ -55,32 +55,6 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _num(value: float | None) -> float | None:
-    # JSON has no NaN or infinity.
-    return None if value is None or not math.isfinite(value) else value
-
-
-def _slo_row(s: SLOStatus) -> dict[str, Any]:
-    slo = s.slo
-    period = slo.period.total_seconds()
-    return {
-        "name": slo.name,
-        "service": slo.service,
-        "description": slo.description,
-        "objective": slo.objective,
-        "period": slo.period_str,
-        "period_seconds": period,
-        "sli": _num(s.sli),
-        "budget_remaining": _num(s.budget_remaining),
-        "burn_rates": {w: _num(s.burn_rates.get(w)) for w in (*SHOWN_WINDOWS, "period")},
-        "state": s.state,
-        "alerts": list(s.alerts),
-        "policy": s.decision.action.label,
-        # slo:period_coverage:seconds, read with the other recorded series.
-        "coverage_seconds": None if s.coverage is None else min(s.coverage, period),
-    }
 
 
 def alert_timeline(
@@ -172,7 +146,7 @@ def state(prom: Prometheus, slos: Sequence[SLO], settings: DashboardSettings) ->
         "prometheus": prom.url,
         "refresh_seconds": settings.refresh_seconds,
         "windows": list(SHOWN_WINDOWS),
-        "slos": [_slo_row(s) for s in statuses],
+        "slos": [status_record(s) for s in statuses],
         "alerts": {
             "firing": [a for a in timeline if a["end"] is None],
             "timeline": timeline,
@@ -225,6 +199,6 @@ def charts(prom: Prometheus, slo: SLO, now: float | None = None) -> dict[str, An
         "window": window,
         "start": begin,
         "end": now,
-        "budget": [[t, _num(v)] for t, v in budget if t >= begin],
-        "sli": [[t, _num(v)] for t, v in sli],
+        "budget": [[t, json_number(v)] for t, v in budget if t >= begin],
+        "sli": [[t, json_number(v)] for t, v in sli],
     }

@@ -37,13 +37,34 @@ def test_error_budget_calculator_with_elapsed_time():
     assert calc.burn_rate(0.002) == 2.0
     # half the window at half the allowed rate spends a quarter of the budget
     assert calc.remaining_budget(0.0005, 15) == pytest.approx(0.75)
-    assert calc.is_budget_exhausted() is False
+    assert calc.is_budget_exhausted(0.0005, 15) is False
     assert calc.time_to_exhaustion(0.0005, 15) == timedelta(days=45)
     assert calc.is_budget_exhausted(0.002, 15) is True  # 2x for half the window: all of it
     with pytest.raises(ValueError, match="no error budget"):
         ErrorBudgetCalculator(100)
-    with pytest.raises(ValueError, match="call remaining_budget"):
-        ErrorBudgetCalculator(0.99).is_budget_exhausted()
+
+
+def test_budget_answers_depend_on_the_arguments_only():
+    # An earlier call leaves nothing behind: the same question, the same answer.
+    calc = ErrorBudgetCalculator(0.999)
+    assert calc.is_budget_exhausted(0.0005, 15) is False
+    assert calc.remaining_budget(0.01, 30) < 0  # far overspent, asked in between
+    assert calc.is_budget_exhausted(0.0005, 15) is False
+    with pytest.raises(TypeError):
+        calc.is_budget_exhausted()  # type: ignore[call-arg]
+
+
+def test_two_trackers_live_side_by_side_in_their_own_registries():
+    first, second = CollectorRegistry(), CollectorRegistry()
+    a = SLITracker("http://127.0.0.1:1", slos=[], registry=first)
+    b = SLITracker("http://127.0.0.1:1", slos=[], registry=second)
+    a.record_availability(True)
+    b.record_availability(False)
+    assert first.get_sample_value("app_requests_total", {"outcome": "success"}) == 1
+    assert second.get_sample_value("app_requests_total", {"outcome": "error"}) == 1
+    assert second.get_sample_value("app_requests_total", {"outcome": "success"}) is None
+    with pytest.raises(TypeError):  # no silent global registration
+        SLITracker("http://127.0.0.1:1", slos=[])  # type: ignore[call-arg]
 
 
 def test_sli_tracker_records_prometheus_metrics():
@@ -117,6 +138,7 @@ def test_tracker_system_and_reporter_on_real_data(prometheus, toolkit_slos, now)
         rows = {r["name"]: r for r in system.dashboard_data()}
         row = rows["tasks-availability"]
         assert row["sli"] == pytest.approx(11 / 12) and row["state"] == "violating"
+        assert row["policy"] == "freeze" and row["time_to_exhaustion_seconds"] is not None
         assert row["budget_remaining"] == pytest.approx(1 - (1 / 12) / 0.001)
         assert rows["model-freshness"]["state"] == "no data"
         points = system.time_series("tasks-availability", window="6h", step="30m", end=end)

@@ -11,10 +11,12 @@ from rich.console import Console
 
 from slolab.cli import main
 from slolab.slo import conventions as c
+from slolab.slo.cli.status_table import render, view, watch
 from slolab.slo.gate import evaluate
 from slolab.slo.policy import Action
 from slolab.slo.query import Prometheus
-from slolab.slo.status import collect, format_timedelta, render, view, watch
+from slolab.slo.status import collect
+from slolab.slo.views import format_timedelta
 from tests.slo.fake_prometheus import alerts, vector
 
 

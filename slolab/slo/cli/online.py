@@ -17,7 +17,8 @@ __all__ = ["register"]
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from slolab.slo.status import collect, view, watch
+    from slolab.slo.cli.status_table import view, watch
+    from slolab.slo.status import collect
 
     slos, policies, console = common.selected(args), common.policies(args), common.console()
     with common.prometheus(args) as prom:
