@@ -41,6 +41,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Lab", "LabError", "fast_config"]
 
+# Components a run may leave out, and when it starts them; every other component of
+# contract.COMPONENT_PORTS always runs.
+_OPTIONAL_COMPONENTS: dict[str, Callable[[Lab], bool]] = {
+    "blackbox": lambda lab: lab.config.blackbox,
+    "locust": lambda lab: lab.config.load and lab.config.locust_ui and lab.config.gameday is None,
+    "webhook": lambda lab: lab.config.webhook_url is None,  # the lab's own alert receiver
+    "dashboard": lambda lab: lab.config.dashboard,
+    "otlp": lambda lab: lab.traces in ("store", "jaeger"),  # the receiver, or Jaeger's
+    "jaeger": lambda lab: lab.traces == "jaeger",
+}
 MARKER = ".slolab-lab"  # only a folder holding this file is ever deleted by RESET=1
 BLACKBOX_CANDIDATES = ("blackbox/blackbox.yml", "prometheus/blackbox.yml", "blackbox.yml")
 
@@ -204,21 +214,13 @@ class Lab:
         return {k: binaries.find(k) or "" for k in binaries.BINARIES}
 
     def _ports_in_use(self) -> dict[str, int]:
+        """The port of every component of contract.COMPONENT_PORTS this run starts."""
         cfg = self.config
-        names = ["tasks", "predictor", "prometheus", "alertmanager"]
-        if cfg.blackbox:
-            names.append("blackbox")
-        if cfg.load and cfg.locust_ui and cfg.gameday is None:
-            names.append("locust")
-        if cfg.webhook_url is None:
-            names.append("webhook")
-        if cfg.dashboard:
-            names.append("dashboard")
-        if self.traces in ("store", "jaeger"):
-            names.append("otlp")
-        if self.traces == "jaeger":
-            names.append("jaeger")
-        return {n: getattr(cfg.ports, n) for n in names}
+        return {
+            name: getattr(cfg.ports, name)
+            for name in COMPONENT_PORTS
+            if _OPTIONAL_COMPONENTS.get(name, lambda _: True)(self)
+        }
 
     # -- configuration -------------------------------------------------------------
 

@@ -247,3 +247,12 @@ def test_the_jaeger_binary_is_started_on_its_rendered_config(tmp_path, fake_repo
     finally:
         lab.stop()
     assert jaeger.exited() is not None
+
+
+def test_the_ports_checked_are_those_of_the_components_started(tmp_path, fake_repo):
+    full = Lab(_config(tmp_path, fake_repo, load=True, blackbox=True), echo=lambda s: None)
+    assert set(full._ports_in_use()) >= {"tasks", "predictor", "prometheus", "alertmanager"}
+    bare = _config(tmp_path, fake_repo, load=False, blackbox=False, dashboard=False)
+    checked = set(Lab(bare, echo=lambda s: None)._ports_in_use())
+    assert not checked & {"blackbox", "locust", "dashboard"}
+    assert {"tasks", "predictor", "prometheus", "alertmanager"} <= checked
