@@ -46,25 +46,26 @@ import html
 import math
 import os
 import re
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
-from itertools import islice
-from pathlib import Path
 from typing import Any
 
-import exrex
-import promql_parser
 import yaml
 
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO, LatencySLI, RatioSLI, SampleSLI, number
+from slolab.slo.promtool import at_own_intervals, run_rule_tests
+from slolab.slo.synthetic import (
+    SimulationError,
+    matchers_of,
+    selects,
+    series_labels,
+    series_name,
+)
 
 __all__ = [
     "DEFAULT_ERROR_RATIOS",
@@ -94,10 +95,6 @@ _EVENTS_PER_SCRAPE = 100  # steady traffic; ratios are scale-free, so any rate w
 HISTORY_STEP = 300
 _MAX_SAMPLES = 9000
 _DENSE_BEFORE = 3600  # full-rate samples this long before the outage (the page windows)
-
-
-class SimulationError(ValueError):
-    """The simulation cannot run (unsupported SLI, promtool missing or failing)."""
 
 
 @dataclass(frozen=True)
@@ -157,105 +154,6 @@ def budget_detection(slo: SLO, threshold: float, error_ratio: float) -> timedelt
 def default_error_ratios(slo: SLO) -> list[float]:
     """DEFAULT_ERROR_RATIOS that burn faster than 1x (the others never alert)."""
     return [r for r in DEFAULT_ERROR_RATIOS if r > slo.error_budget]
-
-
-# --- synthetic series that match the SLO's selectors --------------------------------
-
-_FALLBACK_VALUES = ("synthetic", "200", "500", "ok", "1", "x")
-
-
-def _matchers(selector: str) -> tuple[str, list[tuple[str, str, str]]]:
-    node = promql_parser.parse(selector)
-    if not isinstance(node, promql_parser.VectorSelector):
-        raise SimulationError(f"cannot simulate {selector!r}: not a plain series selector")
-    out = []
-    for m in node.matchers.matchers:
-        if m.name == "__name__":
-            continue
-        op = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~",
-              "MatchOp.NotRe": "!~"}[str(m.op)]  # fmt: skip
-        out.append((m.name, op, m.value))
-    return node.name, out
-
-
-def _holds(op: str, want: str, value: str) -> bool:
-    if op == "=":
-        return value == want
-    if op == "!=":
-        return value != want
-    matched = re.fullmatch(want, value) is not None  # Prometheus anchors regexes
-    return matched if op == "=~" else not matched
-
-
-def selects(selector: str, name: str, labels: Mapping[str, str]) -> bool:
-    """Whether the plain series selector ``selector`` selects the series ``name{labels}``."""
-    want, matchers = _matchers(selector)
-    return (not want or want == name) and all(
-        _holds(op, value, labels.get(label, "")) for label, op, value in matchers
-    )
-
-
-def _candidates(matchers: Iterable[tuple[str, str, str]]) -> list[str]:
-    found: list[str] = []
-    for _, op, want in matchers:
-        if op == "=":
-            found.append(want)
-        elif op == "=~":
-            # lazily: `.*` alone would expand to thousands of strings
-            found += islice(exrex.generate(want, limit=2), 20)
-    found += list(_FALLBACK_VALUES)
-    # Plain values first: a generated "5  " is legal but unreadable.
-    return sorted(dict.fromkeys(found), key=lambda v: not re.fullmatch(r"[\w/.\-:]*", v))
-
-
-def series_labels(
-    positive: Sequence[str], negative: str | None = None
-) -> tuple[str, dict[str, str]]:
-    """Metric name and labels matching every ``positive`` selector and not ``negative``."""
-    names, constraints = set(), {}
-    for sel in positive:
-        name, ms = _matchers(sel)
-        names.add(name)
-        for m in ms:
-            constraints.setdefault(m[0], []).append(m)
-    if len(names) != 1:
-        raise SimulationError(f"selectors name different metrics: {', '.join(sorted(names))}")
-    name = names.pop()
-
-    def pick(label: str, extra: Callable[[str], bool] = lambda v: True) -> str | None:
-        ms = constraints.get(label, [])
-        for value in _candidates(ms):
-            if all(_holds(op, want, value) for _, op, want in ms) and extra(value):
-                return value
-        return None
-
-    labels = {}
-    for label in constraints:
-        value = pick(label)
-        if value is None:
-            raise SimulationError(f"no value of label {label!r} satisfies {positive}")
-        if value:
-            labels[label] = value
-    if negative is not None:
-        neg_name, neg = _matchers(negative)
-        if neg_name == name and all(_holds(op, w, labels.get(lb, "")) for lb, op, w in neg):
-            for label, op, want in neg:
-                constraints.setdefault(label, [])
-                value = pick(label, lambda v, op=op, want=want: not _holds(op, want, v))
-                if value is not None:
-                    labels[label] = value
-                    break
-            else:
-                raise SimulationError(f"no series matches {positive} without matching {negative}")
-    return name, labels
-
-
-def _series_name(name: str, labels: dict[str, str]) -> str:
-    def esc(v: str) -> str:
-        return v.replace("\\", "\\\\").replace('"', '\\"')
-
-    inner = ",".join(f'{k}="{esc(v)}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{inner}}}"
 
 
 def _notation(values: Sequence[Fraction | None]) -> str:
@@ -371,12 +269,12 @@ def _input_series(slo: SLO, ratio: Fraction, tl: _Timeline) -> list[dict[str, st
             values = _counter(tl, lambda share: rate * ratio * share)
         else:
             values = _counter(tl, lambda share: rate * (1 - ratio * share))
-        return {"series": _series_name(name, labels), "values": _notation(tl.thin(values))}
+        return {"series": series_name(name, labels), "values": _notation(tl.thin(values))}
 
     if isinstance(sli, RatioSLI):
         part, bad = (sli.errors, True) if sli.errors is not None else (sli.good, False)
         assert part is not None
-        if _matchers(part)[0] == _matchers(sli.total)[0]:
+        if matchers_of(part)[0] == matchers_of(sli.total)[0]:
             # One metric split in two: the part, and the rest of the total.
             return [counter([part, sli.total], None, bad),
                     counter([sli.total], part, not bad)]  # fmt: skip
@@ -386,7 +284,7 @@ def _input_series(slo: SLO, ratio: Fraction, tl: _Timeline) -> list[dict[str, st
         labels["le"] = number(sli.threshold_seconds)  # as the Python client writes it
         good = _counter(tl, lambda share: rate * (1 - ratio * share))
         count = counter([f"{sli.histogram}_count{{{sli.matchers}}}"], None, None)
-        return [{"series": _series_name(name, labels), "values": _notation(tl.thin(good))}, count]
+        return [{"series": series_name(name, labels), "values": _notation(tl.thin(good))}, count]
     if isinstance(sli, SampleSLI):
         return [_sample_series(slo, sli, ratio, tl)]
     raise SimulationError(f"slo {slo.name!r}: cannot simulate a {sli.kind} SLI")
@@ -397,14 +295,14 @@ def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: _Timeline) -> 
         name, labels = series_labels([sli.source])
         bad = _dithered(tl, ratio, tl.scrape)
         values = [Fraction(0 if b else 1) for b in bad]
-        return {"series": _series_name(name, labels), "values": _notation(values)}
+        return {"series": series_name(name, labels), "values": _notation(values)}
     bad = _dithered(tl, ratio, tl.evaluation)
     if sli.kind == "freshness":
         max_age = _bool_limit(sli)
         name, labels = series_labels([sli.source])
         # Fresh: trained at this very scrape; stale: twice the allowed age ago.
         values = [Fraction(k * tl.scrape) - (2 * max_age if b else 0) for k, b in enumerate(bad)]
-        return {"series": _series_name(name, labels), "values": _notation(values)}
+        return {"series": series_name(name, labels), "values": _notation(values)}
     if sli.kind in ("cpu", "memory"):
         return _resource_series(slo, sli, bad, tl)
     match = re.fullmatch(r"\((.*)\) (<|<=|>|>=|==|!=) bool (\S+)", sli.good_expr or "")
@@ -423,7 +321,7 @@ def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: _Timeline) -> 
     worse = {"<": limit + 1, "<=": limit + 1, ">": limit - 1, ">=": limit - 1, "==": limit + 1,
              "!=": limit}[op]  # fmt: skip
     values = [worse if b else good for b in bad]
-    return {"series": _series_name(name, labels), "values": _notation(values)}
+    return {"series": series_name(name, labels), "values": _notation(values)}
 
 
 def _resource_series(slo: SLO, sli: SampleSLI, bad: list[bool], tl: _Timeline) -> dict[str, str]:
@@ -437,7 +335,7 @@ def _resource_series(slo: SLO, sli: SampleSLI, bad: list[bool], tl: _Timeline) -
         for b in bad:
             values.append(used)
             used += (limit * 2 if b else limit / 2) * tl.scrape
-    return {"series": _series_name(name, labels), "values": _notation(values)}
+    return {"series": series_name(name, labels), "values": _notation(values)}
 
 
 def _bool_limit(sli: SampleSLI) -> Fraction:
@@ -475,75 +373,6 @@ def _rule_groups(slo: SLO, alerts: Sequence[str]) -> list[dict[str, Any]]:
         if kept:
             out.append({**g, "rules": kept})
     return out
-
-
-def at_own_intervals(groups: Sequence[dict[str, Any]], step: float) -> list[dict[str, Any]]:
-    """``groups`` for promtool evaluating every ``step`` seconds, each at its own interval.
-
-    promtool runs every group at the test's evaluation interval. A group of
-    recording rules with a longer interval (the aggregates: 5m) gets each
-    expression gated to record only at its own interval (at times that are
-    multiples of it), so the samples it writes, and every figure built from
-    them, are those of a real Prometheus. Only range functions read those
-    series, and they skip the stale markers written in between. Groups with
-    alerts are left alone: their ``for:`` and timing would change.
-    """
-    out = []
-    for group in groups:
-        every = parse_duration(group.get("interval", "1m")).total_seconds()
-        if every > step and all("record" in r for r in group["rules"]):
-            gate = f"(vector(time()) % {every:g} < {step:g})"
-            rules = [{**r, "expr": f"({r['expr']}) and on() {gate}"} for r in group["rules"]]
-            group = {**group, "rules": rules}
-        out.append(group)
-    return out
-
-
-def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        raise SimulationError(
-            "promtool not found: install Prometheus' promtool (Debian: apt-get install prometheus)"
-        )
-    return path
-
-
-_GOT = re.compile(r'expr: "(?P<expr>(?:[^"\\]|\\.)*)", time: .*?\n\s*exp:.*?\n\s*got: (?P<got>.*)')
-
-
-def _run_promtool(
-    groups: list[dict[str, Any]],
-    series: list[dict[str, str]],
-    tests: list[dict[str, Any]],
-    tl: _Timeline,
-) -> dict[str, float]:
-    """Evaluate ``tests`` (expecting nothing); return each expression's single value."""
-    with tempfile.TemporaryDirectory(prefix="slolab-simulate-") as tmp:
-        timed = at_own_intervals(groups, tl.evaluation)
-        Path(tmp, "rules.yml").write_text(yaml.safe_dump({"groups": timed}), encoding="utf-8")
-        test = {
-            "rule_files": ["rules.yml"],
-            "evaluation_interval": f"{tl.evaluation}s",
-            # promtool runs every group at each step, in map order unless told: the
-            # generated order (alerts' group first) reads each aggregate one
-            # evaluation after it is recorded, every time.
-            "group_eval_order": [g["name"] for g in groups],
-            "tests": [{"interval": f"{tl.scrape}s", "input_series": series,
-                       "promql_expr_test": tests}],
-        }  # fmt: skip
-        Path(tmp, "test.yml").write_text(yaml.safe_dump(test, width=10**9), encoding="utf-8")
-        proc = subprocess.run([_promtool(), "test", "rules", "test.yml"], cwd=tmp,
-                              capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
-    out = proc.stdout + proc.stderr
-    values = {}
-    for m in _GOT.finditer(out):
-        expr = m.group("expr").encode().decode("unicode_escape")
-        got = m.group("got").strip()
-        if got != "nil":
-            values[expr] = float(got.rsplit(" ", 1)[-1])
-    if proc.returncode not in (0, 1) or (proc.returncode == 1 and "FAILED" not in out):
-        raise SimulationError(f"promtool test rules failed: {out.strip()[-2000:]}")
-    return values
 
 
 # --- the simulation ---------------------------------------------------------------------
@@ -608,7 +437,7 @@ def _timings(
             exprs[(alert, fn)] = expr
             tests.append({"expr": expr, "eval_time": f"{tl.stop}s", "exp_samples": []})
     groups = _rule_groups(slo, [a for a, _, _ in alerts])
-    values = _run_promtool(groups, series, tests, tl)
+    values = run_rule_tests(groups, series, tests, tl.evaluation, tl.scrape)
     timings = []
     for alert, severity, formula in alerts:
         first = values.get(exprs[(alert, "min_over_time")])
