@@ -57,8 +57,8 @@ from slolab.slo.cost import (  # the styles `slolab slo cost` prices, in one pla
 from slolab.slo.durations import parse_duration
 from slolab.slo.generate.rules import period_ratio_query
 from slolab.slo.model import SLO, LatencySLI, RatioSLI, from_spec, load, number
-from slolab.slo.simulate import selects, series_labels
 from slolab.slo.spec import parse_spec
+from slolab.slo.synthetic import selects, series_labels
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"

@@ -24,8 +24,8 @@ from bench.rulecost import (
 )
 from slolab.slo import conventions as c
 from slolab.slo.model import from_spec, load
-from slolab.slo.simulate import selects
 from slolab.slo.spec import parse_spec
+from slolab.slo.synthetic import selects
 from tests.slo.specs import RESOURCE_SLOS
 
 SHIPPED = load(REPO / "slos.yaml")
