@@ -21,12 +21,12 @@ from fractions import Fraction
 
 from slolab.slo import conventions as c
 from slolab.slo.model import SLO
+from slolab.slo.promtool import run_rule_tests
 from slolab.slo.simulate import (
     SCRAPE_INTERVAL,
     SimulationError,
     _input_series,
     _rule_groups,
-    _run_promtool,
     _timeline,
     workbook_detection,
 )
@@ -123,7 +123,8 @@ def run_timeline(
         for key, expr in queries.items():
             exprs[(alert, key)] = expr
             tests.append({"expr": expr, "eval_time": f"{tl.end}s", "exp_samples": []})
-    values = _run_promtool(_rule_groups(slo, [a for a, _ in wanted]), series, tests, tl)
+    groups = _rule_groups(slo, [a for a, _ in wanted])
+    values = run_rule_tests(groups, series, tests, tl.evaluation, tl.scrape)
     runs = []
     for alert, severity in wanted:
         first = values.get(exprs[(alert, "min_over_time")])
