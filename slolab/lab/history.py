@@ -290,7 +290,7 @@ def _series(h: History) -> Iterator[tuple[str, str, list[float]]]:
         yield "probe_success", _labels(**probe), success
 
 
-GAUGES = frozenset({"probe_success", "model_last_trained_timestamp_seconds"})
+GAUGES = frozenset({"probe_success", MODEL_LAST_TRAINED.name})
 
 
 def _running(values: list[float]) -> list[float]:

@@ -27,13 +27,14 @@ import itertools
 from collections.abc import Sequence
 from datetime import timedelta
 
+from slolab.contract import PREDICTOR_FEEDBACK_CORRECT
 from slolab.scenario.spec import FaultStep, Scenario
 from slolab.slo.model import SLO, LatencySLI, RatioSLI, SampleSLI
 from slolab.slo.timeline import Segment
 
 __all__ = ["error_ratio", "segments"]
 
-_ACCURACY_METRIC = "predictor_feedback_correct_total"
+_ACCURACY_METRIC = PREDICTOR_FEEDBACK_CORRECT.name
 _PROBE_TIMEOUT_MS = 5000  # blackbox/blackbox.yml: a slower answer fails the probe
 
 
