@@ -118,6 +118,8 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def check(name: str, text: str) -> None:
+    # Where the checkout lies is not output: one placeholder for it in every snapshot.
+    text = text.replace(str(Path(__file__).resolve().parents[2]), "<checkout>")
     path = SNAPSHOTS / name
     if os.environ.get("SLOLAB_UPDATE_SNAPSHOTS"):
         path.parent.mkdir(exist_ok=True)
