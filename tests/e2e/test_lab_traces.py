@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from slolab.tracestore import TraceReader
-from tests.e2e.conftest import E2E
+from tests.e2e.conftest import E2E, start_e2e
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -32,6 +32,14 @@ def _unsampled_trace_id() -> str:
     # Low 64 bits above SLOLAB_TRACE_KEEP_RATIO's share: only the failure can keep this
     # trace, never the 10% of healthy traces chosen by id.
     return format(secrets.randbits(64) << 64 | 0xE << 60 | secrets.randbits(60), "032x")
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
+    # A lab of its own: in the whole suite the shared lab, minutes into other files'
+    # outages and restarts, lost this trace (the receiver took every batch it was
+    # sent; the services never sent it). Not explained yet: issue 20's notes.
+    yield from start_e2e(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +62,11 @@ def failed_creation(e2e: E2E) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while not reader.trace(trace_id) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert reader.trace(trace_id), f"trace {trace_id} never reached the lab's store"
+        if not reader.trace(trace_id):
+            counts = httpx.get(f"{e2e.lab.url('otlp')}/metrics", timeout=5).text
+            faults = {s: e2e.fault(s, "GET") for s in ("tasks", "predictor")}
+            pytest.fail(f"trace {trace_id} never reached the lab's store; receiver:\n{counts}"
+                        f"\nfaults: {faults}")  # fmt: skip
         time.sleep(1.0)  # the other service's batch, if it comes
         yield trace_id
     finally:
