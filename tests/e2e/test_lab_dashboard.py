@@ -8,7 +8,6 @@ Set SLOLAB_SCREENSHOT_DIR to keep the screenshots (docs/lab.md uses them).
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,29 +16,17 @@ import pytest
 
 from slolab.lab.config import repo_root
 from slolab.slo import load
+from tests.browser import chromium_page
 from tests.e2e.conftest import E2E
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
 
 @pytest.fixture(scope="module")
 def page(e2e: E2E) -> Iterator[object]:
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium (.ci/run installs it)")
-    with playwright_api.sync_playwright() as pw:
-        # Debian's chromium, not a downloaded one; as root it needs --no-sandbox.
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            tab = browser.new_page(viewport={"width": 1360, "height": 1000})
-            tab.goto(e2e.lab.url("dashboard") + "/")
-            yield tab
-        finally:
-            browser.close()
+    with chromium_page(height=1000) as tab:
+        tab.goto(e2e.lab.url("dashboard") + "/")  # type: ignore[attr-defined]
+        yield tab
 
 
 def _shot(page: object, name: str, tmp: Path) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +19,10 @@ import httpx
 import pytest
 
 from slolab.tracestore import TraceReader
+from tests.browser import chromium_page
 from tests.e2e.conftest import E2E, start_e2e
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _unsampled_trace_id() -> str:
@@ -76,44 +73,33 @@ def failed_creation(e2e: E2E) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def waterfall(e2e: E2E, failed_creation: str, tmp_path_factory) -> Iterator[object]:
     """The browser, having gone from the dashboard to the failed creation's waterfall."""
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium (.ci/run installs it)")
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+    with chromium_page() as page:
+        page.goto(e2e.lab.url("dashboard") + "/")
+        # The main page's trace panel (the store's count) leads to the trace view.
+        page.wait_for_function(
+            "Number(document.getElementById('trace-panel').dataset.traces || 0) >= 1",
+            timeout=30_000,
         )
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            page.goto(e2e.lab.url("dashboard") + "/")
-            # The main page's trace panel (the store's count) leads to the trace view.
-            page.wait_for_function(
-                "Number(document.getElementById('trace-panel').dataset.traces || 0) >= 1",
-                timeout=30_000,
-            )
-            page.click("#trace-panel h2 a")
-            page.wait_for_url("**/traces")
-            # The list filters to failed traces (the load makes many while the fault is on).
-            page.select_option("#filters select[name=status]", "error")
-            page.wait_for_function(
-                "document.querySelectorAll('#trace-list tr.trace').length >= 1 && "
-                "[...document.querySelectorAll('#trace-list tr.trace td:nth-child(5)')]"
-                ".every(td => Number(td.textContent) >= 1)",
-                timeout=30_000,
-            )
-            # The creation's trace by its id, as a user pastes it from a log line.
-            page.fill("#lookup input[name=trace_id]", failed_creation.upper())
-            page.click("#lookup button")
-            page.wait_for_function(
-                "Number(document.getElementById('waterfall').dataset.spans || 0) >= 1"
-            )
-            folder = Path(
-                os.environ.get("SLOLAB_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots")
-            )
-            folder.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(folder / "trace-waterfall.png"), full_page=False)
-            yield page
-        finally:
-            browser.close()
+        page.click("#trace-panel h2 a")
+        page.wait_for_url("**/traces")
+        # The list filters to failed traces (the load makes many while the fault is on).
+        page.select_option("#filters select[name=status]", "error")
+        page.wait_for_function(
+            "document.querySelectorAll('#trace-list tr.trace').length >= 1 && "
+            "[...document.querySelectorAll('#trace-list tr.trace td:nth-child(5)')]"
+            ".every(td => Number(td.textContent) >= 1)",
+            timeout=30_000,
+        )
+        # The creation's trace by its id, as a user pastes it from a log line.
+        page.fill("#lookup input[name=trace_id]", failed_creation.upper())
+        page.click("#lookup button")
+        page.wait_for_function(
+            "Number(document.getElementById('waterfall').dataset.spans || 0) >= 1"
+        )
+        folder = Path(os.environ.get("SLOLAB_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / "trace-waterfall.png"), full_page=False)
+        yield page
 
 
 def _rows(page: object) -> list[dict[str, str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from slolab.scenario.render import CardView, state
 from slolab.scenario.spec import load_scenario
 from slolab.slo.scorecard import Firing, Outcome, score
 from slolab.web.app import create_app
+from tests.browser import chromium_page
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOS = slo_pkg.load(ROOT / "slos.yaml")
@@ -49,9 +49,6 @@ def test_api_gameday_serves_the_state_file_or_says_there_is_none(tmp_path: Path)
     assert broken["scenario"] is None and "cannot read" in broken["error"]
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     import uvicorn
@@ -76,36 +73,27 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_chromium_shows_the_running_game_day_filling_in(dashboard, tmp_path: Path) -> None:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium")
     url, path = dashboard
     _write(path, [], 40)
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            page.goto(url)
-            page.wait_for_selector("#gameday:not([hidden]) #gameday-svg", timeout=20_000)
-            assert "tasks-outage" in page.inner_text("#gameday-name")
-            assert page.inner_text("#gameday-verdict") == "running"
-            assert page.locator("#gameday-svg .gameday-bar").count() == 1  # the fault band
-            assert page.locator("#gameday-svg .gameday-deadline").count() == 3
-            assert page.locator("#gameday-card tbody tr").count() == len(OUTAGE.alerts) + 1
-            # The page fires: the next poll draws its bar and passes its row.
-            _write(path, [Firing("SLOErrorBudgetBurnPage", "tasks-availability", "critical",
-                                 75 * S, 90 * S)], 90)  # fmt: skip
-            page.wait_for_function(
-                "document.querySelectorAll('#gameday-svg .gameday-bar').length == 2",
-                timeout=20_000)  # fmt: skip
-            first = page.locator("#gameday-card tbody tr").first
-            assert first.locator("td").nth(1).inner_text() == "pass"
-            assert first.locator("td").nth(2).inner_text() == "after 55 s"
-            folder = Path(os.environ.get("SLOLAB_SCREENSHOT_DIR") or tmp_path)
-            folder.mkdir(parents=True, exist_ok=True)
-            shot = folder / "gameday.png"
-            page.locator("#gameday").screenshot(path=str(shot))
-            assert shot.stat().st_size > 5_000
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(url)
+        page.wait_for_selector("#gameday:not([hidden]) #gameday-svg", timeout=20_000)
+        assert "tasks-outage" in page.inner_text("#gameday-name")
+        assert page.inner_text("#gameday-verdict") == "running"
+        assert page.locator("#gameday-svg .gameday-bar").count() == 1  # the fault band
+        assert page.locator("#gameday-svg .gameday-deadline").count() == 3
+        assert page.locator("#gameday-card tbody tr").count() == len(OUTAGE.alerts) + 1
+        # The page fires: the next poll draws its bar and passes its row.
+        _write(path, [Firing("SLOErrorBudgetBurnPage", "tasks-availability", "critical",
+                             75 * S, 90 * S)], 90)  # fmt: skip
+        page.wait_for_function(
+            "document.querySelectorAll('#gameday-svg .gameday-bar').length == 2",
+            timeout=20_000)  # fmt: skip
+        first = page.locator("#gameday-card tbody tr").first
+        assert first.locator("td").nth(1).inner_text() == "pass"
+        assert first.locator("td").nth(2).inner_text() == "after 55 s"
+        folder = Path(os.environ.get("SLOLAB_SCREENSHOT_DIR") or tmp_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        shot = folder / "gameday.png"
+        page.locator("#gameday").screenshot(path=str(shot))
+        assert shot.stat().st_size > 5_000
