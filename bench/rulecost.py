@@ -48,6 +48,7 @@ import yaml
 
 from slolab.lab.prometheus import PrometheusServer
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.cost import (  # the styles `slolab slo cost` prices, in one place
     SLOTH_RATIO,
     ours,
@@ -55,7 +56,6 @@ from slolab.slo.cost import (  # the styles `slolab slo cost` prices, in one pla
     sloth_style,
 )
 from slolab.slo.durations import parse_duration
-from slolab.slo.generate.rules import period_ratio_query
 from slolab.slo.model import SLO, LatencySLI, RatioSLI, from_spec, load, number
 from slolab.slo.spec import parse_spec
 from slolab.slo.synthetic import selects, series_labels
@@ -253,10 +253,10 @@ def sli_events(slo: SLO, series: Sequence[Series], times: np.ndarray,
             return total, increase(picked(sli.errors))
         return total, total - increase(picked(sli.good or ""))
     if isinstance(sli, LatencySLI):
-        buckets = picked(sli.bucket_selector)
+        buckets = picked(promql.bucket_selector(sli))
         # ``count and ignoring(le) bucket``: only counts with the threshold bucket
         keys = {tuple(kv for kv in s.labels if kv[0] != "le") for s in buckets}
-        total = increase([s for s in picked(sli.count_selector) if s.labels in keys])
+        total = increase([s for s in picked(promql.count_selector(sli)) if s.labels in keys])
         return total, total - increase(buckets)
     members = picked(sli.source)
     if sli.kind == "probe":  # samples: each probe is one event per scrape
@@ -349,8 +349,8 @@ def before(slos: Sequence[SLO]) -> list[dict[str, Any]]:
     by_name = {s.name: s for s in slos}
     for g in groups:
         g["rules"] = [
-            {**r, "expr": by_name[r["labels"][c.LABEL_SLO]].aggregate_ratio_query(
-                by_name[r["labels"][c.LABEL_SLO]].period_str)}
+            {**r, "expr": promql.aggregate_ratio(by_name[r["labels"][c.LABEL_SLO]],
+                                                  by_name[r["labels"][c.LABEL_SLO]].period)}
             if r.get("record") == c.RULE_ERROR_RATIO_PERIOD else r
             for r in g["rules"] if r.get("record") != c.RULE_EVENTS_SINCE_AGGREGATE
         ]  # fmt: skip
@@ -486,9 +486,9 @@ def _samples(prom: Prom, groups: list[dict[str, Any]], at: float) -> dict[str, i
 def _slis(prom: Prom, slos: Sequence[SLO], at: float) -> dict[str, dict[str, float | None]]:
     """Each SLO's period error ratio by style, at ``at``."""
     exprs = {
-        "ours": period_ratio_query,
-        "before": lambda s: s.aggregate_ratio_query(s.period_str),
-        "raw": lambda s: s.sli.error_ratio_query(s.period_str, func="increase"),
+        "ours": promql.period_ratio,
+        "before": lambda s: promql.aggregate_ratio(s, s.period),
+        "raw": lambda s: promql.error_ratio(s, s.period, func="increase"),
         "sloth": lambda s: f"avg_over_time({SLOTH_RATIO}{s.selector}[{s.period_str}])",
     }
     out: dict[str, dict[str, float | None]] = {}

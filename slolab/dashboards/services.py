@@ -41,7 +41,7 @@ from slolab.dashboards.panels import (
     single,
     thresholds,
 )
-from slolab.slo.model import SLO, SampleSLI
+from slolab.slo.model import SLO, SampleSLI, SLIKind
 
 __all__ = ["predictor_overview", "tasks_overview"]
 
@@ -306,9 +306,8 @@ def tasks_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
 def _max_model_age(slos: Sequence[SLO]) -> float | None:
     """The freshness SLO's age limit, so the model-age panel turns red where the SLI fails."""
     for slo in slos:
-        if isinstance(slo.sli, SampleSLI) and slo.sli.kind == "freshness" and slo.sli.good_expr:
-            # good_expr: time() - <timestamp> < bool <max_age_seconds>
-            return float(slo.sli.good_expr.rsplit(" ", 1)[1])
+        if isinstance(slo.sli, SampleSLI) and slo.sli.kind is SLIKind.FRESHNESS:
+            return slo.sli.limit
     return None
 
 

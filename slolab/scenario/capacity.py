@@ -165,11 +165,13 @@ def wrk_driver(
 def prometheus_burn(prometheus: str, slo, settle: float) -> Callable[[float, float], float | None]:  # type: ignore[no-untyped-def]
     """The SLO's error ratio over the step (its own PromQL), divided by its budget."""
 
+    from slolab.slo import promql  # the toolkit: only when a run asks for it
+
     def burn(start: float, end: float) -> float | None:
         time.sleep(settle)  # the step's last scrapes
         window = f"{max(1, round(end - start))}s"
         try:
-            params = {"query": slo.error_ratio_query(window), "time": end}
+            params = {"query": promql.error_ratio(slo, window, func="increase"), "time": end}
             resp = httpx.get(f"{prometheus}/api/v1/query", params=params, timeout=30)
             body = resp.json()
         except (httpx.HTTPError, ValueError) as exc:

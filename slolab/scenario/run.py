@@ -35,6 +35,7 @@ import httpx
 from slolab.contract import FAULTS, PORTS, SERVICES
 from slolab.errors import CLIError
 from slolab.scenario.spec import FaultStep, LoadPhase, Scenario
+from slolab.slo import promql
 from slolab.slo.model import SLO
 from slolab.slo.scorecard import Firing, Outcome, Scorecard, score
 
@@ -248,7 +249,7 @@ class Watcher:
         window = f"{max(math.ceil(elapsed), 1)}s"
         for slo in self.slos:
             try:
-                result = self._query(slo.error_ratio_query(window))
+                result = self._query(promql.error_ratio(slo, window, func="increase"))
             except (httpx.HTTPError, KeyError, ValueError):
                 continue
             if not result:

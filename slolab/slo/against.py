@@ -22,6 +22,7 @@ import httpx
 import promql_parser
 from prometheus_client.parser import text_string_to_metric_families
 
+from slolab.slo import promql
 from slolab.slo.model import SLO, LatencySLI, RatioSLI, SampleSLI, number
 
 __all__ = ["Result", "Target", "check", "fetch", "metrics_url"]
@@ -125,8 +126,8 @@ def _urls(targets: Sequence[Target]) -> str:
 
 def _check_buckets(result: Result, targets: Sequence[Target], sli: LatencySLI) -> None:
     threshold = sli.threshold_seconds
-    count = sli.count_selector
-    bucket = f"{sli.histogram}_bucket{{{sli.matchers}}}"
+    count = promql.count_selector(sli)
+    bucket = promql.histogram_buckets(sli)
     exporting = [t for t in targets if _matching(t, count)]
     if not exporting:
         result.problems.append(f"{count} matches no series on {_urls(targets)}")
@@ -169,7 +170,7 @@ def check(slos: Sequence[SLO], targets: Sequence[Target]) -> list[Result]:
         if isinstance(sli, LatencySLI):
             _check_buckets(result, targets, sli)
         elif isinstance(sli, RatioSLI):
-            _check_selectors(result, targets, sli.selectors)
+            _check_selectors(result, targets, promql.selectors(sli))
         elif isinstance(sli, SampleSLI) and sli.kind != "threshold":
             _check_selectors(result, targets, [sli.source])
         else:  # a PromQL expression, not a selector: Prometheus alone can evaluate it

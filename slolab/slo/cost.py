@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus
@@ -78,7 +79,7 @@ def raw_style(slos: Sequence[SLO]) -> list[dict[str, Any]]:
     """Pyrra's period rules: summed increases of the raw counters over the period."""
     return _per_service(slos, "period-raw", lambda s: {
         "record": RAW_PERIOD, "labels": s.rule_labels,
-        "expr": s.sli.error_ratio_query(s.period_str, func="increase")})  # fmt: skip
+        "expr": promql.error_ratio(s, s.period, func="increase")})  # fmt: skip
 
 
 def sloth_style(slos: Sequence[SLO]) -> list[dict[str, Any]]:

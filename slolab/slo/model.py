@@ -1,8 +1,8 @@
 """The SLO model the generators, the toolkit and the dashboards work from.
 
-Built from the validated wire format (:mod:`slolab.slo.spec`). Each SLI kind
-knows how to write its good events, total events and error ratio over any
-window in PromQL; the SLO adds its objective, period and alert windows.
+Plain typed data built from the validated wire format (:mod:`slolab.slo.spec`):
+SLIs, objectives, periods, alert windows and policies. No PromQL (that is
+:mod:`slolab.slo.promql`) and no I/O beyond reading the file in :func:`load`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
@@ -27,6 +28,7 @@ __all__ = [
     "LatencySLI",
     "RatioSLI",
     "Review",
+    "SLIKind",
     "SampleSLI",
     "from_spec",
     "load",
@@ -34,23 +36,22 @@ __all__ = [
     "scale_window",
 ]
 
-# Zero traffic: a 0 denominator would give NaN (0/0). No events means no budget
-# spent, so the ratio is 0 — but only while the total series exist: with a
-# broken selector the sum is empty and the SLI shows as "no data", never 100%.
-_DENOMINATOR_FLOOR = "1e-12"
-
 
 def number(value: float) -> str:
     """Format a float for PromQL and YAML without binary noise (1 - 0.999 -> 0.001)."""
     return f"{value:.12g}"
 
 
-def _sum(func: str, selector: str, window: str) -> str:
-    return f"sum({func}({selector}[{window}]))"
+class SLIKind(StrEnum):
+    """What an SLI counts: the key of its ``sli:`` block in slos.yaml."""
 
-
-def _guarded_ratio(bad: str, total: str) -> str:
-    return f"({bad}) / clamp_min({total}, {_DENOMINATOR_FLOOR})"
+    RATIO = "ratio"
+    LATENCY = "latency"
+    PROBE = "probe"
+    FRESHNESS = "freshness"
+    THRESHOLD = "threshold"
+    CPU = "cpu"
+    MEMORY = "memory"
 
 
 @dataclass(frozen=True)
@@ -60,51 +61,7 @@ class RatioSLI:
     total: str
     errors: str | None = None
     good: str | None = None
-    kind: str = field(default="ratio", init=False)
-
-    def good_query(self, window: str) -> str:
-        if self.good is not None:
-            return f"({_sum('increase', self.good, window)} or vector(0))"
-        total = _sum("increase", self.total, window)
-        return f"({total} - ({_sum('increase', self.errors or '', window)} or vector(0)))"
-
-    def total_query(self, window: str) -> str:
-        return _sum("increase", self.total, window)
-
-    def error_ratio_query(self, window: str, func: str = "rate") -> str:
-        total = _sum(func, self.total, window)
-        if self.errors is not None:
-            # A never-seen error series (no 5xx yet) does not exist: count it as 0.
-            bad = f"{_sum(func, self.errors, window)} or vector(0)"
-        else:
-            bad = f"{total} - ({_sum(func, self.good or '', window)} or vector(0))"
-        return _guarded_ratio(bad, total)
-
-    def events_queries(self, window: str) -> tuple[str, str]:
-        """(all events, bad events) per second over ``window``."""
-        total = _sum("rate", self.total, window)
-        if self.errors is not None:
-            return total, f"({_sum('rate', self.errors, window)} or vector(0))"
-        return total, f"{total} - ({_sum('rate', self.good or '', window)} or vector(0))"
-
-    @property
-    def selectors(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.errors, self.good, self.total) if s is not None)
-
-
-def le_matcher(value: float) -> str:
-    """Regex matching a bucket boundary as Prometheus 2 and 3 write it.
-
-    Prometheus 3 normalises ``le`` to float formatting (``1`` becomes ``1.0``)
-    and Python clients already write ``1.0``; Go clients write ``1``.
-    ``[.]`` avoids backslashes that YAML and PromQL strings would both escape.
-    """
-    text = number(value)
-    if "e" in text:
-        raise ValueError(f"bucket boundary {value!r} needs a plain decimal form")
-    if "." in text:
-        return f"{text.replace('.', '[.]')}0*"
-    return f"{text}([.]0+)?"
+    kind: SLIKind = field(default=SLIKind.RATIO, init=False)
 
 
 @dataclass(frozen=True)
@@ -115,49 +72,7 @@ class LatencySLI:
     matchers: str
     threshold_seconds: float
     buckets: tuple[float, ...] | None  # None: not listed in the spec, threshold unchecked
-    kind: str = field(default="latency", init=False)
-
-    def _series(self, suffix: str, extra: str = "") -> str:
-        parts = ", ".join(p for p in (self.matchers, extra) if p)
-        return f"{self.histogram}_{suffix}{{{parts}}}"
-
-    @property
-    def bucket_selector(self) -> str:
-        return self._series("bucket", f'le=~"{le_matcher(self.threshold_seconds)}"')
-
-    @property
-    def count_selector(self) -> str:
-        return self._series("count")
-
-    def _total(self, func: str, window: str) -> str:
-        # Only instances that export the threshold bucket: one without it (an old
-        # bucket list mid-rollout) would otherwise count every request as slow.
-        return (
-            f"sum({func}({self.count_selector}[{window}]) "
-            f"and ignoring(le) {func}({self.bucket_selector}[{window}]))"
-        )
-
-    def good_query(self, window: str) -> str:
-        return _sum("increase", self.bucket_selector, window)
-
-    def total_query(self, window: str) -> str:
-        return self._total("increase", window)
-
-    def error_ratio_query(self, window: str, func: str = "rate") -> str:
-        total = self._total(func, window)
-        good = _sum(func, self.bucket_selector, window)
-        # No "or vector(0)" on the buckets: a bucket that matches nothing is a broken
-        # selector and must show as no data, not as 100% slow.
-        return _guarded_ratio(f"{total} - {good}", total)
-
-    def events_queries(self, window: str) -> tuple[str, str]:
-        """(all events, bad events) per second over ``window``."""
-        total = self._total("rate", window)
-        return total, f"{total} - {_sum('rate', self.bucket_selector, window)}"
-
-    @property
-    def selectors(self) -> tuple[str, ...]:
-        return (self.bucket_selector, self.count_selector)
+    kind: SLIKind = field(default=SLIKind.LATENCY, init=False)
 
 
 @dataclass(frozen=True)
@@ -165,41 +80,17 @@ class SampleSLI:
     """Good samples over all samples of a 0/1 series, time-weighted.
 
     ``probe``: the series is scraped as 0/1 (blackbox ``probe_success``).
-    ``freshness``/``threshold``: the generator records ``good_expr`` as
-    ``slo:sli_good_sample:bool`` every evaluation, and the windows read that.
+    The gauge kinds (freshness, threshold, cpu, memory) are good while
+    ``source op limit`` holds (freshness: the timestamp's age; cpu: its rate
+    over ``rate_window``; memory: the sum); the generator records that
+    condition as 0/1 every evaluation and the windows read it.
     """
 
-    kind: str
-    series: str  # the 0/1 series windows read
-    good_expr: str | None = None  # expression recorded into ``series`` (None for probes)
-    source: str = ""  # the selector/expression the user wrote
-
-    def good_query(self, window: str) -> str:
-        return _sum("sum_over_time", self.series, window)
-
-    def total_query(self, window: str) -> str:
-        return _sum("count_over_time", self.series, window)
-
-    def error_ratio_query(self, window: str, func: str = "rate") -> str:
-        del func  # samples, not counters
-        # count_over_time is >= 1 whenever the sum exists: no 0/0 here.
-        return f"1 - {self.good_query(window)} / {self.total_query(window)}"
-
-    def events_queries(self, window: str) -> tuple[str, str]:
-        """(all samples, bad samples) per second over ``window``."""
-        seconds = number(parse_duration(window).total_seconds())
-        total = f"{self.total_query(window)} / {seconds}"
-        return total, f"({self.total_query(window)} - {self.good_query(window)}) / {seconds}"
-
-    def raw_error_ratio_query(self, window: str, step: str = "30s") -> str:
-        """The same ratio without the recorded series (a subquery; e.g. for backfilled data)."""
-        if self.good_expr is None:
-            return self.error_ratio_query(window)
-        return f"1 - avg_over_time(({self.good_expr})[{window}:{step}])"
-
-    @property
-    def selectors(self) -> tuple[str, ...]:
-        return (self.source,) if self.good_expr is None else ()
+    kind: SLIKind
+    source: str  # the selector/expression the user wrote
+    op: str = "<"
+    limit: float = 0.0
+    rate_window: timedelta | None = None  # cpu only
 
 
 SLI = RatioSLI | LatencySLI | SampleSLI
@@ -257,21 +148,6 @@ class Adjustment:
     length: timedelta
     every: timedelta | None = None  # recurring
 
-    def overlaps(self, lookback: timedelta = timedelta(0)) -> str:
-        """PromQL, 1 while ``(now - lookback, now]`` overlaps the window, else 0.
-
-        Computed from ``time()``: exact at any evaluation, with no series to wait for.
-        """
-        start = number(self.start.timestamp())
-        reach = self.length + lookback  # the window, widened by the lookback
-        if self.every is None:
-            end = number((self.start + reach).timestamp())
-            return f"(time() >= bool {start}) * (time() < bool {end})"
-        if reach >= self.every:
-            return f"(time() >= bool {start})"
-        every, reach_s = number(self.every.total_seconds()), number(reach.total_seconds())
-        return f"(time() >= bool {start}) * ((time() - {start}) % {every} < bool {reach_s})"
-
     def windows(self, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
         """Each occurrence overlapping ``[since, until)``, as (start, end)."""
         if self.every is None:
@@ -284,12 +160,6 @@ class Adjustment:
                 out.append((begin, begin + self.length))
             begin += self.every
         return out
-
-
-def adjusted(adjustments: tuple[Adjustment, ...], lookback: timedelta = timedelta(0)) -> str:
-    """PromQL vector: 1 while any of ``adjustments`` overlaps the lookback, else 0."""
-    parts = " + ".join(a.overlaps(lookback) for a in adjustments)
-    return f"vector(clamp_max({parts}, 1))" if len(adjustments) > 1 else f"vector({parts})"
 
 
 @dataclass(frozen=True)
@@ -325,28 +195,6 @@ class SLO:
     def rule_labels(self) -> dict[str, str]:
         """Labels every series of this SLO carries."""
         return {c.LABEL_SLO: self.name, c.LABEL_SERVICE: self.service, **self.labels}
-
-    @property
-    def selector(self) -> str:
-        """Matchers selecting this SLO's recorded series, e.g. ``{slo="x",service="y"}``."""
-        return f'{{{c.LABEL_SLO}="{self.name}",{c.LABEL_SERVICE}="{self.service}"}}'
-
-    # --- PromQL over any window ------------------------------------------------
-    def good_query(self, window: str) -> str:
-        """PromQL for the number of good events (or samples) over ``window``."""
-        return self.sli.good_query(window)
-
-    def total_query(self, window: str) -> str:
-        """PromQL for the number of events (or samples) over ``window``."""
-        return self.sli.total_query(window)
-
-    def error_ratio_query(self, window: str) -> str:
-        """PromQL for the error ratio over ``window``, from raw series (traffic-weighted)."""
-        return self.sli.error_ratio_query(window, func="increase")
-
-    def recorded(self, rule: str) -> str:
-        """Selector of one of this SLO's recorded series, e.g. ``slo:objective:ratio{...}``."""
-        return f"{rule}{self.selector}"
 
     # --- alert windows -----------------------------------------------------------
     def scaled(self, base: timedelta) -> str:
@@ -392,60 +240,15 @@ class SLO:
         """The window of ``slo:current_burn_rate:ratio`` (5m for a 30-day period)."""
         return self.windows[0]
 
-    def from_aggregates(self, window: str) -> bool:
+    def from_aggregates(self, window: timedelta | str) -> bool:
         """Day-long windows (the ticket's long ones) are read from the aggregates, not raw."""
-        return parse_duration(window) >= scale_window(c.SLOW_WINDOW_FROM, self.period)
+        length = parse_duration(window) if isinstance(window, str) else window
+        return length >= scale_window(c.SLOW_WINDOW_FROM, self.period)
 
     @property
     def recorded_windows(self) -> tuple[str, ...]:
         """Windows recorded from raw series as ``slo:sli_error:ratio_rate<window>``."""
         return tuple(w for w in self.windows if not self.from_aggregates(w))
-
-    def aggregate_ratio_query(self, window: str, plus: tuple[str, str] | None = None) -> str:
-        """Traffic-weighted error ratio over ``window`` from the recorded aggregates.
-
-        A ratio of sums (never an average of ratios); ``sum by (slo, service)``
-        also joins the history of series whose labels changed (a label edited in
-        slos.yaml) and keeps the labels the alerts match windows on. ``plus``:
-        (bad, all) events not aggregated yet, label-less and in the aggregates'
-        unit, added to both sums (absent counts as none).
-        """
-        matchers = (
-            f'{c.LABEL_SLO}="{self.name}",{c.LABEL_SERVICE}="{self.service}",{c.LABEL_EVENTS}='
-        )
-        by = f"sum by ({c.LABEL_SLO}, {c.LABEL_SERVICE})"
-        bad, total = (
-            f'{by} (sum_over_time({c.RULE_EVENTS_AGGREGATE}{{{matchers}"{kind}"}}[{window}]))'
-            for kind in (c.EVENTS_ERRORS, c.EVENTS_TOTAL)
-        )
-        if plus is not None:
-            bad, total = (
-                f"{s} + on() group_left() ({p} or vector(0))"
-                for s, p in zip((bad, total), plus, strict=True)
-            )
-        return _guarded_ratio(bad, total)
-
-    def window_events(self, window: str) -> str:
-        """PromQL for the number of events over one alert window (label-less).
-
-        Raw counters for the windows recorded from them; the aggregates (events per
-        second, one sample per AGGREGATE_INTERVAL) for the day-long ones, as
-        ``window_ratio`` does, so a 3-day count never reads raw samples.
-        """
-        if not self.from_aggregates(window):
-            return self.total_query(window)
-        matchers = (
-            f'{c.LABEL_SLO}="{self.name}",{c.LABEL_SERVICE}="{self.service}",'
-            f'{c.LABEL_EVENTS}="{c.EVENTS_TOTAL}"'
-        )
-        seconds = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
-        return f"sum(sum_over_time({c.RULE_EVENTS_AGGREGATE}{{{matchers}}}[{window}])) * {seconds}"
-
-    def window_ratio(self, window: str) -> str:
-        """PromQL for the error ratio over one alert window: recorded, or from aggregates."""
-        if self.from_aggregates(window):
-            return self.aggregate_ratio_query(window)
-        return self.recorded(c.error_ratio_rule(window))
 
 
 def _sli_from_spec(slo: SLOSpec) -> SLI:
@@ -456,25 +259,20 @@ def _sli_from_spec(slo: SLOSpec) -> SLI:
         lat = sli.latency
         buckets = tuple(lat.buckets) if lat.buckets else None
         return LatencySLI(lat.histogram, lat.selector, lat.threshold_seconds, buckets)
-    recorded = f'{c.RULE_GOOD_SAMPLE}{{{c.LABEL_SLO}="{slo.name}"}}'
     if sli.probe is not None:
-        return SampleSLI("probe", series=sli.probe.selector, source=sli.probe.selector)
+        return SampleSLI(SLIKind.PROBE, sli.probe.selector)
     if sli.freshness is not None:
         fr = sli.freshness
-        expr = f"time() - {fr.timestamp} < bool {number(fr.max_age_seconds)}"
-        return SampleSLI("freshness", series=recorded, good_expr=expr, source=fr.timestamp)
+        return SampleSLI(SLIKind.FRESHNESS, fr.timestamp, limit=fr.max_age_seconds)
     if sli.cpu is not None:
         cpu = sli.cpu
-        expr = f"sum(rate({cpu.selector}[{cpu.rate_window}])) < bool {number(cpu.max_cores)}"
-        return SampleSLI("cpu", series=recorded, good_expr=expr, source=cpu.selector)
+        window = parse_duration(cpu.rate_window)
+        return SampleSLI(SLIKind.CPU, cpu.selector, limit=cpu.max_cores, rate_window=window)
     if sli.memory is not None:
-        mem = sli.memory
-        expr = f"sum({mem.selector}) < bool {number(mem.max_bytes)}"
-        return SampleSLI("memory", series=recorded, good_expr=expr, source=mem.selector)
+        return SampleSLI(SLIKind.MEMORY, sli.memory.selector, limit=sli.memory.max_bytes)
     assert sli.threshold is not None
     th = sli.threshold
-    expr = f"({th.expr}) {th.op} bool {number(th.value)}"
-    return SampleSLI("threshold", series=recorded, good_expr=expr, source=th.expr)
+    return SampleSLI(SLIKind.THRESHOLD, th.expr, op=th.op, limit=th.value)
 
 
 def _covers(adj: AdjustmentSpec, slo: SLOSpec) -> bool:

@@ -40,6 +40,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO, LatencySLI, SampleSLI, from_spec, number, scale_window
 from slolab.slo.spec import SLOFileSpec, SLOSpec, SpecError, parse_spec
@@ -812,9 +813,9 @@ def _metric(query: str) -> dict[str, Any]:
 def _queries(sli: Any) -> tuple[str, ...]:
     """(indicator kind, queries...) of a model SLI as written in OpenSLO."""
     if isinstance(sli, LatencySLI):
-        return ("latency", sli.bucket_selector, sli.count_selector)
+        return ("latency", promql.bucket_selector(sli), promql.count_selector(sli))
     if isinstance(sli, SampleSLI):
-        return ("threshold", sli.good_expr or sli.source)
+        return ("threshold", promql.good_sample(sli) or sli.source)
     if sli.good is not None:
         return ("good", sli.good, sli.total)
     return ("bad", sli.errors, sli.total)

@@ -23,8 +23,9 @@ from typing import Any
 
 import httpx
 
+from slolab.slo import promql
 from slolab.slo.durations import parse_duration
-from slolab.slo.model import SLO, LatencySLI, SampleSLI
+from slolab.slo.model import SLO, LatencySLI
 
 __all__ = [
     "DEFAULT_URL",
@@ -297,20 +298,13 @@ def counts_queries(slo: SLO, window: str) -> tuple[str, str]:
     were loaded (or backfilled) counts too.
     """
     _check_window(window)
-    sli = slo.sli
-    if isinstance(sli, SampleSLI) and sli.good_expr is not None:
-        sub = f"({sli.good_expr})[{window}:]"
-        return f"sum(sum_over_time({sub}))", f"sum(count_over_time({sub}))"
-    return slo.good_query(window), slo.total_query(window)
+    return promql.raw_counts(slo, window)
 
 
 def sli_query(slo: SLO, window: str) -> str:
     """PromQL for the SLI (good ratio) over ``window``, traffic-weighted."""
     _check_window(window)
-    sli = slo.sli
-    if isinstance(sli, SampleSLI):
-        return f"1 - ({sli.raw_error_ratio_query(window)})"
-    return f"1 - ({slo.error_ratio_query(window)})"
+    return promql.good_ratio(slo, window)
 
 
 def sli(
@@ -327,12 +321,7 @@ def latency_quantile_query(slo: SLO, quantile: float, window: str) -> str:
     if not 0 < quantile < 1:
         raise ValueError(f"quantile: {quantile!r} must be between 0 and 1, e.g. 0.95")
     _check_window(window)
-    lat = slo.sli
-    matchers = f"{{{lat.matchers}}}" if lat.matchers else ""
-    return (
-        f"histogram_quantile({quantile:g}, "
-        f"sum by (le) (rate({lat.histogram}_bucket{matchers}[{window}])))"
-    )
+    return promql.latency_quantile(slo.sli, quantile, window)
 
 
 def latency_quantile(

@@ -305,10 +305,9 @@ def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: _Timeline) -> 
         return {"series": series_name(name, labels), "values": _notation(values)}
     if sli.kind in ("cpu", "memory"):
         return _resource_series(slo, sli, bad, tl)
-    match = re.fullmatch(r"\((.*)\) (<|<=|>|>=|==|!=) bool (\S+)", sli.good_expr or "")
-    if sli.kind != "threshold" or match is None:
+    if sli.kind != "threshold":
         raise SimulationError(f"slo {slo.name!r}: cannot simulate a {sli.kind} SLI")
-    expr, op, limit = match.group(1), match.group(2), Fraction(match.group(3))
+    expr, op, limit = sli.source, sli.op, _bool_limit(sli)
     try:
         name, labels = series_labels([expr])
     except (SimulationError, ValueError):
@@ -339,11 +338,8 @@ def _resource_series(slo: SLO, sli: SampleSLI, bad: list[bool], tl: _Timeline) -
 
 
 def _bool_limit(sli: SampleSLI) -> Fraction:
-    """The number of a recorded ``... < bool N`` condition."""
-    match = re.search(r"< bool (\S+)$", sli.good_expr or "")
-    if match is None:
-        raise SimulationError(f"unexpected {sli.kind} expression {sli.good_expr!r}")
-    return Fraction(match.group(1))
+    """The SLI's limit, exactly as the rules write it (``0.8``, not the nearest binary)."""
+    return Fraction(number(sli.limit))
 
 
 # --- the rules, as generated ----------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from slolab.slo import budget
+from slolab.slo import budget, promql
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO
@@ -130,7 +130,7 @@ def _span(
     prom: Prometheus, slo: SLO, end: float, points: Sequence[WindowPoint], step: float
 ) -> timedelta | None:
     """What the last budget figure covers: recorded coverage, else the data's first window."""
-    recorded = prom.value(slo.recorded(c.RULE_PERIOD_COVERAGE), end)
+    recorded = prom.value(promql.recorded(slo, c.RULE_PERIOD_COVERAGE), end)
     if recorded is not None:
         return min(timedelta(seconds=recorded), slo.period)
     first = next((p for p in points if p.sli is not None), None)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.durations import format_duration
 from slolab.slo.model import SLO, LatencySLI
 from slolab.slo.query import Prometheus, sli_query
@@ -179,12 +180,12 @@ def charts(prom: Prometheus, slo: SLO, now: float | None = None) -> dict[str, An
     step = max(MIN_STEP, period / CHART_POINTS)
     # last_over_time: recorded series sampled sparser than the step (backfilled
     # history) still give one point per step.
-    budget_expr = f"last_over_time({slo.recorded(c.RULE_BUDGET_REMAINING)}[{int(step)}s])"
+    budget_expr = promql.last_recorded(slo, c.RULE_BUDGET_REMAINING, f"{int(step)}s")
     budget = _range(prom, budget_expr, now - period, now, step)
     start = _first_data(budget)
     if start is not None and now - start < period / 4:
         step = max(MIN_STEP, (now - start) / CHART_POINTS)
-        budget_expr = f"last_over_time({slo.recorded(c.RULE_BUDGET_REMAINING)}[{int(step)}s])"
+        budget_expr = promql.last_recorded(slo, c.RULE_BUDGET_REMAINING, f"{int(step)}s")
         start = max(start - step, now - period)
         budget = _range(prom, budget_expr, start, now, step)
     begin = now - period if start is None else max(start, now - period)

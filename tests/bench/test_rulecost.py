@@ -23,6 +23,7 @@ from bench.rulecost import (
     synthetic_spec,
 )
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.model import from_spec, load
 from slolab.slo.spec import parse_spec
 from slolab.slo.synthetic import selects
@@ -74,4 +75,4 @@ def test_an_sli_without_synthetic_traffic_is_named() -> None:
 
 def _selectors(slo) -> tuple[str, ...]:
     sli = slo.sli
-    return sli.selectors if sli.kind != "freshness" else (sli.source,)
+    return promql.selectors(sli) if sli.kind != "freshness" else (sli.source,)

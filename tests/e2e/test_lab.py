@@ -85,10 +85,10 @@ def test_full_outage_pages_and_recovery_resolves(e2e: E2E) -> None:
 @pytest.mark.timeout(240)
 def test_model_drift_drops_the_accuracy_sli_below_objective(e2e: E2E) -> None:
     from slolab.slo import conventions as c
-    from slolab.slo import load
+    from slolab.slo import load, promql
 
     slo = next(s for s in load(repo_root() / "slos.yaml") if s.name == "predictor-accuracy")
-    sli = f"1 - {c.error_ratio_rule(slo.short_window)}{slo.selector}"
+    sli = f"1 - {promql.recorded(slo, c.error_ratio_rule(slo.short_window))}"
     before = e2e.wait_value(sli, lambda v: v >= slo.objective, timeout=90)
     assert before is not None, f"accuracy SLI {sli} never at or above objective before drift"
 
@@ -107,14 +107,14 @@ def test_model_drift_drops_the_accuracy_sli_below_objective(e2e: E2E) -> None:
 
 @pytest.mark.timeout(240)
 def test_every_slo_selector_matches_exported_series(e2e: E2E) -> None:
-    from slolab.slo import load
+    from slolab.slo import load, promql
 
     slos = load(repo_root() / "slos.yaml")
-    selectors = [(s.name, sel) for s in slos for sel in s.sli.selectors]
+    selectors = [(s.name, sel) for s in slos for sel in promql.selectors(s.sli)]
     selectors += [
         (s.name, s.sli.source)
         for s in slos
-        if getattr(s.sli, "source", "") and s.sli.source not in s.sli.selectors
+        if getattr(s.sli, "source", "") and s.sli.source not in promql.selectors(s.sli)
     ]
     assert selectors
 

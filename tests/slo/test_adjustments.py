@@ -15,7 +15,8 @@ import pytest
 from slolab import cli
 from slolab.lab.config import repo_root
 from slolab.slo import adjustments
-from slolab.slo.model import Adjustment, adjusted, from_spec
+from slolab.slo.model import Adjustment, from_spec
+from slolab.slo.promql import adjusted, adjustment_on
 from slolab.slo.spec import SpecError, parse_spec
 
 ROOT = repo_root()
@@ -102,14 +103,14 @@ START = datetime(2026, 12, 8, 2, tzinfo=UTC)  # 1796695200
     ],
 )  # fmt: skip
 def test_overlap_in_promql(adjustment: Adjustment, lookback: timedelta, expr: str) -> None:
-    assert adjustment.overlaps(lookback) == expr
+    assert adjustment_on(adjustment, lookback) == expr
 
 
 def test_several_adjustments_are_on_when_any_is() -> None:
     a = Adjustment("a", "r", START, timedelta(hours=1))
     b = Adjustment("b", "r", START + timedelta(days=1), timedelta(minutes=30))
-    assert adjusted((a,)) == f"vector({a.overlaps()})"
-    assert adjusted((a, b)) == f"vector(clamp_max({a.overlaps()} + {b.overlaps()}, 1))"
+    assert adjusted((a,)) == f"vector({adjustment_on(a)})"
+    assert adjusted((a, b)) == f"vector(clamp_max({adjustment_on(a)} + {adjustment_on(b)}, 1))"
 
 
 def test_recurring_windows_in_a_span() -> None:

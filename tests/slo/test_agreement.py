@@ -20,6 +20,7 @@ import pytest
 
 from bench.rulecost import Prom, derive_series, synthetic_spec, write_openmetrics
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.durations import parse_duration
 from slolab.slo.generate.rules import rule_groups
 from slolab.slo.model import from_spec
@@ -95,8 +96,9 @@ def test_status_report_and_trends_agree(tmp_path: Path) -> None:
         prom.start()
         with Prometheus(prom.url) as client:
             # recorded for a few seconds already: the report reads it at a whole second
-            _wait(lambda: client.value(slo.recorded(c.RULE_PERIOD_COVERAGE), time.time() - 3))
-            _wait(lambda: client.value(slo.recorded(c.RULE_BUDGET_REMAINING)) is not None)
+            coverage = promql.recorded(slo, c.RULE_PERIOD_COVERAGE)
+            _wait(lambda: client.value(coverage, time.time() - 3))
+            _wait(lambda: client.value(promql.recorded(slo, c.RULE_BUDGET_REMAINING)) is not None)
             now = datetime.now(UTC)
             status = collect(client, [slo])[0]
             report = build(client, [slo], end=now).slos[0]

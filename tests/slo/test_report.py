@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from slolab.cli import main
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.durations import format_duration
 from slolab.slo.query import Prometheus, counts_queries
 from slolab.slo.report.analysis import build
@@ -29,7 +30,7 @@ def events_route(slo, per_step=1000.0, bad_steps=BAD_STEPS, coverage=None):
 
     def route(path, params):
         if path == "/api/v1/query":
-            recorded = params["query"] == slo.recorded(c.RULE_PERIOD_COVERAGE)
+            recorded = params["query"] == promql.recorded(slo, c.RULE_PERIOD_COVERAGE)
             return vector(({}, coverage)) if recorded and coverage is not None else vector()
         assert path == "/api/v1/query_range"
         start, end, step = float(params["start"]), float(params["end"]), float(params["step"][:-1])

@@ -13,8 +13,10 @@ import yaml
 
 import slolab.slo as slo_pkg
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.durations import format_duration, parse_duration
-from slolab.slo.model import from_spec, le_matcher, scale_window
+from slolab.slo.model import from_spec, scale_window
+from slolab.slo.promql import le_matcher
 from slolab.slo.spec import SpecError, load_spec, parse_spec
 from tests.slo.specs import RESOURCE_SLOS
 
@@ -79,14 +81,14 @@ def test_shipped_file_loads_with_the_issue_slos():
 def test_model_gives_promql_for_any_window():
     (slo,) = _load(GOOD)
     # total: only the instances that export the threshold bucket (mixed layouts)
-    assert slo.total_query("7d") == (
+    assert promql.total_events(slo, "7d") == (
         'sum(increase(flask_http_request_duration_seconds_count{job="tasks"}[7d]) '
         'and ignoring(le) increase(flask_http_request_duration_seconds_bucket{job="tasks", '
         'le=~"0[.]50*"}[7d]))'
     )
-    assert 'le=~"0[.]50*"' in slo.good_query("7d")
-    assert "[7d]" in slo.error_ratio_query("7d")
-    assert slo.selector == '{slo="tasks-latency",service="tasks"}'
+    assert 'le=~"0[.]50*"' in promql.good_events(slo, "7d")
+    assert "[7d]" in promql.error_ratio(slo, "7d", func="increase")
+    assert promql.slo_matchers(slo) == '{slo="tasks-latency",service="tasks"}'
     assert slo.review.next_review == date(2026, 4, 1)  # 90 days after Jan 1
     assert slo.review.due(date(2026, 4, 1)) and not slo.review.due(date(2026, 3, 31))
 
@@ -172,7 +174,7 @@ def test_any_histogram_with_its_buckets():
         .replace("threshold_seconds: 0.5", "threshold_seconds: 0.3")
     )
     (slo,) = _load(text)
-    assert 'other_seconds_bucket{job="tasks", le=~"0[.]30*"}' in slo.good_query("1h")
+    assert 'other_seconds_bucket{job="tasks", le=~"0[.]30*"}' in promql.good_events(slo, "1h")
 
 
 def test_buckets_left_out_load_and_validate_warns(tmp_path, capsys):
@@ -320,11 +322,9 @@ def test_a_bad_policy_names_the_field(policy: str, message: str):
 def test_cpu_and_memory_slis_are_thresholds_on_process_metrics():
     cpu, memory = _load(RESOURCE_SLOS)
     assert (cpu.sli.kind, memory.sli.kind) == ("cpu", "memory")
-    assert cpu.sli.good_expr == 'sum(rate(process_cpu_seconds_total{job="tasks"}[1m])) < bool 0.8'
-    assert (
-        memory.sli.good_expr == 'sum(process_resident_memory_bytes{job="tasks"}) < bool 536870912'
-    )
-    assert cpu.sli.series == 'slo:sli_good_sample:bool{slo="tasks-cpu"}'
+    assert (cpu.sli.limit, cpu.sli.rate_window) == (0.8, timedelta(minutes=1))
+    assert memory.sli.limit == 536870912
+    assert cpu.sli.source == 'process_cpu_seconds_total{job="tasks"}'
     with pytest.raises(SpecError, match="max_cores"):
         _load(RESOURCE_SLOS.replace("max_cores: 0.8", "max_cores: 0"))
     with pytest.raises(SpecError, match="rate_window"):
@@ -395,6 +395,6 @@ def test_min_events_is_for_request_slis():
         _load(probe)
     (slo,) = _load(GOOD.replace("owner: team", "owner: team\n    alerting: {min_events: 50}"))
     assert slo.min_events == 50
-    assert "sum(increase(" in slo.window_events("1h") and "[1h]" in slo.window_events("1h")
+    assert "sum(increase(" in promql.window_events(slo, "1h")
     # day-long windows count from the aggregates (events/s x 300 s), never raw samples
-    assert slo.window_events("3d").endswith("[3d])) * 300")
+    assert promql.window_events(slo, "3d").endswith("[3d])) * 300")

@@ -9,6 +9,7 @@ import pytest
 
 from slolab.cli import main
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.query import Prometheus, sli_query
 from slolab.slo.trends import analyse, direction, render, slope
 from tests.slo.fake_prometheus import matrix, vector
@@ -24,7 +25,7 @@ def trend_route(slo, window_slis, period_slis, coverage=None):
 
     def route(path, params):
         if path == "/api/v1/query":
-            recorded = params["query"] == slo.recorded(c.RULE_PERIOD_COVERAGE)
+            recorded = params["query"] == promql.recorded(slo, c.RULE_PERIOD_COVERAGE)
             return vector(({}, coverage)) if recorded and coverage is not None else vector()
         start, step = float(params["start"]), float(params["step"][:-1])
         values = {sli_query(slo, "1d"): window_slis, sli_query(slo, slo.period_str): period_slis}

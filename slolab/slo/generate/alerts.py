@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.durations import parse_duration
-from slolab.slo.model import SLO, AlertPolicy, BurnCondition, adjusted, number
+from slolab.slo.model import SLO, AlertPolicy, BurnCondition, number
 from slolab.slo.policy import Action
 
 __all__ = [
@@ -36,12 +37,12 @@ _SUMMARY = {
     c.SEVERITY_TICKET: "{name}: error budget burning steadily, ticket",
 }
 _VALUE = "{{ . | first | value | humanize }}"
-# Windows from the aggregates carry only slo and service (see SLO.aggregate_ratio_query).
+# Windows from the aggregates carry only slo and service (see promql.aggregate_ratio).
 _AND = f"and on({c.LABEL_SLO}, {c.LABEL_SERVICE})"
 
 
 def _burn(slo: SLO, window: str) -> str:
-    ratio = slo.window_ratio(window)
+    ratio = promql.window_ratio(slo, window)
     if slo.from_aggregates(window):
         ratio = f"({ratio})"
     return f"{ratio} / {number(slo.error_budget)}"
@@ -59,11 +60,11 @@ def _condition(slo: SLO, cond: BurnCondition) -> str:
     if slo.min_events is not None:
         # Low traffic: the long window must hold min_events events (a label-less
         # count, hence on()), or one failed request of a handful would page.
-        parts += ["and on()", f"{slo.window_events(cond.long)} >= {slo.min_events}"]
+        parts += ["and on()", f"{promql.window_events(slo, cond.long)} >= {slo.min_events}"]
     if slo.adjustments:
         # Planned work: no page while it runs, nor until the short window is past
         # it; after that the short window sees only what happens now.
-        reach = adjusted(slo.adjustments, parse_duration(cond.short))
+        reach = promql.adjusted(slo.adjustments, parse_duration(cond.short))
         parts += ["unless on()", f"{reach} == 1"]
     return "(\n" + "".join(f"  {p}\n" for p in parts) + ")"
 

@@ -24,12 +24,14 @@ from itertools import groupby
 from typing import Any
 
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.generate.alerts import alert_rules, budget_alert_rules, dropped_notes, no_data_rule
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
-from slolab.slo.model import SLO, SampleSLI, adjusted, number
+from slolab.slo.model import SLO, SampleSLI, number
+from slolab.slo.promql import adjusted
 
-__all__ = ["OUTPUT", "RULES_DIR", "period_ratio_query", "render", "rule_groups", "rules_per_slo"]
+__all__ = ["OUTPUT", "RULES_DIR", "render", "rule_groups", "rules_per_slo"]
 
 RULES_DIR = "prometheus/rules"
 
@@ -51,17 +53,18 @@ def _fast_rules(slo: SLO) -> list[dict[str, Any]]:
     rules = []
     if slo.adjustments:
         rules.append(_record(c.RULE_ADJUSTMENT_ACTIVE, adjusted(slo.adjustments), slo.rule_labels))
-    if isinstance(slo.sli, SampleSLI) and slo.sli.good_expr is not None:
-        rules.append(_record(c.RULE_GOOD_SAMPLE, slo.sli.good_expr, slo.rule_labels))
+    good = promql.good_sample(slo.sli) if isinstance(slo.sli, SampleSLI) else None
+    if good is not None:
+        rules.append(_record(c.RULE_GOOD_SAMPLE, good, slo.rule_labels))
     for window in slo.recorded_windows:
-        expr = slo.sli.error_ratio_query(window)
+        expr = promql.error_ratio(slo, window)
         rules.append(_record(c.error_ratio_rule(window), expr, slo.rule_labels))
     return rules + alert_rules(slo)
 
 
 def _events_rule(slo: SLO) -> dict[str, Any]:
     # Both rates in one rule (two series told apart by `events`): one rule per SLO.
-    total, bad = slo.sli.events_queries(c.AGGREGATE_WINDOW)
+    total, bad = promql.event_rates(slo, c.AGGREGATE_WINDOW)
     expr = (
         f'label_replace({total}, "{c.LABEL_EVENTS}", "{c.EVENTS_TOTAL}", "", "")\n'
         f'or\nlabel_replace({bad}, "{c.LABEL_EVENTS}", "{c.EVENTS_ERRORS}", "", "")\n'
@@ -87,14 +90,14 @@ def _since_last_aggregate(slo: SLO) -> tuple[str, str]:
     step = parse_duration(c.SLOW_INTERVAL).total_seconds()
     window = parse_duration(c.AGGREGATE_WINDOW).total_seconds()
     lookback = format_duration(timedelta(seconds=window + step))
-    age = f"(time() - max(max_over_time({c.RULE_AGGREGATED_AT}{slo.selector}[{lookback}])))"
+    age = f"(time() - max(max_over_time({promql.recorded(slo, c.RULE_AGGREGATED_AT)}[{lookback}])))"
     count = round(window / step)
     total: list[str] = []
     bad: list[str] = []
     for k in range(1, count + 1):
         low = f" >= {number(k * step)}" if k > 1 else ""
         high = f" < {number((k + 1) * step)}" if k < count else ""
-        span_total, span_bad = slo.sli.events_queries(format_duration(timedelta(seconds=k * step)))
+        span_total, span_bad = promql.event_rates(slo, timedelta(seconds=k * step))
         total.append(f"({span_total}) and on() {age}{low}{high}")
         bad.append(f"({span_bad}) and on() {age}{low}{high}")
     scaled = f"\n) * on() {age}"
@@ -121,21 +124,10 @@ def _shared_since_aggregate(service: str, slos: Sequence[SLO]) -> dict[str, Any]
     return _record(c.RULE_EVENTS_SINCE_AGGREGATE, "\nor\n".join(parts) + "\n")
 
 
-def period_ratio_query(slo: SLO) -> str:
-    """The period error ratio: the summed aggregates and the events since the last one."""
-    window = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
-    since = (
-        f'sum({c.RULE_EVENTS_SINCE_AGGREGATE}{{{c.LABEL_SLO}="{slo.name}",'
-        f'{c.LABEL_SERVICE}="{slo.service}",{c.LABEL_EVENTS}="{kind}"}}) / {window}'
-        for kind in (c.EVENTS_ERRORS, c.EVENTS_TOTAL)
-    )
-    return slo.aggregate_ratio_query(slo.period_str, plus=tuple(since)) + "\n"  # type: ignore[arg-type]
-
-
 def _period_rules(slo: SLO) -> list[dict[str, Any]]:
     return [
         _record(c.RULE_OBJECTIVE, f"vector({number(slo.objective)})", slo.rule_labels),
-        _record(c.RULE_ERROR_RATIO_PERIOD, period_ratio_query(slo), slo.rule_labels),
+        _record(c.RULE_ERROR_RATIO_PERIOD, promql.period_ratio(slo), slo.rule_labels),
     ]
 
 

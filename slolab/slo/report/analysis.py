@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from slolab.slo import budget
+from slolab.slo import budget, promql
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration, whole_minutes
 from slolab.slo.model import SLO
@@ -315,6 +315,6 @@ def build(
         total = _values(prom, total_q, first, end.timestamp(), step)
         coverage = None
         if start is None and length == slo.period:  # the recorded span is the SLO's period
-            coverage = prom.value(slo.recorded(c.RULE_PERIOD_COVERAGE), end)
+            coverage = prom.value(promql.recorded(slo, c.RULE_PERIOD_COVERAGE), end)
         reports.append(analyse(slo, start_at, end, step, good, total, coverage))
     return Report(datetime.now(UTC).replace(microsecond=0), prom.url, tuple(reports))

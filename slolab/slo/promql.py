@@ -1,0 +1,393 @@
+"""PromQL for the SLOs: the one module that writes it.
+
+Plain functions from the model (:mod:`slolab.slo.model`) to expression text;
+the generators, the query layer, the reports, the dashboards and the web view
+call them. A window is a :class:`~datetime.timedelta` (written the Prometheus
+way, ``1h30m``) or Prometheus duration text, used as given.
+
+SLI events over any window, from the raw series:
+
+- :func:`good_events`, :func:`total_events`: counts (``increase``, samples);
+- :func:`error_ratio`: bad / all, ``rate`` (recorded windows) or ``increase``;
+- :func:`event_rates`: (all, bad) events per second (the 5m aggregates);
+- :func:`raw_error_ratio`: a sample SLI's ratio without its recorded series;
+- :func:`raw_counts`, :func:`good_ratio`: (good, total) and the SLI over any
+  window and any history (backfilled too); :func:`latency_quantile`;
+- :func:`good_sample`: the 0/1 expression recorded for gauge SLIs (freshness,
+  threshold, cpu, memory); :func:`sample_series`: the 0/1 series windows read;
+- :func:`bucket_selector`, :func:`count_selector`, :func:`selectors`: the
+  series an SLI reads; :func:`histogram_buckets`: all of a histogram's buckets;
+  :func:`le_matcher`: a bucket boundary in both spellings.
+
+An SLO's recorded series and alert windows:
+
+- :func:`slo_matchers`, :func:`recorded`, :func:`last_recorded`: the recorded series;
+- :func:`aggregate_ratio`, :func:`window_ratio`, :func:`window_events`:
+  error ratio and events of one alert window (recorded, or from the aggregates);
+- :func:`period_ratio`: the period error ratio the period rule records;
+- :func:`adjustment_on`, :func:`adjusted`: 1 while planned work runs, else 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from slolab.slo import conventions as c
+from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.model import (
+    SLI,
+    SLO,
+    Adjustment,
+    LatencySLI,
+    RatioSLI,
+    SampleSLI,
+    SLIKind,
+    number,
+)
+
+__all__ = [
+    "adjusted",
+    "adjustment_on",
+    "aggregate_ratio",
+    "bucket_selector",
+    "count_selector",
+    "duration",
+    "error_ratio",
+    "event_rates",
+    "good_events",
+    "good_ratio",
+    "good_sample",
+    "guarded_ratio",
+    "histogram_buckets",
+    "last_recorded",
+    "latency_quantile",
+    "le_matcher",
+    "period_ratio",
+    "raw_counts",
+    "raw_error_ratio",
+    "recorded",
+    "sample_series",
+    "selectors",
+    "slo_matchers",
+    "total_events",
+    "window_events",
+    "window_ratio",
+]
+
+Window = timedelta | str
+
+# Zero traffic: a 0 denominator would give NaN (0/0). No events means no budget
+# spent, so the ratio is 0 — but only while the total series exist: with a
+# broken selector the sum is empty and the SLI shows as "no data", never 100%.
+_DENOMINATOR_FLOOR = "1e-12"
+
+
+def duration(window: Window) -> str:
+    """A window as PromQL writes it: ``timedelta(hours=1, minutes=30)`` -> ``1h30m``."""
+    return window if isinstance(window, str) else format_duration(window)
+
+
+def _sum(func: str, selector: str, window: Window) -> str:
+    return f"sum({func}({selector}[{duration(window)}]))"
+
+
+def guarded_ratio(bad: str, total: str) -> str:
+    """``bad / total`` that is 0, not NaN, when ``total`` is 0 (no traffic)."""
+    return f"({bad}) / clamp_min({total}, {_DENOMINATOR_FLOOR})"
+
+
+# --- the series an SLI reads ---------------------------------------------------------
+
+
+def le_matcher(value: float) -> str:
+    """Regex matching a bucket boundary as Prometheus 2 and 3 write it.
+
+    Prometheus 3 normalises ``le`` to float formatting (``1`` becomes ``1.0``)
+    and Python clients already write ``1.0``; Go clients write ``1``.
+    ``[.]`` avoids backslashes that YAML and PromQL strings would both escape.
+    """
+    text = number(value)
+    if "e" in text:
+        raise ValueError(f"bucket boundary {value!r} needs a plain decimal form")
+    if "." in text:
+        return f"{text.replace('.', '[.]')}0*"
+    return f"{text}([.]0+)?"
+
+
+def _histogram_series(sli: LatencySLI, suffix: str, extra: str = "") -> str:
+    parts = ", ".join(p for p in (sli.matchers, extra) if p)
+    return f"{sli.histogram}_{suffix}{{{parts}}}"
+
+
+def histogram_buckets(sli: LatencySLI) -> str:
+    """Every bucket of the histogram, e.g. ``x_bucket{job="a"}``."""
+    return _histogram_series(sli, "bucket")
+
+
+def bucket_selector(sli: LatencySLI) -> str:
+    """The threshold bucket, e.g. ``x_bucket{job="a", le=~"0[.]50*"}``."""
+    return _histogram_series(sli, "bucket", f'le=~"{le_matcher(sli.threshold_seconds)}"')
+
+
+def count_selector(sli: LatencySLI) -> str:
+    """The histogram's request count, e.g. ``x_count{job="a"}``."""
+    return _histogram_series(sli, "count")
+
+
+def selectors(sli: SLI) -> tuple[str, ...]:
+    """The series selectors an SLI reads (none for a gauge expression it records)."""
+    if isinstance(sli, RatioSLI):
+        return tuple(s for s in (sli.errors, sli.good, sli.total) if s is not None)
+    if isinstance(sli, LatencySLI):
+        return (bucket_selector(sli), count_selector(sli))
+    return (sli.source,) if sli.kind is SLIKind.PROBE else ()
+
+
+def good_sample(sli: SampleSLI) -> str | None:
+    """The 0/1 expression a gauge SLI records every evaluation (None for a probe)."""
+    limit = number(sli.limit)
+    match sli.kind:
+        case SLIKind.FRESHNESS:
+            return f"time() - {sli.source} < bool {limit}"
+        case SLIKind.CPU:
+            window = duration(sli.rate_window or timedelta(minutes=1))
+            return f"sum(rate({sli.source}[{window}])) < bool {limit}"
+        case SLIKind.MEMORY:
+            return f"sum({sli.source}) < bool {limit}"
+        case SLIKind.THRESHOLD:
+            return f"({sli.source}) {sli.op} bool {limit}"
+    return None
+
+
+def sample_series(slo: SLO) -> str:
+    """The 0/1 series a sample SLI's windows read: the probe's, or the recorded one."""
+    assert isinstance(slo.sli, SampleSLI)
+    if slo.sli.kind is SLIKind.PROBE:
+        return slo.sli.source
+    return f'{c.RULE_GOOD_SAMPLE}{{{c.LABEL_SLO}="{slo.name}"}}'
+
+
+# --- SLI events over any window, from the raw series -------------------------------------
+
+
+def _latency_total(sli: LatencySLI, func: str, window: Window) -> str:
+    # Only instances that export the threshold bucket: one without it (an old
+    # bucket list mid-rollout) would otherwise count every request as slow.
+    w = duration(window)
+    return (
+        f"sum({func}({count_selector(sli)}[{w}]) "
+        f"and ignoring(le) {func}({bucket_selector(sli)}[{w}]))"
+    )
+
+
+def good_events(slo: SLO, window: Window) -> str:
+    """The number of good events (or samples) over ``window``."""
+    sli = slo.sli
+    if isinstance(sli, RatioSLI):
+        if sli.good is not None:
+            return f"({_sum('increase', sli.good, window)} or vector(0))"
+        total = _sum("increase", sli.total, window)
+        return f"({total} - ({_sum('increase', sli.errors or '', window)} or vector(0)))"
+    if isinstance(sli, LatencySLI):
+        return _sum("increase", bucket_selector(sli), window)
+    return _sum("sum_over_time", sample_series(slo), window)
+
+
+def total_events(slo: SLO, window: Window) -> str:
+    """The number of events (or samples) over ``window``."""
+    sli = slo.sli
+    if isinstance(sli, RatioSLI):
+        return _sum("increase", sli.total, window)
+    if isinstance(sli, LatencySLI):
+        return _latency_total(sli, "increase", window)
+    return _sum("count_over_time", sample_series(slo), window)
+
+
+def error_ratio(slo: SLO, window: Window, func: str = "rate") -> str:
+    """The error ratio over ``window`` from the raw series, traffic-weighted.
+
+    ``func``: ``rate`` (the recorded windows) or ``increase`` (any window, e.g.
+    the whole period); sample SLIs read samples either way.
+    """
+    sli = slo.sli
+    if isinstance(sli, RatioSLI):
+        total = _sum(func, sli.total, window)
+        if sli.errors is not None:
+            # A never-seen error series (no 5xx yet) does not exist: count it as 0.
+            bad = f"{_sum(func, sli.errors, window)} or vector(0)"
+        else:
+            bad = f"{total} - ({_sum(func, sli.good or '', window)} or vector(0))"
+        return guarded_ratio(bad, total)
+    if isinstance(sli, LatencySLI):
+        total = _latency_total(sli, func, window)
+        good = _sum(func, bucket_selector(sli), window)
+        # No "or vector(0)" on the buckets: a bucket that matches nothing is a broken
+        # selector and must show as no data, not as 100% slow.
+        return guarded_ratio(f"{total} - {good}", total)
+    # count_over_time is >= 1 whenever the sum exists: no 0/0 here.
+    return f"1 - {good_events(slo, window)} / {total_events(slo, window)}"
+
+
+def event_rates(slo: SLO, window: Window) -> tuple[str, str]:
+    """(all events, bad events) per second over ``window`` (samples: samples per second)."""
+    sli = slo.sli
+    if isinstance(sli, RatioSLI):
+        total = _sum("rate", sli.total, window)
+        if sli.errors is not None:
+            return total, f"({_sum('rate', sli.errors, window)} or vector(0))"
+        return total, f"{total} - ({_sum('rate', sli.good or '', window)} or vector(0))"
+    if isinstance(sli, LatencySLI):
+        total = _latency_total(sli, "rate", window)
+        return total, f"{total} - {_sum('rate', bucket_selector(sli), window)}"
+    seconds = number(_seconds(window))
+    total = f"{total_events(slo, window)} / {seconds}"
+    return total, f"({total_events(slo, window)} - {good_events(slo, window)}) / {seconds}"
+
+
+def raw_error_ratio(slo: SLO, window: Window, step: str = "30s") -> str:
+    """A sample SLI's ratio without the recorded series (a subquery; e.g. backfilled data)."""
+    assert isinstance(slo.sli, SampleSLI)
+    expr = good_sample(slo.sli)
+    if expr is None:
+        return error_ratio(slo, window)
+    return f"1 - avg_over_time(({expr})[{duration(window)}:{step}])"
+
+
+def raw_counts(slo: SLO, window: Window) -> tuple[str, str]:
+    """(good, total) events over ``window`` from the raw series, for any history.
+
+    Gauge SLIs (freshness) re-evaluate their condition in a subquery instead of
+    reading the recorded 0/1 series, so history before the rules were loaded (or
+    backfilled) counts too.
+    """
+    expr = good_sample(slo.sli) if isinstance(slo.sli, SampleSLI) else None
+    if expr is not None:
+        sub = f"({expr})[{duration(window)}:]"
+        return f"sum(sum_over_time({sub}))", f"sum(count_over_time({sub}))"
+    return good_events(slo, window), total_events(slo, window)
+
+
+def good_ratio(slo: SLO, window: Window) -> str:
+    """The SLI (good ratio) over ``window`` from the raw series, traffic-weighted."""
+    if isinstance(slo.sli, SampleSLI):
+        return f"1 - ({raw_error_ratio(slo, window)})"
+    return f"1 - ({error_ratio(slo, window, func='increase')})"
+
+
+def latency_quantile(sli: LatencySLI, quantile: float, window: Window) -> str:
+    """The ``quantile`` latency (seconds) of a latency SLI's histogram over ``window``."""
+    matchers = f"{{{sli.matchers}}}" if sli.matchers else ""
+    return (
+        f"histogram_quantile({quantile:g}, "
+        f"sum by (le) (rate({sli.histogram}_bucket{matchers}[{duration(window)}])))"
+    )
+
+
+def _seconds(window: Window) -> float:
+    return (parse_duration(window) if isinstance(window, str) else window).total_seconds()
+
+
+# --- an SLO's recorded series and alert windows ---------------------------------------
+
+
+def slo_matchers(slo: SLO) -> str:
+    """Matchers selecting an SLO's recorded series, e.g. ``{slo="x",service="y"}``."""
+    return f'{{{c.LABEL_SLO}="{slo.name}",{c.LABEL_SERVICE}="{slo.service}"}}'
+
+
+def recorded(slo: SLO, rule: str) -> str:
+    """Selector of one of an SLO's recorded series, e.g. ``slo:objective:ratio{...}``."""
+    return f"{rule}{slo_matchers(slo)}"
+
+
+def last_recorded(slo: SLO, rule: str, window: Window) -> str:
+    """The last value of a recorded series within each ``window`` (sparse history too)."""
+    return f"last_over_time({recorded(slo, rule)}[{duration(window)}])"
+
+
+def _events_matchers(slo: SLO) -> str:
+    return f'{c.LABEL_SLO}="{slo.name}",{c.LABEL_SERVICE}="{slo.service}",{c.LABEL_EVENTS}='
+
+
+def aggregate_ratio(slo: SLO, window: Window, plus: tuple[str, str] | None = None) -> str:
+    """Traffic-weighted error ratio over ``window`` from the recorded aggregates.
+
+    A ratio of sums (never an average of ratios); ``sum by (slo, service)``
+    also joins the history of series whose labels changed (a label edited in
+    slos.yaml) and keeps the labels the alerts match windows on. ``plus``:
+    (bad, all) events not aggregated yet, label-less and in the aggregates'
+    unit, added to both sums (absent counts as none).
+    """
+    matchers, w = _events_matchers(slo), duration(window)
+    by = f"sum by ({c.LABEL_SLO}, {c.LABEL_SERVICE})"
+    bad, total = (
+        f'{by} (sum_over_time({c.RULE_EVENTS_AGGREGATE}{{{matchers}"{kind}"}}[{w}]))'
+        for kind in (c.EVENTS_ERRORS, c.EVENTS_TOTAL)
+    )
+    if plus is not None:
+        bad, total = (
+            f"{s} + on() group_left() ({p} or vector(0))"
+            for s, p in zip((bad, total), plus, strict=True)
+        )
+    return guarded_ratio(bad, total)
+
+
+def window_events(slo: SLO, window: Window) -> str:
+    """The number of events over one alert window (label-less).
+
+    Raw counters for the windows recorded from them; the aggregates (events per
+    second, one sample per AGGREGATE_INTERVAL) for the day-long ones, as
+    :func:`window_ratio` does, so a 3-day count never reads raw samples.
+    """
+    if not slo.from_aggregates(window):
+        return total_events(slo, window)
+    matchers = f'{_events_matchers(slo)}"{c.EVENTS_TOTAL}"'
+    seconds = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
+    return (
+        f"sum(sum_over_time({c.RULE_EVENTS_AGGREGATE}{{{matchers}}}[{duration(window)}]))"
+        f" * {seconds}"
+    )
+
+
+def window_ratio(slo: SLO, window: Window) -> str:
+    """The error ratio over one alert window: recorded, or from the aggregates."""
+    if slo.from_aggregates(window):
+        return aggregate_ratio(slo, window)
+    return recorded(slo, c.error_ratio_rule(duration(window)))
+
+
+def period_ratio(slo: SLO) -> str:
+    """The period error ratio: the summed aggregates and the events since the last one."""
+    window = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
+    since = tuple(
+        f'sum({c.RULE_EVENTS_SINCE_AGGREGATE}{{{_events_matchers(slo)}"{kind}"}}) / {window}'
+        for kind in (c.EVENTS_ERRORS, c.EVENTS_TOTAL)
+    )
+    return aggregate_ratio(slo, slo.period, plus=(since[0], since[1])) + "\n"
+
+
+# --- budget adjustments (planned work) ------------------------------------------------
+
+
+def adjustment_on(adjustment: Adjustment, lookback: timedelta = timedelta(0)) -> str:
+    """1 while ``(now - lookback, now]`` overlaps the adjustment's window, else 0.
+
+    Computed from ``time()``: exact at any evaluation, with no series to wait for.
+    """
+    start = number(adjustment.start.timestamp())
+    reach = adjustment.length + lookback  # the window, widened by the lookback
+    if adjustment.every is None:
+        end = number((adjustment.start + reach).timestamp())
+        return f"(time() >= bool {start}) * (time() < bool {end})"
+    if reach >= adjustment.every:
+        return f"(time() >= bool {start})"
+    every, reach_s = number(adjustment.every.total_seconds()), number(reach.total_seconds())
+    return f"(time() >= bool {start}) * ((time() - {start}) % {every} < bool {reach_s})"
+
+
+def adjusted(adjustments: Iterable[Adjustment], lookback: timedelta = timedelta(0)) -> str:
+    """A vector: 1 while any of ``adjustments`` overlaps the lookback, else 0."""
+    parts = [adjustment_on(a, lookback) for a in adjustments]
+    joined = " + ".join(parts)
+    return f"vector(clamp_max({joined}, 1))" if len(parts) > 1 else f"vector({joined})"
