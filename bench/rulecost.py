@@ -489,7 +489,7 @@ def _slis(prom: Prom, slos: Sequence[SLO], at: float) -> dict[str, dict[str, flo
         "ours": promql.period_ratio,
         "before": lambda s: promql.aggregate_ratio(s, s.period),
         "raw": lambda s: promql.error_ratio(s, s.period, func="increase"),
-        "sloth": lambda s: f"avg_over_time({SLOTH_RATIO}{s.selector}[{s.period_str}])",
+        "sloth": lambda s: promql.mean_over_period(s, SLOTH_RATIO),
     }
     out: dict[str, dict[str, float | None]] = {}
     for s in slos:

@@ -159,7 +159,7 @@ def _retention(prom: Prometheus) -> str | None:
 
 def _allowed(prom: Prometheus, slo: SLO, end: float) -> float | None:
     """The error budget in events: budget x the events of the period ending at ``end``."""
-    _, period_q = counts_queries(slo, slo.period_str)
+    _, period_q = counts_queries(slo, slo.period)
     total = prom.value(period_q, end)
     return budget.error_budget(slo.objective) * total if total else None
 
@@ -353,7 +353,8 @@ def to_markdown(bt: Backtest, other: Backtest | None = None) -> str:
         return "\n".join(lines) + "\n"
     for r in bt.slos:
         lines += ["", f"### {r.slo.name}", ""]
-        lines.append(f"Objective {r.slo.objective_percent:g}% over {r.slo.period_str}; budget "
+        period = format_duration(r.slo.period)
+        lines.append(f"Objective {r.slo.objective_percent:g}% over {period}; budget "
                      f"spent in the window: {_pct(r.spent)}.")  # fmt: skip
         if r.episodes:
             lines += ["", "| alert | start | end | duration | budget spent |"]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic, TypeVar
 
+from slolab.slo.durations import format_duration
+
 __all__ = [
     "AGGREGATE_INTERVAL",
     "AGGREGATE_WINDOW",
@@ -91,9 +93,10 @@ RULE_GOOD_SAMPLE = "slo:sli_good_sample:bool"
 RULE_ADJUSTMENT_ACTIVE = "slo:adjustment_active:bool"
 
 
-def error_ratio_rule(window: str) -> str:
+def error_ratio_rule(window: timedelta | str) -> str:
     """Name of the error-ratio series over ``window``, e.g. ``slo:sli_error:ratio_rate5m``."""
-    return f"{RULE_ERROR_RATIO_PREFIX}{window}"
+    text = window if isinstance(window, str) else format_duration(window)
+    return f"{RULE_ERROR_RATIO_PREFIX}{text}"
 
 
 # --- labels and alerts --------------------------------------------------------

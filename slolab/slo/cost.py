@@ -86,9 +86,8 @@ def sloth_style(slos: Sequence[SLO]) -> list[dict[str, Any]]:
     """Sloth's period rules: the mean of the recorded 5m ratios over the period."""
 
     def rule(s: SLO) -> dict[str, Any]:
-        sel = f"{SLOTH_RATIO}{s.selector}[{s.period_str}]"
         return {"record": SLOTH_PERIOD, "labels": s.rule_labels,
-                "expr": f"sum_over_time({sel}) / count_over_time({sel})"}  # fmt: skip
+                "expr": promql.mean_over_period(s, SLOTH_RATIO)}  # fmt: skip
 
     return _per_service(slos, "period-sloth", rule)
 

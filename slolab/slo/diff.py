@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from slolab.slo import budget
+from slolab.slo.durations import format_duration
 from slolab.slo.model import SLO, from_spec
 from slolab.slo.query import Prometheus, counts_queries
 from slolab.slo.spec import SLOFileSpec, SpecError, parse_spec
@@ -222,7 +223,7 @@ def compare(old: Version, new: Version, registry: Registry | None = None) -> Spe
 
 
 def _sli(prom: Prometheus, slo: SLO, at: datetime) -> float | None:
-    good_q, total_q = counts_queries(slo, slo.period_str)
+    good_q, total_q = counts_queries(slo, slo.period)
     good, total = prom.value(good_q, at), prom.value(total_q, at)
     if good is None or not total:
         return None
@@ -244,7 +245,7 @@ def budgets(prom: Prometheus, diff: SpecDiff, end: datetime | None = None) -> Sp
         assert b is not None
         rows.append(
             BudgetWhatIf(
-                change.name, b.period_str,
+                change.name, format_duration(b.period),
                 None if a is None else _sli(prom, a, end), _sli(prom, b, end),
                 None if a is None else a.objective, b.objective,
             )

@@ -133,7 +133,7 @@ def _impact(prom: Prometheus, slo: SLO, start: datetime, end: datetime) -> SLOIm
     seconds = max(int((end - start).total_seconds()), 60)
     good_q, total_q = counts_queries(slo, format_duration(seconds))
     good, total = prom.value(good_q, end), prom.value(total_q, end)
-    _, period_q = counts_queries(slo, slo.period_str)
+    _, period_q = counts_queries(slo, slo.period)
     period_total = prom.value(period_q, end)
     if good is None or total is None or not period_total:
         return SLOImpact(slo, None, 0.0, total or 0.0)

@@ -17,7 +17,7 @@ def rows(slos: Sequence[SLO]) -> list[dict[str, str]]:
             "service": slo.service,
             "sli": slo.sli.kind,
             "objective": f"{number(slo.objective_percent)}%",
-            "period": slo.period_str,
+            "period": format_duration(slo.period),
             "budget": format_duration(round(slo.period.total_seconds() * slo.error_budget)),
             "owner": slo.owner,
             "next_review": slo.review.next_review.isoformat(),

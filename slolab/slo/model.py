@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from slolab.slo import conventions as c
-from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.durations import parse_duration
 from slolab.slo.policy import DEFAULT_POLICY, Policy, PolicyError, parse_policy_mapping
 from slolab.slo.spec import AdjustmentSpec, SLOFileSpec, SLOSpec, SpecError, load_spec
 
@@ -99,7 +99,6 @@ SLI = RatioSLI | LatencySLI | SampleSLI
 @dataclass(frozen=True)
 class Review:
     cadence: timedelta
-    cadence_str: str
     last_review: date
     reviewers: tuple[str, ...] = ()
     scheduled: date | None = None  # agreed date; else last_review + cadence
@@ -113,7 +112,7 @@ class Review:
 
 
 # ``long`` and ``short`` window error ratios both above ``factor`` times the budget.
-BurnCondition = c.WindowPair[str]
+BurnCondition = c.WindowPair[timedelta]
 
 
 @dataclass(frozen=True)
@@ -171,7 +170,6 @@ class SLO:
     sli: SLI
     objective: float  # fraction, e.g. 0.999
     period: timedelta
-    period_str: str
     review: Review
     labels: Mapping[str, str]
     runbook_url: str
@@ -197,8 +195,9 @@ class SLO:
         return {c.LABEL_SLO: self.name, c.LABEL_SERVICE: self.service, **self.labels}
 
     # --- alert windows -----------------------------------------------------------
-    def scaled(self, base: timedelta) -> str:
-        return format_duration(scale_window(base, self.period))
+    def scaled(self, base: timedelta) -> timedelta:
+        """A window stated for 30 days, scaled to this SLO's period."""
+        return scale_window(base, self.period)
 
     @property
     def alert_policies(self) -> tuple[AlertPolicy, ...]:
@@ -229,24 +228,22 @@ class SLO:
         return tuple(policies)
 
     @property
-    def windows(self) -> tuple[str, ...]:
+    def windows(self) -> tuple[timedelta, ...]:
         """Every alert window, shortest first (scaled windows may coincide: listed once)."""
         bases = {w for p in c.BURN_POLICIES for pair in p.pairs for w in (pair.long, pair.short)}
-        scaled = sorted({scale_window(b, self.period) for b in bases})
-        return tuple(format_duration(w) for w in scaled)
+        return tuple(sorted({scale_window(b, self.period) for b in bases}))
 
     @property
-    def short_window(self) -> str:
+    def short_window(self) -> timedelta:
         """The window of ``slo:current_burn_rate:ratio`` (5m for a 30-day period)."""
         return self.windows[0]
 
-    def from_aggregates(self, window: timedelta | str) -> bool:
+    def from_aggregates(self, window: timedelta) -> bool:
         """Day-long windows (the ticket's long ones) are read from the aggregates, not raw."""
-        length = parse_duration(window) if isinstance(window, str) else window
-        return length >= scale_window(c.SLOW_WINDOW_FROM, self.period)
+        return window >= scale_window(c.SLOW_WINDOW_FROM, self.period)
 
     @property
-    def recorded_windows(self) -> tuple[str, ...]:
+    def recorded_windows(self) -> tuple[timedelta, ...]:
         """Windows recorded from raw series as ``slo:sli_error:ratio_rate<window>``."""
         return tuple(w for w in self.windows if not self.from_aggregates(w))
 
@@ -311,10 +308,8 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
                 sli=_sli_from_spec(s),
                 objective=float(number(s.objective / 100)),
                 period=parse_duration(s.period),
-                period_str=s.period,
                 review=Review(
                     cadence,
-                    s.review.cadence,
                     s.review.last_review,
                     s.review.reviewers,
                     s.review.scheduled,

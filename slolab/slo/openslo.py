@@ -41,8 +41,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from slolab.slo import conventions as c
 from slolab.slo import promql
-from slolab.slo.durations import parse_duration
-from slolab.slo.model import SLO, LatencySLI, SampleSLI, from_spec, number, scale_window
+from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.model import (
+    SLO,
+    BurnCondition,
+    LatencySLI,
+    SampleSLI,
+    from_spec,
+    number,
+    scale_window,
+)
 from slolab.slo.spec import SLOFileSpec, SLOSpec, SpecError, parse_spec
 from slolab.slo.spec import _UniqueKeyLoader as _Loader
 
@@ -876,7 +884,7 @@ def to_openslo(spec: SLOFileSpec, source: str = "slos.yaml",
         refs = []
         for policy in slo.alert_policies:
             for cond in policy.conditions:
-                name = _condition_name(policy.severity, cond.long, s.period)
+                name = _condition_name(policy.severity, format_duration(cond.long), s.period)
                 refs.append({"alertPolicyRef": name})
                 policies.setdefault(name, _policy(name, policy.alert, policy.severity, cond))
         annotations = {
@@ -928,16 +936,16 @@ def _object(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
-def _policy(name: str, alert: str, severity: str, cond: Any) -> dict[str, Any]:
+def _policy(name: str, alert: str, severity: str, cond: BurnCondition) -> dict[str, Any]:
+    long, short = format_duration(cond.long), format_duration(cond.short)
     doc = _object("AlertPolicy", name, {
-        "description": f"{alert}: burn rate over {cond.factor:g}x on {cond.long} "
-                       f"and {cond.short}",
+        "description": f"{alert}: burn rate over {cond.factor:g}x on {long} and {short}",
         "alertWhenNoData": True,
         "alertWhenResolved": True,
         "alertWhenBreaching": True,
         "conditions": [{
             "kind": "AlertCondition",
-            "metadata": {"name": name, "annotations": {A_SHORT_WINDOW: cond.short}},
+            "metadata": {"name": name, "annotations": {A_SHORT_WINDOW: short}},
             "spec": {
                 "severity": severity,
                 "condition": {

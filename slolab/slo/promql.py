@@ -21,9 +21,11 @@ SLI events over any window, from the raw series:
 
 An SLO's recorded series and alert windows:
 
-- :func:`slo_matchers`, :func:`recorded`, :func:`last_recorded`: the recorded series;
+- :func:`slo_matchers`, :func:`recorded`, :func:`last_recorded`,
+  :func:`mean_over_period`: the recorded series;
 - :func:`aggregate_ratio`, :func:`window_ratio`, :func:`window_events`:
   error ratio and events of one alert window (recorded, or from the aggregates);
+  :func:`aggregate_sums`: several SLOs' summed aggregates in one query;
 - :func:`period_ratio`: the period error ratio the period rule records;
 - :func:`adjustment_on`, :func:`adjusted`: 1 while planned work runs, else 0.
 """
@@ -50,6 +52,7 @@ __all__ = [
     "adjusted",
     "adjustment_on",
     "aggregate_ratio",
+    "aggregate_sums",
     "bucket_selector",
     "count_selector",
     "duration",
@@ -63,6 +66,7 @@ __all__ = [
     "last_recorded",
     "latency_quantile",
     "le_matcher",
+    "mean_over_period",
     "period_ratio",
     "raw_counts",
     "raw_error_ratio",
@@ -284,8 +288,12 @@ def latency_quantile(sli: LatencySLI, quantile: float, window: Window) -> str:
     )
 
 
+def _timedelta(window: Window) -> timedelta:
+    return parse_duration(window) if isinstance(window, str) else window
+
+
 def _seconds(window: Window) -> float:
-    return (parse_duration(window) if isinstance(window, str) else window).total_seconds()
+    return _timedelta(window).total_seconds()
 
 
 # --- an SLO's recorded series and alert windows ---------------------------------------
@@ -304,6 +312,12 @@ def recorded(slo: SLO, rule: str) -> str:
 def last_recorded(slo: SLO, rule: str, window: Window) -> str:
     """The last value of a recorded series within each ``window`` (sparse history too)."""
     return f"last_over_time({recorded(slo, rule)}[{duration(window)}])"
+
+
+def mean_over_period(slo: SLO, rule: str) -> str:
+    """The mean of a recorded series over the SLO's period (Sloth's period ratio)."""
+    selector = f"{recorded(slo, rule)}[{duration(slo.period)}]"
+    return f"sum_over_time({selector}) / count_over_time({selector})"
 
 
 def _events_matchers(slo: SLO) -> str:
@@ -333,6 +347,15 @@ def aggregate_ratio(slo: SLO, window: Window, plus: tuple[str, str] | None = Non
     return guarded_ratio(bad, total)
 
 
+def aggregate_sums(slos: Iterable[SLO], window: Window) -> str:
+    """Bad and all events of each of ``slos`` over ``window``, by ``slo`` and ``events``."""
+    names = "|".join(sorted({s.name for s in slos}))
+    return (
+        f"sum by ({c.LABEL_SLO}, {c.LABEL_EVENTS}) (sum_over_time("
+        f'{c.RULE_EVENTS_AGGREGATE}{{{c.LABEL_SLO}=~"{names}"}}[{duration(window)}]))'
+    )
+
+
 def window_events(slo: SLO, window: Window) -> str:
     """The number of events over one alert window (label-less).
 
@@ -340,7 +363,7 @@ def window_events(slo: SLO, window: Window) -> str:
     second, one sample per AGGREGATE_INTERVAL) for the day-long ones, as
     :func:`window_ratio` does, so a 3-day count never reads raw samples.
     """
-    if not slo.from_aggregates(window):
+    if not slo.from_aggregates(_timedelta(window)):
         return total_events(slo, window)
     matchers = f'{_events_matchers(slo)}"{c.EVENTS_TOTAL}"'
     seconds = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
@@ -352,9 +375,9 @@ def window_events(slo: SLO, window: Window) -> str:
 
 def window_ratio(slo: SLO, window: Window) -> str:
     """The error ratio over one alert window: recorded, or from the aggregates."""
-    if slo.from_aggregates(window):
+    if slo.from_aggregates(_timedelta(window)):
         return aggregate_ratio(slo, window)
-    return recorded(slo, c.error_ratio_rule(duration(window)))
+    return recorded(slo, c.error_ratio_rule(_timedelta(window)))
 
 
 def period_ratio(slo: SLO) -> str:

@@ -285,12 +285,13 @@ class Prometheus:
 # --- SLI queries over any window ---------------------------------------------------
 
 
-def _check_window(window: str) -> str:
-    parse_duration(window)  # raises ValueError naming the text
+def _check_window(window: timedelta | str) -> timedelta | str:
+    if isinstance(window, str):
+        parse_duration(window)  # raises ValueError naming the text
     return window
 
 
-def counts_queries(slo: SLO, window: str) -> tuple[str, str]:
+def counts_queries(slo: SLO, window: timedelta | str) -> tuple[str, str]:
     """PromQL for (good, total) events over ``window`` from raw series.
 
     Gauge-threshold SLIs (freshness) re-evaluate their condition in a subquery
@@ -301,7 +302,7 @@ def counts_queries(slo: SLO, window: str) -> tuple[str, str]:
     return promql.raw_counts(slo, window)
 
 
-def sli_query(slo: SLO, window: str) -> str:
+def sli_query(slo: SLO, window: timedelta | str) -> str:
     """PromQL for the SLI (good ratio) over ``window``, traffic-weighted."""
     _check_window(window)
     return promql.good_ratio(slo, window)

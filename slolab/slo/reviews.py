@@ -16,6 +16,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from slolab.slo.durations import format_duration
 from slolab.slo.files import rewrite
 from slolab.slo.model import SLO
 from slolab.slo.spec import SpecError, parse_spec
@@ -68,7 +69,7 @@ def render(rows: Sequence[ReviewDue], as_of: date) -> str:
         scheduled = ", scheduled" if review.scheduled else ""
         lines.append(
             f"  {r.slo.name} ({who}): {when} (last {review.last_review.isoformat()}, "
-            f"every {review.cadence_str}, next {r.next_review.isoformat()}{scheduled})"
+            f"every {format_duration(review.cadence)}, next {r.next_review.isoformat()}{scheduled})"
         )
     return "\n".join(lines)
 

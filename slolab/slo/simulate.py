@@ -140,7 +140,7 @@ def workbook_detection(slo: SLO, alert: str, error_ratio: float) -> timedelta | 
         for cond in policy.conditions:
             threshold = cond.factor * slo.error_budget
             if error_ratio > threshold:
-                long = parse_duration(cond.long).total_seconds()
+                long = cond.long.total_seconds()
                 times.append(threshold * long / error_ratio)
     return timedelta(seconds=min(times)) if times else None
 
@@ -382,8 +382,8 @@ def _timeline(
     aggregate = int(parse_duration(c.AGGREGATE_INTERVAL).total_seconds())
     conds = [x for p in slo.alert_policies if alerts is None or p.alert in alerts
              for x in p.conditions]  # fmt: skip
-    longest = int(max(parse_duration(x.long) for x in conds).total_seconds())
-    reset = int(max(parse_duration(x.short) for x in conds).total_seconds())
+    longest = int(max(x.long for x in conds).total_seconds())
+    reset = int(max(x.short for x in conds).total_seconds())
     counters = not isinstance(slo.sli, SampleSLI)
     series = 3 if counters else 1  # series one window query reads, at most
     interval = int(scrape.total_seconds())
@@ -533,7 +533,7 @@ def _cells(sim: Simulation) -> list[list[str]]:
             if t.resolved_after is not None and t.resolved_after >= timedelta(0):
                 resolved = "+" + resolved
             elif t.fires_after is not None and t.resolved_after is None:
-                resolved = f"~{sim.slo.period_str}"  # as the outage leaves the period
+                resolved = f"~{format_duration(sim.slo.period)}"  # as the outage leaves the period
             cells += [_dur(t.fires_after), _dur(t.workbook), resolved]
         cells.append(f"{row.budget_consumed * 100:.1f}%")
         rows.append(cells)
@@ -543,13 +543,14 @@ def _cells(sim: Simulation) -> list[list[str]]:
 def _intro(sim: Simulation) -> str:
     s = sim.slo
     return (
-        f"{s.name}: objective {number(s.objective_percent)}% over {s.period_str}; an outage of "
+        f"{s.name}: objective {number(s.objective_percent)}% over {format_duration(s.period)}; an "
+        f"outage of "
         f"{format_duration(sim.duration)} at each error ratio, after clean traffic. Rules "
         f"evaluated every {format_duration(sim.evaluation_interval)} by promtool, series scraped "
         f"every {format_duration(sim.scrape_interval)}. 'after': from the outage's start; "
         "'resolves': after its end; Workbook: factor x (1 - objective) x long window ÷ error "
         "ratio; budget cost: share of one period's error budget."
-    ) + (_BUDGET_INTRO.format(period=s.period_str, every=c.AGGREGATE_INTERVAL) if any(
+    ) + (_BUDGET_INTRO.format(period=format_duration(s.period), every=c.AGGREGATE_INTERVAL) if any(
         t.alert in _BUDGET_SHORT for row in sim.rows for t in row.alerts) else "")  # fmt: skip
 
 

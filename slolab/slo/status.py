@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
-from slolab.slo import budget
+from slolab.slo import budget, promql
 from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
@@ -97,25 +97,21 @@ def _wanted_names() -> str:
 
 def _aggregate_windows(
     prom: Prometheus, slos: Sequence[SLO], policies: Policies | None
-) -> dict[tuple[str, str], float | None]:
+) -> dict[tuple[str, timedelta], float | None]:
     """Error ratios of the windows read from the aggregates (not recorded), by (slo, window).
 
     Only the windows some policy rule needs: one query per distinct window.
     """
-    wanted: dict[str, list[SLO]] = {}
+    wanted: dict[timedelta, list[SLO]] = {}
     for slo in slos:
         policy = policies.for_slo(slo.name) if policies else slo.policy
         for rule in policy.rules:
             for w in rule.windows:
                 if w != PERIOD and slo.from_aggregates(slo.scaled(parse_duration(w))):
                     wanted.setdefault(slo.scaled(parse_duration(w)), []).append(slo)
-    out: dict[tuple[str, str], float | None] = {}
+    out: dict[tuple[str, timedelta], float | None] = {}
     for window, members in wanted.items():
-        names = "|".join(sorted({s.name for s in members}))
-        expr = (
-            f"sum by ({c.LABEL_SLO}, {c.LABEL_EVENTS}) (sum_over_time("
-            f'{c.RULE_EVENTS_AGGREGATE}{{{c.LABEL_SLO}=~"{names}"}}[{window}]))'
-        )
+        expr = promql.aggregate_sums(members, window)
         sums: dict[tuple[str, str], float | None] = {}
         for sample in prom.query(expr):
             sums[(sample.labels.get(c.LABEL_SLO, ""), sample.labels.get(c.LABEL_EVENTS, ""))] = (

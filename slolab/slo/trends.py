@@ -91,7 +91,7 @@ def analyse(
     end_t = float(int((end or datetime.now(UTC)).timestamp()))
     start_t = end_t - (count - 1) * step
     slis = _by_time(prom, sli_query(slo, window), start_t, end_t, step)
-    periods = _by_time(prom, sli_query(slo, slo.period_str), start_t, end_t, step)
+    periods = _by_time(prom, sli_query(slo, slo.period), start_t, end_t, step)
     points = []
     for i in range(count):
         t = start_t + i * step
@@ -154,7 +154,7 @@ def render(trends: Sequence[Trend]) -> str:
         else:
             days = "-"
         per_day = "-" if tr.budget_slope is None else f"{tr.budget_slope * 100:+.2f}%/day"
-        over = tr.slo.period_str
+        over = format_duration(tr.slo.period)
         if tr.partial and tr.span is not None:
             over += f", over the last {format_duration(_minutes(tr.span))} of data"
         lines.append(
@@ -166,7 +166,7 @@ def render(trends: Sequence[Trend]) -> str:
             sli = "no traffic" if p.sli is None else f"{p.sli:.4%}"
             left = "no data" if p.budget_remaining is None else f"{p.budget_remaining:.1%}"
             lines.append(
-                f"  {p.end:%Y-%m-%d %H:%M}Z  SLI {sli:>10}  budget left ({tr.slo.period_str}) "
-                f"{left}"
+                f"  {p.end:%Y-%m-%d %H:%M}Z  SLI {sli:>10}  budget left "
+                f"({format_duration(tr.slo.period)}) {left}"
             )
     return "\n".join(lines) if lines else "no SLOs selected"

@@ -41,9 +41,9 @@ def format_timedelta(value: timedelta | None) -> str:
 def span(s: SLOStatus) -> str:
     """What the period figures cover: the period, or the shorter history they have."""
     if s.coverage is None:
-        return s.slo.period_str if s.has_data else NO_VALUE
+        return format_duration(s.slo.period) if s.has_data else NO_VALUE
     if not s.partial:
-        return s.slo.period_str
+        return format_duration(s.slo.period)
     return format_timedelta(timedelta(seconds=s.coverage))
 
 
@@ -61,7 +61,7 @@ def status_record(s: SLOStatus) -> dict[str, Any]:
         "service": slo.service,
         "description": slo.description,
         "objective": slo.objective,
-        "period": slo.period_str,
+        "period": format_duration(slo.period),
         "period_seconds": period,
         "sli": json_number(s.sli),
         "budget_remaining": json_number(s.budget_remaining),

@@ -39,7 +39,7 @@ def _twin_rules(dest: Path) -> Path:
     from slolab.slo.generate.rules import rule_groups
 
     slo = next(s for s in load(repo_root() / "slos.yaml") if s.name == "tasks-availability")
-    twin = replace(slo, name=TWIN, period=timedelta(days=1), period_str="1d")
+    twin = replace(slo, name=TWIN, period=timedelta(days=1))
     groups = rule_groups(twin.service, [twin])
     for group in groups:
         group["name"] = f"e2e-{group['name']}"

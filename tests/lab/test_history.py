@@ -23,7 +23,6 @@ from slolab.lab.procs import free_port
 from slolab.lab.runner import Lab, fast_config
 from slolab.slo import load
 from slolab.slo.budget import remaining_budget
-from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO, SampleSLI
 from slolab.slo.query import Prometheus
 from slolab.slo.status import collect
@@ -268,7 +267,7 @@ def test_backfilled_history_holds_the_alerts_the_simulator_predicts(tmp_path: Pa
     slos = {s.name: s for s in load(repo_root() / "slos.yaml")}
 
     def longest(slo: SLO, alert: str) -> timedelta:
-        return max(parse_duration(c.long) for p in slo.alert_policies if p.alert == alert
+        return max(c.long for p in slo.alert_policies if p.alert == alert
                    for c in p.conditions)  # fmt: skip
 
     tools = Tools("promtool", "prometheus", tmp_path / "work", echo=print)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,13 +20,21 @@ ROOT = Path(__file__).resolve().parents[2]
 SLOS = {s.name: s for s in slo_pkg.load(ROOT / "slos.yaml")}
 
 
+def _h(hours: float) -> timedelta:
+    return timedelta(hours=hours)
+
+
+def _m(minutes: float) -> timedelta:
+    return timedelta(minutes=minutes)
+
+
 def test_workbook_thresholds_for_a_30_day_slo():
     page, ticket = SLOS["tasks-availability"].alert_policies
     assert (page.alert, page.severity) == (c.ALERT_PAGE, "critical")
     assert [(x.long, x.short, x.factor) for x in page.conditions] == [
-        ("1h", "5m", 14.4), ("6h", "30m", 6)]  # fmt: skip
+        (_h(1), _m(5), 14.4), (_h(6), _m(30), 6)]  # fmt: skip
     assert [(x.long, x.short, x.factor) for x in ticket.conditions] == [
-        ("1d", "2h", 3), ("3d", "6h", 1)]  # fmt: skip
+        (_h(24), _h(2), 3), (_h(72), _h(6), 1)]  # fmt: skip
     expr = alert_expr(SLOS["tasks-availability"], page)
     assert (
         'slo:sli_error:ratio_rate5m{slo="tasks-availability",service="tasks"} / 0.001 > 14.4'
@@ -35,8 +44,8 @@ def test_workbook_thresholds_for_a_30_day_slo():
 
 def test_windows_scale_for_a_one_day_slo():
     page, ticket = SLOS["tasks-error-rate"].alert_policies
-    assert [(x.long, x.short) for x in page.conditions] == [("2m", "1m"), ("12m", "1m")]
-    assert [(x.long, x.short) for x in ticket.conditions] == [("48m", "4m"), ("2h24m", "12m")]
+    assert [(x.long, x.short) for x in page.conditions] == [(_m(2), _m(1)), (_m(12), _m(1))]
+    assert [(x.long, x.short) for x in ticket.conditions] == [(_m(48), _m(4)), (_m(144), _m(12))]
 
 
 def test_a_condition_that_cannot_fire_is_dropped_and_reported():

@@ -62,13 +62,13 @@ def _samples(lo: float, hi: float, every: float, duration: float) -> tuple[int, 
     return len(times), sum(0 < t <= duration for t in times)
 
 
-def window_ratio(slo, window: str, t: float, ratio: float, duration: float) -> float:
+def window_ratio(slo, window: timedelta, t: float, ratio: float, duration: float) -> float:
     """The error ratio ``window`` holds when the alert is evaluated at ``t``.
 
     Sample SLIs are modelled for full outages (ratio 1): one recorded 0/1
     sample per evaluation, each bad inside the outage.
     """
-    w = parse_duration(window).total_seconds()
+    w = window.total_seconds()
     sample = isinstance(slo.sli, SampleSLI)
     if not slo.from_aggregates(window):  # recorded from raw series earlier in the group
         if sample:
@@ -94,7 +94,7 @@ def _holds(slo, alert, t, ratio, duration) -> bool:
 
 def _firing(slo, alert, ratio, duration) -> list[float]:
     """Evaluations (every 30s) at which ``alert`` fires, until every window is clean."""
-    longest = max(parse_duration(w).total_seconds() for w in slo.windows)
+    longest = max(w.total_seconds() for w in slo.windows)
     steps = int((duration + longest + 2 * AGGREGATE) / EVAL)
     return [k * EVAL for k in range(1, steps) if _holds(slo, alert, k * EVAL, ratio, duration)]
 

@@ -69,7 +69,7 @@ def test_shipped_file_loads_with_the_issue_slos():
     assert by_name["tasks-availability"].objective == 0.999
     assert by_name["tasks-availability"].error_budget == 0.001
     assert by_name["tasks-availability"].period == timedelta(days=30)
-    assert by_name["tasks-error-rate"].period_str == "1d"
+    assert by_name["tasks-error-rate"].period == timedelta(days=1)
     assert by_name["predictor-accuracy"].objective == 0.85
     assert by_name["predictor-latency"].sli.threshold_seconds == 0.2
     assert by_name["model-freshness"].sli.kind == "freshness"

@@ -28,7 +28,7 @@ def trend_route(slo, window_slis, period_slis, coverage=None):
             recorded = params["query"] == promql.recorded(slo, c.RULE_PERIOD_COVERAGE)
             return vector(({}, coverage)) if recorded and coverage is not None else vector()
         start, step = float(params["start"]), float(params["step"][:-1])
-        values = {sli_query(slo, "1d"): window_slis, sli_query(slo, slo.period_str): period_slis}
+        values = {sli_query(slo, "1d"): window_slis, sli_query(slo, slo.period): period_slis}
         series = values.get(params["query"])
         if series is None:
             return matrix()

@@ -11,6 +11,7 @@ import promql_parser
 from slolab.dashboards import DASHBOARD_DIR, PROMETHEUS_UID, build, panel_queries, render
 from slolab.dashboards.slo import OVERVIEW_QUERIES
 from slolab.slo import conventions as c
+from slolab.slo.durations import format_duration
 from slolab.slo.model import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +71,7 @@ def test_queries_use_only_contract_metrics() -> None:
     recorded = {n for n in names if n.startswith(c.RULE_ERROR_RATIO_PREFIX)}
     unknown = names - CONTRACT - recorded
     assert not unknown, unknown
-    windows = {w for slo in SLOS for w in slo.windows}
+    windows = {format_duration(w) for slo in SLOS for w in slo.windows}
     assert {n.removeprefix(c.RULE_ERROR_RATIO_PREFIX) for n in recorded} <= windows
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from slolab.slo import conventions as c
+from slolab.slo.durations import format_duration
 from slolab.slo.policy import PERIOD, Action
 from slolab.slo.query import PrometheusError
 from slolab.slo.status import SHOWN_WINDOWS, SLOStatus, State
@@ -124,7 +125,7 @@ def render_notes(statuses: Sequence[SLOStatus]) -> Text:
         elif s.partial:
             lines.append(
                 f"{s.slo.name}: period figures cover the last {span(s)} of its "
-                f"{s.slo.period_str} (the aggregates' history so far)"
+                f"{format_duration(s.slo.period)} (the aggregates' history so far)"
             )
         for reason in s.decision.reasons:
             lines.append(f"{s.slo.name}: {reason}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from slolab.slo import conventions as c
 from slolab.slo import promql
-from slolab.slo.durations import parse_duration
+from slolab.slo.durations import format_duration
 from slolab.slo.model import SLO, AlertPolicy, BurnCondition, number
 from slolab.slo.policy import Action
 
@@ -64,7 +64,7 @@ def _condition(slo: SLO, cond: BurnCondition) -> str:
     if slo.adjustments:
         # Planned work: no page while it runs, nor until the short window is past
         # it; after that the short window sees only what happens now.
-        reach = promql.adjusted(slo.adjustments, parse_duration(cond.short))
+        reach = promql.adjusted(slo.adjustments, cond.short)
         parts += ["unless on()", f"{reach} == 1"]
     return "(\n" + "".join(f"  {p}\n" for p in parts) + ")"
 
@@ -79,8 +79,9 @@ def _fired(slo: SLO, cond: BurnCondition) -> str:
     short, long = _pair(slo, cond)
     # `A and B` keeps A's value: the same condition queried both ways gives both rates.
     return (
-        f"{{{{ with query `{short} {_AND} {long}` }}}}{cond.short}: {_VALUE}x, "
-        f"{{{{ end }}}}{{{{ with query `{long} {_AND} {short}` }}}}{cond.long}: {_VALUE}x "
+        f"{{{{ with query `{short} {_AND} {long}` }}}}{format_duration(cond.short)}: {_VALUE}x, "
+        f"{{{{ end }}}}{{{{ with query `{long} {_AND} {short}` }}}}"
+        f"{format_duration(cond.long)}: {_VALUE}x "
         f"(fires above {number(cond.factor)}x on both); {{{{ end }}}}"
     )
 
@@ -101,7 +102,8 @@ def alert_rules(slo: SLO) -> list[dict[str, Any]]:
                     "description": (
                         "Error budget burn rate "
                         + "".join(_fired(slo, cond) for cond in policy.conditions)
-                        + f"1x would use the whole budget in exactly {slo.period_str}. "
+                        + "1x would use the whole budget in exactly "
+                        + f"{format_duration(slo.period)}. "
                         + (
                             f"Needs {slo.min_events} events in the long window (low traffic). "
                             if slo.min_events is not None
@@ -252,7 +254,8 @@ def no_data_rule(service: str, slos: Sequence[SLO]) -> dict[str, Any]:
 def dropped_notes(slo: SLO) -> list[str]:
     """Conditions left out because they could never fire, for the file header."""
     return [
-        f"{slo.name}: {policy.alert} without {number(d.factor)}x over {d.long}/{d.short}: "
+        f"{slo.name}: {policy.alert} without {number(d.factor)}x over "
+        f"{format_duration(d.long)}/{format_duration(d.short)}: "
         f"{d.reason}"
         for policy in slo.alert_policies
         for d in policy.dropped

@@ -161,7 +161,8 @@ def _coverage(service: str, slos: Sequence[SLO]) -> dict[str, Any]:
     # the whole period once the aggregates are that old, less until then.
     window = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
     parts = []
-    for period, members in _by(slos, lambda s: s.period_str):
+    # Ordered by the period as written (the order the generated files always had).
+    for period, members in _by(slos, lambda s: promql.duration(s.period)):
         seconds = number(parse_duration(period).total_seconds())
         oldest = f"min_over_time({c.RULE_AGGREGATED_AT}{_in(service, members)}[{period}])"
         parts.append(f"clamp_max(time() - {oldest} + {window}, {seconds})")

@@ -89,7 +89,7 @@ def postmortem(incident: Incident) -> str:
     ]
     for x in i.impacts:
         out.append(
-            f"| {x.slo.name} | {x.slo.objective_percent:g}% over {x.slo.period_str} "
+            f"| {x.slo.name} | {x.slo.objective_percent:g}% over {format_duration(x.slo.period)} "
             f"| {x.bad:,.0f} / {x.total:,.0f} | {_pct(x.budget_consumed)} "
             f"| [{x.slo.runbook_url}]({x.slo.runbook_url}) |"
         )
