@@ -28,6 +28,14 @@ An SLO's recorded series and alert windows:
   :func:`aggregate_sums`: several SLOs' summed aggregates in one query;
 - :func:`period_ratio`: the period error ratio the period rule records;
 - :func:`adjustment_on`, :func:`adjusted`: 1 while planned work runs, else 0.
+
+The generated rules of one SLO (:mod:`slolab.slo.generate` adds names, labels
+and the rules shared by a service's SLOs):
+
+- :func:`events_aggregate`: the 5m aggregates; :func:`since_last_aggregate`:
+  the raw events the period ratio adds to them;
+- :func:`burn_rate`, :func:`burn_pair`, :func:`burn_condition`,
+  :func:`alert_expr`: the burn-rate alerts, window pair by window pair.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from slolab.slo.model import (
     SLI,
     SLO,
     Adjustment,
+    AlertPolicy,
+    BurnCondition,
     LatencySLI,
     RatioSLI,
     SampleSLI,
@@ -49,15 +59,21 @@ from slolab.slo.model import (
 )
 
 __all__ = [
+    "AND_SAME_SLO",
     "adjusted",
     "adjustment_on",
     "aggregate_ratio",
     "aggregate_sums",
+    "alert_expr",
     "bucket_selector",
+    "burn_condition",
+    "burn_pair",
+    "burn_rate",
     "count_selector",
     "duration",
     "error_ratio",
     "event_rates",
+    "events_aggregate",
     "good_events",
     "good_ratio",
     "good_sample",
@@ -73,6 +89,7 @@ __all__ = [
     "recorded",
     "sample_series",
     "selectors",
+    "since_last_aggregate",
     "slo_matchers",
     "total_events",
     "window_events",
@@ -414,3 +431,92 @@ def adjusted(adjustments: Iterable[Adjustment], lookback: timedelta = timedelta(
     parts = [adjustment_on(a, lookback) for a in adjustments]
     joined = " + ".join(parts)
     return f"vector(clamp_max({joined}, 1))" if len(parts) > 1 else f"vector({joined})"
+
+
+# --- the generated rules of one SLO ---------------------------------------------------
+
+# Windows from the aggregates carry only slo and service (see aggregate_ratio).
+AND_SAME_SLO = f"and on({c.LABEL_SLO}, {c.LABEL_SERVICE})"
+
+
+def events_aggregate(slo: SLO) -> str:
+    """Both event rates over AGGREGATE_WINDOW, told apart by ``events`` (one rule per SLO)."""
+    total, bad = event_rates(slo, c.AGGREGATE_WINDOW)
+    expr = (
+        f'label_replace({total}, "{c.LABEL_EVENTS}", "{c.EVENTS_TOTAL}", "", "")\n'
+        f'or\nlabel_replace({bad}, "{c.LABEL_EVENTS}", "{c.EVENTS_ERRORS}", "", "")\n'
+    )
+    if slo.adjustments:
+        # A stretch that overlaps planned work records nothing: its events count
+        # neither good nor bad, like time Prometheus was down (docs/slo-spec.md).
+        window = parse_duration(c.AGGREGATE_WINDOW)
+        expr = f"(\n{expr}) unless on() ({adjusted(slo.adjustments, window)} == 1)\n"
+    return expr
+
+
+def since_last_aggregate(slo: SLO) -> tuple[str, str]:
+    """(bad, all) events since the last aggregate, from the raw series (label-less).
+
+    The period group runs every SLOW_INTERVAL, so this stretch (its age) is 0 to
+    AGGREGATE_INTERVAL long: the rate over the whole intervals it spans (at least
+    one), times its age. Exact when the two groups' evaluations line up; else its
+    first seconds count at the rate of the minutes after them. An aggregate not
+    recorded yet at the same instant (the groups racing) leaves the full window.
+    Raw samples are read over one aggregate interval at most, whatever the period.
+    """
+    step = parse_duration(c.SLOW_INTERVAL).total_seconds()
+    window = parse_duration(c.AGGREGATE_WINDOW).total_seconds()
+    lookback = format_duration(timedelta(seconds=window + step))
+    age = f"(time() - max(max_over_time({recorded(slo, c.RULE_AGGREGATED_AT)}[{lookback}])))"
+    count = round(window / step)
+    total: list[str] = []
+    bad: list[str] = []
+    for k in range(1, count + 1):
+        low = f" >= {number(k * step)}" if k > 1 else ""
+        high = f" < {number((k + 1) * step)}" if k < count else ""
+        span_total, span_bad = event_rates(slo, timedelta(seconds=k * step))
+        total.append(f"({span_total}) and on() {age}{low}{high}")
+        bad.append(f"({span_bad}) and on() {age}{low}{high}")
+    scaled = f"\n) * on() {age}"
+    if slo.adjustments:
+        # Planned work in the last aggregate window: the stretch counts nothing, as
+        # the aggregate that will hold it (see events_aggregate).
+        planned = adjusted(slo.adjustments, timedelta(seconds=window))
+        scaled += f"\nunless on() ({planned} == 1)"
+    bad_text, total_text = ("(\n  " + "\n  or ".join(part) + scaled for part in (bad, total))
+    return bad_text, total_text
+
+
+def burn_rate(slo: SLO, window: Window) -> str:
+    """The burn rate over one alert window: its error ratio / the error budget."""
+    ratio = window_ratio(slo, window)
+    if slo.from_aggregates(_timedelta(window)):
+        ratio = f"({ratio})"
+    return f"{ratio} / {number(slo.error_budget)}"
+
+
+def burn_pair(slo: SLO, cond: BurnCondition) -> tuple[str, str]:
+    """(short window, long window) each burning faster than the condition's factor."""
+    factor = number(cond.factor)
+    return f"{burn_rate(slo, cond.short)} > {factor}", f"{burn_rate(slo, cond.long)} > {factor}"
+
+
+def burn_condition(slo: SLO, cond: BurnCondition) -> str:
+    """One multi-window condition, with the SLO's event minimum and adjustments."""
+    # Short window first: the alert's value is then the recent burn rate.
+    short, long = burn_pair(slo, cond)
+    parts = [short, AND_SAME_SLO, long]
+    if slo.min_events is not None:
+        # Low traffic: the long window must hold min_events events (a label-less
+        # count, hence on()), or one failed request of a handful would page.
+        parts += ["and on()", f"{window_events(slo, cond.long)} >= {slo.min_events}"]
+    if slo.adjustments:
+        # Planned work: no page while it runs, nor until the short window is past
+        # it; after that the short window sees only what happens now.
+        parts += ["unless on()", f"{adjusted(slo.adjustments, cond.short)} == 1"]
+    return "(\n" + "".join(f"  {p}\n" for p in parts) + ")"
+
+
+def alert_expr(slo: SLO, policy: AlertPolicy) -> str:
+    """A burn-rate alert's expression: any condition of the policy (an OR of window pairs)."""
+    return "\nor\n".join(burn_condition(slo, cond) for cond in policy.conditions) + "\n"

@@ -14,7 +14,8 @@ import slolab.slo as slo_pkg
 from slolab.slo import conventions as c
 from slolab.slo.generate import GenerateOptions
 from slolab.slo.generate.alertmanager import config, render
-from slolab.slo.generate.alerts import alert_expr, alert_rules, dropped_notes
+from slolab.slo.generate.alerts import alert_rules, dropped_notes
+from slolab.slo.promql import alert_expr
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOS = {s.name: s for s in slo_pkg.load(ROOT / "slos.yaml")}

@@ -20,11 +20,10 @@ from typing import Any
 from slolab.slo import conventions as c
 from slolab.slo import promql
 from slolab.slo.durations import format_duration
-from slolab.slo.model import SLO, AlertPolicy, BurnCondition, number
+from slolab.slo.model import SLO, BurnCondition, number
 from slolab.slo.policy import Action
 
 __all__ = [
-    "alert_expr",
     "alert_rules",
     "budget_alert_rules",
     "budget_thresholds",
@@ -37,46 +36,12 @@ _SUMMARY = {
     c.SEVERITY_TICKET: "{name}: error budget burning steadily, ticket",
 }
 _VALUE = "{{ . | first | value | humanize }}"
-# Windows from the aggregates carry only slo and service (see promql.aggregate_ratio).
-_AND = f"and on({c.LABEL_SLO}, {c.LABEL_SERVICE})"
-
-
-def _burn(slo: SLO, window: str) -> str:
-    ratio = promql.window_ratio(slo, window)
-    if slo.from_aggregates(window):
-        ratio = f"({ratio})"
-    return f"{ratio} / {number(slo.error_budget)}"
-
-
-def _pair(slo: SLO, cond: BurnCondition) -> tuple[str, str]:
-    factor = number(cond.factor)
-    return f"{_burn(slo, cond.short)} > {factor}", f"{_burn(slo, cond.long)} > {factor}"
-
-
-def _condition(slo: SLO, cond: BurnCondition) -> str:
-    # Short window first: the alert's value is then the recent burn rate.
-    short, long = _pair(slo, cond)
-    parts = [short, _AND, long]
-    if slo.min_events is not None:
-        # Low traffic: the long window must hold min_events events (a label-less
-        # count, hence on()), or one failed request of a handful would page.
-        parts += ["and on()", f"{promql.window_events(slo, cond.long)} >= {slo.min_events}"]
-    if slo.adjustments:
-        # Planned work: no page while it runs, nor until the short window is past
-        # it; after that the short window sees only what happens now.
-        reach = promql.adjusted(slo.adjustments, cond.short)
-        parts += ["unless on()", f"{reach} == 1"]
-    return "(\n" + "".join(f"  {p}\n" for p in parts) + ")"
-
-
-def alert_expr(slo: SLO, policy: AlertPolicy) -> str:
-    """The alert's PromQL: any condition of the policy (an OR of window pairs)."""
-    return "\nor\n".join(_condition(slo, cond) for cond in policy.conditions) + "\n"
+_AND = promql.AND_SAME_SLO
 
 
 def _fired(slo: SLO, cond: BurnCondition) -> str:
     """Template text quoting both burn rates of one pair, printed only while it holds."""
-    short, long = _pair(slo, cond)
+    short, long = promql.burn_pair(slo, cond)
     # `A and B` keeps A's value: the same condition queried both ways gives both rates.
     return (
         f"{{{{ with query `{short} {_AND} {long}` }}}}{format_duration(cond.short)}: {_VALUE}x, "
@@ -93,7 +58,7 @@ def alert_rules(slo: SLO) -> list[dict[str, Any]]:
         rules.append(
             {
                 "alert": policy.alert,
-                "expr": alert_expr(slo, policy),
+                "expr": promql.alert_expr(slo, policy),
                 # slo/service also come from the series; stating them keeps each
                 # rule distinct (promtool lint flags same-name, same-label rules).
                 "labels": {c.LABEL_SEVERITY: policy.severity, **slo.rule_labels},

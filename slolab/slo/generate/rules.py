@@ -19,17 +19,15 @@ Per service three groups, each alert after every series it reads:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from itertools import groupby
 from typing import Any
 
 from slolab.slo import conventions as c
 from slolab.slo import promql
-from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.durations import parse_duration
 from slolab.slo.generate.alerts import alert_rules, budget_alert_rules, dropped_notes, no_data_rule
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
 from slolab.slo.model import SLO, SampleSLI, number
-from slolab.slo.promql import adjusted
 
 __all__ = ["OUTPUT", "RULES_DIR", "render", "rule_groups", "rules_per_slo"]
 
@@ -52,7 +50,9 @@ def _in(service: str, slos: Sequence[SLO]) -> str:
 def _fast_rules(slo: SLO) -> list[dict[str, Any]]:
     rules = []
     if slo.adjustments:
-        rules.append(_record(c.RULE_ADJUSTMENT_ACTIVE, adjusted(slo.adjustments), slo.rule_labels))
+        rules.append(
+            _record(c.RULE_ADJUSTMENT_ACTIVE, promql.adjusted(slo.adjustments), slo.rule_labels)
+        )
     good = promql.good_sample(slo.sli) if isinstance(slo.sli, SampleSLI) else None
     if good is not None:
         rules.append(_record(c.RULE_GOOD_SAMPLE, good, slo.rule_labels))
@@ -63,50 +63,7 @@ def _fast_rules(slo: SLO) -> list[dict[str, Any]]:
 
 
 def _events_rule(slo: SLO) -> dict[str, Any]:
-    # Both rates in one rule (two series told apart by `events`): one rule per SLO.
-    total, bad = promql.event_rates(slo, c.AGGREGATE_WINDOW)
-    expr = (
-        f'label_replace({total}, "{c.LABEL_EVENTS}", "{c.EVENTS_TOTAL}", "", "")\n'
-        f'or\nlabel_replace({bad}, "{c.LABEL_EVENTS}", "{c.EVENTS_ERRORS}", "", "")\n'
-    )
-    if slo.adjustments:
-        # A stretch that overlaps planned work records nothing: its events count
-        # neither good nor bad, like time Prometheus was down (docs/slo-spec.md).
-        window = parse_duration(c.AGGREGATE_WINDOW)
-        expr = f"(\n{expr}) unless on() ({adjusted(slo.adjustments, window)} == 1)\n"
-    return _record(c.RULE_EVENTS_AGGREGATE, expr, slo.rule_labels)
-
-
-def _since_last_aggregate(slo: SLO) -> tuple[str, str]:
-    """(bad, all) events since the last aggregate, from the raw series (label-less).
-
-    The period group runs every SLOW_INTERVAL, so this stretch (its age) is 0 to
-    AGGREGATE_INTERVAL long: the rate over the whole intervals it spans (at least
-    one), times its age. Exact when the two groups' evaluations line up; else its
-    first seconds count at the rate of the minutes after them. An aggregate not
-    recorded yet at the same instant (the groups racing) leaves the full window.
-    Raw samples are read over one aggregate interval at most, whatever the period.
-    """
-    step = parse_duration(c.SLOW_INTERVAL).total_seconds()
-    window = parse_duration(c.AGGREGATE_WINDOW).total_seconds()
-    lookback = format_duration(timedelta(seconds=window + step))
-    age = f"(time() - max(max_over_time({promql.recorded(slo, c.RULE_AGGREGATED_AT)}[{lookback}])))"
-    count = round(window / step)
-    total: list[str] = []
-    bad: list[str] = []
-    for k in range(1, count + 1):
-        low = f" >= {number(k * step)}" if k > 1 else ""
-        high = f" < {number((k + 1) * step)}" if k < count else ""
-        span_total, span_bad = promql.event_rates(slo, timedelta(seconds=k * step))
-        total.append(f"({span_total}) and on() {age}{low}{high}")
-        bad.append(f"({span_bad}) and on() {age}{low}{high}")
-    scaled = f"\n) * on() {age}"
-    if slo.adjustments:
-        # Planned work in the last aggregate window: the stretch counts nothing, as
-        # the aggregate that will hold it (see _events_rule).
-        planned = adjusted(slo.adjustments, timedelta(seconds=window))
-        scaled += f"\nunless on() ({planned} == 1)"
-    return tuple("(\n  " + "\n  or ".join(part) + scaled for part in (bad, total))  # type: ignore[return-value]
+    return _record(c.RULE_EVENTS_AGGREGATE, promql.events_aggregate(slo), slo.rule_labels)
 
 
 def _shared_since_aggregate(service: str, slos: Sequence[SLO]) -> dict[str, Any]:
@@ -114,7 +71,7 @@ def _shared_since_aggregate(service: str, slos: Sequence[SLO]) -> dict[str, Any]
     # every block of the month the aggregates are read from.
     parts = []
     for slo in slos:
-        for kind, expr in zip((c.EVENTS_ERRORS, c.EVENTS_TOTAL), _since_last_aggregate(slo),
+        for kind, expr in zip((c.EVENTS_ERRORS, c.EVENTS_TOTAL), promql.since_last_aggregate(slo),
                               strict=True):  # fmt: skip
             labelled = f"({expr})"
             for label, value in ((c.LABEL_EVENTS, kind), (c.LABEL_SLO, slo.name),
