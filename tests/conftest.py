@@ -1,3 +1,6 @@
+import sys
+from collections.abc import Iterator
+
 import pytest
 
 from slolab.lab.procs import free_port
@@ -5,6 +8,43 @@ from slolab.lab.procs import free_port
 # Slow tests (real servers, Prometheus, Locust, fuzzing, promtool suites: what
 # `make check` leaves to `make test`) carry `pytest.mark.slow` in their own module,
 # where they are defined: renaming a file keeps its mark (tests/test_markers.py).
+
+
+def _httpx_traced() -> bool:
+    """Whether httpx is instrumented process-wide (only after the module was imported)."""
+    module = sys.modules.get("opentelemetry.instrumentation.httpx")
+    return module is not None and module.HTTPXClientInstrumentor().is_instrumented_by_opentelemetry
+
+
+def undo_process_tracing() -> None:
+    """Take back what ``slolab.telemetry.setup_tracing`` did to this process's clients.
+
+    A test that runs the predictor's lifespan in-process (TestClient, schemathesis'
+    ASGI calls) installs the service's tracing in the pytest worker: httpx
+    instrumented process-wide, which replaces the ``traceparent`` any later test sends
+    with one of its own. Under ``--dist loadfile`` which tests share a worker is
+    chance: tests/e2e/test_lab_traces.py then waited for a trace id the lab never saw.
+    """
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+    from slolab import telemetry
+
+    for instrumentor in (HTTPXClientInstrumentor(), PymongoInstrumentor()):
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+    # The next setup_tracing instruments again (the global tracer provider stays: the
+    # API sets it once per process, and setup_tracing reuses an installed one).
+    telemetry._provider = telemetry._provider_pid = telemetry._keeper = None
+    telemetry._clients_instrumented = False
+
+
+@pytest.fixture(autouse=True)
+def _leave_process_tracing_as_found() -> Iterator[None]:
+    before = _httpx_traced()
+    yield
+    if not before and _httpx_traced():
+        undo_process_tracing()
 
 
 @pytest.fixture

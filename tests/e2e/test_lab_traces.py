@@ -9,9 +9,11 @@ order); switches its fault off again. SLOLAB_SCREENSHOT_DIR keeps the screenshot
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,13 +48,19 @@ def failed_creation(e2e: E2E) -> Iterator[str]:
     e2e.fault("predictor", error_rate=1.0)
     try:
         trace_id = _unsampled_trace_id()
-        resp = httpx.post(
+        # urllib, as curl would: an httpx instrumented in this process (a service's
+        # tracing set up in-process by another test) would send a traceparent of its own.
+        req = urllib.request.Request(
             f"{e2e.lab.url('tasks')}/api/tasks",
-            json={"title": "trace me: a failed estimate"},
-            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
-            timeout=10,
+            data=json.dumps({"title": "trace me: a failed estimate"}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+            },
         )
-        assert resp.status_code == 201 and resp.json()["priority"] is None, resp.text
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            created = json.load(resp)
+            assert resp.status == 201 and created["priority"] is None, created
         # The services' batch processors send within seconds (5 s schedule); on a busy
         # machine the receiver may answer 429 first and the exporter retries later.
         reader = TraceReader(e2e.lab.trace_store_path)
