@@ -25,8 +25,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench import wrk
 from bench.sink import DiscardingSink
+from slolab import wrk
 from slolab.lab.otlp import OTLPReceiver
 from slolab.lab.procs import ServiceProcess, start_service
 
