@@ -113,11 +113,6 @@ class E2E:
 
 @pytest.fixture(scope="session")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
-    yield from start_e2e(tmp_path_factory)
-
-
-def start_e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
-    """A lab with the test's receiver and traffic, for as long as the caller holds it."""
     absent = binaries.missing()
     if absent:
         pytest.skip(
