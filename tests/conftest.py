@@ -35,8 +35,10 @@ def undo_process_tracing() -> None:
             instrumentor.uninstrument()
     # The next setup_tracing instruments again (the global tracer provider stays: the
     # API sets it once per process, and setup_tracing reuses an installed one).
-    telemetry._provider = telemetry._provider_pid = telemetry._keeper = None
-    telemetry._clients_instrumented = False
+    for name, value in (("_provider", None), ("_provider_pid", None), ("_keeper", None),
+                        ("_clients_instrumented", False)):  # fmt: skip
+        assert hasattr(telemetry, name), f"slolab.telemetry.{name} is gone: update this guard"
+        setattr(telemetry, name, value)
 
 
 @pytest.fixture(autouse=True)
