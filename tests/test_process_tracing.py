@@ -1,7 +1,8 @@
 """A test that runs a service's tracing set-up in-process leaves no trace of it behind.
 
-The predictor's lifespan calls ``setup_tracing``, which instruments httpx for the
-whole process; an instrumented httpx replaces the ``traceparent`` its caller set.
+The predictor's lifespan calls ``setup_tracing``, which can instrument httpx for
+the whole process (the official mode does; so did the lean one until its clients
+traced themselves); an instrumented httpx replaces the ``traceparent`` its caller set.
 In the full suite a later test on the same worker then asked the lab for a trace
 id that was never sent (tests/e2e/test_lab_traces.py). tests/conftest.py undoes it
 after each test. The second test runs after the first (file order; ``--dist
@@ -56,6 +57,7 @@ def test_the_predictors_lifespan_instruments_httpx_for_the_whole_process(
 ) -> None:
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     monkeypatch.setenv("OTEL_SDK_DISABLED", "false")
+    monkeypatch.setenv("SLOLAB_TRACING", "official")  # httpx's own instrumentation
     url, seen = echo_traceparent
     faults = FaultController("predictor", ALLOWED["predictor"], tmp_path, "token")
     app = create_app(Settings(retrain_interval_s=0), faults=faults)
