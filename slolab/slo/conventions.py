@@ -32,6 +32,7 @@ __all__ = [
     "LABEL_SERVICE",
     "LABEL_SEVERITY",
     "LABEL_SLO",
+    "LABEL_WINDOW",
     "MIN_WINDOW",
     "NO_DATA_FOR",
     "PERIODS",
@@ -104,8 +105,12 @@ def error_ratio_rule(window: timedelta | str) -> str:
 LABEL_SLO = "slo"
 LABEL_SERVICE = "service"
 LABEL_SEVERITY = "severity"
+# An SLO with several periods (slos.yaml `periods: [30d, 7d]`): the period figures
+# and budget alerts of each further period carry slo_window="7d"; those of the
+# first period carry none, so an SLO of one period reads exactly as before.
+LABEL_WINDOW = "slo_window"
 RESERVED_LABELS = frozenset(
-    {LABEL_SLO, LABEL_SERVICE, LABEL_SEVERITY, LABEL_EVENTS, "le", "job", "instance"}
+    {LABEL_SLO, LABEL_SERVICE, LABEL_SEVERITY, LABEL_EVENTS, LABEL_WINDOW, "le", "job", "instance"}
 )
 
 ALERT_PAGE = "SLOErrorBudgetBurnPage"

@@ -177,6 +177,14 @@ class SLO:
     # Burn conditions need this many events in their long window (None: no minimum).
     min_events: int | None = None
     adjustments: tuple[Adjustment, ...] = ()
+    # Further rolling windows (slos.yaml `periods:` after the first): each has its own
+    # period figures and budget alerts; the burn-rate alerts follow ``period`` alone.
+    extra_periods: tuple[timedelta, ...] = ()
+
+    @property
+    def periods(self) -> tuple[timedelta, ...]:
+        """Every window of the SLO, the one that drives the burn-rate alerts first."""
+        return (self.period, *self.extra_periods)
 
     # --- numbers -------------------------------------------------------------
     @property
@@ -307,7 +315,7 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
                 owner=s.owner,
                 sli=_sli_from_spec(s),
                 objective=float(number(s.objective / 100)),
-                period=parse_duration(s.period),
+                period=parse_duration(s.all_periods[0]),
                 review=Review(
                     cadence,
                     s.review.last_review,
@@ -319,6 +327,7 @@ def from_spec(spec: SLOFileSpec, source: str = "slos.yaml") -> list[SLO]:
                 policy=policies.for_slo(s.name),
                 min_events=s.alerting.min_events,
                 adjustments=tuple(_adjustment(a) for a in spec.adjustments if _covers(a, s)),
+                extra_periods=tuple(parse_duration(p) for p in s.all_periods[1:]),
             )
         )
         for policy in slos[-1].alert_policies:

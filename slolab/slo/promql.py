@@ -83,7 +83,10 @@ __all__ = [
     "latency_quantile",
     "le_matcher",
     "mean_over_period",
+    "period_burn",
+    "period_coverage",
     "period_ratio",
+    "period_recorded",
     "raw_counts",
     "raw_error_ratio",
     "recorded",
@@ -93,6 +96,7 @@ __all__ = [
     "slo_matchers",
     "total_events",
     "window_events",
+    "window_matchers",
     "window_ratio",
 ]
 
@@ -326,6 +330,24 @@ def recorded(slo: SLO, rule: str) -> str:
     return f"{rule}{slo_matchers(slo)}"
 
 
+def window_matchers(slo: SLO, period: timedelta | None = None) -> str:
+    """:func:`slo_matchers` narrowed to one period's figures (None: the first period).
+
+    The same as ``slo_matchers`` for an SLO of one period: its series have no
+    ``slo_window`` label. With several periods the first one's are those without it
+    (``slo_window=""``), a further one's ``slo_window="7d"``.
+    """
+    if not slo.extra_periods:
+        return slo_matchers(slo)
+    value = "" if period in (None, slo.period) else duration(period)
+    return f'{slo_matchers(slo)[:-1]},{c.LABEL_WINDOW}="{value}"}}'
+
+
+def period_recorded(slo: SLO, rule: str, period: timedelta | None = None) -> str:
+    """Selector of one of an SLO's period figures over one of its periods (None: the first)."""
+    return f"{rule}{window_matchers(slo, period)}"
+
+
 def last_recorded(slo: SLO, rule: str, window: Window) -> str:
     """The last value of a recorded series within each ``window`` (sparse history too)."""
     return f"last_over_time({recorded(slo, rule)}[{duration(window)}])"
@@ -397,14 +419,32 @@ def window_ratio(slo: SLO, window: Window) -> str:
     return recorded(slo, c.error_ratio_rule(_timedelta(window)))
 
 
-def period_ratio(slo: SLO) -> str:
-    """The period error ratio: the summed aggregates and the events since the last one."""
+def period_ratio(slo: SLO, period: timedelta | None = None) -> str:
+    """The error ratio over ``period`` (None: the SLO's first): the summed aggregates
+    and the events since the last one."""
     window = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
     since = tuple(
         f'sum({c.RULE_EVENTS_SINCE_AGGREGATE}{{{_events_matchers(slo)}"{kind}"}}) / {window}'
         for kind in (c.EVENTS_ERRORS, c.EVENTS_TOTAL)
     )
-    return aggregate_ratio(slo, slo.period, plus=(since[0], since[1])) + "\n"
+    span = slo.period if period is None else period
+    return aggregate_ratio(slo, span, plus=(since[0], since[1])) + "\n"
+
+
+def period_coverage(slo: SLO, period: timedelta) -> str:
+    """Seconds of history one of the SLO's further periods covers (capped at it).
+
+    As the service's shared coverage rule does for the first period: from the
+    oldest aggregate within the period (each covers the window before it).
+    """
+    window = number(parse_duration(c.AGGREGATE_WINDOW).total_seconds())
+    oldest = f"min_over_time({recorded(slo, c.RULE_AGGREGATED_AT)}[{duration(period)}])"
+    return f"clamp_max(time() - {oldest} + {window}, {number(period.total_seconds())})"
+
+
+def period_burn(slo: SLO, period: timedelta) -> str:
+    """The burn rate over one of the SLO's further periods, from its recorded ratio."""
+    return f"{period_recorded(slo, c.RULE_ERROR_RATIO_PERIOD, period)} / {number(slo.error_budget)}"
 
 
 # --- budget adjustments (planned work) ------------------------------------------------

@@ -74,6 +74,12 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration)]  # a Prometheus duration, e.g. 1h30m
 
 
+def _supported_period(value: str) -> str:
+    if value not in c.PERIODS:
+        raise ValueError(f"{value!r} is not a supported period ({', '.join(c.PERIODS)})")
+    return value
+
+
 class RatioSLISpec(_Strict):
     """Events from counters: bad (``errors``) or ``good`` over ``total``."""
 
@@ -220,6 +226,10 @@ class SLOSpec(_Strict):
     sli: SLISpec
     objective: float  # percent
     period: str = c.DEFAULT_PERIOD
+    # Several rolling windows on one SLO (e.g. 30d for the report, 7d for the on-call):
+    # the first drives the burn-rate alerts; each gets its period figures and budget
+    # alerts. Instead of `period`, never with it.
+    periods: Annotated[tuple[str, ...], Field(min_length=1)] | None = None
     review: ReviewSpec
     labels: dict[str, str] = Field(default_factory=dict)
     alerting: AlertingSpec = Field(default_factory=AlertingSpec)
@@ -238,9 +248,30 @@ class SLOSpec(_Strict):
     @field_validator("period")
     @classmethod
     def _period(cls, value: str) -> str:
-        if value not in c.PERIODS:
-            raise ValueError(f"{value!r} is not a supported period ({', '.join(c.PERIODS)})")
+        return _supported_period(value)
+
+    @field_validator("periods")
+    @classmethod
+    def _periods(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for index, period in enumerate(value or ()):
+            _supported_period(period)
+            if period in value[:index]:  # type: ignore[index]
+                raise ValueError(f"{period} is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _one_period_field(self) -> SLOSpec:
+        if self.periods is not None and "period" in self.model_fields_set:
+            raise ValueError(
+                f"periods: give either period ({self.period}) or periods "
+                f"([{', '.join(self.periods)}]), not both"
+            )
+        return self
+
+    @property
+    def all_periods(self) -> tuple[str, ...]:
+        """Every window of the SLO, the one that drives the burn-rate alerts first."""
+        return self.periods if self.periods is not None else (self.period,)
 
     @model_validator(mode="after")
     def _min_events_counts_requests(self) -> SLOSpec:

@@ -96,6 +96,8 @@ GOOD: dict[str, str] = {
     "period-28d": _file(_slo("shop-availability", RATIO_ERRORS, "period: 28d")),
     "period-7d": _file(_slo("shop-availability", RATIO_ERRORS, "period: 7d", objective=99)),
     "period-1d": _file(_slo("shop-availability", RATIO_ERRORS, "period: 1d", objective=99)),
+    # several periods: the first drives the burn-rate alerts, each has its budget
+    "periods-several": _file(_slo("shop-availability", RATIO_ERRORS, "periods: [30d, 7d]")),
     # an objective so low that the 14.4x page condition cannot fire: left out
     "fewer-burn-alerts": _file(_slo("shop-best-effort", RATIO_ERRORS, objective=92)),
     # extra labels on every series and alert; a runbook of its own
@@ -155,6 +157,18 @@ BAD: dict[str, tuple[str, str]] = {
     "unknown-period": (
         _file(_slo("shop-x", RATIO_ERRORS, "period: 14d")),
         "slo 'shop-x': period: '14d' is not a supported period (30d, 28d, 7d, 1d)",
+    ),
+    "periods-and-period": (
+        _file(_slo("shop-x", RATIO_ERRORS, "period: 30d", "periods: [30d, 7d]")),
+        "slo 'shop-x': periods: give either period (30d) or periods ([30d, 7d]), not both",
+    ),
+    "periods-twice": (
+        _file(_slo("shop-x", RATIO_ERRORS, "periods: [7d, 30d, 7d]")),
+        "slo 'shop-x': periods: 7d is listed twice",
+    ),
+    "periods-unknown": (
+        _file(_slo("shop-x", RATIO_ERRORS, "periods: [30d, 14d]")),
+        "slo 'shop-x': periods: '14d' is not a supported period (30d, 28d, 7d, 1d)",
     ),
     "not-a-bucket": (
         _file(_slo("shop-x", LATENCY.replace("0.25\n", "0.3\n"))),

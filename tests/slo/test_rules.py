@@ -289,11 +289,26 @@ def test_promtool_cases_run_the_alert_group_at_its_interval():
 
     The alerts' group (30s); the period group (1m) for the period figures and
     the budget alerts; slow-burn (four days of ticket windows) and budget-30d
-    (three days of coverage) at 5m to stay fast.
+    (three days of coverage) and windows (a day's window leaving an outage) at 5m
+    to stay fast.
     """
-    special = {"slow-burn": "5m", "budget-30d": "5m", "period": c.SLOW_INTERVAL,
+    special = {"slow-burn": "5m", "budget-30d": "5m", "windows": "5m", "period": c.SLOW_INTERVAL,
                "budget": c.SLOW_INTERVAL}  # fmt: skip
     for case in sorted(PROMTOOL_TESTS.glob("*.yml")):
         step = yaml.safe_load(case.read_text()).get("evaluation_interval")
         expected = special.get(case.stem, c.FAST_INTERVAL)
         assert step == expected, case.name
+
+
+def test_a_further_period_reads_the_aggregates_only():
+    """`periods: [7d, 1d]`: the 1d figures reuse the aggregates, no raw series over a day."""
+    rules = _all_rules(GOLDEN / "out-windows/prometheus/rules/slo-orders.yml")
+    extra = [r for r in rules if r.get("labels", {}).get(c.LABEL_WINDOW)]
+    assert {r["record"] for r in extra} == {
+        c.RULE_ERROR_RATIO_PERIOD, c.RULE_PERIOD_COVERAGE, c.RULE_PERIOD_BURN_RATE}  # fmt: skip
+    assert {r["labels"][c.LABEL_WINDOW] for r in extra} == {"1d", "7d"}
+    for r in extra:
+        assert all(name.startswith("slo:") for name in _ranges(r["expr"])), r
+    # one set of burn-rate alerts per SLO, whatever its periods
+    alerts = [r["alert"] for r in rules if r.get("alert") == c.ALERT_PAGE]
+    assert len(alerts) == 3

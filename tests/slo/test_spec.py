@@ -398,3 +398,15 @@ def test_min_events_is_for_request_slis():
     assert "sum(increase(" in promql.window_events(slo, "1h")
     # day-long windows count from the aggregates (events/s x 300 s), never raw samples
     assert promql.window_events(slo, "3d").endswith("[3d])) * 300")
+
+
+def test_several_periods_the_first_drives_the_alerts():
+    (slo,) = _load(GOOD.replace("    review:", "    periods: [7d, 30d, 1d]\n    review:"))
+    assert slo.period == timedelta(days=7)
+    assert slo.periods == (timedelta(days=7), timedelta(days=30), timedelta(days=1))
+    assert slo.short_window == timedelta(minutes=1)  # burn windows scale with the first only
+    assert promql.window_matchers(slo) == '{slo="tasks-latency",service="tasks",slo_window=""}'
+    assert promql.window_matchers(slo, timedelta(days=1)).endswith(',slo_window="1d"}')
+    (one,) = _load(GOOD)
+    assert one.periods == (timedelta(days=30),)
+    assert promql.window_matchers(one) == promql.slo_matchers(one)

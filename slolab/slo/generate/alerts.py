@@ -90,9 +90,15 @@ def alert_rules(slo: SLO) -> list[dict[str, Any]]:
     return rules
 
 
-def _members(service: str, slos: Sequence[SLO]) -> str:
+def _members(service: str, slos: Sequence[SLO], window: str | None = None) -> str:
     names = "|".join(s.name for s in slos)
-    return f'{{{c.LABEL_SERVICE}="{service}",{c.LABEL_SLO}=~"{names}"}}'
+    narrow = "" if window is None else f',{c.LABEL_WINDOW}="{window}"'
+    return f'{{{c.LABEL_SERVICE}="{service}",{c.LABEL_SLO}=~"{names}"{narrow}}}'
+
+
+def _windowed(slos: Sequence[SLO]) -> bool:
+    """Some SLO has several periods: budget series are told apart by ``slo_window``."""
+    return any(s.extra_periods for s in slos)
 
 
 def _runbook(slo: SLO) -> str:
@@ -110,19 +116,43 @@ _COVERAGE = (
     f'"{c.RULE_PERIOD_COVERAGE}" "{c.LABEL_SLO}" $labels.{c.LABEL_SLO} | query }}}}'
     "{{ . | first | value | humanizeDuration }}{{ end }}"
 )
+# With several periods: the coverage of the alert's own period (an absent label is "").
+_WINDOW_COVERAGE = (
+    "{{ with printf `%s{%s='%s',%s='%s'}` "
+    f'"{c.RULE_PERIOD_COVERAGE}" "{c.LABEL_SLO}" $labels.{c.LABEL_SLO} '
+    f'"{c.LABEL_WINDOW}" $labels.{c.LABEL_WINDOW} | query }}}}'
+    "{{ . | first | value | humanizeDuration }}{{ end }}"
+)
+_AND_WINDOW = f"and on({c.LABEL_SLO}, {c.LABEL_SERVICE}, {c.LABEL_WINDOW})"
 
 
 def _covered(service: str, slos: Sequence[SLO]) -> str:
-    """True (as a filter) for SLOs whose period figures cover their policy's minimum share."""
-    needed: dict[float, list[SLO]] = {}
+    """True (as a filter) for SLOs whose period figures cover their policy's minimum share.
+
+    With several periods per SLO, each period's figures against its own share,
+    matched on ``slo_window`` (the first period's: no such label).
+    """
+    if not _windowed(slos):
+        needed: dict[float, list[SLO]] = {}
+        for slo in slos:
+            seconds = slo.policy.min_coverage * slo.period.total_seconds()
+            needed.setdefault(seconds, []).append(slo)
+        parts = [
+            f"{c.RULE_PERIOD_COVERAGE}{_members(service, members)} >= {number(seconds)}"
+            for seconds, members in sorted(needed.items())
+        ]
+        return f"{_AND} ({' or '.join(parts)})"
+    windows: dict[tuple[float, str], list[SLO]] = {}
     for slo in slos:
-        seconds = slo.policy.min_coverage * slo.period.total_seconds()
-        needed.setdefault(seconds, []).append(slo)
+        for period in slo.periods:
+            window = "" if period == slo.period else format_duration(period)
+            seconds = slo.policy.min_coverage * period.total_seconds()
+            windows.setdefault((seconds, window), []).append(slo)
     parts = [
-        f"{c.RULE_PERIOD_COVERAGE}{_members(service, members)} >= {number(seconds)}"
-        for seconds, members in sorted(needed.items())
+        f"{c.RULE_PERIOD_COVERAGE}{_members(service, members, window)} >= {number(seconds)}"
+        for (seconds, window), members in sorted(windows.items())
     ]
-    return f"{_AND} ({' or '.join(parts)})"
+    return f"{_AND_WINDOW} ({' or '.join(parts)})"
 
 
 def budget_thresholds(slo: SLO) -> dict[str, float]:
@@ -161,17 +191,21 @@ def budget_alert_rules(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]
     for (alert, low, breach, runbook), members in groups.items():
         sel = f"{remaining}{_members(service, members)}"
         covered = _covered(service, members)
+        # Several periods: one alert per period, its window named in the summary.
+        who = "{{ $labels.slo }}"
+        if _windowed(members):
+            who += f"{{{{ with $labels.{c.LABEL_WINDOW} }}}} ({{{{ . }}}}){{{{ end }}}}"
         if alert == c.ALERT_BUDGET_LOW:
             assert low is not None
             expr = f"({sel} <= {number(low)}) > {number(breach)}\n{covered}\n"
-            summary = "{{ $labels.slo }}: error budget low, ticket"
+            summary = f"{who}: error budget low, ticket"
             what = (
                 f"Only {{{{ $value | humanizePercentage }}}} of the error budget is left "
                 f"(the policy reviews at {number(low * 100)}% or less)"
             )
         else:
             expr = f"{sel} <= {number(breach)}\n{covered}\n"
-            summary = "{{ $labels.slo }}: SLO breached over its period, ticket"
+            summary = f"{who}: SLO breached over its period, ticket"
             what = (
                 "The SLI is below the objective: {{ $value | humanizePercentage }} of the "
                 f"error budget left (the policy freezes at {number(breach * 100)}% or less)"
@@ -183,7 +217,8 @@ def budget_alert_rules(service: str, slos: Sequence[SLO]) -> list[dict[str, Any]
                 "labels": {c.LABEL_SEVERITY: c.SEVERITY_TICKET},
                 "annotations": {
                     "summary": summary,
-                    "description": f"{what}, over the last {_COVERAGE} of data.",
+                    "description": f"{what}, over the last "
+                    f"{_WINDOW_COVERAGE if _windowed(members) else _COVERAGE} of data.",
                     "runbook_url": runbook,
                 },
             }

@@ -19,12 +19,13 @@ Per service three groups, each alert after every series it reads:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from itertools import groupby
 from typing import Any
 
 from slolab.slo import conventions as c
 from slolab.slo import promql
-from slolab.slo.durations import parse_duration
+from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.generate.alerts import alert_rules, budget_alert_rules, dropped_notes, no_data_rule
 from slolab.slo.generate.output import GenerateOptions, Output, header, to_yaml
 from slolab.slo.model import SLO, SampleSLI, number
@@ -81,11 +82,27 @@ def _shared_since_aggregate(service: str, slos: Sequence[SLO]) -> dict[str, Any]
     return _record(c.RULE_EVENTS_SINCE_AGGREGATE, "\nor\n".join(parts) + "\n")
 
 
-def _period_rules(slo: SLO) -> list[dict[str, Any]]:
+def _extra_period_rules(slo: SLO, period: timedelta) -> list[dict[str, Any]]:
+    """A further period's figures (``periods: [30d, 7d]``), labelled ``slo_window``.
+
+    The same aggregates and events since the last one as the first period's, over
+    another range: no raw series read. Its budget left comes from the service's
+    shared rule (``1 - burn rate`` keeps every label), its budget alerts too.
+    """
+    labels = {**slo.rule_labels, c.LABEL_WINDOW: format_duration(period)}
     return [
+        _record(c.RULE_ERROR_RATIO_PERIOD, promql.period_ratio(slo, period), labels),
+        _record(c.RULE_PERIOD_COVERAGE, promql.period_coverage(slo, period), labels),
+        _record(c.RULE_PERIOD_BURN_RATE, promql.period_burn(slo, period), labels),
+    ]
+
+
+def _period_rules(slo: SLO) -> list[dict[str, Any]]:
+    rules = [
         _record(c.RULE_OBJECTIVE, f"vector({number(slo.objective)})", slo.rule_labels),
         _record(c.RULE_ERROR_RATIO_PERIOD, promql.period_ratio(slo), slo.rule_labels),
     ]
+    return rules + [r for p in slo.extra_periods for r in _extra_period_rules(slo, p)]
 
 
 def _by(slos: Sequence[SLO], key: Any) -> list[tuple[Any, list[SLO]]]:
