@@ -5,18 +5,23 @@ One instant query fetches every recorded SLO series (names from
 objective, period and policy. Burn rates are shown for the windows named as
 for 30 days (5m, 1h, 6h) and read from the series of the SLO's own (scaled)
 windows, as the alerts do.
+
+An SLO with several periods (``periods: [30d, 7d]``) is decided on its first
+period (policy, gate); each further one is a status of its own in ``periods``
+(its SLI, budget, coverage and budget alerts, read from the ``slo_window``
+series; the short-window burn rates are the SLO's, as its alerts are).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 
 from slolab.slo import budget, promql
 from slolab.slo import conventions as c
-from slolab.slo.durations import parse_duration
+from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.policy import PERIOD, WINDOWS, Action, Decision, Facts, Policies
 from slolab.slo.query import Prometheus
@@ -48,6 +53,11 @@ class SLOStatus:
     # Seconds of history the period figures cover (slo:period_coverage:seconds);
     # less than the period while the aggregates are younger than it. None: unknown.
     coverage: float | None = None
+    # The SLO's further periods (``periods:`` beyond the first), each as a status of
+    # the SLO over that period (``slo.period`` is it); ``window`` names it ("7d"),
+    # empty for the first period. They decide nothing: the policy reads the first.
+    periods: tuple[SLOStatus, ...] = ()
+    window: str = ""
 
     @property
     def partial(self) -> bool:
@@ -124,46 +134,70 @@ def _aggregate_windows(
     return out
 
 
+def _period_figures(
+    values: dict[tuple[str, str, str], float | None], slo: SLO, window: str
+) -> tuple[float | None, float | None, float | None]:
+    """SLI, budget left and burn rate over one of the SLO's periods ("": the first)."""
+    ratio = values.get((slo.name, c.RULE_ERROR_RATIO_PERIOD, window))
+    sli = None if ratio is None else 1 - _clamp(ratio)
+    remaining = values.get((slo.name, c.RULE_BUDGET_REMAINING, window))
+    if remaining is None and sli is not None:
+        remaining = budget.remaining_budget(sli, slo.objective)
+    burn = None if ratio is None else budget.burn_rate(_clamp(ratio), slo.objective)
+    return sli, remaining, burn
+
+
 def collect(
     prom: Prometheus, slos: Sequence[SLO], policies: Policies | None = None
 ) -> list[SLOStatus]:
     """Status of every SLO in ``slos`` from the series Prometheus recorded."""
-    values: dict[tuple[str, str], float | None] = {}
+    # Keyed by period too: an SLO's further periods are told apart by slo_window.
+    values: dict[tuple[str, str, str], float | None] = {}
     for sample in prom.query(f'{{__name__=~"{_wanted_names()}"}}'):
         name, slo_name = sample.labels.get("__name__", ""), sample.labels.get(c.LABEL_SLO)
         if slo_name is not None:
-            values[(slo_name, name)] = sample.value
-    firing: dict[str, list[str]] = {}
+            values[(slo_name, name, sample.labels.get(c.LABEL_WINDOW, ""))] = sample.value
+    firing: dict[tuple[str, str], list[str]] = {}
     for alert in prom.alerts():
         slo_name = alert.labels.get(c.LABEL_SLO)
         if alert.state == "firing" and slo_name:
-            firing.setdefault(slo_name, []).append(alert.name)
+            key = (slo_name, alert.labels.get(c.LABEL_WINDOW, ""))
+            firing.setdefault(key, []).append(alert.name)
 
     from_aggregates = _aggregate_windows(prom, slos, policies)
     statuses = []
     for slo in slos:
-        period_ratio = values.get((slo.name, c.RULE_ERROR_RATIO_PERIOD))
-        sli = None if period_ratio is None else 1 - _clamp(period_ratio)
-        remaining = values.get((slo.name, c.RULE_BUDGET_REMAINING))
-        if remaining is None and sli is not None:
-            remaining = budget.remaining_budget(sli, slo.objective)
+        sli, remaining, period_burn = _period_figures(values, slo, "")
         rates: dict[str, float | None] = {}
         for window in WINDOWS:
             scaled = slo.scaled(parse_duration(window))
-            ratio = values.get((slo.name, c.error_ratio_rule(scaled)))
+            ratio = values.get((slo.name, c.error_ratio_rule(scaled), ""))
             if ratio is None:
                 ratio = from_aggregates.get((slo.name, scaled))
             rates[window] = (
                 None if ratio is None else budget.burn_rate(_clamp(ratio), slo.objective)
             )
-        rates[PERIOD] = (
-            None if period_ratio is None else budget.burn_rate(_clamp(period_ratio), slo.objective)
-        )
+        rates[PERIOD] = period_burn
         # An explicit policy file wins; else the SLO's own (slos.yaml `policy:`).
         policy = policies.for_slo(slo.name) if policies else slo.policy
-        coverage = values.get((slo.name, c.RULE_PERIOD_COVERAGE))
+        coverage = values.get((slo.name, c.RULE_PERIOD_COVERAGE, ""))
         share = None if coverage is None else coverage / slo.period.total_seconds()
         decision = policy.evaluate(Facts(remaining, rates, share))
-        alerts = tuple(sorted(firing.get(slo.name, [])))
-        statuses.append(SLOStatus(slo, sli, remaining, rates, alerts, decision, coverage))
+        alerts = tuple(sorted(firing.get((slo.name, ""), [])))
+        further = []
+        for period in slo.extra_periods:
+            name = format_duration(period)
+            w_sli, w_left, w_burn = _period_figures(values, slo, name)
+            # The SLO seen over this period: what the renderers show it by.
+            over = replace(slo, period=period, period_str=name, extra_periods=())
+            further.append(
+                SLOStatus(
+                    over, w_sli, w_left, {**rates, PERIOD: w_burn},
+                    tuple(sorted(firing.get((slo.name, name), []))),
+                    coverage=values.get((slo.name, c.RULE_PERIOD_COVERAGE, name)), window=name,
+                )
+            )  # fmt: skip
+        statuses.append(
+            SLOStatus(slo, sli, remaining, rates, alerts, decision, coverage, tuple(further))
+        )
     return statuses

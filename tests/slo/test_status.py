@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -344,3 +345,42 @@ def test_a_short_history_keeps_its_over_column_and_the_alerts_whole(toolkit_slos
     for cell in ("99.950%", "5h", "-12.3%", "15.00x", "PAGE"):
         assert cell in line, (cell, line)
     assert "…" not in out
+
+
+def test_several_periods_a_row_each_the_first_decides(fake_prom, toolkit_slos) -> None:
+    """`periods: [30d, 7d]`: the 7d figures and budget alerts on a row of their own."""
+    slo = replace(toolkit_slos[0], extra_periods=(timedelta(days=7),))
+    series = [
+        ({"__name__": c.RULE_ERROR_RATIO_PERIOD}, 0.0005),
+        ({"__name__": c.RULE_BUDGET_REMAINING}, 0.5),
+        ({"__name__": "slo:sli_error:ratio_rate1h"}, 0.0150),
+        ({"__name__": c.RULE_ERROR_RATIO_PERIOD, c.LABEL_WINDOW: "7d"}, 0.002),
+        ({"__name__": c.RULE_BUDGET_REMAINING, c.LABEL_WINDOW: "7d"}, -1.0),
+        ({"__name__": c.RULE_PERIOD_COVERAGE, c.LABEL_WINDOW: "7d"}, 86400.0),
+    ]
+    breach = {"labels": {"alertname": c.ALERT_BREACH, "slo": slo.name, c.LABEL_WINDOW: "7d"}}
+
+    def route(path, params):
+        if path == "/api/v1/alerts":
+            return alerts(PAGE, breach)
+        return vector(*(({**labels, "slo": slo.name}, v) for labels, v in series))
+
+    fake_prom.route = route
+    with Prometheus(fake_prom.url) as prom:
+        (status,) = collect(prom, [slo])
+    # the first period decides (and keeps the SLO's burn alerts) ...
+    assert status.budget_remaining == 0.5 and status.alerts == (c.ALERT_PAGE,)
+    # 50% left: notify; the 7d budget (spent) would freeze
+    assert status.decision.action == Action.NOTIFY
+    (week,) = status.periods
+    # ... the week has its own figures, budget alert and coverage
+    assert week.window == "7d" and week.slo.period == timedelta(days=7)
+    assert math.isclose(week.sli, 0.998) and week.budget_remaining == -1.0
+    assert math.isclose(week.burn_rates["period"], 2.0) and week.alerts == (c.ALERT_BREACH,)
+    assert week.partial and week.state == "violating"
+    assert evaluate([status]).statuses == (status,)  # the gate sees the SLO once
+    out = _text(view([status]))
+    row = next(line for line in out.splitlines() if f"{slo.name} (7d)" in line)
+    for cell in ("99.800%", "-100.0%", "2.00x", c.ALERT_BREACH, "violating", "1d"):
+        assert cell in row, (cell, row)
+    assert f"{slo.name}: period figures cover the last 1d of its 7d" in out

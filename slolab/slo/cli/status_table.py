@@ -90,13 +90,14 @@ def render(
             table.add_column(header, justify=justify, no_wrap=name != "alerts firing",  # type: ignore[arg-type]
                              overflow="fold",
                              min_width=6 if name == "alerts firing" else None)  # fmt: skip
-    for s in statuses:
+    for s in (row for status in statuses for row in (status, *status.periods)):
         left = s.budget_remaining
         left_style = (
             "" if left is None else "green" if left > 0.5 else "yellow" if left > 0 else "bold red"
         )
         cells = [
-            s.slo.name,
+            # a further period of the SLO (periods: [30d, 7d]) on a row of its own
+            f"{s.slo.name} ({s.window})" if s.window else s.slo.name,
             s.slo.service,
             Text(str(s.state), style=_STATE_STYLE[s.state]),
             percent(s.slo.objective, 2),
@@ -110,7 +111,10 @@ def render(
                 ", ".join(_SHORT_ALERT.get(a, a) if compact or narrow else a for a in s.alerts),
                 style="bold red",
             ),
-            Text(s.decision.action.label, style=_ACTION_STYLE[s.decision.action]),
+            # the policy decides on the first period only
+            Text(NO_VALUE)
+            if s.window
+            else Text(s.decision.action.label, style=_ACTION_STYLE[s.decision.action]),
         ]
         table.add_row(*(cell for cell, shown in zip(cells, keep, strict=True) if shown))
     return table
@@ -119,7 +123,9 @@ def render(
 def render_notes(statuses: Sequence[SLOStatus]) -> Text:
     """Policy reasons and missing data, below the table."""
     lines = []
-    for s in statuses:
+    for s in (row for status in statuses for row in (status, *status.periods)):
+        if s.window and not s.has_data:
+            continue  # said once, for the SLO
         if not s.has_data:
             lines.append(f"{s.slo.name}: no recorded series (rules not loaded, or no traffic yet)")
         elif s.partial:
@@ -148,10 +154,11 @@ def view(
 def plain_lines(statuses: Sequence[SLOStatus], stamp: str) -> list[str]:
     """One ``key=value`` line per SLO, for logs and pipes (no table, no colour)."""
     lines = []
-    for s in statuses:
+    for s in (row for status in statuses for row in (status, *status.periods)):
         rates = " ".join(f"burn_{w}={_rate(s.burn_rates.get(w)).plain}" for w in SHOWN_WINDOWS)
+        window = f" window={s.window}" if s.window else ""
         lines.append(
-            f"{stamp} {s.slo.name} state={s.state.replace(' ', '-')} sli={percent(s.sli)} "
+            f"{stamp} {s.slo.name}{window} state={s.state.replace(' ', '-')} sli={percent(s.sli)} "
             f"budget={percent(s.budget_remaining, 1)} {rates} "
             f"alerts={','.join(s.alerts) or '-'}"
         )
