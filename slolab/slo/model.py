@@ -8,7 +8,7 @@ SLIs, objectives, periods, alert windows and policies. No PromQL (that is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -185,6 +185,14 @@ class SLO:
     def periods(self) -> tuple[timedelta, ...]:
         """Every window of the SLO, the one that drives the burn-rate alerts first."""
         return (self.period, *self.extra_periods)
+
+    def over(self, period: timedelta) -> SLO:
+        """This SLO shown over one of its further periods (a status row, a report line).
+
+        That period as its own and no further one: for showing figures. Its
+        recorded series stay this SLO's: ``promql.window_matchers(self, period)``.
+        """
+        return replace(self, period=period, period_str=format_duration(period), extra_periods=())
 
     # --- numbers -------------------------------------------------------------
     @property

@@ -15,7 +15,7 @@ series; the short-window burn rates are the SLO's, as its alerts are).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
@@ -188,11 +188,9 @@ def collect(
         for period in slo.extra_periods:
             name = format_duration(period)
             w_sli, w_left, w_burn = _period_figures(values, slo, name)
-            # The SLO seen over this period: what the renderers show it by.
-            over = replace(slo, period=period, period_str=name, extra_periods=())
             further.append(
                 SLOStatus(
-                    over, w_sli, w_left, {**rates, PERIOD: w_burn},
+                    slo.over(period), w_sli, w_left, {**rates, PERIOD: w_burn},
                     tuple(sorted(firing.get((slo.name, name), []))),
                     coverage=values.get((slo.name, c.RULE_PERIOD_COVERAGE, name)), window=name,
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from slolab.cli import main
@@ -201,3 +202,34 @@ def test_cli_report_calendar_month_spans_the_month(fake_prom, toolkit_slos_file,
         capsys.readouterr().out
     )
     assert main([*argv, "--period", "7d"]) == 2
+
+
+def test_several_periods_a_line_and_a_row_each(fake_prom, toolkit_slos) -> None:
+    """`periods: [30d, 7d]`: the week's SLI and budget to the same end, beside the month's."""
+    slo = replace(toolkit_slos[0], extra_periods=(timedelta(days=7),))
+    outage = (END - timedelta(days=20)).timestamp()  # 10% errors before: in the month only
+    week = promql.period_recorded(slo, c.RULE_PERIOD_COVERAGE, timedelta(days=7))
+
+    def route(path, params):
+        if path == "/api/v1/query":  # the week's recorded coverage: 2 days
+            return vector(({}, 2 * 86400.0)) if params["query"] == week else vector()
+        start, end, step = float(params["start"]), float(params["end"]), float(params["step"][:-1])
+        good_q, total_q = counts_queries(slo, format_duration(timedelta(seconds=step)))
+        times = [start + i * step for i in range(int((end - start) / step) + 1)]
+        if params["query"] == total_q:
+            return matrix(({}, [(t, 1000.0) for t in times]))
+        assert params["query"] == good_q
+        return matrix(({}, [(t, 900.0 if t < outage else 1000.0) for t in times]))
+
+    fake_prom.route = route
+    (r,) = _report(fake_prom, [slo]).slos
+    assert r.status == "missed" and r.end - r.start == timedelta(days=30)
+    (w,) = r.periods
+    assert w.slo.period_str == "7d" and w.end == r.end and w.end - w.start == timedelta(days=7)
+    assert w.sli == 1.0 and w.status == "met" and w.span == timedelta(days=2) and w.partial
+    text = to_markdown(_report(fake_prom, [slo]))
+    assert "| tasks-availability (7d) | tasks | 99.90% | 100.000% | met | 0.0% | 100.0% |" in text
+    assert (
+        "- Over the last 7d (from 2026-11-16 12:00 UTC): SLI 100.000% (met); budget consumed "
+        "0.0%, left 100.0%; the data covers only the last 2d" in text
+    )

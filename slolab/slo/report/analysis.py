@@ -75,6 +75,9 @@ class SLOReport:
     # Budget adjustments in the window (name, reason, start, end): their steps are
     # left out of the SLI and budget, as the generated rules leave them out.
     adjustments: tuple[tuple[str, str, datetime, datetime], ...] = ()
+    # The SLO's further periods (``periods: [30d, 7d]``), each a report over that
+    # period ending at the same time (its ``slo`` shows that period as its own).
+    periods: tuple[SLOReport, ...] = ()
 
     @property
     def partial(self) -> bool:
@@ -305,16 +308,39 @@ def build(
         if start is not None:
             step = _exact_step(end - start)
             start_at = end - step * math.ceil((end - start) / step)
-        else:
-            length = parse_duration(period) if period else slo.period
-            step = _step(length)
-            start_at = end - step * math.ceil(length / step)
-        good_q, total_q = counts_queries(slo, format_duration(step))
-        first = start_at.timestamp() + step.total_seconds()
-        good = _values(prom, good_q, first, end.timestamp(), step)
-        total = _values(prom, total_q, first, end.timestamp(), step)
-        coverage = None
-        if start is None and length == slo.period:  # the recorded span is the SLO's period
-            coverage = prom.value(promql.recorded(slo, c.RULE_PERIOD_COVERAGE), end)
-        reports.append(analyse(slo, start_at, end, step, good, total, coverage))
+            reports.append(_over(prom, slo, start_at, end, step, None))
+            continue
+        length = parse_duration(period) if period else slo.period
+        step = _step(length)
+        start_at = end - step * math.ceil(length / step)
+        # the recorded span is the SLO's when the report covers one of its periods
+        report = _over(prom, slo, start_at, end, step, length if length in slo.periods else None)
+        if period is None:
+            further = []
+            for extra in slo.extra_periods:
+                step = _step(extra)
+                start_at = end - step * math.ceil(extra / step)
+                over = _over(prom, slo, start_at, end, step, extra)
+                further.append(replace(over, slo=slo.over(extra)))
+            report = replace(report, periods=tuple(further))
+        reports.append(report)
     return Report(datetime.now(UTC).replace(microsecond=0), prom.url, tuple(reports))
+
+
+def _over(
+    prom: Prometheus,
+    slo: SLO,
+    start_at: datetime,
+    end: datetime,
+    step: timedelta,
+    recorded: timedelta | None,
+) -> SLOReport:
+    """The report of ``slo`` over one window; ``recorded``: the period whose coverage applies."""
+    good_q, total_q = counts_queries(slo, format_duration(step))
+    first = start_at.timestamp() + step.total_seconds()
+    good = _values(prom, good_q, first, end.timestamp(), step)
+    total = _values(prom, total_q, first, end.timestamp(), step)
+    coverage = None
+    if recorded is not None:
+        coverage = prom.value(promql.period_recorded(slo, c.RULE_PERIOD_COVERAGE, recorded), end)
+    return analyse(slo, start_at, end, step, good, total, coverage)

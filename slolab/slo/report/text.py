@@ -37,13 +37,18 @@ def _covers(r: SLOReport) -> str:
 def summary_rows(report: Report) -> list[list[str]]:
     """One row of text per SLO, in the columns of :data:`SUMMARY_HEAD`."""
     rows = []
-    for r in report.slos:
+    for r, name in ((x, n) for top in report.slos for x, n in _with_periods(top)):
         rows.append([
-            r.slo.name, r.slo.service, pct(r.slo.objective, 2), pct(r.sli), r.status,
+            name, r.slo.service, pct(r.slo.objective, 2), pct(r.sli), r.status,
             pct(r.budget_consumed, 1), pct(r.budget_remaining, 1), str(len(r.violations)),
             _covers(r),
         ])  # fmt: skip
     return rows
+
+
+def _with_periods(r: SLOReport) -> list[tuple[SLOReport, str]]:
+    """The SLO's report and its further periods' (``periods: [30d, 7d]``), named."""
+    return [(r, r.slo.name)] + [(p, f"{p.slo.name} ({p.slo.period_str})") for p in r.periods]
 
 
 def summary_table(report: Report) -> tuple[list[str], list[list[str]]]:
@@ -69,6 +74,17 @@ def facts(r: SLOReport) -> list[str]:
         f"(full downtime allowed: {format_duration(max(downtime, timedelta(seconds=1)))}); "
         f"consumed {pct(r.budget_consumed, 1)}, left {pct(r.budget_remaining, 1)}",
     ]
+    for p in r.periods:  # the SLO's further periods, to the same end
+        lines.append(
+            f"Over the last {p.slo.period_str} (from {when(p.start)}): SLI {pct(p.sli)} "
+            f"({p.status}); budget consumed {pct(p.budget_consumed, 1)}, "
+            f"left {pct(p.budget_remaining, 1)}"
+            + (
+                f"; the data covers only the last {format_duration(whole_minutes(p.span))}"
+                if p.partial and p.span is not None
+                else ""
+            )
+        )
     if r.adjustments:
         lines.append(
             "Budget adjustments (events left out): "
