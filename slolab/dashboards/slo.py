@@ -11,6 +11,12 @@ alerts see. Windows differ per SLO (a 1-day SLO's "1h" is its 2m window), so
 the per-window burn-rate graph lists whatever windows the SLO records.
 ``OVERVIEW_QUERIES`` are the table's queries: the browser dashboard's test
 compares their results with its own numbers.
+
+When some SLO has several periods (``periods: [30d, 7d]``) the period figures
+are told apart by ``slo_window``: the table then has a row per period (window
+empty for the first, the one the burn-rate alerts follow), the stats show the
+first period and the graphs a line per period. Without such an SLO the board is
+the one above, query for query.
 """
 
 from __future__ import annotations
@@ -55,6 +61,10 @@ OVERVIEW_QUERIES: dict[str, str] = {
     "alerts firing": f'count {_BY} (ALERTS{{alertstate="firing", {_ALL}}})',
     "history covered": f"max {_BY} ({c.RULE_PERIOD_COVERAGE}{{{_ALL}}})",
 }
+# With several periods: the first period's figures (no slo_window label: ""), a row
+# per (service, slo, period) in the table.
+_FIRST = f'{c.LABEL_WINDOW}=""'
+_BY_WINDOW = f"by ({c.LABEL_SERVICE}, {c.LABEL_SLO}, {c.LABEL_WINDOW})"
 _UNITS = {"objective": "percentunit", "SLI (period)": "percentunit",
           "budget left": "percentunit", "burn now": "x", "burn period": "x",
           "alerts firing": "short", "history covered": "s"}  # fmt: skip
@@ -81,7 +91,14 @@ def _variables() -> list:
     ]  # fmt: skip
 
 
-def _overview() -> table.Panel:
+def _overview_queries(windowed: bool) -> dict[str, str]:
+    if not windowed:
+        return OVERVIEW_QUERIES
+    return {column: expr.replace(_BY, _BY_WINDOW) for column, expr in OVERVIEW_QUERIES.items()}
+
+
+def _overview(windowed: bool) -> table.Panel:
+    queries = _overview_queries(windowed)
     panel = (
         table.Panel()
         .title("Every SLO")
@@ -94,15 +111,25 @@ def _overview() -> table.Panel:
         .span(24)
         .height(9)
     )
-    for ref, (column, expr) in zip("ABCDEFGHIJ", OVERVIEW_QUERIES.items(), strict=False):
+    for ref, (column, expr) in zip("ABCDEFGHIJ", queries.items(), strict=False):
         panel = panel.with_target(
             query(expr, instant=True).format(prom_models.PromQueryFormat.TABLE).ref_id(ref)
         )
         panel = panel.override_by_name(
             column, [dash.DynamicConfigValue(id_val="unit", value=_UNITS[column])]
         )
-    refs = zip("ABCDEFGHIJ", OVERVIEW_QUERIES, strict=False)
+    refs = zip("ABCDEFGHIJ", queries, strict=False)
     renames = {f"Value #{ref}": col for ref, col in refs}
+    index = {c.LABEL_SLO: 0, c.LABEL_SERVICE: 1}
+    if windowed:
+        renames[c.LABEL_WINDOW] = "period"
+        index = {c.LABEL_SLO: 0, c.LABEL_WINDOW: 1, c.LABEL_SERVICE: 2}
+        panel = panel.description(
+            "One row per SLO and period: objective, SLI over the period, error budget "
+            "left, burn rates (1x spends the budget exactly over the period), alerts "
+            "firing, and how much history the period figures cover. The period is empty "
+            "on the row of an SLO's first period, the one its burn-rate alerts follow."
+        )
     panel = panel.with_transformation(dash.DataTransformerConfig(id_val="merge", options={}))
     return panel.with_transformation(
         dash.DataTransformerConfig(
@@ -110,7 +137,7 @@ def _overview() -> table.Panel:
             options={
                 "excludeByName": {"Time": True},
                 "renameByName": renames,
-                "indexByName": {c.LABEL_SLO: 0, c.LABEL_SERVICE: 1},
+                "indexByName": index,
             },
         )
     )
@@ -120,20 +147,26 @@ def _recorded(rule: str) -> str:
     return f"{rule}{{{_ONE}}}"
 
 
+def _first(rule: str, windowed: bool) -> str:
+    """A period figure of the SLO's first period (the only one without several)."""
+    return f"{rule}{{{_ONE}, {_FIRST}}}" if windowed else _recorded(rule)
+
+
 def _stat(title: str, expr: str, **options: Any):  # type: ignore[no-untyped-def]
     """One stat panel of the SLO's row: an instant query of this SLO's series."""
     return single(title, query(expr, instant=True), **options)
 
 
-def _stats() -> list:
-    budget = _recorded(c.RULE_BUDGET_REMAINING)
+def _stats(windowed: bool) -> list:
+    budget = _first(c.RULE_BUDGET_REMAINING, windowed)
     burn_steps = thresholds((None, "green"), (1, "orange"), (14.4, "red"))
     budget_steps = thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green"))
     percent = {"unit": "percentunit", "decimals": 3}
     burn = {"unit": "x", "decimals": 2, "width": 3}
     firing = f'count(ALERTS{{alertstate="firing", {_ONE}}}) or vector(0)'
     return [
-        _stat("SLI over the period", f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}", **percent,
+        _stat("SLI over the period", f"1 - {_first(c.RULE_ERROR_RATIO_PERIOD, windowed)}",
+              **percent,
               width=3),
         _stat("objective", _recorded(c.RULE_OBJECTIVE), **percent, width=2),
         _stat("status", budget, width=3, mappings=status_mappings(AT_RISK_BELOW),
@@ -144,9 +177,9 @@ def _stats() -> list:
               steps=budget_steps),
         _stat("burn rate now", _recorded(c.RULE_CURRENT_BURN_RATE), **burn, steps=burn_steps,
               description="Over the SLO's shortest alert window (5m for 30 days)."),
-        _stat("burn rate over the period", _recorded(c.RULE_PERIOD_BURN_RATE), **burn,
+        _stat("burn rate over the period", _first(c.RULE_PERIOD_BURN_RATE, windowed), **burn,
               steps=thresholds((None, "green"), (1, "red"))),
-        _stat("history covered", _recorded(c.RULE_PERIOD_COVERAGE), unit="s", width=4,
+        _stat("history covered", _first(c.RULE_PERIOD_COVERAGE, windowed), unit="s", width=4,
               description="How much history the period figures are computed over "
               "(less than the period on a young Prometheus)."),
         _stat("alerts firing", firing, width=3, steps=thresholds((None, "green"), (1, "red")),
@@ -154,7 +187,18 @@ def _stats() -> list:
     ]  # fmt: skip
 
 
-def _graphs() -> list:
+def _per_period(rule: str, legend: str, windowed: bool, expr: str = "{}") -> list:
+    """Queries of a period figure: the first period's, then (several) one line per period."""
+    if not windowed:
+        return [query(expr.format(_recorded(rule)), legend)]
+    further = f'{rule}{{{_ONE}, {c.LABEL_WINDOW}!=""}}'
+    return [
+        query(expr.format(_first(rule, windowed)), legend),
+        query(expr.format(further), f"{legend} {{{{{c.LABEL_WINDOW}}}}}"),
+    ]
+
+
+def _graphs(windowed: bool) -> list:
     short_sli = f"1 - {_recorded(c.RULE_CURRENT_BURN_RATE)} * (1 - {_recorded(c.RULE_OBJECTIVE)})"
     windows = (
         f'label_replace({{__name__=~"{c.error_ratio_rule("")}.+", {_ONE}}}, "window", "$1", '
@@ -165,7 +209,7 @@ def _graphs() -> list:
         graph(
             "SLI over time",
             [
-                query(f"1 - {_recorded(c.RULE_ERROR_RATIO_PERIOD)}", "SLI over the period"),
+                *_per_period(c.RULE_ERROR_RATIO_PERIOD, "SLI over the period", windowed, "1 - {}"),
                 query(short_sli, "SLI now (shortest window)"),
                 query(_recorded(c.RULE_OBJECTIVE), "objective"),
             ],
@@ -173,14 +217,14 @@ def _graphs() -> list:
         ),
         graph(
             "error budget remaining",
-            [query(_recorded(c.RULE_BUDGET_REMAINING), "budget")],
+            _per_period(c.RULE_BUDGET_REMAINING, "budget", windowed),
             unit="percentunit",
         ),
         graph(
             "burn rate per alert window",
             [
                 query(windows, "{{window}}"),
-                query(_recorded(c.RULE_PERIOD_BURN_RATE), "period"),
+                *_per_period(c.RULE_PERIOD_BURN_RATE, "period", windowed),
             ],
             unit="x",
             min_value=0,
@@ -190,7 +234,9 @@ def _graphs() -> list:
 
 def slo_dashboard(slos: Sequence[SLO]) -> dash.Dashboard:
     """The overview table, then one row per selected SLO (repeated over ``$slo``)."""
-    del slos  # the variables list the SLOs Prometheus has: any slos.yaml, no regeneration
+    # The variables list the SLOs Prometheus has: any slos.yaml, no regeneration;
+    # only an SLO with several periods changes the queries (slo_window).
+    windowed = any(s.extra_periods for s in slos)
     alerts = (
         dash_b.AnnotationQuery()
         .name("SLO alerts firing")
@@ -230,8 +276,8 @@ def slo_dashboard(slos: Sequence[SLO]) -> dash.Dashboard:
     )
     for variable in _variables():
         board = board.with_variable(variable)
-    board = board.with_panel(_overview())
+    board = board.with_panel(_overview(windowed))
     board = board.with_row(dash_b.Row(f"${VAR_SLO}").repeat(VAR_SLO))
-    for panel in (*_stats(), *_graphs()):
+    for panel in (*_stats(windowed), *_graphs(windowed)):
         board = board.with_panel(panel)
     return number_panels(board.build())

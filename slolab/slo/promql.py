@@ -348,9 +348,10 @@ def period_recorded(slo: SLO, rule: str, period: timedelta | None = None) -> str
     return f"{rule}{window_matchers(slo, period)}"
 
 
-def last_recorded(slo: SLO, rule: str, window: Window) -> str:
-    """The last value of a recorded series within each ``window`` (sparse history too)."""
-    return f"last_over_time({recorded(slo, rule)}[{duration(window)}])"
+def last_recorded(slo: SLO, rule: str, window: Window, period: timedelta | None = None) -> str:
+    """The last value of a period figure within each ``window`` (sparse history too),
+    over one of the SLO's periods (None: the first)."""
+    return f"last_over_time({period_recorded(slo, rule, period)}[{duration(window)}])"
 
 
 def mean_over_period(slo: SLO, rule: str) -> str:

@@ -130,7 +130,7 @@ def _span(
     prom: Prometheus, slo: SLO, end: float, points: Sequence[WindowPoint], step: float
 ) -> timedelta | None:
     """What the last budget figure covers: recorded coverage, else the data's first window."""
-    recorded = prom.value(promql.recorded(slo, c.RULE_PERIOD_COVERAGE), end)
+    recorded = prom.value(promql.period_recorded(slo, c.RULE_PERIOD_COVERAGE), end)
     if recorded is not None:
         return min(timedelta(seconds=recorded), slo.period)
     first = next((p for p in points if p.sli is not None), None)

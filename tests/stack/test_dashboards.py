@@ -157,3 +157,25 @@ def test_cadvisor_panels_say_when_cadvisor_sends_nothing() -> None:
                 metric = re.match(r"(\w+)\{", target["expr"])[1]  # type: ignore[index]
                 assert re.fullmatch(keep, metric), f"prometheus.yml drops {metric}"
                 assert f'name=~".+-{job}-[0-9]+"' in target["expr"]
+
+
+def test_slo_dashboard_shows_each_period_of_an_slo_with_several() -> None:
+    """`periods: [7d, 1d]`: a table row and a graph line per period; stats on the first."""
+    board = json.loads(render(load(ROOT / "tests/slo/golden/in-windows.yaml"))[
+        f"{DASHBOARD_DIR}/slolab-slos.json"])  # fmt: skip
+    overview, _row, *rest = board["panels"]
+    assert all(f"by (service, slo, {c.LABEL_WINDOW})" in t["expr"] for t in overview["targets"])
+    period_rules = (c.RULE_ERROR_RATIO_PERIOD, c.RULE_BUDGET_REMAINING, c.RULE_PERIOD_BURN_RATE,
+                    c.RULE_PERIOD_COVERAGE)  # fmt: skip
+    for p in rest:
+        for t in p["targets"]:
+            promql_parser.parse(_live(t["expr"]))
+            # every reader of a period figure says which period it wants
+            for rule in period_rules:
+                for m in re.finditer(re.escape(rule) + r"\{([^}]*)\}", t["expr"]):
+                    assert f'{c.LABEL_WINDOW}="' in m[1] or f'{c.LABEL_WINDOW}!="' in m[1], t
+    budget = next(p for p in rest if p["title"] == "error budget remaining")
+    assert [t["legendFormat"] for t in budget["targets"]] == ["budget", "budget {{slo_window}}"]
+    # an SLO file without several periods: no slo_window anywhere
+    shipped = (ROOT / DASHBOARD_DIR / "slolab-slos.json").read_text()
+    assert c.LABEL_WINDOW not in shipped
