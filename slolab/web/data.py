@@ -20,7 +20,7 @@ from slolab.slo import promql
 from slolab.slo.durations import format_duration
 from slolab.slo.model import SLO, LatencySLI
 from slolab.slo.query import Prometheus, sli_query
-from slolab.slo.status import SHOWN_WINDOWS, collect
+from slolab.slo.status import SHOWN_WINDOWS, SLOStatus, collect
 from slolab.slo.views import json_number, status_record
 from slolab.web.traces import trace_link
 
@@ -137,6 +137,14 @@ def slow_requests(
     return rows[: settings.slow_request_limit]
 
 
+def _record(s: SLOStatus) -> dict[str, Any]:
+    """A table row; an SLO with several periods also lists its further ones (a row each)."""
+    record = status_record(s)
+    if s.periods:
+        record["periods"] = [{**status_record(p), "window": p.window} for p in s.periods]
+    return record
+
+
 def state(prom: Prometheus, slos: Sequence[SLO], settings: DashboardSettings) -> dict[str, Any]:
     """Everything the page's table, alert timeline, faults and slow requests need."""
     now = time.time()
@@ -147,7 +155,7 @@ def state(prom: Prometheus, slos: Sequence[SLO], settings: DashboardSettings) ->
         "prometheus": prom.url,
         "refresh_seconds": settings.refresh_seconds,
         "windows": list(SHOWN_WINDOWS),
-        "slos": [status_record(s) for s in statuses],
+        "slos": [_record(s) for s in statuses],
         "alerts": {
             "firing": [a for a in timeline if a["end"] is None],
             "timeline": timeline,

@@ -50,3 +50,36 @@ def test_slow_requests_keep_exemplars_above_the_threshold_with_trace_links(
     with Prometheus(fake_prom.url) as prom:
         own = slow_requests(prom, latency, DashboardSettings(trace_view=True), now=NOW)
     assert own[0]["link"] == f"traces#{'ab' * 16}"
+
+
+def test_an_slo_with_several_periods_lists_each_further_one(fake_prom, toolkit_slos) -> None:
+    """`periods: [30d, 7d]`: the row's record carries the 7d figures (a row of the page)."""
+    from dataclasses import replace
+
+    from slolab.slo import conventions as c
+    from slolab.web.data import state
+    from tests.slo.fake_prometheus import alerts, vector
+
+    slo = replace(toolkit_slos[0], extra_periods=(timedelta(days=7),))
+    week = {"slo": slo.name, c.LABEL_WINDOW: "7d"}
+
+    def route(path, params):
+        if path == "/api/v1/alerts":
+            return alerts({"labels": {"alertname": c.ALERT_BREACH, **week}})
+        if path == "/api/v1/query" and "slo:sli_error:ratio_rate" in params["query"]:
+            return vector(
+                ({"__name__": c.RULE_BUDGET_REMAINING, "slo": slo.name}, 0.5),
+                ({"__name__": c.RULE_BUDGET_REMAINING, **week}, -0.25),
+            )
+        if path.endswith("query_exemplars"):
+            return success([])
+        return matrix() if path.endswith("query_range") else vector()
+
+    fake_prom.route = route
+    with Prometheus(fake_prom.url) as prom:
+        first, plain = state(prom, [slo, toolkit_slos[1]], DashboardSettings())["slos"]
+    assert first["budget_remaining"] == 0.5 and first["alerts"] == []
+    (period,) = first["periods"]
+    assert period["window"] == "7d" and period["period"] == "7d"
+    assert period["budget_remaining"] == -0.25 and period["alerts"] == [c.ALERT_BREACH]
+    assert "periods" not in plain  # an SLO of one period: the record as before

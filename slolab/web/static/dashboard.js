@@ -38,26 +38,33 @@ function renderTable(state) {
   const body = document.querySelector("#slo-table tbody");
   clear(body);
   for (const s of state.slos) {
-    const tr = add(body, "tr");
-    tr.dataset.slo = s.name;
-    tr.dataset.state = s.state;
-    cell(tr, s.name);
-    cell(tr, s.service, "left");
-    cell(tr, s.state, "left state-" + s.state.replace(" ", "-"));
-    cell(tr, pct(s.objective, 2));
-    const sli = cell(tr, pct(s.sli, 3));
-    if (s.coverage_seconds !== null && s.coverage_seconds < s.period_seconds) {
-      sli.title = "computed over " + duration(s.coverage_seconds) + " of " + s.period;
-      sli.textContent += " (" + duration(s.coverage_seconds) + ")";
-    }
-    const left = s.budget_remaining;
-    cell(tr, pct(left, 1), left === null ? "" : left > 0.5 ? "good" : left > 0 ? "warn" : "bad");
-    for (const w of [...state.windows, "period"]) {
-      const [text, cls] = rate(s.burn_rates[w]);
-      cell(tr, text, cls);
-    }
-    cell(tr, s.alerts.join(", "), "left bad");
+    renderRow(body, state, s, s.name);
+    // An SLO with several periods (periods: [30d, 7d]): a row for each further one.
+    for (const p of s.periods || []) renderRow(body, state, p, s.name + " (" + p.window + ")");
   }
+}
+
+function renderRow(body, state, s, name) {
+  const tr = add(body, "tr");
+  tr.dataset.slo = s.name;
+  tr.dataset.state = s.state;
+  if (s.window) tr.dataset.window = s.window;
+  cell(tr, name);
+  cell(tr, s.service, "left");
+  cell(tr, s.state, "left state-" + s.state.replace(" ", "-"));
+  cell(tr, pct(s.objective, 2));
+  const sli = cell(tr, pct(s.sli, 3));
+  if (s.coverage_seconds !== null && s.coverage_seconds < s.period_seconds) {
+    sli.title = "computed over " + duration(s.coverage_seconds) + " of " + s.period;
+    sli.textContent += " (" + duration(s.coverage_seconds) + ")";
+  }
+  const left = s.budget_remaining;
+  cell(tr, pct(left, 1), left === null ? "" : left > 0.5 ? "good" : left > 0 ? "warn" : "bad");
+  for (const w of [...state.windows, "period"]) {
+    const [text, cls] = rate(s.burn_rates[w]);
+    cell(tr, text, cls);
+  }
+  cell(tr, s.alerts.join(", "), "left bad");
 }
 
 function renderFaults(state) {
