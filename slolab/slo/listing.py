@@ -17,7 +17,8 @@ def rows(slos: Sequence[SLO]) -> list[dict[str, str]]:
             "service": slo.service,
             "sli": slo.sli.kind,
             "objective": f"{number(slo.objective_percent)}%",
-            "period": format_duration(slo.period),
+            # several periods (periods: [30d, 7d]): all of them, the alerts' first
+            "period": ", ".join(format_duration(p) for p in slo.periods),
             "budget": format_duration(round(slo.period.total_seconds() * slo.error_budget)),
             "owner": slo.owner,
             "next_review": slo.review.next_review.isoformat(),

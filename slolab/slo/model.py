@@ -192,7 +192,7 @@ class SLO:
         That period as its own and no further one: for showing figures. Its
         recorded series stay this SLO's: ``promql.window_matchers(self, period)``.
         """
-        return replace(self, period=period, period_str=format_duration(period), extra_periods=())
+        return replace(self, period=period, extra_periods=())
 
     # --- numbers -------------------------------------------------------------
     @property

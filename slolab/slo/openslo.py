@@ -69,6 +69,9 @@ A_RUNBOOK_BASE = PREFIX + "runbook-base-url"
 A_SHORT_WINDOW = PREFIX + "short-window"
 A_MIN_EVENTS = PREFIX + "min-events"
 A_ADJUSTMENTS = PREFIX + "adjustments"
+# OpenSLO has one timeWindow: an SLO's further periods (slos.yaml `periods:`) travel
+# here, a JSON list; the timeWindow is the first period, the one the alerts follow.
+A_PERIODS = PREFIX + "periods"
 DATASOURCE = "prometheus"
 # OpenSLO severities are free text: these name slolab's two (Alertmanager labels).
 _SEVERITIES = {
@@ -724,6 +727,13 @@ def _slo(r: _Reader, doc: _Doc, warnings: list[str]) -> dict[str, Any]:
         out["sli"] = exact
         r.exact[meta.name] = (doc, _indicator_queries(sli_body))
     out["period"] = _period(r, doc, body.timeWindow)
+    further = _json_annotation(r, doc, meta, A_PERIODS)
+    if further is not None:
+        if not isinstance(further, list) or not all(isinstance(p, str) for p in further):
+            raise r.fail(doc, ("metadata", "annotations", A_PERIODS),
+                         'a JSON list of periods, e.g. ["7d"]')  # fmt: skip
+        # checked (supported, listed once) when the converted file is validated
+        out["periods"] = further
     review = _json_annotation(r, doc, meta, A_REVIEW)
     if review is None:
         raise r.fail(doc, ("metadata", "annotations", A_REVIEW),
@@ -752,6 +762,8 @@ def _slo(r: _Reader, doc: _Doc, warnings: list[str]) -> dict[str, Any]:
     if alerting:
         out["alerting"] = alerting
     _conditions(r, doc, body, out, warnings)
+    if "periods" in out:  # the timeWindow first: it drives the burn-rate alerts
+        out["periods"] = [out.pop("period"), *out["periods"]]
     return out
 
 
@@ -884,7 +896,8 @@ def to_openslo(spec: SLOFileSpec, source: str = "slos.yaml",
         refs = []
         for policy in slo.alert_policies:
             for cond in policy.conditions:
-                name = _condition_name(policy.severity, format_duration(cond.long), s.period)
+                period = format_duration(slo.period)
+                name = _condition_name(policy.severity, format_duration(cond.long), period)
                 refs.append({"alertPolicyRef": name})
                 policies.setdefault(name, _policy(name, policy.alert, policy.severity, cond))
         annotations = {
@@ -895,6 +908,8 @@ def to_openslo(spec: SLOFileSpec, source: str = "slos.yaml",
             annotations[A_RUNBOOK] = s.alerting.runbook_url
         if s.alerting.min_events is not None:
             annotations[A_MIN_EVENTS] = str(s.alerting.min_events)
+        if len(s.all_periods) > 1:
+            annotations[A_PERIODS] = json.dumps(list(s.all_periods[1:]))
         if s.sli.kind not in ("ratio", "threshold"):
             annotations[A_SLI] = json.dumps(s.sli.model_dump(mode="json", exclude_none=True))
         if spec.policy is not None:
@@ -919,7 +934,7 @@ def to_openslo(spec: SLOFileSpec, source: str = "slos.yaml",
                 "description": s.description,
                 "service": s.service,
                 "indicator": {"metadata": {"name": f"{s.name}-sli"}, "spec": indicator},
-                "timeWindow": [{"duration": s.period, "isRolling": True}],
+                "timeWindow": [{"duration": format_duration(slo.period), "isRolling": True}],
                 "budgetingMethod": budgeting,
                 "objectives": [{**objective_fields, "targetPercent": s.objective}],
                 "alertPolicies": refs,

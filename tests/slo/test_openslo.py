@@ -289,3 +289,18 @@ def test_cli_from_openslo_needs_no_slo_file(tmp_path, monkeypatch, capsys) -> No
     example = ROOT / "docs/examples/openslo/queue-depth.yaml"
     assert cli.main(["slo", "convert", "--from", "openslo", str(example)]) == 0
     assert "mail-queue-depth" in capsys.readouterr().out
+
+
+def test_further_periods_travel_as_an_annotation() -> None:
+    """OpenSLO has one timeWindow: the first period; the others ride in slolab.dev/periods."""
+    spec = load_spec(ROOT / "tests" / "slo" / "golden" / "in-windows.yaml")
+    docs = list(yaml.safe_load_all(openslo.to_openslo(spec).text))
+    slo = next(d for d in docs if d["metadata"]["name"] == "orders-availability")
+    assert slo["spec"]["timeWindow"] == [{"duration": "7d", "isRolling": True}]
+    assert slo["metadata"]["annotations"][openslo.A_PERIODS] == '["1d"]'
+    slo["metadata"]["annotations"][openslo.A_PERIODS] = '"1d"'
+    with pytest.raises(openslo.ConvertError, match=r"slolab\.dev/periods: a JSON list"):
+        openslo.from_openslo([(yaml.safe_dump_all(docs), "x.yaml")])
+    slo["metadata"]["annotations"][openslo.A_PERIODS] = '["7d"]'  # the timeWindow again
+    with pytest.raises(openslo.ConvertError, match="periods: 7d is listed twice"):
+        openslo.from_openslo([(yaml.safe_dump_all(docs), "x.yaml")])

@@ -225,7 +225,11 @@ def test_several_periods_a_line_and_a_row_each(fake_prom, toolkit_slos) -> None:
     (r,) = _report(fake_prom, [slo]).slos
     assert r.status == "missed" and r.end - r.start == timedelta(days=30)
     (w,) = r.periods
-    assert w.slo.period_str == "7d" and w.end == r.end and w.end - w.start == timedelta(days=7)
+    assert (
+        w.slo.period == timedelta(days=7)
+        and w.end == r.end
+        and w.end - w.start == timedelta(days=7)
+    )
     assert w.sli == 1.0 and w.status == "met" and w.span == timedelta(days=2) and w.partial
     text = to_markdown(_report(fake_prom, [slo]))
     assert "| tasks-availability (7d) | tasks | 99.90% | 100.000% | met | 0.0% | 100.0% |" in text

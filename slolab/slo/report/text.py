@@ -48,7 +48,9 @@ def summary_rows(report: Report) -> list[list[str]]:
 
 def _with_periods(r: SLOReport) -> list[tuple[SLOReport, str]]:
     """The SLO's report and its further periods' (``periods: [30d, 7d]``), named."""
-    return [(r, r.slo.name)] + [(p, f"{p.slo.name} ({p.slo.period_str})") for p in r.periods]
+    return [(r, r.slo.name)] + [
+        (p, f"{p.slo.name} ({format_duration(p.slo.period)})") for p in r.periods
+    ]
 
 
 def summary_table(report: Report) -> tuple[list[str], list[list[str]]]:
@@ -76,7 +78,8 @@ def facts(r: SLOReport) -> list[str]:
     ]
     for p in r.periods:  # the SLO's further periods, to the same end
         lines.append(
-            f"Over the last {p.slo.period_str} (from {when(p.start)}): SLI {pct(p.sli)} "
+            f"Over the last {format_duration(p.slo.period)} (from {when(p.start)}): "
+            f"SLI {pct(p.sli)} "
             f"({p.status}); budget consumed {pct(p.budget_consumed, 1)}, "
             f"left {pct(p.budget_remaining, 1)}"
             + (
