@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import promql_parser
+import pytest
+import yaml
 
 from slolab.dashboards import DASHBOARD_DIR, PROMETHEUS_UID, build, panel_queries, render
 from slolab.dashboards.slo import OVERVIEW_QUERIES
@@ -179,3 +183,37 @@ def test_slo_dashboard_shows_each_period_of_an_slo_with_several() -> None:
     # an SLO file without several periods: no slo_window anywhere
     shipped = (ROOT / DASHBOARD_DIR / "slolab-slos.json").read_text()
     assert c.LABEL_WINDOW not in shipped
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_windowed_overview_queries_give_a_row_per_period(tmp_path: Path) -> None:
+    """The overview's queries, run by promtool on tests/slo/promtool/windows.yml's outage."""
+    golden = ROOT / "tests/slo/golden"
+    board = json.loads(
+        render(load(golden / "in-windows.yaml"))[f"{DASHBOARD_DIR}/slolab-slos.json"]
+    )
+    case = yaml.safe_load((ROOT / "tests/slo/promtool/windows.yml").read_text())
+    # the objective and the current burn rate are the SLO's: on its first period's row
+    first_only = (c.RULE_OBJECTIVE, c.RULE_CURRENT_BURN_RATE)
+    tests = []
+    for target in board["panels"][0]["targets"]:
+        expr = target["expr"].replace("$service", "orders").replace("$slo", "orders-availability")
+        if "ALERTS" in expr:
+            continue  # alerts: which fire when is windows.yml's business
+        rows = [{"labels": "{}", "value": 1}]
+        if not any(name in expr for name in first_only):
+            rows.append({"labels": f'{{{c.LABEL_WINDOW}="1d"}}', "value": 1})
+        tests.append({"expr": f"count by (slo_window) ({expr})", "eval_time": "3h",
+                      "exp_samples": rows})  # fmt: skip
+    doc = {
+        "rule_files": [str(golden / "out-windows/prometheus/rules/slo-orders.yml")],
+        "evaluation_interval": "5m",
+        "tests": [{**case["tests"][0], "alert_rule_test": [], "promql_expr_test": tests}],
+    }
+    path = tmp_path / "overview.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    proc = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(tests) == 6
