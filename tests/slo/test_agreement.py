@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -61,6 +62,9 @@ def _wait(pred, timeout: float = 90.0):
 
 def test_status_report_and_trends_agree(tmp_path: Path) -> None:
     (slo,) = from_spec(parse_spec(synthetic_spec(1), "agreement.yaml"))
+    # A second period (periods: [30d, 1d]): every reader must pick its own period's
+    # series out of two (slo_window), or the figures below would mix them.
+    slo = replace(slo, extra_periods=(timedelta(days=1),))
     # On the aggregates' 5-minute grid: promtool 2.42's rule importer wrote no block at
     # all for some ranges off that grid (a minute-aligned end failed 4 minutes in 5).
     step = int(parse_duration(c.AGGREGATE_INTERVAL).total_seconds())
@@ -96,9 +100,10 @@ def test_status_report_and_trends_agree(tmp_path: Path) -> None:
         prom.start()
         with Prometheus(prom.url) as client:
             # recorded for a few seconds already: the report reads it at a whole second
-            coverage = promql.recorded(slo, c.RULE_PERIOD_COVERAGE)
+            coverage = promql.period_recorded(slo, c.RULE_PERIOD_COVERAGE)
             _wait(lambda: client.value(coverage, time.time() - 3))
-            _wait(lambda: client.value(promql.recorded(slo, c.RULE_BUDGET_REMAINING)) is not None)
+            budget = promql.period_recorded(slo, c.RULE_BUDGET_REMAINING)
+            _wait(lambda: client.value(budget) is not None)
             now = datetime.now(UTC)
             status = collect(client, [slo])[0]
             report = build(client, [slo], end=now).slos[0]
@@ -120,3 +125,11 @@ def test_status_report_and_trends_agree(tmp_path: Path) -> None:
     for name, covered in spans.items():
         assert covered is not None and abs(covered - span) <= timedelta(minutes=10), (name, spans)
     assert status.partial and report.partial and trend.partial
+    # The day's figures: six hours of history too, so the same budget, on their own rows.
+    (day_status,) = status.periods
+    (day_report,) = report.periods
+    assert day_status.window == "1d" and day_report.slo.period == timedelta(days=1)
+    assert day_status.budget_remaining is not None and day_report.budget_remaining is not None
+    assert abs(day_status.budget_remaining - day_report.budget_remaining) < 0.02
+    assert abs(day_status.budget_remaining - status.budget_remaining) < 0.02
+    assert abs(timedelta(seconds=day_status.coverage or 0) - span) <= timedelta(minutes=10)
