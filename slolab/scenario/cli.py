@@ -85,6 +85,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print("faults:" if sc.faults else "faults: none")
     for f in sc.faults:
         print(f"  {f.start} - {f.end}: {f.describe()}")
+    if sc.adjustments:
+        print("budget adjustments (planned work: no page, no budget spent):")
+    for a in sc.adjustments:
+        print(f"  {a.start} - {a.end}: {a.reason} ({', '.join(a.slos)})")
     print("expectations:")
     for e in sc.alerts:
         print(f"  {e.describe()}" + (f" (from {e.origin})" if e.fire else ""))

@@ -28,6 +28,7 @@ from slolab.slo.timeline import (
     Segment,
     budget_spent,
     formula_detection,
+    outside,
     run_timeline,
 )
 
@@ -77,9 +78,13 @@ def predict(scenario: Scenario, slos: Sequence[SLO], workers: int = 2) -> Predic
         and _can_fire(by_name[name], alert, ss, scenario.duration)
     ]
 
+    def windows(slo: SLO) -> list[tuple[timedelta, timedelta]]:
+        return [(a.start, a.end) for a in scenario.adjusted(slo.name)]
+
     def run(job: tuple[SLO, str]) -> tuple[tuple[str, str], AlertRun | None]:
         slo, alert = job
-        result = run_timeline(slo, segs[slo.name], scenario.duration, alerts=[alert])
+        result = run_timeline(slo, segs[slo.name], scenario.duration, alerts=[alert],
+                              adjustments=windows(slo))  # fmt: skip
         return (alert, slo.name), next(iter(result.alerts), None)
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
@@ -89,7 +94,9 @@ def predict(scenario: Scenario, slos: Sequence[SLO], workers: int = 2) -> Predic
         for (a, s), r in runs.items()
         if r.first is not None
     ]
-    spent = {s.name: budget_spent(s, segs[s.name]) for s in slos}
+    # Events inside an adjustment count neither good nor bad (the rules leave out every
+    # 5-minute aggregate that overlaps it: at least this much).
+    spent = {s.name: budget_spent(s, outside(segs[s.name], windows(s))) for s in slos}
     outcome = Outcome(firings, spent, scenario.duration)
     formula: dict[tuple[str, str], timedelta | None] = {}
     notes = []

@@ -184,6 +184,12 @@ def state(view: CardView, elapsed: timedelta | None = None, running: bool = Fals
         "budget_spent": dict(card.budget_spent),
         "predicted_budget_spent": dict(card.predicted_spent),
         "notes": list(view.notes),
+        # Only when there are some: the files of scenarios without stay as they were.
+        **({"adjustments": [
+            {"label": a.reason, "slos": list(a.slos), "start_s": a.start.total_seconds(),
+             "end_s": a.end.total_seconds()}
+            for a in sc.adjustments
+        ]} if sc.adjustments else {}),
         **view.extra,
     }  # fmt: skip
 
@@ -216,6 +222,13 @@ def timeline_svg(view: CardView) -> str:
             _bar(x(f.start), x(f.end), 'fill="#cf222e" opacity="0.35"')
         )
     rows += list(bands.items())
+    for a in sc.adjustments:  # planned work: the covered SLOs neither page nor spend
+        rows.append(
+            (
+                f"adjustment: {a.reason}",
+                [_bar(x(a.start), x(a.end), 'fill="#8c959f" opacity="0.35"')],
+            )
+        )
     for i, exp in enumerate(sc.alerts):
         colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
         marks = []

@@ -32,6 +32,7 @@ from slolab.slo.simulate import budget_detection, workbook_detection
 
 __all__ = [
     "SHAPES",
+    "AdjustmentStep",
     "FaultStep",
     "LoadPhase",
     "Scenario",
@@ -87,6 +88,23 @@ class FaultStep:
         return f"{self.service} {what}"
 
 
+@dataclass(frozen=True)
+class AdjustmentStep:
+    """Planned work declared for the run: the named SLOs' budget and pages paused."""
+
+    start: timedelta
+    duration: timedelta
+    reason: str
+    slos: tuple[str, ...]  # every SLO it covers (named, or of a named service)
+
+    @property
+    def end(self) -> timedelta:
+        return self.start + self.duration
+
+    def describe(self) -> str:
+        return f"adjustment: {self.reason}"
+
+
 def _setting(value: float | int | bool) -> str:
     return "on" if value is True else f"{value:g}"
 
@@ -101,6 +119,7 @@ class Scenario:
     alerts: tuple[AlertExpectation, ...]
     budgets: tuple[BudgetExpectation, ...]
     source: str = ""
+    adjustments: tuple[AdjustmentStep, ...] = ()
 
     @property
     def incident_start(self) -> timedelta:
@@ -109,6 +128,10 @@ class Scenario:
             return min(f.start for f in self.faults)
         later = [p.start for p in self.load if p.start > timedelta(0)]
         return min(later) if later else timedelta(0)
+
+    def adjusted(self, slo: str) -> tuple[AdjustmentStep, ...]:
+        """The scenario's adjustments that cover ``slo``."""
+        return tuple(a for a in self.adjustments if slo in a.slos)
 
     @property
     def slos(self) -> tuple[str, ...]:
@@ -173,6 +196,16 @@ class FaultSpec(_Strict):
     for_: Duration = Field(alias="for")
 
 
+class AdjustSpec(_Strict):
+    at: Duration
+    for_: Duration = Field(alias="for")
+    reason: str = Field(min_length=1, description="why: the planned work")
+    slos: list[str] = Field(default_factory=list, description="SLOs it covers")
+    services: list[Literal[SERVICES]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="every SLO of these services (neither: all SLOs)"
+    )
+
+
 class FireSpec(_Strict):
     alert: Literal[ALERTS]  # type: ignore[valid-type]
     slo: str
@@ -205,6 +238,11 @@ class ScenarioSpec(_Strict):
     duration: Duration
     load: list[PhaseSpec] = Field(min_length=1)
     faults: list[FaultSpec] = Field(default_factory=list)
+    adjustments: list[AdjustSpec] = Field(
+        default_factory=list,
+        description="budget adjustments (planned work) for the run: the covered SLOs' "
+        "events leave their budget and their burn alerts do not page (docs/slo-spec.md)",
+    )
     expect: ExpectSpec
 
 
@@ -365,6 +403,7 @@ def _check(
     duration = _duration(p, ("duration",), spec.duration)
     phases = _phases(spec, slos, p, duration)
     faults = _faults(spec, p, duration)
+    adjustments = _adjustments(spec, slos, p, duration)
     if duration is None:
         return None
     scenario = Scenario(
@@ -381,6 +420,7 @@ def _check(
         tuple(alerts),
         tuple(budgets),
         source,
+        tuple(adjustments),
     )
 
 
@@ -446,6 +486,33 @@ def _faults(spec: ScenarioSpec, p: _Problems, duration: timedelta | None) -> lis
                 )
         steps.append((i, step))
     return [s for _, s in steps]
+
+
+def _adjustments(
+    spec: ScenarioSpec, slos: Mapping[str, SLO], p: _Problems, duration: timedelta | None
+) -> list[AdjustmentStep]:
+    out = []
+    for i, a in enumerate(spec.adjustments):
+        loc: Loc = ("adjustments", i)
+        at = _duration(p, (*loc, "at"), a.at, zero_ok=True)
+        length = _duration(p, (*loc, "for"), a.for_)
+        for j, name in enumerate(a.slos):
+            _known_slo(p, (*loc, "slos", j), name, slos)
+        covered = tuple(
+            s.name
+            for s in slos.values()
+            if (not a.slos and not a.services) or s.name in a.slos or s.service in a.services
+        )
+        if at is None or length is None:
+            continue
+        step = AdjustmentStep(at, length, a.reason.strip(), covered)
+        if duration is not None and step.end > duration:
+            p.add(
+                (*loc, "for"),
+                f"ends at {_human(step.end)}, past the scenario's end ({_human(duration)})",
+            )
+        out.append(step)
+    return out
 
 
 def _alert_expectations(

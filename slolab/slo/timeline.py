@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 from slolab.slo import conventions as c
-from slolab.slo.model import SLO
+from slolab.slo.model import SLO, Adjustment
 from slolab.slo.promtool import run_rule_tests
 from slolab.slo.simulate import (
     SCRAPE_INTERVAL,
@@ -31,7 +31,14 @@ from slolab.slo.simulate import (
     workbook_detection,
 )
 
-__all__ = ["AlertRun", "Segment", "TimelineResult", "budget_spent", "run_timeline"]
+__all__ = [
+    "AlertRun",
+    "Segment",
+    "TimelineResult",
+    "budget_spent",
+    "outside",
+    "run_timeline",
+]
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,22 @@ def budget_spent(slo: SLO, segments: Sequence[Segment]) -> float:
     return bad / (slo.error_budget * slo.period.total_seconds())
 
 
+def outside(
+    segments: Sequence[Segment], windows: Sequence[tuple[timedelta, timedelta]]
+) -> list[Segment]:
+    """``segments`` with the stretches inside ``windows`` (budget adjustments) cut out."""
+    out = list(segments)
+    for lo, hi in windows:
+        cut: list[Segment] = []
+        for s in out:
+            if s.start < lo:
+                cut.append(Segment(s.start, min(s.end, lo), s.ratio))
+            if s.end > hi:
+                cut.append(Segment(max(s.start, hi), s.end, s.ratio))
+        out = cut
+    return out
+
+
 def formula_detection(slo: SLO, alert: str, ratio: float) -> timedelta | None:
     """The Workbook's detection time of a constant ``ratio`` (see slolab.slo.simulate)."""
     return workbook_detection(slo, alert, ratio)
@@ -79,11 +102,13 @@ def run_timeline(
     length: timedelta,
     alerts: Sequence[str] | None = None,
     scrape_interval: timedelta = SCRAPE_INTERVAL,
+    adjustments: Sequence[tuple[timedelta, timedelta]] = (),
 ) -> TimelineResult:
     """Evaluate ``slo``'s burn-rate alerts (or ``alerts``) over ``segments`` lasting ``length``.
 
     Before 0, a full long window of clean traffic; alerts are read up to ``length``
-    (what a live run of that length sees).
+    (what a live run of that length sees). ``adjustments``: budget adjustments
+    (start, end) from 0, added to the SLO's own, so its generated rules hold them.
     """
     if length <= timedelta(0):
         raise SimulationError(f"length {length} must be longer than zero")
@@ -108,6 +133,14 @@ def run_timeline(
     )
     if not wanted:
         return TimelineResult(slo, length, timedelta(seconds=ev), timedelta(seconds=tl.scrape), ())
+    if adjustments:
+        # promtool's clock starts at the Unix epoch: the timeline's 0 is tl.start there.
+        origin = datetime.fromtimestamp(tl.start, UTC)
+        added = tuple(
+            Adjustment(f"timeline-{i}", "timeline", origin + lo, hi - lo)
+            for i, (lo, hi) in enumerate(adjustments)
+        )
+        slo = replace(slo, adjustments=slo.adjustments + added)
     series = _input_series(slo, Fraction(1), tl)
     # Only what a live run of ``length`` would see: up to its end.
     window = f"{tl.end - tl.start + ev}s:{ev}s"

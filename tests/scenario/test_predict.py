@@ -57,3 +57,21 @@ def test_predict_flags_what_the_policy_cannot_meet():
     notes = " | ".join(prediction.notes)
     assert "nothing in the scenario makes tasks-latency fail" in notes
     assert "the policy cannot meet: SLOErrorBudgetBurnPage (critical) for tasks-latency" in notes
+
+
+def test_an_outage_inside_a_budget_adjustment_neither_pages_nor_spends():
+    text = (ROOT / "scenarios" / "planned-maintenance.yaml").read_text()
+    adjusted = predict(load_scenario(ROOT / "scenarios" / "planned-maintenance.yaml", SLOS), SLOS)
+    # The same file without its adjustment: the store outage pages tasks and spends.
+    start = text.index("adjustments:")
+    plain_text = text[:start] + text[text.index("faults:") :]
+    plain = predict(parse_scenario(plain_text, SLOS, "planned-maintenance.yaml"), SLOS)
+    page = (c.ALERT_PAGE, "tasks-availability")
+    # promtool ran the adjusted SLO's page (it could fire) and it never did.
+    assert adjusted.runs[page].first is None and adjusted.runs[page].evaluations == 0
+    assert plain.runs[page].first is not None
+    assert adjusted.outcome.budget_spent["tasks-availability"] == 0
+    assert plain.outcome.budget_spent["tasks-availability"] > 0.04  # 2 min of 30 days at 99.9%
+    # The predictor, outside the adjustment, pages alike in both.
+    control = (c.ALERT_PAGE, "predictor-availability")
+    assert adjusted.runs[control].first == plain.runs[control].first is not None

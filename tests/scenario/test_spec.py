@@ -43,6 +43,16 @@ expect:
 """
 
 
+ADJUST = """\
+adjustments:
+  - at: 1m
+    reason: migration
+    for: 2m
+    slos: [tasks-uptime]
+    services: [tasks]
+expect:"""
+
+
 def _edit(old: str, new: str) -> str:
     assert old in GOOD, old
     return GOOD.replace(old, new, 1)
@@ -107,6 +117,14 @@ CASES = {
     "first phase not at 0": (_edit("  - shape: steady", "  - at: 10s\n    shape: steady"), 5,
                              "load[0].at", "starts at 0s"),
     "invalid YAML": (_edit("duration: 5m", "duration: [5m"), 4, None, "invalid YAML"),
+    "adjustment past the end": (_edit("expect:", ADJUST.replace("for: 2m", "for: 5m")), 15,
+                                "adjustments[0].for", "past the scenario's end"),
+    "adjustment of an unknown SLO": (_edit("expect:", ADJUST.replace("tasks-uptime", "uptime")),
+                                     16, "adjustments[0].slos[0]", "unknown SLO 'uptime'"),
+    "adjustment of an unknown service": (_edit("expect:", ADJUST.replace("[tasks]", "[billing]")),
+                                         17, "adjustments[0].services[0]", "'billing'"),
+    "adjustment without a reason": (_edit("expect:", ADJUST.replace("migration", "''")), 14,
+                                    "adjustments[0].reason", "at least 1 character"),
 }  # fmt: skip
 
 
@@ -118,6 +136,20 @@ def test_each_mistake_names_file_line_and_field(case: str):
     problems = err.value.problems
     where = f"bad.yaml:{line}: " + (f"{field}: " if field else "")
     assert any(p.startswith(where) and words in p for p in problems), problems
+
+
+def test_an_adjustment_covers_its_slos_and_every_slo_of_its_services():
+    text = _edit("expect:", ADJUST.replace("slos: [tasks-uptime]", "slos: [model-freshness]"))
+    sc = parse_scenario(text, SLOS)
+    (adj,) = sc.adjustments
+    assert (adj.start, adj.end, adj.reason) == (timedelta(minutes=1), timedelta(minutes=3),
+                                                "migration")  # fmt: skip
+    tasks = [s.name for s in SLOS if s.service == "tasks"]
+    assert set(adj.slos) == {*tasks, "model-freshness"}
+    assert sc.adjusted("tasks-availability") == (adj,) and sc.adjusted("predictor-uptime") == ()
+    everything = parse_scenario(_edit("expect:", ADJUST.replace("    slos: [tasks-uptime]\n", "")
+                                      .replace("    services: [tasks]\n", "")), SLOS)  # fmt: skip
+    assert set(everything.adjustments[0].slos) == {s.name for s in SLOS}
 
 
 def test_every_problem_is_reported_at_once():

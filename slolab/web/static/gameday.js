@@ -28,6 +28,11 @@
       bands.get(f.label).push([f.start_s, f.end_s, "#cf222e", 0.35]);
     }
     for (const [label, bars] of bands) rows.push({ label: "fault: " + label, bars: bars });
+    // Budget adjustments (planned work): the SLOs they cover neither page nor spend.
+    for (const a of state.adjustments || []) {
+      rows.push({ label: "adjustment: " + a.label, title: a.label + ": " + a.slos.join(", "),
+                  bars: [[a.start_s, a.end_s, "#8c959f", 0.35, "gameday-adjustment"]] });
+    }
     const named = new Set();
     state.expectations.forEach((e, i) => {
       named.add(e.alert + " " + e.slo);
@@ -51,9 +56,11 @@
       const y = 20 + rowH * k;
       svg.appendChild(el("text", { x: left - 8, y: y + 11, "font-size": 11, "text-anchor": "end" }, r.label));
       svg.appendChild(el("line", { x1: left, x2: width - right, y1: y + 7, y2: y + 7, stroke: "#ddd" }));
-      for (const [a, b, colour, opacity] of r.bars) {
-        svg.appendChild(el("rect", { x: x(a), y: y, width: Math.max(x(b) - x(a), 3), height: 14,
-                                     fill: colour, opacity: opacity, class: "gameday-bar" }));
+      for (const [a, b, colour, opacity, cls] of r.bars) {
+        const bar = el("rect", { x: x(a), y: y, width: Math.max(x(b) - x(a), 3), height: 14,
+                                 fill: colour, opacity: opacity, class: cls || "gameday-bar" });
+        if (r.title) bar.appendChild(el("title", {}, r.title));
+        svg.appendChild(bar);
       }
       if (r.deadline !== null && r.deadline !== undefined) {
         const dx = x(r.deadline);
