@@ -26,6 +26,8 @@ from slolab.web.traces import trace_link
 
 __all__ = [
     "DashboardSettings",
+    "adjustment_windows",
+    "adjustments",
     "alert_timeline",
     "charts",
     "iso",
@@ -49,6 +51,7 @@ class DashboardSettings:
     slow_request_window: timedelta = timedelta(minutes=15)
     slow_request_limit: int = 10
     refresh_seconds: float = 5.0
+    adjustments_ahead: timedelta = timedelta(days=7)  # upcoming budget adjustments listed
 
 
 def iso(ts: float | None) -> str | None:
@@ -145,11 +148,46 @@ def _record(s: SLOStatus) -> dict[str, Any]:
     return record
 
 
+def adjustment_windows(slo: SLO, start: float, end: float) -> list[dict[str, Any]]:
+    """Each window of ``slo``'s budget adjustments overlapping ``[start, end)`` (Unix time).
+
+    From the SLO file, not from ``slo:adjustment_active:bool``: the file has each
+    window's reason and exact bounds, and the ones to come; the 0/1 series, sampled
+    at a period chart's step (hours), would miss a one-hour window.
+    """
+    since, until = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+    return [
+        {"name": adj.name, "reason": adj.reason, "start": a.timestamp(), "end": b.timestamp()}
+        for adj in slo.adjustments
+        for a, b in adj.windows(since, until)
+    ]
+
+
+def adjustments(slos: Sequence[SLO], now: float, ahead: timedelta) -> list[dict[str, Any]]:
+    """Budget adjustments running now or starting within ``ahead``: their SLOs and windows."""
+    found: dict[str, dict[str, Any]] = {}
+    for slo in slos:
+        for adj in slo.adjustments:
+            entry = found.setdefault(adj.name, {
+                "name": adj.name, "reason": adj.reason, "slos": [],
+                "every_seconds": adj.every.total_seconds() if adj.every else None,
+                "windows": [
+                    {"start": iso(a.timestamp()), "end": iso(b.timestamp()),
+                     "active": a.timestamp() <= now < b.timestamp()}
+                    for a, b in adj.windows(datetime.fromtimestamp(now, UTC),
+                                            datetime.fromtimestamp(now, UTC) + ahead)[:5]
+                ],
+            })  # fmt: skip
+            entry["slos"].append(slo.name)
+    return [a for a in found.values() if a["windows"]]
+
+
 def state(prom: Prometheus, slos: Sequence[SLO], settings: DashboardSettings) -> dict[str, Any]:
     """Everything the page's table, alert timeline, faults and slow requests need."""
     now = time.time()
     statuses = collect(prom, slos)
     timeline = alert_timeline(prom, settings.alert_history, now)
+    planned = adjustments(slos, now, settings.adjustments_ahead)
     return {
         "generated_at": iso(now),
         "prometheus": prom.url,
@@ -163,6 +201,8 @@ def state(prom: Prometheus, slos: Sequence[SLO], settings: DashboardSettings) ->
         },
         "faults": _faults(prom, settings.faults_query),
         "slow_requests": slow_requests(prom, slos, settings, now),
+        # Only with some: a file without adjustments is served as it was.
+        **({"adjustments": planned} if planned else {}),
     }
 
 
@@ -210,4 +250,6 @@ def charts(prom: Prometheus, slo: SLO, now: float | None = None) -> dict[str, An
         "end": now,
         "budget": [[t, json_number(v)] for t, v in budget if t >= begin],
         "sli": [[t, json_number(v)] for t, v in sli],
+        # Shaded on both charts; the key only for an SLO with adjustments.
+        **({"adjustments": adjustment_windows(slo, begin, now)} if slo.adjustments else {}),
     }

@@ -42,6 +42,33 @@ function renderTable(state) {
     // An SLO with several periods (periods: [30d, 7d]): a row for each further one.
     for (const p of s.periods || []) renderRow(body, state, p, s.name + " (" + p.window + ")");
   }
+  renderAdjustments(state, body);
+}
+
+// Budget adjustments running now or coming up (the SLO file's), under the table; an SLO
+// inside one says so in its row: its burn alerts do not page, its events leave the budget.
+function renderAdjustments(state, body) {
+  const list = state.adjustments || [];
+  const box = document.getElementById("adjustments");
+  box.hidden = !list.length;
+  const ul = document.getElementById("adjustments-list");
+  clear(ul);
+  for (const a of list) {
+    const now = a.windows.find(w => w.active);
+    const when = a.windows.map(w => w.start.slice(0, 16).replace("T", " ") + " to " +
+      w.end.slice(11, 16) + (w.active ? " (now)" : "")).join("; ");
+    const li = add(ul, "li", a.name + ": " + a.reason + " for " + a.slos.join(", ") + ": " + when + " UTC",
+      now ? "adjustment active" : "adjustment");
+    li.dataset.name = a.name;
+    if (!now) continue;
+    for (const tr of body.querySelectorAll("tr")) {
+      if (!a.slos.includes(tr.dataset.slo)) continue;
+      tr.dataset.adjusted = a.name;
+      const name = tr.firstChild;
+      name.title = "budget adjustment " + a.name + " until " + now.end + ": " + a.reason;
+      add(name, "span", " (planned work)", "dim adjusted-tag");
+    }
+  }
 }
 
 function renderRow(body, state, s, name) {
@@ -130,9 +157,28 @@ function columns(points) {
   return [points.map(p => p[0]), points.map(p => p[1])];
 }
 
-function chartOpts(title, series, yRange, xRange) {
+// Budget adjustments (planned work) as grey bands over a chart's plot area, each with its
+// reason on hover. DOM elements over the canvas: redrawn with the chart, easy to inspect.
+function shadeAdjustments(u, windows) {
+  for (const old of u.over.querySelectorAll(".adjustment-band")) old.remove();
+  for (const w of windows || []) {
+    const [min, max] = [u.scales.x.min, u.scales.x.max];
+    if (min === null || max === null || w.end <= min || w.start >= max) continue;
+    const left = u.valToPos(Math.max(w.start, min), "x"), right = u.valToPos(Math.min(w.end, max), "x");
+    const band = add(u.over, "div", undefined, "adjustment-band");
+    band.style.left = left + "px";
+    band.style.width = Math.max(right - left, 2) + "px";
+    band.title = "budget adjustment " + w.name + ": " + w.reason + " (" +
+      new Date(w.start * 1000).toISOString().slice(0, 16).replace("T", " ") + " to " +
+      new Date(w.end * 1000).toISOString().slice(11, 16) + " UTC)";
+    band.dataset.name = w.name;
+  }
+}
+
+function chartOpts(title, series, yRange, xRange, entry) {
   return {
     title, width: 270, height: 170, legend: { show: false },
+    hooks: { draw: [u => shadeAdjustments(u, entry.adjustments)] },
     scales: { x: { time: true, range: xRange }, y: { range: yRange } },
     axes: [{}, { size: 72, values: (u, vals) => vals.map(v => (v * 100).toFixed(v < 0.9995 && v > -10 ? 1 : 2) + "%") }],
     series: [{}, ...series],
@@ -152,14 +198,22 @@ function renderCharts(list) {
       entry = charts[c.slo] = { card, span: [c.start, c.end] };
       const xRange = () => entry.span;
       const budget = new uPlot(chartOpts("budget left", [{ label: "budget left", stroke: "#1f6feb", width: 2, fill: "rgba(31,111,235,.08)" }],
-        (u, min, max) => [Math.min(0, min ?? 0), Math.max(1, max ?? 1)], xRange), [[], []], box);
+        (u, min, max) => [Math.min(0, min ?? 0), Math.max(1, max ?? 1)], xRange, entry), [[], []], box);
       const sli = new uPlot(chartOpts("SLI per " + c.window + ", objective", [
         { label: "SLI", stroke: "#1a7f37", width: 2 },
         { label: "objective", stroke: "#d1242f", dash: [6, 4], width: 1 },
-      ], (u, min, max) => [Math.min(c.objective - (1 - c.objective), min ?? 1), 1], xRange), [[], [], []], box);
-      Object.assign(entry, { budget, sli });
+      ], (u, min, max) => [Math.min(c.objective - (1 - c.objective), min ?? 1), 1], xRange, entry), [[], [], []], box);
+      const legend = add(card, "ul", undefined, "adjustments-legend");
+      Object.assign(entry, { budget, sli, legend });
     }
     entry.span = [c.start, c.end];
+    entry.adjustments = c.adjustments || [];
+    clear(entry.legend);
+    for (const w of entry.adjustments) {
+      add(entry.legend, "li", "shaded: budget adjustment " + w.name + ", " + w.reason + " (" +
+        new Date(w.start * 1000).toISOString().slice(0, 16).replace("T", " ") + " to " +
+        new Date(w.end * 1000).toISOString().slice(11, 16) + " UTC)");
+    }
     const hasData = c.budget.some(p => p[1] !== null) || c.sli.some(p => p[1] !== null);
     entry.card.dataset.points = String(c.budget.filter(p => p[1] !== null).length + c.sli.filter(p => p[1] !== null).length);
     entry.card.classList.toggle("empty", !hasData);
