@@ -178,7 +178,7 @@ class _GameDayThread:
         import threading
 
         import slolab.slo as slo_pkg
-        from slolab.scenario.run import Endpoints, GameDay, StateFile
+        from slolab.scenario.run import Endpoints, GameDay, RuleAdjustments, StateFile
         from slolab.scenario.spec import load_scenario
 
         cfg = lab.config
@@ -193,7 +193,8 @@ class _GameDayThread:
         self.day = GameDay(self.scenario, slos, endpoints, lab.admin_token, load=cfg.load,
                            log_dir=lab.dir / "logs", stop=self.stop,
                            echo=lambda s: console.print(f"game day: {s}", highlight=False),
-                           on_update=StateFile(lab.gameday_state, self.scenario))  # fmt: skip
+                           on_update=StateFile(lab.gameday_state, self.scenario),
+                           rules=RuleAdjustments(lab.rules_dir, lab.url("prometheus")))  # fmt: skip
         self.state = StateFile(lab.gameday_state, self.scenario)
         self.prometheus = lab.url("prometheus")
         self.thread = threading.Thread(target=self._run, name="gameday", daemon=True)

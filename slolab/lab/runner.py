@@ -92,6 +92,11 @@ class Lab:
         return self.dir / "gameday.json"
 
     @property
+    def rules_dir(self) -> Path:
+        """The rule files' copies Prometheus reads (with a game day or test intervals)."""
+        return self.dir / "config" / "rules"
+
+    @property
     def admin_token(self) -> str:
         return self.config.admin_token
 
@@ -233,16 +238,16 @@ class Lab:
                 raise LabError(f"{src} is missing: the lab renders its native config from it")
         source = yaml.safe_load(prom_src.read_text()) or {}
         rule_files = None
-        if cfg.evaluation_interval or cfg.extra_rule_files:
-            # Rule groups evaluate at the test interval too: rewritten copies, never
-            # the committed files.
+        if cfg.evaluation_interval or cfg.extra_rule_files or cfg.gameday is not None:
+            # Rule groups evaluate at the test interval too, and a game day's budget
+            # adjustments are written into the rules: copies, never the committed files.
             patterns = [
                 render.resolve_config_path(str(r), prom_src.parent)
                 for r in source.get("rule_files") or []
             ] + [str(p) for p in cfg.extra_rule_files]
-            shutil.rmtree(out / "rules", ignore_errors=True)
+            shutil.rmtree(self.rules_dir, ignore_errors=True)
             rule_files, _ = render.render_rule_files(
-                patterns, out / "rules", interval=cfg.evaluation_interval
+                patterns, self.rules_dir, interval=cfg.evaluation_interval
             )
         prom = render.render_prometheus(
             source,

@@ -9,6 +9,10 @@ Nothing is left broken: every fault is set with ``expires_in_s`` (it switches
 itself off shortly after its step ends, even if this process is killed), and
 Ctrl-C, SIGTERM, an exception or a service that stops answering clear every
 fault this run set before the command returns.
+
+A scenario's budget adjustments take effect in the rules themselves
+(:class:`RuleAdjustments`): the SLO rule files Prometheus reads are regenerated
+with them, at the run's wall-clock times, and Prometheus reloads them.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -35,14 +39,16 @@ import httpx
 from slolab.contract import FAULTS, PORTS, SERVICES
 from slolab.errors import CLIError
 from slolab.scenario.spec import FaultStep, LoadPhase, Scenario
+from slolab.slo import conventions as c
 from slolab.slo import promql
-from slolab.slo.model import SLO
+from slolab.slo.model import SLO, Adjustment
 from slolab.slo.scorecard import Firing, Outcome, Scorecard, score
 
 __all__ = [
     "Endpoints",
     "FaultSwitch",
     "GameDay",
+    "RuleAdjustments",
     "RunError",
     "StateFile",
     "add_arguments",
@@ -132,6 +138,93 @@ class FaultSwitch:
         return problems
 
 
+class RuleAdjustments:
+    """A scenario's budget adjustments made live, in the rules Prometheus evaluates.
+
+    The SLO rule files of the services concerned, in ``rules_dir`` (the folder
+    Prometheus reads them from), are regenerated from the SLOs with the
+    adjustments added at the run's wall-clock times, written in place and
+    reloaded (``POST /-/reload``: Prometheus started with ``--web.enable-lifecycle``).
+    Group intervals of the files found there are kept (the lab's fast copies).
+    They are left so after the run: a past window only holds the burn alerts
+    until their short windows have left it, exactly like one in ``slos.yaml``
+    (put back the plain rules then, e.g. ``slolab slo generate``).
+    """
+
+    def __init__(self, rules_dir: Path, prometheus: str, timeout: float = 10.0) -> None:
+        self.rules_dir, self.prometheus, self.timeout = Path(rules_dir), prometheus, timeout
+        self.written: list[Path] = []
+
+    @staticmethod
+    def adjusted(scenario: Scenario, slos: Sequence[SLO], t0: float) -> list[SLO]:
+        """``slos`` with the scenario's adjustments, its 0 at Unix time ``t0``."""
+        origin = datetime.fromtimestamp(t0, UTC)
+        out = []
+        for slo in slos:
+            added = tuple(
+                Adjustment(f"{scenario.name}-{i}", a.reason, origin + a.start, a.duration)
+                for i, a in enumerate(scenario.adjustments)
+                if slo.name in a.slos
+            )
+            out.append(replace(slo, adjustments=slo.adjustments + added) if added else slo)
+        return out
+
+    def install(self, scenario: Scenario, slos: Sequence[SLO], t0: float) -> list[Path]:
+        """Write and reload the adjusted rule files; return them. RunError if it cannot."""
+        import yaml
+
+        from slolab.lab.render import counts_its_interval, render_rule_files
+        from slolab.slo.generate import GenerateOptions
+        from slolab.slo.generate.rules import OUTPUT
+
+        plain = OUTPUT.render(list(slos), GenerateOptions())
+        new = OUTPUT.render(self.adjusted(scenario, slos, t0), GenerateOptions())
+        changed = [rel for rel, text in new.items() if text != plain.get(rel)]
+        writes: list[tuple[Path, str, str | None]] = []
+        for rel in changed:
+            target = self.rules_dir / Path(rel).name
+            try:
+                current = yaml.safe_load(target.read_text()) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                why = "--rules-dir must be the folder Prometheus reads the SLO rule files from"
+                raise RunError(f"cannot read {target} ({exc}): {why}") from None
+            ours = {g["name"]: g for g in yaml.safe_load(plain[rel])["groups"]}
+            found = {g.get("name"): g for g in current.get("groups") or []}
+            if set(found) != set(ours):
+                raise RunError(
+                    f"{target} holds groups {', '.join(map(str, found))}, not the "
+                    f"generated {', '.join(ours)}: is it the SLO rules' folder?"
+                )
+            # The interval of the groups Prometheus runs (the lab retimes its copies).
+            interval = next((str(found[n].get("interval")) for n, g in ours.items()
+                             if not counts_its_interval(g)
+                             and found[n].get("interval") != g.get("interval")), None)  # fmt: skip
+            writes.append((target, new[rel], interval))
+        with tempfile.TemporaryDirectory() as tmp:
+            for target, text, interval in writes:
+                source = Path(tmp) / target.name
+                source.write_text(text)
+                render_rule_files([str(source)], self.rules_dir, interval=interval)
+                self.written.append(target)
+        if writes:
+            self._reload()
+        return self.written
+
+    def _reload(self) -> None:
+        try:
+            resp = httpx.post(f"{self.prometheus}/-/reload", timeout=self.timeout)
+            info = httpx.get(f"{self.prometheus}/api/v1/status/runtimeinfo", timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise RunError(f"Prometheus at {self.prometheus} did not reload: {exc}") from None
+        if resp.status_code != 200:
+            raise RunError(
+                f"Prometheus refused to reload the adjusted rules ({resp.status_code} "
+                f"{resp.text.strip()[:200]}): started with --web.enable-lifecycle?"
+            )
+        if info.status_code == 200 and info.json()["data"].get("reloadConfigSuccess") is False:
+            raise RunError("Prometheus could not load the adjusted rules: see its log")
+
+
 class LoadDriver:
     """One headless Locust per load phase, each in its own process group."""
 
@@ -188,19 +281,32 @@ class Observed:
     alertmanager: dict[tuple[str, str], float] = field(default_factory=dict)
     burn: dict[str, list[tuple[timedelta, float]]] = field(default_factory=dict)
     spent: dict[str, float] = field(default_factory=dict)
+    adjusted: dict[str, tuple[float, float]] = field(default_factory=dict)  # first, last on
 
 
 class Watcher:
     """Polls Prometheus (ALERTS, the SLIs) and Alertmanager (active alerts)."""
 
-    def __init__(self, endpoints: Endpoints, slos: Sequence[SLO], timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        slos: Sequence[SLO],
+        timeout: float = 5.0,
+        paused: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    ) -> None:
         self.endpoints, self.slos = endpoints, list(slos)
         self.client = httpx.Client(timeout=timeout)
         self.seen = Observed()
         self._last: set[tuple[str, str]] = set()
+        # Per SLO its budget adjustments (from, to) in seconds of the run: no budget there.
+        self.paused = {k: sorted(v) for k, v in (paused or {}).items() if v}
+        self.t0: float | None = None  # the run's 0 in Unix time (set by GameDay)
 
-    def _query(self, expr: str) -> list[dict[str, Any]]:
-        resp = self.client.get(f"{self.endpoints.prometheus}/api/v1/query", params={"query": expr})
+    def _query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        resp = self.client.get(f"{self.endpoints.prometheus}/api/v1/query", params=params)
         resp.raise_for_status()
         return resp.json()["data"]["result"]
 
@@ -236,6 +342,12 @@ class Watcher:
             self.seen.firings[key] = Firing(key[0], key[1], severity,
                                             got.first if got else at, at, 0, starts)  # fmt: skip
         self._last = set(now)
+        if self.paused:
+            for r in self._query(f"{c.RULE_ADJUSTMENT_ACTIVE} == 1"):
+                name = r["metric"].get(c.LABEL_SLO, "")
+                if name in self.paused:
+                    first = self.seen.adjusted.get(name, (elapsed, elapsed))[0]
+                    self.seen.adjusted[name] = (first, elapsed)
         try:
             resp = self.client.get(f"{self.endpoints.alertmanager}/api/v2/alerts")
             for a in resp.json() if resp.status_code == 200 else []:
@@ -244,20 +356,45 @@ class Watcher:
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             pass  # Alertmanager's view is a note; Prometheus decides
 
+    def _ratio(self, slo: SLO, seconds: float, at: float | None = None) -> float | None:
+        window = f"{max(math.ceil(seconds), 1)}s"
+        try:
+            result = self._query(promql.error_ratio(slo, window, func="increase"), at)
+        except (httpx.HTTPError, KeyError, ValueError):
+            return None
+        ratio = float(result[0]["value"][1]) if result else math.nan
+        return None if math.isnan(ratio) else ratio
+
+    def _outside(self, slo: SLO, elapsed: float) -> list[tuple[float, float]]:
+        """The stretches of the run so far outside ``slo``'s adjustments."""
+        out, at = [], 0.0
+        for lo, hi in self.paused.get(slo.name, ()):
+            if lo > at:
+                out.append((at, min(lo, elapsed)))
+            at = max(at, hi)
+        if at < elapsed:
+            out.append((at, elapsed))
+        return [(a, b) for a, b in out if b - a >= 1]
+
     def budget(self, elapsed: float) -> None:
-        """Budget spent since the start: error ratio over the run x its length ÷ a period's."""
-        window = f"{max(math.ceil(elapsed), 1)}s"
+        """Budget spent since the start: error ratio over the run x its length ÷ a period's.
+
+        Inside a budget adjustment nothing counts (the rules leave it out too): an
+        adjusted SLO sums the stretches outside its adjustments, each read at its end.
+        """
         for slo in self.slos:
-            try:
-                result = self._query(promql.error_ratio(slo, window, func="increase"))
-            except (httpx.HTTPError, KeyError, ValueError):
-                continue
-            if not result:
-                continue
-            ratio = float(result[0]["value"][1])
-            if math.isnan(ratio):
-                continue
-            spent = ratio * elapsed / (slo.error_budget * slo.period.total_seconds())
+            if slo.name in self.paused and self.t0 is not None:
+                parts = [(self._ratio(slo, b - a, self.t0 + b), b - a)
+                         for a, b in self._outside(slo, elapsed)]  # fmt: skip
+                bad = sum(r * n for r, n in parts if r is not None)
+                if parts and all(r is None for r, _ in parts):
+                    continue
+            else:
+                ratio = self._ratio(slo, elapsed)
+                if ratio is None:
+                    continue
+                bad = ratio * elapsed
+            spent = bad / (slo.error_budget * slo.period.total_seconds())
             self.seen.spent[slo.name] = spent
             self.seen.burn.setdefault(slo.name, []).append((timedelta(seconds=elapsed), spent))
 
@@ -289,11 +426,18 @@ class GameDay:
         on_update: Callable[[Scorecard, float, Observed], None] | None = None,
         predict: bool = True,
         stop: threading.Event | None = None,
+        rules: RuleAdjustments | None = None,
     ) -> None:
         self.scenario, self.slos, self.endpoints = scenario, list(slos), endpoints
         self.faults = FaultSwitch(endpoints.services, token)
         self.load = LoadDriver(endpoints, log_dir, token) if load and scenario.load else None
-        self.watcher = Watcher(endpoints, slos)
+        paused = {s.name: [(a.start.total_seconds(), a.end.total_seconds())
+                           for a in scenario.adjusted(s.name)] for s in slos}  # fmt: skip
+        self.watcher = Watcher(endpoints, slos, paused=paused)
+        if scenario.adjustments and rules is None:
+            raise RunError("the scenario declares budget adjustments: they need the folder "
+                           "Prometheus reads the SLO rules from (--rules-dir)")  # fmt: skip
+        self.rules = rules
         self.poll, self.echo, self.on_update = poll, echo, on_update
         self.want_prediction = predict
         self.stop = stop or threading.Event()  # set: end the run early (faults cleared)
@@ -343,8 +487,13 @@ class GameDay:
 
             future = pool.submit(predict, self.scenario, self.slos)
         notes: list[str] = []
+        t0 = time.time()
+        if self.rules is not None and self.scenario.adjustments:
+            for path in self.rules.install(self.scenario, self.slos, t0):
+                self.echo(f"budget adjustments in {path} (Prometheus reloaded)")
+        self.watcher.t0 = t0
         try:
-            elapsed = self._loop()
+            elapsed = self._loop(t0)
         finally:
             held = _hold_interrupts()  # a second Ctrl-C must not stop the clearing
             if self.load is not None:
@@ -365,15 +514,23 @@ class GameDay:
                   for a, s in sorted(seen.before)]  # fmt: skip
         notes += [f"{a} for {s} fired in Prometheus but never reached Alertmanager"
                   for (a, s) in seen.firings if (a, s) not in seen.alertmanager]  # fmt: skip
+        for name in self.watcher.paused:
+            on = seen.adjusted.get(name)
+            notes.append(
+                f"budget adjustment on in Prometheus for {name} from {on[0]:.0f} s to {on[1]:.0f} s"
+                if on
+                else f"budget adjustment for {name} never on in Prometheus "
+                f"({c.RULE_ADJUSTMENT_ACTIVE}): its rules lack it"
+            )
         card = self._card(elapsed, True, prediction)
         outcome = Outcome(list(seen.firings.values()), dict(seen.spent),
                           timedelta(seconds=elapsed))  # fmt: skip
         return RunResult(self.scenario, outcome, card, seen, notes, prediction)
 
-    def _loop(self) -> float:
+    def _loop(self, t0: float) -> float:
         events = self._events()
         total = self.scenario.duration.total_seconds()
-        start = time.monotonic()
+        start = time.monotonic() - (time.time() - t0)  # 0 is t0 (the adjustments count from it)
         next_poll = 0.0
         while True:
             elapsed = time.monotonic() - start
@@ -450,6 +607,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "--gameday-state shows it)")  # fmt: skip
     p.add_argument("--no-predict", action="store_true",
                    help="skip the offline prediction beside the observed times")  # fmt: skip
+    p.add_argument("--rules-dir", metavar="DIR",
+                   help="the folder Prometheus reads the SLO rule files from: a scenario's "
+                   "budget adjustments are written there and Prometheus reloaded")  # fmt: skip
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -468,10 +628,15 @@ def run_cli(args: argparse.Namespace) -> int:
     endpoints = Endpoints.from_env(prometheus=args.prometheus, alertmanager=args.alertmanager,
                                    tasks=args.tasks_url, predictor=args.predictor_url)  # fmt: skip
     live = StateFile(Path(args.state), scenario) if args.state else None
+    if scenario.adjustments and not args.rules_dir:
+        raise CLIError(f"{scenario.name} declares budget adjustments: give --rules-dir, the "
+                       "folder Prometheus reads the SLO rule files from (the lab's: "
+                       "LAB_DIR/config/rules)")  # fmt: skip
+    rules = RuleAdjustments(Path(args.rules_dir), endpoints.prometheus) if args.rules_dir else None
     day = GameDay(scenario, slos, endpoints, token, load=not args.no_load, poll=args.poll,
                   log_dir=Path(args.output) if args.output else None,
                   echo=lambda s: print(s, file=sys.stderr, flush=True),
-                  predict=not args.no_predict, on_update=live)  # fmt: skip
+                  predict=not args.no_predict, on_update=live, rules=rules)  # fmt: skip
     # A background process of a non-interactive shell ignores SIGINT from birth: take it
     # back, and SIGTERM too, so both end the run the way Ctrl-C does (faults cleared).
     previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}

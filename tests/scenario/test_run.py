@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,6 +44,9 @@ expect:
 """
 
 
+RELOADS: list[float] = []  # POST /-/reload seen by the stand-in Prometheus
+
+
 @dataclass
 class Service:
     """A service's admin API: PUT merges, GET shows; ``down`` drops every request."""
@@ -63,6 +67,8 @@ def _stand_in(service: Service | None) -> BackgroundHTTPServer:
                 return
             if self.path == "/-/ready":
                 self.reply(200, "ready", "text/plain")
+            elif self.path == "/api/v1/status/runtimeinfo":
+                self.reply(200, {"status": "success", "data": {"reloadConfigSuccess": True}})
             elif self.path.startswith("/api/v1/query"):
                 self.reply(
                     200, {"status": "success", "data": {"resultType": "vector", "result": []}}
@@ -71,6 +77,13 @@ def _stand_in(service: Service | None) -> BackgroundHTTPServer:
                 self.reply(200, [])
             elif self.path == "/admin/faults" and service is not None:
                 self.reply(200, {"active": service.active()})
+            else:
+                self.reply(404, {"error": self.path})
+
+        def do_POST(self) -> None:
+            if self.path == "/-/reload":
+                RELOADS.append(time.time())
+                self.reply(200, "", "text/plain")
             else:
                 self.reply(404, {"error": self.path})
 
@@ -101,8 +114,8 @@ def stack() -> Iterator[tuple[Endpoints, dict[str, Service]]]:
             s.stop()
 
 
-def _day(endpoints: Endpoints, **kw: Any) -> GameDay:
-    scenario = parse_scenario(SCENARIO, SLOS, "stand-in.yaml")
+def _day(endpoints: Endpoints, scenario: Any = None, **kw: Any) -> GameDay:
+    scenario = scenario or parse_scenario(SCENARIO, SLOS, "stand-in.yaml")
     return GameDay(scenario, SLOS, endpoints, TOKEN, load=False, poll=0.2, predict=False,
                    echo=lambda s: None, **kw)  # fmt: skip
 
@@ -187,3 +200,73 @@ def test_locust_gets_the_labeler_credential_never_the_admin_token(monkeypatch, s
     monkeypatch.delenv("SLOLAB_FEEDBACK_TOKEN", raising=False)
     driver = LoadDriver(stack[0], None, TOKEN)
     assert driver.feedback == feedback_token({"SLOLAB_ADMIN_TOKEN": TOKEN}) != TOKEN
+
+
+ADJUSTED = SCENARIO.replace(
+    "faults:",
+    """adjustments:
+  - {at: 1s, for: 2s, reason: planned migration, slos: [tasks-availability]}
+faults:""",
+)
+
+
+def _rule_copies(tmp_path: Path) -> Path:
+    """The lab's fast copies of the committed rules: 2 s groups, 30 s aggregates."""
+    from slolab.lab.render import render_rule_files
+
+    rules = tmp_path / "rules"
+    render_rule_files([str(ROOT / "prometheus" / "rules" / "*.yml")], rules, interval="2s")
+    return rules
+
+
+def test_adjustments_go_into_the_rules_prometheus_reads_at_the_runs_times(stack, tmp_path):
+    import yaml
+
+    from slolab.scenario.run import RuleAdjustments
+    from slolab.slo import conventions as c
+
+    endpoints, _ = stack
+    rules = _rule_copies(tmp_path)
+    predictor = (rules / "slo-predictor.yml").read_text()
+    before = yaml.safe_load((rules / "slo-tasks.yml").read_text())
+    scenario = parse_scenario(ADJUSTED, SLOS, "stand-in.yaml")
+    RELOADS.clear()
+    start = time.time()
+    result = _day(endpoints, rules=RuleAdjustments(rules, endpoints.prometheus),
+                  scenario=scenario).run()  # fmt: skip
+    assert len(RELOADS) == 1 and start <= RELOADS[0] <= start + 2  # before the run's 0
+    after = yaml.safe_load((rules / "slo-tasks.yml").read_text())
+    # Each group kept the interval Prometheus ran it at; only the adjusted SLO changed.
+    assert [(g["name"], g["interval"]) for g in after["groups"]] == [
+        (g["name"], g["interval"]) for g in before["groups"]]  # fmt: skip
+    active = [r for g in after["groups"] for r in g["rules"]
+              if r.get("record") == c.RULE_ADJUSTMENT_ACTIVE]  # fmt: skip
+    assert [r["labels"]["slo"] for r in active] == ["tasks-availability"]
+    begin, end = (float(x) for x in re.findall(r"bool ([\d.e+]+)", active[0]["expr"]))
+    assert start + 1 <= begin <= start + 2 and end - begin == 2  # the run's 1 s to 3 s
+    assert (rules / "slo-predictor.yml").read_text() == predictor  # nothing to adjust there
+    # The stand-in says it was never on: the card says the rules lack it.
+    assert any("never on in Prometheus" in n for n in result.notes), result.notes
+
+
+def test_adjustments_refuse_a_folder_without_the_slo_rules(stack, tmp_path):
+    from slolab.scenario.run import RuleAdjustments
+
+    endpoints, services = stack
+    scenario = parse_scenario(ADJUSTED, SLOS, "stand-in.yaml")
+    with pytest.raises(RunError, match=r"slo-tasks.yml .*--rules-dir must be the folder"):
+        _day(endpoints, rules=RuleAdjustments(tmp_path, endpoints.prometheus),
+             scenario=scenario).run()  # fmt: skip
+    assert services["tasks"].puts == []  # nothing ran
+    with pytest.raises(RunError, match=r"--rules-dir"):
+        _day(endpoints, scenario=scenario)
+
+
+def test_budget_inside_an_adjustment_is_not_counted():
+    from slolab.scenario.run import Watcher
+
+    watcher = Watcher(Endpoints("http://x", "http://x", {}), SLOS,
+                      paused={"tasks-availability": [(10.0, 40.0), (50.0, 55.0)]})  # fmt: skip
+    slo = next(s for s in SLOS if s.name == "tasks-availability")
+    assert watcher._outside(slo, 30.0) == [(0.0, 10.0)]
+    assert watcher._outside(slo, 70.0) == [(0.0, 10.0), (40.0, 50.0), (55.0, 70.0)]
