@@ -630,8 +630,8 @@ def run_cli(args: argparse.Namespace) -> int:
     live = StateFile(Path(args.state), scenario) if args.state else None
     if scenario.adjustments and not args.rules_dir:
         raise CLIError(f"{scenario.name} declares budget adjustments: give --rules-dir, the "
-                       "folder Prometheus reads the SLO rule files from (the lab's: "
-                       "LAB_DIR/config/rules)")  # fmt: skip
+                       "folder Prometheus reads the SLO rule files from (make lab "
+                       "SCENARIO=NAME passes its own)")  # fmt: skip
     rules = RuleAdjustments(Path(args.rules_dir), endpoints.prometheus) if args.rules_dir else None
     day = GameDay(scenario, slos, endpoints, token, load=not args.no_load, poll=args.poll,
                   log_dir=Path(args.output) if args.output else None,

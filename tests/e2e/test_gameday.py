@@ -7,6 +7,7 @@ so that the pages it raises disturb no other end-to-end test.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,3 +123,45 @@ def test_a_short_outage_passes_and_a_wrong_expectation_fails_by_name(lab: Lab, t
         "failed: SLOErrorBudgetBurnPage (critical) for predictor-availability fires within 55 s"
     ) in proc.stderr
     assert _faults(lab, "tasks")["active"] == []
+
+
+# planned-maintenance, shortened and on the predictor alone (the tests above page tasks):
+# 65 s of total failure pages within ~52 s without the adjustment; inside it, nothing.
+MAINTENANCE = """\
+name: short-maintenance
+lesson: an outage inside planned work pages nobody and spends no budget
+duration: 80s
+load:
+  - {shape: steady, users: 10}
+adjustments:
+  - {at: 3s, for: 72s, reason: planned model migration, services: [predictor]}
+faults:
+  - {at: 5s, service: predictor, set: {error_rate: 1}, for: 65s}
+expect:
+  must_not_fire:
+    - {alert: SLOErrorBudgetBurnPage, slo: predictor-availability}
+    - {alert: SLOErrorBudgetBurnPage, slo: predictor-uptime}
+  budget:
+    - {slo: predictor-availability, max_percent: 0.1}
+"""
+
+
+def test_an_outage_inside_a_budget_adjustment_does_not_page(lab: Lab, tmp_path: Path):
+    path = tmp_path / "short-maintenance.yaml"
+    path.write_text(MAINTENANCE)
+    argv = _argv(lab, path, "--no-predict", "--format", "json", "--rules-dir", str(lab.rules_dir))
+    proc = subprocess.run(argv, env=_env(lab), cwd=repo_root(), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    card = json.loads(proc.stdout)
+    assert card["passed"] is True and card["firings"] == [], card
+    # Prometheus ran the adjusted rules: the adjustment was on during the run ...
+    on = [n for n in card["notes"] if "budget adjustment on in Prometheus for "
+          "predictor-availability" in n]  # fmt: skip
+    assert on, card["notes"]
+    # ... while the predictor failed: its 1-hour error ratio is over the page's 14.4x.
+    rows = httpx.get(f"{lab.url('prometheus')}/api/v1/query", timeout=10, params={
+        "query": 'slo:sli_error:ratio_rate1h{slo="predictor-availability"}'}).json()  # fmt: skip
+    assert float(rows["data"]["result"][0]["value"][1]) > 14.4 * 0.001, rows
+    assert card["budget_spent"]["predictor-availability"] <= 0.001
+    assert _faults(lab, "predictor")["active"] == []

@@ -48,3 +48,15 @@ def test_every_form_has_the_verdict_the_checks_and_what_nobody_expected():
     # the timeline (fault band, deadlines, firings) and the burn-down, inline
     assert page.count("<svg") == 2 and "<script" not in page
     assert "fault: tasks error_rate=1" in page and "tasks-availability" in page
+
+
+def test_a_budget_adjustment_is_a_band_on_the_timeline_and_in_the_state():
+    planned = load_scenario(ROOT / "scenarios" / "planned-maintenance.yaml", SLOS)
+    card = score(planned.alerts, planned.budgets, Outcome([], {}, planned.duration))
+    doc = json.loads(to_json(CardView(planned, card, "predicted", [])))
+    assert doc["adjustments"] == [
+        {"label": "planned database migration", "start_s": 30.0, "end_s": 240.0,
+         "slos": ["tasks-availability", "tasks-latency", "tasks-error-rate", "tasks-uptime"]}
+    ]  # fmt: skip
+    assert "adjustment: planned database migration" in to_html(CardView(planned, card, "x", []))
+    assert "adjustments" not in json.loads(to_json(_view()))  # none: the file as it was
