@@ -56,6 +56,23 @@ def test_configs_are_rendered_into_the_lab_folder(tmp_path, fake_repo):
     assert lab.dropped_jobs == ["cadvisor", "jaeger", "docker"]
 
 
+def test_a_game_day_gets_rule_copies_it_may_adjust_a_plain_lab_the_committed_files(
+    tmp_path, fake_repo
+):
+    from dataclasses import replace
+
+    (fake_repo / "scenarios").mkdir()
+    (fake_repo / "scenarios" / "drill.yaml").write_text("name: drill\n")
+    plain = replace(_config(tmp_path, fake_repo), evaluation_interval=None)
+    for cfg, copies in ((plain, False), (replace(plain, scenario="drill"), True)):
+        lab = Lab(cfg, echo=lambda s: None)
+        lab._prepare_dir()
+        lab._render_configs()
+        prom = yaml.safe_load((lab.dir / "config" / "prometheus.yml").read_text())
+        assert (prom["rule_files"][0] == str(lab.rules_dir / "*.yml")) is copies, prom
+    assert (lab.rules_dir / "slo-tasks.yml").is_file()
+
+
 def test_missing_committed_config_is_named(tmp_path, fake_repo):
     (fake_repo / "alertmanager" / "alertmanager.yml").unlink()
     lab = Lab(_config(tmp_path, fake_repo), echo=lambda s: None)
