@@ -177,7 +177,10 @@ class RuleAdjustments:
         from slolab.slo.generate import GenerateOptions
         from slolab.slo.generate.rules import OUTPUT
 
-        plain = OUTPUT.render(list(slos), GenerateOptions())
+        # The rule files of the services concerned only (one file per service).
+        covered = {n for a in scenario.adjustments for n in a.slos}
+        slos = [s for s in slos if s.service in {x.service for x in slos if x.name in covered}]
+        plain = OUTPUT.render(slos, GenerateOptions())
         new = OUTPUT.render(self.adjusted(scenario, slos, t0), GenerateOptions())
         changed = [rel for rel, text in new.items() if text != plain.get(rel)]
         writes: list[tuple[Path, str, str | None]] = []
