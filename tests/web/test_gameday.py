@@ -97,3 +97,13 @@ def test_chromium_shows_the_running_game_day_filling_in(dashboard, tmp_path: Pat
         shot = folder / "gameday.png"
         page.locator("#gameday").screenshot(path=str(shot))
         assert shot.stat().st_size > 5_000
+        # A game day inside planned work: its budget adjustment is a grey band with the reason.
+        planned = load_scenario(ROOT / "scenarios" / "planned-maintenance.yaml", SLOS)
+        card = score(planned.alerts, planned.budgets, Outcome([], {}, 60 * S), final=False)
+        doc = state(CardView(planned, card, "observed", []), 60 * S, running=True)
+        path.write_text(json.dumps(doc))
+        page.wait_for_selector("#gameday-svg .gameday-adjustment", timeout=20_000)
+        band = page.locator("#gameday-svg .gameday-adjustment")
+        assert band.count() == 1
+        assert "planned database migration: tasks-availability" in (band.text_content() or "")
+        assert "adjustment: planned database migration" in page.text_content("#gameday-svg")
