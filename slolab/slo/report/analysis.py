@@ -28,6 +28,7 @@ from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration, whole_minutes
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, counts_queries
+from slolab.slo.views import duration
 
 if TYPE_CHECKING:
     from slolab.slo.incidents import Incident
@@ -167,7 +168,7 @@ def _recommend(r: SLOReport, events: str) -> list[str]:
         )
     if r.span is not None and r.span < MIN_SPAN_FOR_ADVICE:
         out.append(
-            f"Only {format_duration(whole_minutes(r.span))} of data: too little to judge the "
+            f"Only {duration(whole_minutes(r.span))} of data: too little to judge the "
             "objective; look again after a day or more."
         )
     elif left is not None and left > 0.9 and not r.violations:

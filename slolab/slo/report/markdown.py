@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from slolab.slo.report.text import SUMMARY_HEAD, facts, pct, summary_rows, when
+from slolab.slo.report.text import SUMMARY_HEAD, facts, summary_rows, when
+from slolab.slo.views import percent
 
 if TYPE_CHECKING:
     from slolab.slo.report.analysis import Report
@@ -25,8 +26,8 @@ def to_markdown(report: Report) -> str:
         if r.violations:
             out.append("| from | to | worst SLI | budget spent |\n|---|---|---|---|")
             out += [
-                f"| {when(v.start)} | {when(v.end)} | {pct(v.worst_sli)} "
-                f"| {pct(v.budget_spent, 1)} |"
+                f"| {when(v.start)} | {when(v.end)} | {percent(v.worst_sli)} "
+                f"| {percent(v.budget_spent, 1)} |"
                 for v in r.violations
             ]
         else:

@@ -7,8 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from slolab.slo.durations import format_duration
-from slolab.slo.report.text import pct
+from slolab.slo.views import duration, percent
 
 if TYPE_CHECKING:
     from slolab.slo.report.analysis import Report, SLOReport
@@ -129,8 +128,8 @@ def line_chart(
 
 def _svgs(r: SLOReport) -> list[str]:
     return [
-        _line_chart(f"SLI per {format_duration(r.step)}", r.sli_points, r.start, r.end,
-                   r.slo.objective, f"objective {pct(r.slo.objective, 2)}", "#0969da"),
+        _line_chart(f"SLI per {duration(r.step)}", r.sli_points, r.start, r.end,
+                   r.slo.objective, f"objective {percent(r.slo.objective, 2)}", "#0969da"),
         _line_chart("Error budget left", list(r.budget_points), r.start, r.end, 0.0, "exhausted",
                    "#8250df"),
     ]  # fmt: skip
