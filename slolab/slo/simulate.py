@@ -60,7 +60,6 @@ from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO, SampleSLI
 from slolab.slo.promtool import run_rule_tests
 from slolab.slo.synthetic import (
-    EVENTS_PER_SCRAPE,
     HISTORY_STEP,
     SimulationError,
     Timeline,
@@ -235,8 +234,11 @@ def _timings(
 ) -> list[AlertTiming]:
     """Run ``slo``'s rules for ``alerts`` (name, severity, formula) on one outage."""
     tl = timeline
-    per_scrape = EVENTS_PER_SCRAPE if rate is None else Fraction(repr(rate)) * tl.scrape
-    series = input_series(slo, Fraction(repr(ratio)), tl, per_scrape)
+    if rate is None:
+        series = input_series(slo, Fraction(repr(ratio)), tl)
+    else:  # whole events: at night a request now and then, good or bad
+        per_scrape = Fraction(repr(rate)) * tl.scrape
+        series = input_series(slo, Fraction(repr(ratio)), tl, per_scrape, whole=True)
     tests, exprs = [], {}
     window = f"{tl.stop - tl.start + tl.evaluation}s:{tl.evaluation}s"
     for alert, _, _ in alerts:

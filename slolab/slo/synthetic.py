@@ -299,23 +299,52 @@ def _dithered(tl: Timeline, ratio: Fraction, unit: int) -> list[bool]:
     return out
 
 
+def _whole_events(
+    tl: Timeline, per_scrape: Fraction, ratio: Fraction
+) -> tuple[list[Fraction], list[Fraction]]:
+    """Cumulative (all, bad) whole events: an event whenever ``per_scrape`` per scrape adds
+    up to one more; each new event bad by the ratio of its interval, dithered (at 100%
+    every event of the outage is bad, at 50% every other one)."""
+    total, bad, mass, owed = 0, 0, Fraction(0), Fraction(0)
+    totals, bads = [Fraction(0)], [Fraction(0)]
+    for k in range(1, tl.scrapes):
+        mass += per_scrape
+        new = math.floor(mass) - total
+        total += new
+        owed += new * ratio * tl.bad_share((k - 1) * tl.scrape, k * tl.scrape)
+        bad = math.floor(owed)  # never above total: each event owes one at most
+        totals.append(Fraction(total))
+        bads.append(Fraction(bad))
+    return totals, bads
+
+
 def input_series(
-    slo: SLO, ratio: Fraction, tl: Timeline, per_scrape: Fraction = EVENTS_PER_SCRAPE
+    slo: SLO,
+    ratio: Fraction,
+    tl: Timeline,
+    per_scrape: Fraction = EVENTS_PER_SCRAPE,
+    whole: bool = False,
 ) -> list[dict[str, str]]:
     """promtool ``input_series`` for ``slo``: ``per_scrape`` events every scrape (requests
-    SLIs), ``ratio`` of them bad inside the timeline's outage (or its segments)."""
+    SLIs), ``ratio`` of them bad inside the timeline's outage (or its segments).
+
+    ``whole``: counters count whole events, as real ones do (a low rate is then a
+    request now and then, each one good or bad); else they grow by the exact
+    shares, which keeps every window's ratio exact at any rate.
+    """
     if isinstance(slo.sli, SampleSLI):
         return [_sample_series(slo, slo.sli, ratio, tl)]
-    out = []
-    for s in sli_series(slo):
-        if s.kind == "all":
-            values = _counter(tl, lambda share: per_scrape)
-        elif s.kind == "bad":
-            values = _counter(tl, lambda share: per_scrape * ratio * share)
-        else:  # good, fast: the rest
-            values = _counter(tl, lambda share: per_scrape * (1 - ratio * share))
-        out.append({"series": series_name(s.name, s.labels), "values": notation(tl.thin(values))})
-    return out
+    if whole:
+        total, bad = _whole_events(tl, per_scrape, ratio)
+    else:
+        total = _counter(tl, lambda share: per_scrape)
+        bad = _counter(tl, lambda share: per_scrape * ratio * share)
+    good = [t - b for t, b in zip(total, bad, strict=True)]
+    by_kind = {"all": total, "bad": bad, "good": good, "fast": good}
+    return [
+        {"series": series_name(s.name, s.labels), "values": notation(tl.thin(by_kind[s.kind]))}
+        for s in sli_series(slo)
+    ]
 
 
 def _sample_series(slo: SLO, sli: SampleSLI, ratio: Fraction, tl: Timeline) -> dict[str, str]:

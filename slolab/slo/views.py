@@ -22,6 +22,7 @@ __all__ = [
     "NO_VALUE",
     "burn_rate",
     "duration",
+    "event_rate",
     "json_number",
     "percent",
     "span",
@@ -71,6 +72,14 @@ def duration(
         if count:
             parts.append(f"{count}{suffix}")
     return "".join(parts[:units])
+
+
+def event_rate(per_second: float) -> str:
+    """Events per second in the unit that reads best: ``2/s``, ``3/m``, ``10/h``."""
+    unit, seconds = next(
+        ((u, s) for u, s in (("s", 1), ("m", 60)) if per_second * s >= 1), ("h", 3600)
+    )
+    return f"{per_second * seconds:.4g}/{unit}"
 
 
 def time_left(value: timedelta | None) -> str:

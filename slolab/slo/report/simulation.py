@@ -16,7 +16,7 @@ from slolab.slo.report.html import html_page, html_table
 from slolab.slo.report.markdown import markdown_table
 from slolab.slo.report.svg import DetectionLine, detection_chart
 from slolab.slo.simulate import AlertTiming, Simulation
-from slolab.slo.views import burn_rate, duration, percent
+from slolab.slo.views import burn_rate, duration, event_rate, percent
 
 __all__ = ["simulation_head", "simulation_rows", "to_html", "to_markdown"]
 
@@ -72,7 +72,7 @@ _BUDGET_INTRO = (
 def _traffic(sim: Simulation) -> str:
     if sim.rate is None:
         return "clean traffic"
-    return f"clean traffic at {number(sim.rate)} events/s ({number(sim.rate * 3600)} an hour)"
+    return f"clean traffic of {event_rate(sim.rate)} (whole events)"
 
 
 def _intro(sim: Simulation) -> str:
