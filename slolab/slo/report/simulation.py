@@ -78,8 +78,8 @@ def _traffic(sim: Simulation) -> str:
 def _intro(sim: Simulation) -> str:
     s = sim.slo
     text = (
-        f"{s.name}: objective {number(s.objective_percent)}% over {duration(s.period)}; an outage of "
-        f"{duration(sim.duration)} at each error ratio, after {_traffic(sim)}. Rules "
+        f"{s.name}: objective {number(s.objective_percent)}% over {duration(s.period)}; an "
+        f"outage of {duration(sim.duration)} at each error ratio, after {_traffic(sim)}. Rules "
         f"evaluated every {duration(sim.evaluation_interval)} by promtool, series scraped "
         f"every {duration(sim.scrape_interval)}. 'after': from the outage's start; "
         "'resolves': after its end; Workbook: factor x (1 - objective) x long window ÷ error "
