@@ -48,7 +48,7 @@ import yaml
 
 from slolab.lab.prometheus import PrometheusServer
 from slolab.slo import conventions as c
-from slolab.slo import promql
+from slolab.slo import promql, synthetic
 from slolab.slo.cost import (  # the styles `slolab slo cost` prices, in one place
     SLOTH_RATIO,
     ours,
@@ -186,25 +186,14 @@ def write_openmetrics(
     full = {s: values(s, times.astype(float)) for s in series}
     per_day = per_file // SCRAPE
     files = []
-    by_name: dict[str, list[Series]] = {}
-    for s in series:
-        by_name.setdefault(s.name, []).append(s)
     for d in range(days):
-        path = out / f"day-{d:02d}.om"
         lo, hi = d * per_day, (d + 1) * per_day
         ts = times[lo:hi].tolist()
-        with path.open("w") as fh:
-            for name, members in by_name.items():
-                fh.write(f"# TYPE {name} unknown\n")
-                for s in members:
-                    labels = ",".join(f'{k}="{v}"' for k, v in s.labels)
-                    prefix = f"{name}{{{labels}}} "
-                    vals = full[s][lo:hi].tolist()
-                    fh.write(
-                        "".join(f"{prefix}{v:.0f} {t}\n" for v, t in zip(vals, ts, strict=True))
-                    )
-            fh.write("# EOF\n")
-        files.append(path)
+        rows = (
+            (s.name, ",".join(f'{k}="{v}"' for k, v in s.labels), ts, full[s][lo:hi].tolist())
+            for s in series
+        )
+        files.append(synthetic.write_openmetrics(out / f"day-{d:02d}.om", rows, ".0f"))
     return files
 
 
@@ -302,20 +291,11 @@ def _write_rows(rows: list[tuple[str, str, np.ndarray, np.ndarray]], start: int,
     files = []
     for d in range(days):
         lo, hi = start + d * DAY, start + (d + 1) * DAY
-        path = out / f"{prefix}-{d:02d}.om"
-        with path.open("w") as fh:
-            for name in sorted({r[0] for r in rows}):
-                fh.write(f"# TYPE {name} unknown\n")
-                for n, labels, ts, vals in rows:
-                    if n != name:
-                        continue
-                    keep = (ts >= lo) & (ts < hi)
-                    prefix_ = f"{name}{{{labels}}} "
-                    fh.write("".join(f"{prefix_}{v:.10g} {t}\n"
-                                     for v, t in zip(vals[keep].tolist(), ts[keep].tolist(),
-                                                     strict=True)))  # fmt: skip
-            fh.write("# EOF\n")
-        files.append(path)
+        day = []
+        for name, labels, ts, vals in sorted(rows, key=lambda r: r[0]):  # families by name
+            keep = (ts >= lo) & (ts < hi)
+            day.append((name, labels, ts[keep].tolist(), vals[keep].tolist()))
+        files.append(synthetic.write_openmetrics(out / f"{prefix}-{d:02d}.om", day, ".10g"))
     return files
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import islice
+from pathlib import Path
 
 import exrex
 import promql_parser
@@ -35,6 +36,7 @@ __all__ = [
     "series_labels",
     "series_name",
     "sli_series",
+    "write_openmetrics",
 ]
 
 
@@ -397,3 +399,32 @@ def _resource_series(slo: SLO, sli: SampleSLI, bad: list[bool], tl: Timeline) ->
 def _bool_limit(sli: SampleSLI) -> Fraction:
     """The SLI's limit, exactly as the rules write it (``0.8``, not the nearest binary)."""
     return Fraction(number(sli.limit))
+
+
+# --- history for a TSDB: OpenMetrics files -----------------------------------------------
+
+
+def write_openmetrics(
+    path: Path,
+    series: Iterable[tuple[str, str, Sequence[float], Sequence[float]]],
+    value_format: str = "",
+) -> Path:
+    """Write ``series`` (family, labels as ``k="v",...``, times, values) to one OpenMetrics
+    file for ``promtool tsdb create-blocks-from openmetrics``: each family typed ``unknown``
+    once, in the order first seen, its series' samples in time order, then ``# EOF``.
+
+    ``value_format``: a format spec for the values (``""``: shortest exact, ``.0f``).
+    A month belongs in one file per day: promtool rescans a whole file per 2-hour block.
+    """
+    families: dict[str, list[tuple[str, Sequence[float], Sequence[float]]]] = {}
+    for family, labels, times, values in series:
+        families.setdefault(family, []).append((labels, times, values))
+    with path.open("w", encoding="utf-8") as fh:
+        for family, members in families.items():
+            fh.write(f"# TYPE {family} unknown\n")
+            for labels, times, values in members:
+                prefix = f"{family}{{{labels}}} "
+                fh.write("".join(f"{prefix}{v:{value_format}} {t:.0f}\n"
+                                 for v, t in zip(values, times, strict=True)))  # fmt: skip
+        fh.write("# EOF\n")
+    return path
