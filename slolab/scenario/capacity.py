@@ -26,6 +26,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from slolab.errors import CLIError
+from slolab.slo.views import NO_VALUE, burn_rate
 
 __all__ = ["Load", "Plan", "Result", "Step", "add_parser", "find_capacity", "to_markdown"]
 
@@ -211,8 +212,8 @@ def metrics_cpu(services: Mapping[str, str]) -> Callable[[], dict[str, float | N
 
 
 def _cells(step: Step, services: list[str]) -> list[str]:
-    burn = "no data" if step.burn is None else f"{step.burn:.2f}x"
-    cpu = [f"{v:.2f}" if (v := step.cpu.get(s)) is not None else "-" for s in services]
+    burn = burn_rate(step.burn, missing="no data")
+    cpu = [NO_VALUE if (v := step.cpu.get(s)) is None else f"{v:.2f}" for s in services]
     return [f"{step.rate:g}", f"{step.load.rps:.0f}", f"{step.load.p50_ms:.1f}",
             f"{step.load.p99_ms:.1f}", f"{step.load.errors}", burn, *cpu,
             "held" if step.held else "NOT held"]  # fmt: skip
