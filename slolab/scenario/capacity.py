@@ -124,7 +124,7 @@ def find_capacity(
         delivered = load.rps >= DELIVERED_SHARE * rate
         held = reading is not None and reading <= 1.0 and delivered
         result.steps.append(Step(rate, load, reading, cores, held))
-        shown = "no data" if reading is None else f"{reading:.2f}x"
+        shown = burn_rate(reading, missing="no data")
         progress(
             f"step {i}/{len(rates)}: {rate:g} req/s offered, {load.rps:.0f} achieved, "
             f"p99 {load.p99_ms:.0f} ms, burn {shown}: {'held' if held else 'NOT held'}"
@@ -255,7 +255,7 @@ def to_svg(result: Result) -> str:
     return line_chart(
         f"{result.slo}: burn rate by offered load", pts, (min(rates), max(rates)), 1.0,
         "1x: the budget lasts the period", "#0969da",
-        x_labels=(f"{min(rates):g} req/s", f"{max(rates):g} req/s"), y_format=lambda v: f"{v:.2f}x",
+        x_labels=(f"{min(rates):g} req/s", f"{max(rates):g} req/s"), y_format=burn_rate,
     )  # fmt: skip
 
 

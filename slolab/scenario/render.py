@@ -295,7 +295,7 @@ def burn_svg(view: CardView) -> str:
         f'aria-label="{html.escape(title)}">',
         f'<text x="{left}" y="18" font-size="13" font-weight="bold">{title}</text>',
         f'<text x="{left - 6}" y="{y(hi / 1.1) + 4:.1f}" font-size="10" '
-        f'text-anchor="end">{hi / 1.1 * 100:.2f}%</text>',
+        f'text-anchor="end">{percent(hi / 1.1, 2)}</text>',
         f'<text x="{left - 6}" y="{y(0) + 4:.1f}" font-size="10" text-anchor="end">0%</text>',
     ]
     for i, (name, points) in enumerate(sorted(curves.items())):

@@ -73,7 +73,7 @@ def line_chart(
     color: str,
     *,
     x_labels: tuple[str, str],
-    y_format: Callable[[float], str] = lambda v: f"{v * 100:.2f}%",
+    y_format: Callable[[float], str] = lambda v: percent(v, 2),
     bands: Sequence[tuple[float, float, str]] = (),
 ) -> str:
     """An SVG line chart of (x, value) ``points`` with a horizontal reference ``line``."""
