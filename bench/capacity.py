@@ -27,6 +27,7 @@ import slolab.slo as slo_pkg
 from slolab import wrk
 from slolab.lab.procs import free_port, run_service, spawn
 from slolab.scenario import capacity as cap
+from slolab.slo.views import NO_VALUE
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -103,7 +104,8 @@ def render(res: dict) -> str:
     ]
     for s in r["steps"]:
         cores = s["cpu"].get("tasks")
-        per100 = f"{cores / s['achieved_rps'] * 100:.3f}" if cores and s["achieved_rps"] else "-"
+        rps = s["achieved_rps"]
+        per100 = f"{cores / rps * 100:.3f}" if cores and rps else NO_VALUE
         burn = "no data" if s["burn"] is None else f"{s['burn']:.2f}x"
         lines.append(
             f"| {s['rate'] / sat:.2f} | {s['achieved_rps'] / s['rate']:.2f} "

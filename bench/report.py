@@ -20,6 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from slolab.slo.views import NO_VALUE
+
 __all__ = [
     "BEGIN",
     "END",
@@ -169,7 +171,7 @@ def _cost_targets(runs: list[dict[str, Any]], workload: str) -> list[Target]:
     off = summarize(runs, workload, "off")
     if off is None:
         return []
-    cells: dict[str, str] = {"off": "—"}
+    cells: dict[str, str] = {"off": NO_VALUE}
     met: dict[str, bool] = {}
     for mode in MODES[1:]:
         s = summarize(runs, workload, mode)
@@ -236,7 +238,7 @@ def _saturation_table(runs: list[dict[str, Any]]) -> str:
                 d_rps = _signed_pct(100 * (s["rps"] - off["rps"]) / off["rps"])
                 d_cpu = _signed_pct(100 * (s["cpu_us"] - off["cpu_us"]) / off["cpu_us"])
             else:
-                d_rps = d_cpu = "—"
+                d_rps = d_cpu = NO_VALUE
             spread = f" ({_int(s['rps_min'])}–{_int(s['rps_max'])})" if s["n"] > 1 else ""  # noqa: RUF001
             rows.append([
                 workload, MODE_LABELS[mode], _int(s["rps"]) + spread, _ms(s["p50_ms"]),
@@ -296,7 +298,7 @@ def _targets_table(runs: list[dict[str, Any]]) -> str:
     for t in targets(runs):
         row = [t.name]
         for mode in MODES:
-            cell = t.cells.get(mode, "—")
+            cell = t.cells.get(mode, NO_VALUE)
             if mode in t.met:
                 cell += " met" if t.met[mode] else " **missed**"
             row.append(cell)

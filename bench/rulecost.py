@@ -48,7 +48,7 @@ import yaml
 
 from slolab.lab.prometheus import PrometheusServer
 from slolab.slo import conventions as c
-from slolab.slo import promql
+from slolab.slo import promql, synthetic
 from slolab.slo.cost import (  # the styles `slolab slo cost` prices, in one place
     SLOTH_RATIO,
     ours,
@@ -56,9 +56,10 @@ from slolab.slo.cost import (  # the styles `slolab slo cost` prices, in one pla
     sloth_style,
 )
 from slolab.slo.durations import parse_duration
-from slolab.slo.model import SLO, LatencySLI, RatioSLI, from_spec, load, number
+from slolab.slo.model import SLO, LatencySLI, RatioSLI, from_spec, load
 from slolab.slo.spec import parse_spec
-from slolab.slo.synthetic import selects, series_labels
+from slolab.slo.synthetic import SimulationError, selects, sli_series
+from slolab.slo.views import NO_VALUE, percent
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -111,43 +112,21 @@ class Series:
     count_kind: str = "all"  # a bucket (fast): which counts its histogram's _count holds
 
 
-def _series(selectors: Sequence[str], kind: str, seed: int, negative: str | None = None,
-            **extra: str) -> Series:  # fmt: skip
-    name, labels = series_labels(selectors, negative)
-    return Series(name, tuple(sorted({**labels, **extra}.items())), kind, seed)
-
-
-def _plain(metric: str, matchers: str) -> str:
-    return f"{metric}{{{matchers}}}" if matchers else metric
-
-
 def slo_series(slo: SLO) -> list[Series]:
     """Raw series ``slo``'s selectors read, as an exporter would write them.
 
-    Built from the SLO itself (labels that satisfy its matchers, the toolkit's
-    ``slo simulate`` picks them), so every SLO of a spec has data; traffic is
-    seeded by the SLO's name.
+    The toolkit's synthetic series (:func:`slolab.slo.synthetic.sli_series`, which
+    ``slo simulate`` writes too), so every SLO of a spec has data; traffic is seeded
+    by the SLO's name.
     """
     seed = zlib.crc32(slo.name.encode())
-    sli = slo.sli
-    if isinstance(sli, RatioSLI):
-        part, kind = (sli.errors, "bad") if sli.errors is not None else (sli.good, "good")
-        assert part is not None
-        if series_labels([part])[0] == series_labels([sli.total])[0]:
-            # One metric split in two: the part, and the rest of the total.
-            rest = "good" if kind == "bad" else "bad"
-            return [_series([part, sli.total], kind, seed),
-                    _series([sli.total], rest, seed, negative=part)]  # fmt: skip
-        return [_series([part], kind, seed), _series([sli.total], "all", seed)]
-    if isinstance(sli, LatencySLI):
-        le = number(sli.threshold_seconds)  # as the Python client writes it
-        return [_series([_plain(f"{sli.histogram}_bucket", sli.matchers)], "fast", seed, le=le),
-                _series([_plain(f"{sli.histogram}_count", sli.matchers)], "all", seed)]  # fmt: skip
-    if sli.kind == "probe":
-        return [_series([sli.source], "up", seed)]
-    if sli.kind == "freshness":
-        return [_series([sli.source], "trained", seed)]
-    raise ValueError(f"bench.rulecost: slo {slo.name!r}: no synthetic traffic for a {sli.kind} SLI")
+    try:
+        found = sli_series(slo)
+    except SimulationError:
+        raise ValueError(
+            f"bench.rulecost: slo {slo.name!r}: no synthetic traffic for a {slo.sli.kind} SLI"
+        ) from None
+    return [Series(s.name, tuple(sorted(s.labels.items())), s.kind, seed) for s in found]
 
 
 def derive_series(slos: Sequence[SLO]) -> list[Series]:
@@ -207,25 +186,14 @@ def write_openmetrics(
     full = {s: values(s, times.astype(float)) for s in series}
     per_day = per_file // SCRAPE
     files = []
-    by_name: dict[str, list[Series]] = {}
-    for s in series:
-        by_name.setdefault(s.name, []).append(s)
     for d in range(days):
-        path = out / f"day-{d:02d}.om"
         lo, hi = d * per_day, (d + 1) * per_day
         ts = times[lo:hi].tolist()
-        with path.open("w") as fh:
-            for name, members in by_name.items():
-                fh.write(f"# TYPE {name} unknown\n")
-                for s in members:
-                    labels = ",".join(f'{k}="{v}"' for k, v in s.labels)
-                    prefix = f"{name}{{{labels}}} "
-                    vals = full[s][lo:hi].tolist()
-                    fh.write(
-                        "".join(f"{prefix}{v:.0f} {t}\n" for v, t in zip(vals, ts, strict=True))
-                    )
-            fh.write("# EOF\n")
-        files.append(path)
+        rows = (
+            (s.name, ",".join(f'{k}="{v}"' for k, v in s.labels), ts, full[s][lo:hi].tolist())
+            for s in series
+        )
+        files.append(synthetic.write_openmetrics(out / f"day-{d:02d}.om", rows, ".0f"))
     return files
 
 
@@ -323,20 +291,11 @@ def _write_rows(rows: list[tuple[str, str, np.ndarray, np.ndarray]], start: int,
     files = []
     for d in range(days):
         lo, hi = start + d * DAY, start + (d + 1) * DAY
-        path = out / f"{prefix}-{d:02d}.om"
-        with path.open("w") as fh:
-            for name in sorted({r[0] for r in rows}):
-                fh.write(f"# TYPE {name} unknown\n")
-                for n, labels, ts, vals in rows:
-                    if n != name:
-                        continue
-                    keep = (ts >= lo) & (ts < hi)
-                    prefix_ = f"{name}{{{labels}}} "
-                    fh.write("".join(f"{prefix_}{v:.10g} {t}\n"
-                                     for v, t in zip(vals[keep].tolist(), ts[keep].tolist(),
-                                                     strict=True)))  # fmt: skip
-            fh.write("# EOF\n")
-        files.append(path)
+        day = []
+        for name, labels, ts, vals in sorted(rows, key=lambda r: r[0]):  # families by name
+            keep = (ts >= lo) & (ts < hi)
+            day.append((name, labels, ts[keep].tolist(), vals[keep].tolist()))
+        files.append(synthetic.write_openmetrics(out / f"{prefix}-{d:02d}.om", day, ".10g"))
     return files
 
 
@@ -634,7 +593,7 @@ def render(res: dict[str, Any]) -> str:
         key = (g["spec"], g["style"])
         totals[key] = totals.get(key, 0.0) + g["cores"]
         worst[key] = max(worst.get(key, 0.0), g["median_ms"])
-        samples = "n/a" if g["samples"] is None else f"{g['samples']:,}"
+        samples = NO_VALUE if g["samples"] is None else f"{g['samples']:,}"
         lines.append(
             f"| {g['spec']} | {g['style']} | {g['group']} | {g['real_interval_s']:g} s "
             f"| {g['median_ms']:.1f} | {max(g['eval_ms'], default=float('nan')):.1f} "
@@ -651,7 +610,7 @@ def render(res: dict[str, Any]) -> str:
             raw, mine = row.get("raw"), row.get(style)
             if raw and mine is not None:
                 diffs.append(abs(mine / raw - 1))
-        diff = f"{max(diffs):.2%}" if diffs else "n/a"
+        diff = percent(max(diffs), 2) if diffs else NO_VALUE
         cpu = res["cpu_per_round_s"][f"{spec}|{style}"]
         lines.append(f"| {spec} | {style} | {worst[(spec, style)]:.1f} | {cores:.4f} "
                      f"| {cpu:.3f} | {cpu_cores:.4f} | {diff} |")  # fmt: skip

@@ -142,6 +142,9 @@ LAYERS = {
     "slolab/slo/promql.py": ("slolab.slo.views", "rich"),
     # presentation: text and records, no terminal library
     "slolab/slo/views.py": ("rich",),
+    # figures: the simulation runs; report/simulation.py shows it
+    "slolab/slo/simulate.py": ("slolab.slo.views", "slolab.slo.report", "rich"),
+    "slolab/slo/synthetic.py": ("slolab.slo.views", "slolab.slo.report", "rich"),
 }
 
 

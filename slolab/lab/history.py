@@ -234,7 +234,7 @@ def expected_error_ratio(h: History, slo: SLO, window: timedelta) -> float:
 
 
 def _labels(**labels: str) -> str:
-    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    return ",".join(f'{k}="{v}"' for k, v in labels.items())
 
 
 def _cumulative(values: list[float]) -> list[float]:
@@ -303,6 +303,8 @@ def _running(values: list[float]) -> list[float]:
 
 def write_openmetrics(h: History, folder: Path) -> dict[str, Path]:
     """One OpenMetrics file per UTC day (families typed ``unknown``, samples in time order)."""
+    from slolab.slo import synthetic  # the toolkit: when needed
+
     folder.mkdir(parents=True, exist_ok=True)
     series = list(_series(h))
     days: dict[str, list[int]] = {}
@@ -310,19 +312,13 @@ def write_openmetrics(h: History, folder: Path) -> dict[str, Path]:
         days.setdefault(datetime.fromtimestamp(t, UTC).date().isoformat(), []).append(i)
     paths = {}
     for day, idx in days.items():
-        path = folder / f"history-{day}.om"
-        with path.open("w", encoding="utf-8") as fh:
-            by_family: dict[str, list[tuple[str, list[float]]]] = {}
-            for name, labels, values in series:
-                by_family.setdefault(name, []).append((labels, values))
-            for name, members in by_family.items():
-                fh.write(f"# TYPE {name} unknown\n")
-                steps = [i for i in idx if h.on_grid[i]] if name in GAUGES else idx
-                for labels, values in members:
-                    fh.writelines(f"{name}{labels} {values[i]!r} {h.times[i]:.0f}\n"
-                                  for i in steps)  # fmt: skip
-            fh.write("# EOF\n")
-        paths[day] = path
+        grid = [i for i in idx if h.on_grid[i]]
+        rows = (
+            (name, labels, [h.times[i] for i in steps], [values[i] for i in steps])
+            for name, labels, values in series
+            for steps in [grid if name in GAUGES else idx]
+        )
+        paths[day] = synthetic.write_openmetrics(folder / f"history-{day}.om", rows)
     return paths
 
 

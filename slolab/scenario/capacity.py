@@ -26,6 +26,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from slolab.errors import CLIError
+from slolab.slo.views import NO_VALUE, burn_rate
 
 __all__ = ["Load", "Plan", "Result", "Step", "add_parser", "find_capacity", "to_markdown"]
 
@@ -123,7 +124,7 @@ def find_capacity(
         delivered = load.rps >= DELIVERED_SHARE * rate
         held = reading is not None and reading <= 1.0 and delivered
         result.steps.append(Step(rate, load, reading, cores, held))
-        shown = "no data" if reading is None else f"{reading:.2f}x"
+        shown = burn_rate(reading, missing="no data")
         progress(
             f"step {i}/{len(rates)}: {rate:g} req/s offered, {load.rps:.0f} achieved, "
             f"p99 {load.p99_ms:.0f} ms, burn {shown}: {'held' if held else 'NOT held'}"
@@ -211,8 +212,8 @@ def metrics_cpu(services: Mapping[str, str]) -> Callable[[], dict[str, float | N
 
 
 def _cells(step: Step, services: list[str]) -> list[str]:
-    burn = "no data" if step.burn is None else f"{step.burn:.2f}x"
-    cpu = [f"{v:.2f}" if (v := step.cpu.get(s)) is not None else "-" for s in services]
+    burn = burn_rate(step.burn, missing="no data")
+    cpu = [NO_VALUE if (v := step.cpu.get(s)) is None else f"{v:.2f}" for s in services]
     return [f"{step.rate:g}", f"{step.load.rps:.0f}", f"{step.load.p50_ms:.1f}",
             f"{step.load.p99_ms:.1f}", f"{step.load.errors}", burn, *cpu,
             "held" if step.held else "NOT held"]  # fmt: skip
@@ -254,7 +255,7 @@ def to_svg(result: Result) -> str:
     return line_chart(
         f"{result.slo}: burn rate by offered load", pts, (min(rates), max(rates)), 1.0,
         "1x: the budget lasts the period", "#0969da",
-        x_labels=(f"{min(rates):g} req/s", f"{max(rates):g} req/s"), y_format=lambda v: f"{v:.2f}x",
+        x_labels=(f"{min(rates):g} req/s", f"{max(rates):g} req/s"), y_format=burn_rate,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from slolab.scenario.spec import Scenario
 from slolab.slo.report.html import html_page, html_table
 from slolab.slo.report.svg import SERIES_COLOURS
 from slolab.slo.scorecard import AlertExpectation, Firing, Scorecard
+from slolab.slo.views import duration, percent
 
 __all__ = ["CardView", "state", "to_html", "to_json", "to_markdown", "to_terminal"]
 
@@ -66,7 +67,8 @@ def _overall(view: CardView) -> str:
 
 def _unexpected(view: CardView) -> list[str]:
     return [
-        f"{f.alert} ({f.severity}) for {f.slo} after {_t(f.first)}" for f in view.card.unexpected
+        f"{f.alert} ({f.severity}) for {f.slo} after {duration(f.first)}"
+        for f in view.card.unexpected
     ]
 
 
@@ -78,23 +80,16 @@ def _budget_rows(view: CardView) -> list[list[str]]:
     ]
     out = []
     for n in names:
-        row = [n, f"{view.card.budget_spent[n] * 100:.2f}%"]
+        row = [n, percent(view.card.budget_spent[n], 2)]
         if view.mode != "predicted":
             pred = view.card.predicted_spent.get(n)
-            row.append("—" if pred is None else f"{pred * 100:.2f}%")
+            row.append(percent(pred, 2))
         out.append(row)
     return out
 
 
 def _budget_head(view: CardView) -> list[str]:
     return ["SLO", "budget spent"] + ([] if view.mode == "predicted" else ["predicted"])
-
-
-def _t(value: timedelta | None) -> str:
-    if value is None:
-        return "—"
-    s = value.total_seconds()
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
 def to_terminal(view: CardView) -> str:
@@ -281,7 +276,7 @@ def timeline_svg(view: CardView) -> str:
         t = timedelta(seconds=span * frac)
         parts.append(
             f'<text x="{x(t):.1f}" y="{h - 6}" font-size="10" text-anchor="middle">'
-            f"{html.escape(_t(t))}</text>"
+            f"{html.escape(duration(t))}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -313,7 +308,7 @@ def burn_svg(view: CardView) -> str:
         f'aria-label="{html.escape(title)}">',
         f'<text x="{left}" y="18" font-size="13" font-weight="bold">{title}</text>',
         f'<text x="{left - 6}" y="{y(hi / 1.1) + 4:.1f}" font-size="10" '
-        f'text-anchor="end">{hi / 1.1 * 100:.2f}%</text>',
+        f'text-anchor="end">{percent(hi / 1.1, 2)}</text>',
         f'<text x="{left - 6}" y="{y(0) + 4:.1f}" font-size="10" text-anchor="end">0%</text>',
     ]
     for i, (name, points) in enumerate(sorted(curves.items())):
@@ -328,7 +323,7 @@ def burn_svg(view: CardView) -> str:
         )
     parts.append(
         f'<text x="{w - right}" y="{h - 8}" font-size="10" text-anchor="end">'
-        f"{html.escape(_t(view.scenario.duration))}</text></svg>"
+        f"{html.escape(duration(view.scenario.duration))}</text></svg>"
     )
     return "".join(parts)
 

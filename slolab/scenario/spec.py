@@ -25,7 +25,8 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from slolab.contract import FAULTS, SCENARIOS, SERVICES, faults_of
 from slolab.slo import conventions as c
-from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo import views
+from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.scorecard import AlertExpectation, BudgetExpectation
 from slolab.slo.simulate import budget_detection, workbook_detection
@@ -307,10 +308,6 @@ def _offset(text: str) -> timedelta:
     return timedelta(0) if text.strip() in ("0", "0s") else parse_duration(text)
 
 
-def _human(value: timedelta) -> str:
-    return format_duration(value) if value.total_seconds() >= 1 else "0s"
-
-
 def alert_severity(slo: SLO, alert: str) -> str | None:
     """The severity ``alert`` has for ``slo``; None if the SLO's policy can never fire it."""
     for policy in slo.alert_policies:
@@ -437,10 +434,10 @@ def _phases(
         if phases and at <= phases[-1].start:
             p.add(
                 ("load", i, "at"),
-                f"must come after the previous phase ({_human(phases[-1].start)})",
+                f"must come after the previous phase ({views.duration(phases[-1].start)})",
             )
         if duration is not None and at >= duration:
-            p.add(("load", i, "at"), f"starts after the scenario ends ({_human(duration)})")
+            p.add(("load", i, "at"), f"starts after the scenario ends ({views.duration(duration)})")
         for slo, ratio in ph.assume.items():
             if _known_slo(p, ("load", i, "assume", slo), slo, slos) and not 0 <= ratio <= 1:
                 p.add(("load", i, "assume", slo), f"an error ratio from 0 to 1, got {ratio:g}")
@@ -474,7 +471,8 @@ def _faults(spec: ScenarioSpec, p: _Problems, duration: timedelta | None) -> lis
         if duration is not None and step.end > duration:
             p.add(
                 ("faults", i, "for"),
-                f"ends at {_human(step.end)}, past the scenario's end ({_human(duration)})",
+                f"ends at {views.duration(step.end)}, "
+                f"past the scenario's end ({views.duration(duration)})",
             )
         for j, other in steps:
             same = set(other.settings) & set(settings)
@@ -482,7 +480,8 @@ def _faults(spec: ScenarioSpec, p: _Problems, duration: timedelta | None) -> lis
                 p.add(
                     ("faults", i, "at"),
                     f"{', '.join(sorted(same))} on {f.service} overlaps "
-                    f"itself: faults[{j}] runs {_human(other.start)}-{_human(other.end)}",
+                    f"itself: faults[{j}] runs "
+                    f"{views.duration(other.start)}-{views.duration(other.end)}",
                 )
         steps.append((i, step))
     return [s for _, s in steps]
@@ -509,7 +508,8 @@ def _adjustments(
         if duration is not None and step.end > duration:
             p.add(
                 (*loc, "for"),
-                f"ends at {_human(step.end)}, past the scenario's end ({_human(duration)})",
+                f"ends at {views.duration(step.end)}, "
+                f"past the scenario's end ({views.duration(duration)})",
             )
         out.append(step)
     return out
@@ -550,7 +550,8 @@ def _alert_expectations(
             if e.within is not None:
                 within = _duration(p, (*loc, "within"), e.within)
             if origin is not None and origin >= scenario.duration:
-                p.add((*loc, "from"), f"after the scenario's end ({_human(scenario.duration)})")
+                end = views.duration(scenario.duration)
+                p.add((*loc, "from"), f"after the scenario's end ({end})")
             elif origin is not None and within is not None and slo is not None and severity:
                 _reachable(p, loc, slo, e.alert, origin, within, scenario.duration)
         out.append(
@@ -573,8 +574,8 @@ def _reachable(
     if origin + within > duration:
         p.add(
             (*loc, "within"),
-            f"{_human(origin)} + {_human(within)} is past the scenario's "
-            f"end ({_human(duration)}): it could not be seen",
+            f"{views.duration(origin)} + {views.duration(within)} is past the scenario's "
+            f"end ({views.duration(duration)}): it could not be seen",
         )
     fastest = fastest_detection(slo, alert)
     if fastest is not None and within < fastest:
@@ -603,7 +604,7 @@ def _budget_expectations(
             if low / 100 > most:
                 p.add(
                     (*loc, "min_percent"),
-                    f"can never hold: {_human(duration)} of total "
+                    f"can never hold: {views.duration(duration)} of total "
                     f"failure spends {most * 100:.3g}% of {slo.name}'s budget",
                 )
         out.append(

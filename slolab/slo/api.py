@@ -403,7 +403,14 @@ class SLOTrackingSystem(_Client):
         return _gate(self.status())
 
     def simulate(
-        self, slo: str, error_ratios: Sequence[float] | None = None, duration: str = "1h"
+        self,
+        slo: str,
+        error_ratios: Sequence[float] | None = None,
+        duration: str = "1h",
+        budget_alerts: bool = False,
+        rate: float | None = None,
     ) -> Simulation:
-        """When an outage of each error ratio would page, ticket and resolve (needs promtool)."""
-        return simulate(self.slo(slo), error_ratios, parse_duration(duration))
+        """When an outage of each error ratio would page, ticket and resolve (needs promtool);
+        ``rate``: the SLI's events per second (low traffic against ``alerting.min_events``)."""
+        return simulate(self.slo(slo), error_ratios, parse_duration(duration),
+                        budget_alerts=budget_alerts, rate=rate)  # fmt: skip

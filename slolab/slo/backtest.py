@@ -39,6 +39,7 @@ from slolab.slo.durations import format_duration
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, PrometheusError, counts_queries
 from slolab.slo.replay import Progress, ReplayError, Tools, replay
+from slolab.slo.views import NO_VALUE, duration, percent
 
 __all__ = [
     "MISSED_SHARE",
@@ -305,23 +306,16 @@ def _overlap(x: Episode, y: Episode, end: float) -> bool:
 # --- rendering -------------------------------------------------------------------------------
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.2f}%"
-
-
-def _dur(seconds: float) -> str:
-    return format_duration(timedelta(seconds=round(seconds))) if seconds >= 60 else f"{seconds:g}s"
-
-
 def _kind(e: Episode) -> str:
     return "page" if e.page else "ticket"
 
 
 def _episode_cells(e: Episode | None, until: float) -> list[str]:
     if e is None:
-        return ["—", "—", "—"]
+        return [NO_VALUE] * 3
     end = _when(e.end) if e.end is not None else "(firing at the end)"
-    return [f"{_kind(e)} {_when(e.start)} → {end}", _dur(e.duration(until)), _pct(e.budget_spent)]
+    spent = percent(e.budget_spent, 2)
+    return [f"{_kind(e)} {_when(e.start)} → {end}", duration(e.duration(until)), spent]
 
 
 def _intro(bt: Backtest) -> str:
@@ -329,8 +323,8 @@ def _intro(bt: Backtest) -> str:
     tickets = sum(1 for r in bt.slos for e in r.episodes if not e.page)
     return (
         f"{bt.label or 'the spec'}: the generated page and ticket alerts replayed over "
-        f"{_when(bt.start)} to {_when(bt.end)} ({_dur(bt.end - bt.start)}) on the raw series of "
-        f"Prometheus at {bt.prometheus}, each group at its own interval: {pages} pages, "
+        f"{_when(bt.start)} to {_when(bt.end)} ({duration(bt.end - bt.start)}) on the raw series "
+        f"of Prometheus at {bt.prometheus}, each group at its own interval: {pages} pages, "
         f"{tickets} tickets. Budget: share of the period's error budget spent during each."
     )
 
@@ -353,24 +347,24 @@ def to_markdown(bt: Backtest, other: Backtest | None = None) -> str:
         return "\n".join(lines) + "\n"
     for r in bt.slos:
         lines += ["", f"### {r.slo.name}", ""]
-        period = format_duration(r.slo.period)
-        lines.append(f"Objective {r.slo.objective_percent:g}% over {period}; budget "
-                     f"spent in the window: {_pct(r.spent)}.")  # fmt: skip
+        lines.append(f"Objective {r.slo.objective_percent:g}% over {duration(r.slo.period)}; "
+                     f"budget spent in the window: {percent(r.spent, 2)}.")  # fmt: skip
         if r.episodes:
             lines += ["", "| alert | start | end | duration | budget spent |"]
             lines.append("|---|---|---|---|---|")
             for e in r.episodes:
                 end = _when(e.end) if e.end is not None else "(firing at the end)"
                 lines.append(f"| {_kind(e)} | {_when(e.start)} | {end} | "
-                             f"{_dur(e.duration(bt.end))} | {_pct(e.budget_spent)} |")  # fmt: skip
+                             f"{duration(e.duration(bt.end))} | "
+                             f"{percent(e.budget_spent, 2)} |")  # fmt: skip
         else:
             lines += ["", "No page or ticket."]
         for s in r.missed:
             lines.append(f"- **missed**: {_when(s.start)} to {_when(s.end)} spent "
-                         f"{_pct(s.budget_spent)} of the budget without a page")  # fmt: skip
+                         f"{percent(s.budget_spent, 2)} of the budget without a page")  # fmt: skip
         for e in r.noisy:
             lines.append(f"- **noisy**: the page at {_when(e.start)} spent only "
-                         f"{_pct(e.budget_spent)}")  # fmt: skip
+                         f"{percent(e.budget_spent, 2)}")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -426,8 +420,8 @@ def to_html(bt: Backtest, other: Backtest | None = None) -> str:
                     _kind(e),
                     _when(e.start),
                     _when(e.end) if e.end else "(firing)",
-                    _dur(e.duration(bt.end)),
-                    _pct(e.budget_spent),
+                    duration(e.duration(bt.end)),
+                    percent(e.budget_spent, 2),
                 ]
                 for e in x.episodes
             ]
@@ -436,5 +430,5 @@ def to_html(bt: Backtest, other: Backtest | None = None) -> str:
                                        rows))  # fmt: skip
             for s in x.missed:
                 body.append(f"<p>Missed: {_when(s.start)} to {_when(s.end)} spent "
-                            f"{_pct(s.budget_spent)} without a page.</p>")  # fmt: skip
+                            f"{percent(s.budget_spent, 2)} without a page.</p>")  # fmt: skip
     return html_page("SLO backtest", body)

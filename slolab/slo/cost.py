@@ -32,6 +32,7 @@ from slolab.slo import promql
 from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus
+from slolab.slo.views import duration, percent
 
 __all__ = [
     "RAW_PERIOD",
@@ -178,8 +179,8 @@ def to_markdown(costs: Sequence[GroupCost], slos: int, scale: int | None, share:
         if g.projected_samples is not None and g.projected_samples > g.samples:
             samples += f" ({g.projected_samples:,} where its ratios are recorded)"
         lines.append(
-            f"| {g.style} | {g.group} | {g.interval_s:g} s | {g.rules} | {g.series:,} | {samples} "
-            f"| {g.peak_samples:,} | {g.median_ms:.1f} | {g.cores:.5f} "
+            f"| {g.style} | {g.group} | {duration(g.interval_s)} | {g.rules} | {g.series:,} "
+            f"| {samples} | {g.peak_samples:,} | {g.median_ms:.1f} | {g.cores:.5f} "
             f"| {g.memory_bytes / 2**20:.2f} MiB |"
         )
     factor = (scale / slos) if scale else 1.0
@@ -203,6 +204,7 @@ def to_markdown(costs: Sequence[GroupCost], slos: int, scale: int | None, share:
     if warnings:
         lines.append("")
     for g in warnings:
-        lines.append(f"**warning**: {g.style} group {g.group} takes {g.median_ms:.0f} ms, more "
-                     f"than {share:.0%} of its {g.interval_s:g} s interval")  # fmt: skip
+        lines.append(f"**warning**: {g.style} group {g.group} takes {g.median_ms:.0f} ms, "
+                     f"more than {percent(share, 0)} of its {duration(g.interval_s)} "
+                     "interval")  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -31,6 +31,7 @@ from slolab.slo.report.html import to_html
 from slolab.slo.report.markdown import to_markdown
 from slolab.slo.report.svg import chart_svgs
 from slolab.slo.report.text import facts, summary_table
+from slolab.slo.views import percent
 
 __all__ = [
     "DeliveryError",
@@ -114,9 +115,9 @@ def pdf_bytes(report: Report) -> bytes:
         pdf.cell(0, 6, f"Violations: {len(r.violations)}", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("helvetica", size=9)
         for v in r.violations[:20]:
-            spent = f"budget spent {v.budget_spent * 100:.1f}%"
             line = (f"- {v.start:%Y-%m-%d %H:%M} to {v.end:%Y-%m-%d %H:%M} UTC: worst SLI "
-                    f"{v.worst_sli * 100:.3f}%, {spent}")  # fmt: skip
+                    f"{percent(v.worst_sli)}, "
+                    f"budget spent {percent(v.budget_spent, 1)}")  # fmt: skip
             pdf.cell(0, 5, _text(line), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("helvetica", "B", 10)
         pdf.cell(0, 6, "Recommendations", new_x="LMARGIN", new_y="NEXT")
@@ -161,11 +162,10 @@ def slack_text(report: Report) -> str:
     """Slack mrkdwn: one line per SLO, then the incidents."""
     lines = [f"*SLO report* ({report.generated_at:%Y-%m-%d %H:%M} UTC)"]
     for r in report.slos:
-        sli = "n/a" if r.sli is None else f"{r.sli * 100:.3f}%"
-        left = "n/a" if r.budget_remaining is None else f"{r.budget_remaining * 100:.1f}%"
+        sli, left = percent(r.sli), percent(r.budget_remaining, 1)
         mark = {"met": "OK", "missed": "MISSED", "no data": "NO DATA"}[r.status]
         lines.append(f"• *{r.slo.name}* {mark}: SLI {sli} (objective "
-                     f"{r.slo.objective * 100:g}%), budget left {left}, "
+                     f"{percent(r.slo.objective, None)}), budget left {left}, "
                      f"{len(r.violations)} violation(s)")  # fmt: skip
     if report.incidents:
         lines.append(f"*Incidents:* {len(report.incidents)}")

@@ -27,6 +27,7 @@ from slolab.slo.durations import format_duration
 from slolab.slo.model import SLO, from_spec
 from slolab.slo.query import Prometheus, counts_queries
 from slolab.slo.spec import SLOFileSpec, SpecError, parse_spec
+from slolab.slo.views import percent
 
 if TYPE_CHECKING:
     from slolab.slo.generate import Registry
@@ -256,10 +257,6 @@ def budgets(prom: Prometheus, diff: SpecDiff, end: datetime | None = None) -> Sp
 # --- markdown ------------------------------------------------------------------------
 
 
-def _pct(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value * 100:.{digits}f}%"
-
-
 def _expr_diff(old: str | None, new: str | None) -> list[str]:
     """A ``diff`` block of the two expressions, indented to sit inside a list item."""
     lines = difflib.unified_diff((old or "").splitlines(), (new or "").splitlines(),
@@ -307,8 +304,9 @@ def to_markdown(diff: SpecDiff) -> str:
         ]
         for b in diff.budgets:
             out.append(
-                f"| {b.name} | {b.period} | {_pct(b.old_sli)} | {_pct(b.old_objective, 2)} "
-                f"| {_pct(b.old_remaining, 1)} | {_pct(b.new_sli)} | {_pct(b.new_objective, 2)} "
-                f"| {_pct(b.new_remaining, 1)} |"
+                f"| {b.name} | {b.period} | {percent(b.old_sli)} "
+                f"| {percent(b.old_objective, 2)} | {percent(b.old_remaining, 1)} "
+                f"| {percent(b.new_sli)} | {percent(b.new_objective, 2)} "
+                f"| {percent(b.new_remaining, 1)} |"
             )
     return "\n".join(out) + "\n"

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slolab.slo.status import SLOStatus
+from slolab.slo.views import percent
 
 __all__ = ["GateResult", "evaluate"]
 
@@ -42,7 +43,9 @@ class GateResult:
             lines.append(f"deploy blocked: deployment freeze by {names}")
         for s in self.statuses:
             left = (
-                "no data" if s.budget_remaining is None else f"{s.budget_remaining:.1%} budget left"
+                "no data"
+                if s.budget_remaining is None
+                else f"{percent(s.budget_remaining, 1)} budget left"
             )
             lines.append(f"  {s.slo.name}: {s.decision.action.label} ({left})")
             lines.extend(f"    {reason}" for reason in s.decision.reasons)

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from slolab.slo.views import NO_VALUE, duration, percent
+
 __all__ = [
     "AlertExpectation",
     "BudgetExpectation",
@@ -43,7 +45,7 @@ class AlertExpectation:
         sev = f" ({self.severity})" if self.severity else ""
         if not self.fire:
             return f"{self.alert}{sev} for {self.slo} does not fire"
-        bound = f" within {_human(self.within)}" if self.within is not None else ""
+        bound = f" within {duration(self.within)}" if self.within is not None else ""
         return f"{self.alert}{sev} for {self.slo} fires{bound}"
 
 
@@ -96,8 +98,8 @@ class Check:
     expectation: AlertExpectation | BudgetExpectation
     passed: bool | None  # None: not decided yet (a live run still going)
     observed: str
-    predicted: str = "—"
-    formula: str = "—"
+    predicted: str = NO_VALUE
+    formula: str = NO_VALUE
     detail: str = ""
 
     @property
@@ -133,18 +135,6 @@ class Scorecard:
         return True
 
 
-def _human(value: timedelta | None) -> str:
-    if value is None:
-        return "—"
-    seconds = value.total_seconds()
-    if abs(seconds) < 120:
-        return f"{seconds:.1f} s".replace(".0 s", " s")
-    minutes = seconds / 60
-    if abs(minutes) < 120:
-        return f"{minutes:.1f} min".replace(".0 min", " min")
-    return f"{minutes / 60:.1f} h".replace(".0 h", " h")
-
-
 def _since(firing: Firing | None, origin: timedelta) -> timedelta | None:
     return None if firing is None else firing.first - origin
 
@@ -159,14 +149,16 @@ def _alert_check(
     got = outcome.firing(exp.alert, exp.slo)
     after = _since(got, exp.origin)
     pred = _since(predicted.firing(exp.alert, exp.slo), exp.origin) if predicted else None
-    pred_text = "—" if predicted is None else ("never" if pred is None else f"after {_human(pred)}")
-    formula_text = _human(formula) if exp.fire else "—"
-    observed = "never" if got is None else f"after {_human(after)}"
+    pred_text = (
+        NO_VALUE if predicted is None else ("never" if pred is None else f"after {duration(pred)}")
+    )
+    formula_text = duration(formula) if exp.fire else NO_VALUE
+    observed = "never" if got is None else f"after {duration(after)}"
     if exp.fire:
         deadline = None if exp.within is None else exp.origin + exp.within
         if got is not None:
             ok = deadline is None or got.first <= deadline
-            detail = "" if ok else f"late: {_human(after)} > {_human(exp.within)}"
+            detail = "" if ok else f"late: {duration(after)} > {duration(exp.within)}"
             return Check(exp, ok, observed, pred_text, formula_text, detail)
         past = outcome.elapsed is not None and deadline is not None and outcome.elapsed > deadline
         decided = final or past
@@ -188,7 +180,7 @@ def _budget_check(
 ) -> Check:
     spent = outcome.budget_spent.get(exp.slo)
     pred = predicted.budget_spent.get(exp.slo) if predicted else None
-    pred_text = "—" if pred is None else f"{pred * 100:.2f}%"
+    pred_text = percent(pred, 2)
     if spent is None:
         return Check(
             exp,
@@ -204,7 +196,7 @@ def _budget_check(
     passed: bool | None = low and high
     if not final and not low and high:
         passed, detail = None, ""
-    return Check(exp, passed, f"{spent * 100:.2f}%", pred_text, detail=detail)
+    return Check(exp, passed, percent(spent, 2), pred_text, detail=detail)
 
 
 def score(

@@ -18,13 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from slolab.slo import budget, promql
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO
 from slolab.slo.policy import PERIOD, WINDOWS, Action, Decision, Facts, Policies
-from slolab.slo.query import Prometheus
+
+if TYPE_CHECKING:  # the figures' types: a view of them needs no HTTP client
+    from slolab.slo.query import Prometheus
 
 __all__ = ["SHOWN_WINDOWS", "SLOStatus", "State", "collect"]
 

@@ -8,8 +8,8 @@ the very rules ``slolab slo generate`` writes, with the simulator's engine
 window of clean history first, each group at its own interval), and answers
 when each burn-rate alert first and last fired and how many times it started.
 
-Every use of the simulator's internals is in this module, so that moving them
-changes one import block.
+The simulator's timing (:func:`~slolab.slo.simulate.outage_timeline`), its
+rule groups and the synthetic series (:mod:`slolab.slo.synthetic`) are shared.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from slolab.slo.promtool import run_rule_tests
 from slolab.slo.simulate import (
     SCRAPE_INTERVAL,
     SimulationError,
-    _input_series,
-    _rule_groups,
-    _timeline,
+    outage_timeline,
+    rule_groups,
     workbook_detection,
 )
+from slolab.slo.synthetic import input_series
 
 __all__ = [
     "AlertRun",
@@ -117,7 +117,7 @@ def run_timeline(
             raise SimulationError(f"segment {s} must lie within 0..{length}, ratio 0..1")
     policies = [p for p in slo.alert_policies if p.conditions]
     wanted = [(p.alert, p.severity) for p in policies if alerts is None or p.alert in alerts]
-    tl = _timeline(slo, length, scrape_interval, [a for a, _ in wanted] or None)
+    tl = outage_timeline(slo, length, scrape_interval, [a for a, _ in wanted] or None)
     ev = tl.evaluation
     tl = replace(
         tl,
@@ -141,7 +141,7 @@ def run_timeline(
             for i, (lo, hi) in enumerate(adjustments)
         )
         slo = replace(slo, adjustments=slo.adjustments + added)
-    series = _input_series(slo, Fraction(1), tl)
+    series = input_series(slo, Fraction(1), tl)
     # Only what a live run of ``length`` would see: up to its end.
     window = f"{tl.end - tl.start + ev}s:{ev}s"
     tests, exprs = [], {}
@@ -156,7 +156,7 @@ def run_timeline(
         for key, expr in queries.items():
             exprs[(alert, key)] = expr
             tests.append({"expr": expr, "eval_time": f"{tl.end}s", "exp_samples": []})
-    groups = _rule_groups(slo, [a for a, _ in wanted])
+    groups = rule_groups(slo, [a for a, _ in wanted])
     values = run_rule_tests(groups, series, tests, tl.evaluation, tl.scrape)
     runs = []
     for alert, severity in wanted:

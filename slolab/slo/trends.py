@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from slolab.slo import budget, promql
 from slolab.slo import conventions as c
-from slolab.slo.durations import format_duration, parse_duration
+from slolab.slo.durations import parse_duration, whole_minutes
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, sli_query
+from slolab.slo.views import NO_VALUE, duration, percent
 
 __all__ = ["STABLE_SLOPE", "Trend", "WindowPoint", "analyse", "direction", "render", "slope"]
 
@@ -140,10 +141,6 @@ def _span(
     return min(timedelta(seconds=end - since), slo.period)
 
 
-def _minutes(value: timedelta) -> timedelta:
-    return max(timedelta(minutes=int(value.total_seconds() // 60)), timedelta(minutes=1))
-
-
 def render(trends: Sequence[Trend]) -> str:
     lines = []
     for tr in trends:
@@ -152,21 +149,21 @@ def render(trends: Sequence[Trend]) -> str:
         elif tr.days_to_exhaustion is not None:
             days = f"{tr.days_to_exhaustion:.1f}"
         else:
-            days = "-"
-        per_day = "-" if tr.budget_slope is None else f"{tr.budget_slope * 100:+.2f}%/day"
-        over = format_duration(tr.slo.period)
+            days = NO_VALUE
+        per_day = NO_VALUE if tr.budget_slope is None else f"{tr.budget_slope * 100:+.2f}%/day"
+        over = duration(tr.slo.period)
         if tr.partial and tr.span is not None:
-            over += f", over the last {format_duration(_minutes(tr.span))} of data"
+            over += f", over the last {duration(whole_minutes(tr.span))} of data"
         lines.append(
             f"{tr.slo.name}: {tr.direction}; budget {per_day}; days to exhaustion: {days} "
-            f"(last {len(tr.points)} windows of {tr.window}, objective {tr.slo.objective:.2%}; "
-            f"budget over {over})"
+            f"(last {len(tr.points)} windows of {tr.window}, "
+            f"objective {percent(tr.slo.objective, 2)}; budget over {over})"
         )
         for p in tr.points:
-            sli = "no traffic" if p.sli is None else f"{p.sli:.4%}"
-            left = "no data" if p.budget_remaining is None else f"{p.budget_remaining:.1%}"
+            sli = percent(p.sli, 4, missing="no traffic")
+            left = percent(p.budget_remaining, 1, missing="no data")
             lines.append(
                 f"  {p.end:%Y-%m-%d %H:%M}Z  SLI {sli:>10}  budget left "
-                f"({format_duration(tr.slo.period)}) {left}"
+                f"({duration(tr.slo.period)}) {left}"
             )
     return "\n".join(lines) if lines else "no SLOs selected"

@@ -121,7 +121,7 @@ def test_a_short_outage_passes_and_a_wrong_expectation_fails_by_name(lab: Lab, t
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert (
-        "failed: SLOErrorBudgetBurnPage (critical) for predictor-availability fires within 55 s"
+        "failed: SLOErrorBudgetBurnPage (critical) for predictor-availability fires within 55s"
     ) in proc.stderr
     assert _faults(lab, "tasks")["active"] == []
 

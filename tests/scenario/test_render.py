@@ -34,14 +34,14 @@ def test_every_form_has_the_verdict_the_checks_and_what_nobody_expected():
     view = _view()
     # tasks-uptime never fired, and predictor-uptime paged unexpectedly
     assert view.card.failures == [
-        "SLOErrorBudgetBurnPage (critical) for tasks-uptime fires within 2 min",
+        "SLOErrorBudgetBurnPage (critical) for tasks-uptime fires within 2m",
         "unexpected page: SLOErrorBudgetBurnPage for predictor-uptime",
     ]
     text, md, page = to_terminal(view), to_markdown(view), to_html(view)
     doc = json.loads(to_json(view))
     for out in (text, md, page):
         assert "tasks-outage: FAILED (observed)" in out
-        assert "after 60 s" in out and "51.8 s" in out  # observed from the fault, Workbook
+        assert "after 1m" in out and "51.8s" in out  # observed from the fault, Workbook
         assert "predictor-uptime" in out and "a note" in out
     assert doc["passed"] is False and doc["failures"] == view.card.failures
     assert doc["firings"][0]["first_s"] == 80.0 and doc["faults"][0]["end_s"] == 170.0

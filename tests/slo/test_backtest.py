@@ -21,7 +21,7 @@ from slolab.cli import main
 from slolab.slo import backtest
 from slolab.slo import conventions as c
 from slolab.slo.model import load
-from slolab.slo.simulate import at_own_intervals
+from slolab.slo.promtool import at_own_intervals
 from tests.slo.backfill import backfilled_prometheus, needs_prometheus
 
 SPEC = """\

@@ -20,7 +20,7 @@ from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.generate import outputs, plan
 from slolab.slo.generate.rules import rules_per_slo
-from slolab.slo.simulate import at_own_intervals
+from slolab.slo.promtool import at_own_intervals
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"

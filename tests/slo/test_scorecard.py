@@ -18,10 +18,10 @@ def _fired(slo: str, first: int, severity: str = "critical") -> Firing:
 
 def test_in_time_passes_late_fails():
     ok = score([PAGE], [], Outcome([_fired("a", 100)]))
-    assert ok.passed is True and ok.checks[0].observed == "after 70 s"
+    assert ok.passed is True and ok.checks[0].observed == "after 1m10s"
     late = score([PAGE], [], Outcome([_fired("a", 150)]))
-    assert late.passed is False and "late: 2 min > 90 s" in late.checks[0].detail
-    assert late.failures == ["Page (critical) for a fires within 90 s"]
+    assert late.passed is False and "late: 2m > 1m30s" in late.checks[0].detail
+    assert late.failures == ["Page (critical) for a fires within 1m30s"]
 
 
 def test_never_fired_is_open_until_the_deadline_then_fails():
@@ -59,4 +59,4 @@ def test_predicted_and_formula_columns():
         [PAGE], [], Outcome([_fired("a", 100)]), predicted=pred, formula={PAGE.key: 51.84 * S}
     )
     check = card.checks[0]
-    assert (check.predicted, check.formula) == ("after 60 s", "51.8 s")
+    assert (check.predicted, check.formula) == ("after 1m", "51.8s")

@@ -24,18 +24,15 @@ import slolab.slo as slo_pkg
 from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.model import SampleSLI, from_spec
+from slolab.slo.report.simulation import to_html, to_markdown
 from slolab.slo.simulate import (
     SimulationError,
-    _notation,
     default_error_ratios,
-    selects,
-    series_labels,
     simulate,
-    to_html,
-    to_markdown,
     workbook_detection,
 )
 from slolab.slo.spec import parse_spec
+from slolab.slo.synthetic import notation, selects, series_labels
 from tests.slo.specs import RESOURCE_SLOS
 
 pytestmark = pytest.mark.slow  # servers, subprocesses, promtool: `make test` only
@@ -123,8 +120,8 @@ def test_workbook_formula_worked_example():
 
 def test_promtool_notation_runs_and_gaps():
     values = [Fraction(v) if v is not None else None for v in (0, 1, 2, 3, None, None, 5, 5, 5)]
-    assert _notation(values) == "0+1x3 _ _x1 5x2"
-    assert _notation([Fraction(1, 2), Fraction(1)]) == "0.5+0.5x1"
+    assert notation(values) == "0+1x3 _ _x1 5x2"
+    assert notation([Fraction(1, 2), Fraction(1)]) == "0.5+0.5x1"
 
 
 def test_labels_satisfy_regexes_and_avoid_the_other_selector():
@@ -195,7 +192,7 @@ def test_pinned_table_for_one_day_ratio_slo():
     # recorded at 5m and read at the next evaluation
     assert ticket.fires_after == timedelta(minutes=5, seconds=30)
     table = to_markdown(sim)
-    assert "| 100% | 100x | 30 s | 17.3 s | +60 s | 5m30s | 86.4 s | +12m | 208.3% |" in table
+    assert "| 100% | 100x | 30s | 17.3s | +1m | 5m30s | 1m26s | +12m | 208.3% |" in table
 
 
 @needs_promtool
@@ -235,7 +232,7 @@ def test_cli_simulate_markdown_and_html(tmp_path, capsys):
     argv = ["slo", "simulate", "-f", str(ROOT / "slos.yaml"), "--slo", "tasks-error-rate",
             "--error-ratio", "100%", "--duration", "10m"]  # fmt: skip
     assert main(argv) == 0
-    assert "| 100% | 100x | 30 s | 17.3 s |" in capsys.readouterr().out
+    assert "| 100% | 100x | 30s | 17.3s |" in capsys.readouterr().out
     assert main([*argv, "--budget"]) == 0
     assert "breach after" in capsys.readouterr().out
     out = tmp_path / "sim.html"
@@ -307,3 +304,52 @@ def test_memory_and_cpu_slis_simulate():
     page, ticket = simulate(cpu, [1.0], timedelta(minutes=20)).rows[0].alerts
     assert timedelta(seconds=30) <= page.fires_after <= timedelta(minutes=2)
     assert page.resolved_after is not None and ticket.fires_after is not None
+
+
+@needs_promtool
+@pytest.mark.slow
+def test_low_traffic_pages_without_min_events_and_not_with_it():
+    # tasks-error-rate (99%, 1d): page pairs over 2m/10s and 12m/1m, ticket pairs over
+    # 48m/4m and 2h24m/12m. At 10 requests an hour (one every 6 minutes) a 30-minute
+    # outage fails the requests it meets; the first comes 6 minutes in and pages.
+    slo, night = SLOS["tasks-error-rate"], 10 / 3600
+    plain = simulate(slo, [1.0], timedelta(minutes=30), rate=night, min_events=0)
+    guarded = simulate(slo, [1.0], timedelta(minutes=30), rate=night, min_events=20)
+    (plain_page, plain_ticket), (page, ticket) = plain.rows[0].alerts, guarded.rows[0].alerts
+    assert plain_page.fires_after == timedelta(minutes=6)
+    # 20 events in a long window: the page windows hold 2 at most, so no page; the
+    # 2h24m ticket window holds 24, so the ticket still fires, when it does without
+    assert page.fires_after is None and page.firing_evaluations == 0
+    assert ticket.fires_after == plain_ticket.fires_after is not None
+    assert guarded.slo.min_events == 20 and plain.slo.min_events is None
+    table = to_markdown(guarded)
+    assert "clean traffic of 10/h (whole events)" in table
+    assert "Burn alerts need 20 events in their long window" in table
+    assert "| 100% | 100x | — | 17.3s | — | 10m30s |" in table
+    # By day the same minimum changes nothing: the page of steady traffic
+    day = simulate(slo, [1.0], timedelta(minutes=30), rate=10.0, min_events=20)
+    assert day.rows[0].alerts[0].fires_after == timedelta(seconds=30)
+
+
+@needs_promtool
+@pytest.mark.slow
+def test_cli_simulate_rate_and_min_events(capsys):
+    from slolab.cli import main
+
+    argv = ["slo", "simulate", "-f", str(ROOT / "slos.yaml"), "--slo", "tasks-error-rate",
+            "--error-ratio", "1", "--duration", "30m", "--rate", "10/h"]  # fmt: skip
+    assert main([*argv, "--min-events", "20"]) == 0
+    assert "| 100% | 100x | — | 17.3s | — |" in capsys.readouterr().out
+    assert main(argv) == 0
+    assert "| 100% | 100x | 6m | 17.3s | +1m |" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main([*argv[:-1], "0/s"])
+    assert exc.value.code == 2
+    assert "the rate must be above zero" in capsys.readouterr().err
+
+
+def test_rate_is_for_request_slis_and_min_events_not_negative():
+    with pytest.raises(SimulationError, match="counts samples, not requests"):
+        simulate(SLOS["model-freshness"], [1.0], timedelta(minutes=10), rate=1.0)
+    with pytest.raises(SimulationError, match="must be 0 \\(none\\) or more"):
+        simulate(SLOS["tasks-error-rate"], [1.0], timedelta(minutes=10), min_events=-1)

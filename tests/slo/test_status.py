@@ -17,7 +17,7 @@ from slolab.slo.gate import evaluate
 from slolab.slo.policy import Action
 from slolab.slo.query import Prometheus
 from slolab.slo.status import collect
-from slolab.slo.views import format_timedelta
+from slolab.slo.views import time_left
 from tests.slo.fake_prometheus import alerts, vector
 
 
@@ -134,12 +134,12 @@ def test_narrow_terminals_get_the_essential_columns_unsqueezed(fake_prom, toolki
     assert "policy" not in out.splitlines()[2] and "…" not in line
 
 
-def test_format_timedelta() -> None:
-    assert format_timedelta(None) == "never"
-    assert format_timedelta(timedelta(0)) == "exhausted"
-    assert format_timedelta(timedelta(seconds=42)) == "42s"
-    assert format_timedelta(timedelta(days=3, hours=4, minutes=5)) == "3d4h"
-    assert format_timedelta(timedelta(minutes=12, seconds=30)) == "12m"
+def test_time_left() -> None:
+    assert time_left(None) == "never"
+    assert time_left(timedelta(0)) == "exhausted"
+    assert time_left(timedelta(seconds=42)) == "42s"
+    assert time_left(timedelta(days=3, hours=4, minutes=5)) == "3d4h"
+    assert time_left(timedelta(minutes=12, seconds=30)) == "12m"
 
 
 def test_watch_refreshes_and_survives_errors(fake_prom, toolkit_slos) -> None:

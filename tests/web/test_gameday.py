@@ -91,7 +91,7 @@ def test_chromium_shows_the_running_game_day_filling_in(dashboard, tmp_path: Pat
             timeout=20_000)  # fmt: skip
         first = page.locator("#gameday-card tbody tr").first
         assert first.locator("td").nth(1).inner_text() == "pass"
-        assert first.locator("td").nth(2).inner_text() == "after 55 s"
+        assert first.locator("td").nth(2).inner_text() == "after 55s"
         folder = Path(os.environ.get("SLOLAB_SCREENSHOT_DIR") or tmp_path)
         folder.mkdir(parents=True, exist_ok=True)
         shot = folder / "gameday.png"

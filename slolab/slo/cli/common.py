@@ -155,6 +155,23 @@ def ratios(text: str) -> list[float]:
     return values
 
 
+_PER = {"s": 1, "m": 60, "h": 3600}
+
+
+def rate(text: str) -> float:
+    """Events per second from ``0.05``, ``0.05/s``, ``3/m`` or ``10/h``."""
+    number, _, unit = text.strip().partition("/")
+    try:
+        value = float(number) / _PER[unit or "s"]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rate like 0.05/s, 3/m or 10/h (events per second, minute, hour)"
+        ) from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: the rate must be above zero")
+    return value
+
+
 def write(text: str, output: str | None, what: str) -> None:
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -175,14 +175,16 @@ def _moment(text: str) -> datetime:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from slolab.slo.durations import parse_duration
-    from slolab.slo.simulate import SimulationError, simulate, to_html, to_markdown
+    from slolab.slo.report.simulation import to_html, to_markdown
+    from slolab.slo.simulate import SimulationError, simulate
 
     try:
         duration = parse_duration(args.duration)
         sims = [
-            simulate(s, args.error_ratios, duration, budget_alerts=args.budget)
+            simulate(s, args.error_ratios, duration, budget_alerts=args.budget, rate=args.rate,
+                     min_events=args.min_events)
             for s in common.selected(args)
-        ]
+        ]  # fmt: skip
     except SimulationError as exc:
         raise common.error(str(exc)) from None
     text = to_html(sims) if args.format == "html" else "\n".join(to_markdown(s) for s in sims)
@@ -323,6 +325,13 @@ def register(
         help="also the budget alerts (SLOErrorBudgetLow, SLOBreach) after a "
         "whole clean period; slow for 30-day periods (a minute per error ratio)",
     )
+    p.add_argument("--rate", type=common.rate, metavar="N/s|N/m|N/h",
+                   help="the SLI's events per second (or /m, /h) before, during and after the "
+                   "outage, e.g. 10/h at night (default: steady traffic; matters with "
+                   "alerting.min_events)")  # fmt: skip
+    p.add_argument("--min-events", type=int, metavar="N",
+                   help="simulate as if the SLOs had alerting: {min_events: N} "
+                   "(0: without the minimum)")  # fmt: skip
     p.add_argument("--format", choices=["md", "html"], default="md")
     p.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
 

@@ -45,6 +45,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 def _cmd_query(args: argparse.Namespace) -> int:
     from slolab.slo import query as q
+    from slolab.slo.views import percent
 
     slos = common.selected(args)
     if args.kind == "latency":
@@ -65,7 +66,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
                 label = f"p{args.quantile * 100:g}"
             else:
                 value = q.sli(prom, slo, args.window, args.at)
-                shown = "no data" if value is None else f"{value * 100:.4f}%"
+                shown = percent(value, 4, missing="no data")
                 label = "SLI"
             found += value is not None
             print(f"{slo.name}: {label} over {args.window}: {shown}")

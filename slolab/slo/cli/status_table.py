@@ -16,11 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from slolab.slo import conventions as c
-from slolab.slo.durations import format_duration
 from slolab.slo.policy import PERIOD, Action
 from slolab.slo.query import PrometheusError
 from slolab.slo.status import SHOWN_WINDOWS, SLOStatus, State
-from slolab.slo.views import NO_VALUE, format_timedelta, percent, span
+from slolab.slo.views import NO_VALUE, burn_rate, duration, percent, span, time_left
 
 __all__ = ["plain_lines", "render", "render_notes", "view", "watch"]
 
@@ -29,7 +28,7 @@ def _rate(value: float | None) -> Text:
     if value is None:
         return Text(NO_VALUE)
     style = "bold red" if value >= 14.4 else "yellow" if value > 1 else ""
-    return Text(f"{value:.2f}x", style=style)
+    return Text(burn_rate(value), style=style)
 
 
 _STATE_STYLE = {
@@ -106,7 +105,7 @@ def render(
             Text(percent(left, 1), style=left_style),
             *(_rate(s.burn_rates.get(w)) for w in SHOWN_WINDOWS),
             _rate(s.burn_rates.get(PERIOD)),
-            format_timedelta(s.time_to_exhaustion) if s.has_data else NO_VALUE,
+            time_left(s.time_to_exhaustion) if s.has_data else NO_VALUE,
             Text(
                 ", ".join(_SHORT_ALERT.get(a, a) if compact or narrow else a for a in s.alerts),
                 style="bold red",
@@ -131,7 +130,7 @@ def render_notes(statuses: Sequence[SLOStatus]) -> Text:
         elif s.partial:
             lines.append(
                 f"{s.slo.name}: period figures cover the last {span(s)} of its "
-                f"{format_duration(s.slo.period)} (the aggregates' history so far)"
+                f"{duration(s.slo.period)} (the aggregates' history so far)"
             )
         for reason in s.decision.reasons:
             lines.append(f"{s.slo.name}: {reason}")

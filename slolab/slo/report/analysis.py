@@ -28,6 +28,7 @@ from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration, whole_minutes
 from slolab.slo.model import SLO
 from slolab.slo.query import Prometheus, counts_queries
+from slolab.slo.views import duration, percent
 
 if TYPE_CHECKING:
     from slolab.slo.incidents import Incident
@@ -155,25 +156,25 @@ def _recommend(r: SLOReport, events: str) -> list[str]:
         )
     elif left is not None and left < 0.25:
         out.append(
-            f"Only {left:.0%} of the budget is left: review the riskiest planned changes "
+            f"Only {percent(left, 0)} of the budget is left: review the riskiest planned changes "
             "and slow the release pace."
         )
     if r.violations:
         worst = max(r.violations, key=lambda v: v.budget_spent)
         out.append(
             f"{len(r.violations)} period(s) under the objective; the worst, from "
-            f"{worst.start:%Y-%m-%d %H:%M} UTC, spent {worst.budget_spent:.0%} of the budget: "
-            "make sure each has a postmortem and its action items are tracked."
+            f"{worst.start:%Y-%m-%d %H:%M} UTC, spent {percent(worst.budget_spent, 0)} of the "
+            "budget: make sure each has a postmortem and its action items are tracked."
         )
     if r.span is not None and r.span < MIN_SPAN_FOR_ADVICE:
         out.append(
-            f"Only {format_duration(whole_minutes(r.span))} of data: too little to judge the "
+            f"Only {duration(whole_minutes(r.span))} of data: too little to judge the "
             "objective; look again after a day or more."
         )
     elif left is not None and left > 0.9 and not r.violations:
         out.append(
-            f"Only {1 - left:.0%} of the budget was spent: the objective may be looser than "
-            "users need; consider tightening it, or spend the budget on faster releases."
+            f"Only {percent(1 - left, 0)} of the budget was spent: the objective may be looser "
+            "than users need; consider tightening it, or spend the budget on faster releases."
         )
     if not out:
         out.append("On track: no action needed beyond the regular review.")

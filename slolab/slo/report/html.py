@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from slolab.slo.report.svg import chart_svgs
-from slolab.slo.report.text import STATUS_COLUMN, SUMMARY_HEAD, facts, pct, summary_rows, when
+from slolab.slo.report.text import STATUS_COLUMN, SUMMARY_HEAD, facts, summary_rows, when
+from slolab.slo.views import percent
 
 if TYPE_CHECKING:
     from slolab.slo.report.analysis import Report
@@ -57,7 +58,7 @@ def to_html(report: Report) -> str:
         body.append("</div><h3>Violations</h3>")
         if r.violations:
             rows = [
-                [when(v.start), when(v.end), pct(v.worst_sli), pct(v.budget_spent, 1)]
+                [when(v.start), when(v.end), percent(v.worst_sli), percent(v.budget_spent, 1)]
                 for v in r.violations
             ]
             body.append(html_table(["from", "to", "worst SLI", "budget spent"], rows))

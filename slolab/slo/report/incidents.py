@@ -6,11 +6,11 @@ Renders what :func:`slolab.slo.incidents.find` found; knows nothing of Prometheu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from slolab.slo.durations import format_duration
+from slolab.slo.views import duration, percent
 
 if TYPE_CHECKING:  # the finder talks to Prometheus; the renderer only reads its results
     from slolab.slo.incidents import Incident
@@ -29,20 +29,11 @@ def _when(value: datetime | None) -> str:
     return "ongoing" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _dur(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    return format_duration(seconds) if seconds > 0 else "0s"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
-
-
 def summary_rows(incidents: Sequence[Incident]) -> list[list[str]]:
     """One row per incident: id, severity, start, end, duration, SLOs, budget consumed."""
     return [
-        [i.id, i.severity, _when(i.start), _when(i.end), _dur(i.duration), ", ".join(i.slos),
-         "; ".join(f"{x.slo.name} {_pct(x.budget_consumed)}" for x in i.impacts)]
+        [i.id, i.severity, _when(i.start), _when(i.end), duration(i.duration), ", ".join(i.slos),
+         "; ".join(f"{x.slo.name} {percent(x.budget_consumed, 1)}" for x in i.impacts)]
         for i in incidents
     ]  # fmt: skip
 
@@ -79,7 +70,7 @@ def postmortem(incident: Incident) -> str:
         f"- **Status:** {'resolved' if i.end else 'ongoing'}",
         f"- **Start:** {_when(i.start)}",
         f"- **End:** {_when(i.end)}",
-        f"- **Duration:** {_dur(i.duration)}",
+        f"- **Duration:** {duration(i.duration)}",
         f"- **Owners:** {', '.join(owners)}",
         "",
         "## Impact",
@@ -89,8 +80,8 @@ def postmortem(incident: Incident) -> str:
     ]
     for x in i.impacts:
         out.append(
-            f"| {x.slo.name} | {x.slo.objective_percent:g}% over {format_duration(x.slo.period)} "
-            f"| {x.bad:,.0f} / {x.total:,.0f} | {_pct(x.budget_consumed)} "
+            f"| {x.slo.name} | {x.slo.objective_percent:g}% over {duration(x.slo.period)} "
+            f"| {x.bad:,.0f} / {x.total:,.0f} | {percent(x.budget_consumed, 1)} "
             f"| [{x.slo.runbook_url}]({x.slo.runbook_url}) |"
         )
     out += ["", "## Timeline (UTC)", ""]

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from slolab.slo import budget
-from slolab.slo.durations import format_duration, whole_minutes
+from slolab.slo.durations import whole_minutes
+from slolab.slo.views import NO_VALUE, duration, percent
 
 if TYPE_CHECKING:
     from slolab.slo.report.analysis import Report, SLOReport
 
-__all__ = ["STATUS_COLUMN", "SUMMARY_HEAD", "facts", "pct", "summary_rows", "summary_table", "when"]
+__all__ = ["STATUS_COLUMN", "SUMMARY_HEAD", "facts", "summary_rows", "summary_table", "when"]
 
 SUMMARY_HEAD = ("SLO", "service", "objective", "SLI", "status", "budget consumed",
                 "budget left", "violations", "data covers")  # fmt: skip
 STATUS_COLUMN = SUMMARY_HEAD.index("status")
-
-
-def pct(value: float | None, digits: int = 3) -> str:
-    """A ratio as a percentage, ``n/a`` for no value."""
-    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
 
 
 def when(value: datetime) -> str:
@@ -30,8 +26,8 @@ def when(value: datetime) -> str:
 
 def _covers(r: SLOReport) -> str:
     if r.span is None:
-        return "n/a"
-    return format_duration(whole_minutes(r.span)) if r.partial else format_duration(r.end - r.start)
+        return NO_VALUE
+    return duration(whole_minutes(r.span) if r.partial else r.end - r.start)
 
 
 def summary_rows(report: Report) -> list[list[str]]:
@@ -39,8 +35,8 @@ def summary_rows(report: Report) -> list[list[str]]:
     rows = []
     for r, name in ((x, n) for top in report.slos for x, n in _with_periods(top)):
         rows.append([
-            name, r.slo.service, pct(r.slo.objective, 2), pct(r.sli), r.status,
-            pct(r.budget_consumed, 1), pct(r.budget_remaining, 1), str(len(r.violations)),
+            name, r.slo.service, percent(r.slo.objective, 2), percent(r.sli), r.status,
+            percent(r.budget_consumed, 1), percent(r.budget_remaining, 1), str(len(r.violations)),
             _covers(r),
         ])  # fmt: skip
     return rows
@@ -48,9 +44,7 @@ def summary_rows(report: Report) -> list[list[str]]:
 
 def _with_periods(r: SLOReport) -> list[tuple[SLOReport, str]]:
     """The SLO's report and its further periods' (``periods: [30d, 7d]``), named."""
-    return [(r, r.slo.name)] + [
-        (p, f"{p.slo.name} ({format_duration(p.slo.period)})") for p in r.periods
-    ]
+    return [(r, r.slo.name)] + [(p, f"{p.slo.name} ({duration(p.slo.period)})") for p in r.periods]
 
 
 def summary_table(report: Report) -> tuple[list[str], list[list[str]]]:
@@ -62,28 +56,28 @@ def facts(r: SLOReport) -> list[str]:
     """The lines that state an SLO's period, SLI and budget."""
     downtime = budget.allowed_downtime(r.slo.objective, r.end - r.start)
     covers = (
-        f"; the data covers only the last {format_duration(whole_minutes(r.span))}"
+        f"; the data covers only the last {duration(whole_minutes(r.span))}"
         if r.partial and r.span is not None
         else ""
     )
     lines = [
-        f"Period: {when(r.start)} to {when(r.end)} ({format_duration(r.end - r.start)}, "
-        f"steps of {format_duration(r.step)}){covers}",
-        f"Objective {pct(r.slo.objective, 2)}; SLI {pct(r.sli)} ({r.status}); "
+        f"Period: {when(r.start)} to {when(r.end)} ({duration(r.end - r.start)}, "
+        f"steps of {duration(r.step)}){covers}",
+        f"Objective {percent(r.slo.objective, 2)}; SLI {percent(r.sli)} ({r.status}); "
         f"{r.total:,.0f} {'events' if r.slo.sli.kind in ('ratio', 'latency') else 'samples'}, "
         f"{r.total - r.good:,.0f} bad",
-        f"Error budget: {pct(budget.error_budget(r.slo.objective), 2)} of events "
-        f"(full downtime allowed: {format_duration(max(downtime, timedelta(seconds=1)))}); "
-        f"consumed {pct(r.budget_consumed, 1)}, left {pct(r.budget_remaining, 1)}",
+        f"Error budget: {percent(budget.error_budget(r.slo.objective), 2)} of events "
+        f"(full downtime allowed: {duration(downtime)}); "
+        f"consumed {percent(r.budget_consumed, 1)}, left {percent(r.budget_remaining, 1)}",
     ]
     for p in r.periods:  # the SLO's further periods, to the same end
         lines.append(
-            f"Over the last {format_duration(p.slo.period)} (from {when(p.start)}): "
-            f"SLI {pct(p.sli)} "
-            f"({p.status}); budget consumed {pct(p.budget_consumed, 1)}, "
-            f"left {pct(p.budget_remaining, 1)}"
+            f"Over the last {duration(p.slo.period)} (from {when(p.start)}): "
+            f"SLI {percent(p.sli)} "
+            f"({p.status}); budget consumed {percent(p.budget_consumed, 1)}, "
+            f"left {percent(p.budget_remaining, 1)}"
             + (
-                f"; the data covers only the last {format_duration(whole_minutes(p.span))}"
+                f"; the data covers only the last {duration(whole_minutes(p.span))}"
                 if p.partial and p.span is not None
                 else ""
             )
