@@ -41,6 +41,7 @@ from slolab.dashboards.panels import (
     single,
     thresholds,
 )
+from slolab.slo import promql
 from slolab.slo.model import SLO, SampleSLI, SLIKind
 
 __all__ = ["predictor_overview", "tasks_overview"]
@@ -72,15 +73,15 @@ def _base(uid: str, title: str, description: str, job: str) -> dash_b.Dashboard:
 
 def _error_ratio(counter: str, job: str) -> str:
     # No 5xx yet means no 5xx series: count it as 0, not as "no data".
-    bad = f'sum(rate({counter}{{job="{job}", status=~"5.."}}[{RATE}]))'
-    total = f'sum(rate({counter}{{job="{job}"}}[{RATE}]))'
-    return f"({bad} or vector(0)) / clamp_min({total}, 1e-12)"
+    bad = promql.sum_rate(f'{counter}{{job="{job}", status=~"5.."}}', RATE)
+    return promql.guarded_ratio(
+        f"{bad} or vector(0)", promql.sum_rate(f'{counter}{{job="{job}"}}', RATE)
+    )
 
 
 def _rate(metric: str, job: str, legend: str, by: str = "") -> Query:
     """Per-second rate of one counter of ``job``, summed (``by`` some labels)."""
-    grouping = f"sum by ({by}) " if by else "sum"
-    return query(f'{grouping}(rate({metric}{{job="{job}"}}[{RATE}]))', legend)
+    return query(promql.sum_rate(f'{metric}{{job="{job}"}}', RATE, by=by), legend)
 
 
 def _endpoints(histogram: str, job: str, rate_by: str, p95_by: str) -> list:
@@ -100,8 +101,7 @@ def _endpoints(histogram: str, job: str, rate_by: str, p95_by: str) -> list:
             "p95 latency by endpoint",
             [
                 query(
-                    f"histogram_quantile(0.95, sum by (le, {p95_by}) "
-                    f'(rate({histogram}_bucket{{job="{job}"}}[{RATE}])))',
+                    promql.quantile(0.95, f'{histogram}_bucket{{job="{job}"}}', RATE, by=p95_by),
                     legend(p95_by),
                     exemplar=True,
                 )
@@ -134,8 +134,10 @@ def _golden_signals(
             "Average latency",
             [
                 query(
-                    f'sum(rate({histogram}_sum{{job="{job}"}}[{RATE}])) / clamp_min(sum(rate('
-                    f'{histogram}_count{{job="{job}"}}[{RATE}])), 1e-12)',
+                    promql.per(
+                        promql.sum_rate(f'{histogram}_sum{{job="{job}"}}', RATE),
+                        promql.sum_rate(f'{histogram}_count{{job="{job}"}}', RATE),
+                    ),
                     "mean",
                 )
             ],
@@ -146,8 +148,8 @@ def _golden_signals(
         graph(
             "Traces received by Jaeger",
             [
-                query(f"sum(rate(otelcol_receiver_accepted_spans[{RATE}]))", "spans accepted"),
-                query(f"sum(rate(otelcol_receiver_refused_spans[{RATE}]))", "spans refused"),
+                query(promql.sum_rate("otelcol_receiver_accepted_spans", RATE), "spans accepted"),
+                query(promql.sum_rate("otelcol_receiver_refused_spans", RATE), "spans refused"),
             ],
             unit="short",
             description="Spans per second Jaeger accepted over OTLP (its own metrics, job "
@@ -158,12 +160,10 @@ def _golden_signals(
 
 
 def _latency(histogram: str, job: str, by: str = "") -> list:
-    group = ", ".join(p for p in ("le", by) if p)
     legend = f"p{{q}} {{{{{by}}}}}" if by else "p{q}"
     return [
         query(
-            f"histogram_quantile({q}, sum by ({group}) "
-            f'(rate({histogram}_bucket{{job="{job}"}}[{RATE}])))',
+            promql.quantile(q, f'{histogram}_bucket{{job="{job}"}}', RATE, by=by),
             legend.format(q=round(q * 100)),
             exemplar=True,
         )
@@ -178,7 +178,7 @@ def _saturation_and_uptime(job: str, uptime_expr: str, uptime_legend: str) -> li
     return [
         graph(
             "CPU",
-            [query(f'rate(process_cpu_seconds_total{{job="{job}"}}[{RATE}])', "{{instance}}")],
+            [query(promql.rate(f'process_cpu_seconds_total{{job="{job}"}}', RATE), "{{instance}}")],
             unit="percentunit",
             description="CPU seconds per second of the whole server (all workers); 1 = one core.",
         ),
@@ -352,8 +352,11 @@ def predictor_overview(slos: Sequence[SLO] = ()) -> dash.Dashboard:
                 "Accuracy from feedback (1h)",
                 [
                     query(
-                        f'sum(increase({PREDICTOR_FEEDBACK_CORRECT.name}{{job="{job}"}}[1h])) / '
-                        f'sum(increase({PREDICTOR_FEEDBACK.name}{{job="{job}"}}[1h]))',
+                        promql.sum_increase(
+                            f'{PREDICTOR_FEEDBACK_CORRECT.name}{{job="{job}"}}', "1h"
+                        )
+                        + " / "
+                        + promql.sum_increase(f'{PREDICTOR_FEEDBACK.name}{{job="{job}"}}', "1h"),
                         "correct share",
                     ),
                 ],

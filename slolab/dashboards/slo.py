@@ -40,6 +40,7 @@ from slolab.dashboards.panels import (
     thresholds,
 )
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.model import SLO
 
 __all__ = ["AT_RISK_BELOW", "OVERVIEW_QUERIES", "slo_dashboard"]
@@ -58,7 +59,7 @@ OVERVIEW_QUERIES: dict[str, str] = {
     "budget left": f"max {_BY} ({c.RULE_BUDGET_REMAINING}{{{_ALL}}})",
     "burn now": f"max {_BY} ({c.RULE_CURRENT_BURN_RATE}{{{_ALL}}})",
     "burn period": f"max {_BY} ({c.RULE_PERIOD_BURN_RATE}{{{_ALL}}})",
-    "alerts firing": f'count {_BY} (ALERTS{{alertstate="firing", {_ALL}}})',
+    "alerts firing": f"count {_BY} ({promql.firing_alerts(_ALL)})",
     "history covered": f"max {_BY} ({c.RULE_PERIOD_COVERAGE}{{{_ALL}}})",
 }
 # With several periods: the first period's figures (no slo_window label: ""), a row
@@ -163,7 +164,7 @@ def _stats(windowed: bool) -> list:
     budget_steps = thresholds((None, "red"), (0, "orange"), (AT_RISK_BELOW, "green"))
     percent = {"unit": "percentunit", "decimals": 3}
     burn = {"unit": "x", "decimals": 2, "width": 3}
-    firing = f'count(ALERTS{{alertstate="firing", {_ONE}}}) or vector(0)'
+    firing = f"count({promql.firing_alerts(_ONE)}) or vector(0)"
     return [
         _stat("SLI over the period", f"1 - {_first(c.RULE_ERROR_RATIO_PERIOD, windowed)}",
               **percent,
@@ -243,7 +244,7 @@ def slo_dashboard(slos: Sequence[SLO]) -> dash.Dashboard:
         .datasource(PROMETHEUS)
         .enable(True)
         .icon_color("orange")
-        .expr(f'ALERTS{{alertstate="firing", {c.LABEL_SLO}=~"${VAR_SLO}"}}')
+        .expr(promql.firing_alerts(f'{c.LABEL_SLO}=~"${VAR_SLO}"'))
     )
     # Budget adjustments (planned work) shaded: their events are not in the budget.
     adjustments = (

@@ -316,7 +316,7 @@ class Watcher:
     def _firing(self) -> dict[tuple[str, str], str]:
         known = {s.name for s in self.slos}
         out = {}
-        for r in self._query('ALERTS{alertstate="firing"}'):
+        for r in self._query(promql.firing_alerts()):
             m = r["metric"]
             if m.get("slo") in known:
                 out[(m["alertname"], m["slo"])] = m.get("severity", "")

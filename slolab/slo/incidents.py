@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from slolab.slo import budget
+from slolab.slo import budget, promql
 from slolab.slo import conventions as c
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO
@@ -98,7 +98,7 @@ def episodes(
     names = "|".join(re.escape(n) for n in _alert_names(slos))
     wanted = {s.name for s in slos}
     window = format_duration(max(end - start, timedelta(seconds=1)))
-    expr = f'ALERTS{{alertstate="firing", alertname=~"{names}"}}[{window}]'
+    expr = promql.firing_alerts(f'alertname=~"{names}"', window=window)
     interval = parse_duration(c.FAST_INTERVAL).total_seconds()
     out = []
     for series in prom.samples(expr, end):

@@ -27,7 +27,12 @@ An SLO's recorded series and alert windows:
   error ratio and events of one alert window (recorded, or from the aggregates);
   :func:`aggregate_sums`: several SLOs' summed aggregates in one query;
 - :func:`period_ratio`: the period error ratio the period rule records;
-- :func:`adjustment_on`, :func:`adjusted`: 1 while planned work runs, else 0.
+- :func:`adjustment_on`, :func:`adjusted`: 1 while planned work runs, else 0;
+- :func:`firing_alerts`, :func:`firing_times`, :func:`firing_starts`: what the
+  alerts did, from Prometheus' ``ALERTS`` series.
+
+Building blocks for any counter or histogram (the service dashboards):
+:func:`rate`, :func:`sum_rate`, :func:`sum_increase`, :func:`quantile`, :func:`per`.
 
 The generated rules of one SLO (:mod:`slolab.slo.generate` adds names, labels
 and the rules shared by a service's SLOs):
@@ -74,6 +79,9 @@ __all__ = [
     "error_ratio",
     "event_rates",
     "events_aggregate",
+    "firing_alerts",
+    "firing_starts",
+    "firing_times",
     "good_events",
     "good_ratio",
     "good_sample",
@@ -83,10 +91,13 @@ __all__ = [
     "latency_quantile",
     "le_matcher",
     "mean_over_period",
+    "per",
     "period_burn",
     "period_coverage",
     "period_ratio",
     "period_recorded",
+    "quantile",
+    "rate",
     "raw_counts",
     "raw_error_ratio",
     "recorded",
@@ -94,6 +105,8 @@ __all__ = [
     "selectors",
     "since_last_aggregate",
     "slo_matchers",
+    "sum_increase",
+    "sum_rate",
     "total_events",
     "window_events",
     "window_matchers",
@@ -472,6 +485,60 @@ def adjusted(adjustments: Iterable[Adjustment], lookback: timedelta = timedelta(
     parts = [adjustment_on(a, lookback) for a in adjustments]
     joined = " + ".join(parts)
     return f"vector(clamp_max({joined}, 1))" if len(parts) > 1 else f"vector({joined})"
+
+
+# --- building blocks (alerts' history, the service dashboards) ------------------------
+
+
+def firing_alerts(*matchers: str, window: Window | None = None) -> str:
+    """Prometheus' ``ALERTS`` series of firing alerts, e.g. ``ALERTS{alertstate="firing"}``.
+
+    ``matchers`` narrow it (``'slo="api"'``); ``window`` makes it a range selector.
+    """
+    selector = "ALERTS{" + ", ".join(('alertstate="firing"', *matchers)) + "}"
+    return selector if window is None else f"{selector}[{duration(window)}]"
+
+
+def firing_times(alert: str, slo: SLO, func: str, subquery: str) -> str:
+    """``func`` (``min_over_time``...) of the times ``alert`` fired for ``slo``, over a subquery.
+
+    ``subquery`` is its range and resolution, e.g. ``3600s:30s``.
+    """
+    selector = firing_alerts(f'alertname="{alert}"', f'{c.LABEL_SLO}="{slo.name}"')
+    return f"{func}(timestamp({selector})[{subquery}])"
+
+
+def firing_starts(alert: str, slo: SLO, subquery: str, step: str) -> str:
+    """How often ``alert`` began firing for ``slo`` (firing now, not one ``step`` before)."""
+    selector = firing_alerts(f'alertname="{alert}"', f'{c.LABEL_SLO}="{slo.name}"')
+    return f"count_over_time(({selector} unless {selector} offset {step})[{subquery}])"
+
+
+def rate(selector: str, window: Window) -> str:
+    """Per-second rate of each counter series ``selector`` selects."""
+    return f"rate({selector}[{duration(window)}])"
+
+
+def sum_rate(selector: str, window: Window, by: str = "") -> str:
+    """Per-second rate of the counters, summed (``by`` some labels, e.g. ``status``)."""
+    grouping = f"sum by ({by}) " if by else "sum"
+    return f"{grouping}({rate(selector, window)})"
+
+
+def sum_increase(selector: str, window: Window) -> str:
+    """How much the counters grew over ``window``, summed."""
+    return _sum("increase", selector, window)
+
+
+def quantile(q: float, buckets: str, window: Window, by: str = "") -> str:
+    """The ``q`` quantile of a histogram from its bucket selector (``by`` some labels)."""
+    group = ", ".join(p for p in ("le", by) if p)
+    return f"histogram_quantile({q}, sum by ({group}) ({rate(buckets, window)}))"
+
+
+def per(total: str, count: str) -> str:
+    """``total / count``, 0 (not NaN) without events: e.g. mean seconds per request."""
+    return f"{total} / clamp_min({count}, {_DENOMINATOR_FLOOR})"
 
 
 # --- the generated rules of one SLO ---------------------------------------------------

@@ -56,6 +56,7 @@ from typing import Any
 import yaml
 
 from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.durations import format_duration, parse_duration
 from slolab.slo.model import SLO, SampleSLI
 from slolab.slo.promtool import run_rule_tests
@@ -242,10 +243,8 @@ def _timings(
     tests, exprs = [], {}
     window = f"{tl.stop - tl.start + tl.evaluation}s:{tl.evaluation}s"
     for alert, _, _ in alerts:
-        sel = (f'ALERTS{{alertname="{alert}",alertstate="firing",'
-               f'{c.LABEL_SLO}="{slo.name}"}}')  # fmt: skip
         for fn in ("min_over_time", "max_over_time", "count_over_time"):
-            expr = f"{fn}(timestamp({sel})[{window}])"
+            expr = promql.firing_times(alert, slo, fn, window)
             exprs[(alert, fn)] = expr
             tests.append({"expr": expr, "eval_time": f"{tl.stop}s", "exp_samples": []})
     groups = rule_groups(slo, [a for a, _, _ in alerts])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
-from slolab.slo import conventions as c
+from slolab.slo import promql
 from slolab.slo.model import SLO, Adjustment
 from slolab.slo.promtool import run_rule_tests
 from slolab.slo.simulate import (
@@ -146,13 +146,11 @@ def run_timeline(
     window = f"{tl.end - tl.start + ev}s:{ev}s"
     tests, exprs = [], {}
     for alert, _ in wanted:
-        sel = f'ALERTS{{alertname="{alert}",alertstate="firing",{c.LABEL_SLO}="{slo.name}"}}'
         queries = {
-            fn: f"{fn}(timestamp({sel})[{window}])"
+            fn: promql.firing_times(alert, slo, fn, window)
             for fn in ("min_over_time", "max_over_time", "count_over_time")
         }
-        # firing now, not one evaluation before: a start
-        queries["starts"] = f"count_over_time(({sel} unless {sel} offset {ev}s)[{window}])"
+        queries["starts"] = promql.firing_starts(alert, slo, window, f"{ev}s")
         for key, expr in queries.items():
             exprs[(alert, key)] = expr
             tests.append({"expr": expr, "eval_time": f"{tl.end}s", "exp_samples": []})

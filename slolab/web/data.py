@@ -72,7 +72,7 @@ def alert_timeline(
     start = now - history.total_seconds()
     step = max(MIN_STEP, history.total_seconds() / 720)
     spans = []
-    firing = prom.query_range('ALERTS{alertstate="firing"}', start, now, timedelta(seconds=step))
+    firing = prom.query_range(promql.firing_alerts(), start, now, timedelta(seconds=step))
     for series in firing:
         labels = dict(series.labels)
         times = [t for t, v in series.points if v is not None]
