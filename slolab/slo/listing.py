@@ -15,7 +15,7 @@ def rows(slos: Sequence[SLO]) -> list[dict[str, str]]:
         {
             "name": slo.name,
             "service": slo.service,
-            "sli": slo.sli.kind,
+            "sli": str(slo.sli.kind),
             "objective": f"{number(slo.objective_percent)}%",
             # several periods (periods: [30d, 7d]): all of them, the alerts' first
             "period": ", ".join(format_duration(p) for p in slo.periods),
