@@ -189,8 +189,8 @@ def good_sample(sli: SampleSLI) -> str | None:
         case SLIKind.FRESHNESS:
             return f"time() - {sli.source} < bool {limit}"
         case SLIKind.CPU:
-            window = duration(sli.rate_window or timedelta(minutes=1))
-            return f"sum(rate({sli.source}[{window}])) < bool {limit}"
+            assert sli.rate_window is not None  # the model sets it for every cpu SLI
+            return f"{sum_rate(sli.source, sli.rate_window)} < bool {limit}"
         case SLIKind.MEMORY:
             return f"sum({sli.source}) < bool {limit}"
         case SLIKind.THRESHOLD:
