@@ -9,6 +9,7 @@ simulator. Periods are rolling (spec.PERIODS); slolab has no calendar windows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import promql_parser
@@ -368,3 +369,58 @@ def test_the_series_each_sli_reads() -> None:
 
 def test_a_probe_records_nothing() -> None:
     assert promql.good_sample(PROBE) is None
+
+
+@pytest.mark.parametrize(
+    ("build", "want"),
+    [
+        pytest.param(lambda: promql.firing_alerts(), 'ALERTS{alertstate="firing"}', id="firing"),
+        pytest.param(
+            lambda: promql.firing_alerts('alertname=~"A|B"', window=timedelta(days=7)),
+            'ALERTS{alertstate="firing", alertname=~"A|B"}[7d]',
+            id="firing-range",
+        ),
+        pytest.param(
+            lambda: promql.firing_times("Page", ROLLING_30D, "min_over_time", "3600s:30s"),
+            'min_over_time(timestamp(ALERTS{alertstate="firing", alertname="Page", '
+            'slo="api"})[3600s:30s])',
+            id="firing-times",
+        ),
+        pytest.param(
+            lambda: promql.firing_starts("Page", ROLLING_30D, "3600s:30s", "30s"),
+            'count_over_time((ALERTS{alertstate="firing", alertname="Page", slo="api"} unless '
+            'ALERTS{alertstate="firing", alertname="Page", slo="api"} offset 30s)[3600s:30s])',
+            id="firing-starts",
+        ),
+        pytest.param(
+            lambda: promql.sum_rate('x_total{job="a"}', "$__rate_interval", by="status"),
+            'sum by (status) (rate(x_total{job="a"}[$__rate_interval]))',
+            id="sum-rate-by",
+        ),
+        pytest.param(
+            lambda: promql.quantile(0.95, 'x_bucket{job="a"}', M5, by="path"),
+            'histogram_quantile(0.95, sum by (le, path) (rate(x_bucket{job="a"}[5m])))',
+            id="quantile",
+        ),
+        pytest.param(
+            lambda: promql.per(promql.sum_rate("x_sum", M5), promql.sum_rate("x_count", M5)),
+            "sum(rate(x_sum[5m])) / clamp_min(sum(rate(x_count[5m])), 1e-12)",
+            id="mean-per-event",
+        ),
+        pytest.param(
+            lambda: promql.aggregate_sums(
+                [replace(ROLLING_30D, name="web-b"), ROLLING_30D], timedelta(days=1)
+            ),
+            'sum by (slo, events) (sum_over_time(slo:sli_events:rate5m{slo=~"api|web-b"}[1d]))',
+            id="aggregate-sums",
+        ),
+        pytest.param(
+            lambda: promql.mean_over_period(ROLLING_30D, "slo:sli_error:ratio_rate5m"),
+            'sum_over_time(slo:sli_error:ratio_rate5m{slo="api",service="web"}[30d]) / '
+            'count_over_time(slo:sli_error:ratio_rate5m{slo="api",service="web"}[30d])',
+            id="mean-over-period",
+        ),
+    ],
+)
+def test_building_blocks(build: Callable[[], str], want: str) -> None:
+    assert build() == want
