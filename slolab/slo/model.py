@@ -30,6 +30,7 @@ __all__ = [
     "Review",
     "SLIKind",
     "SampleSLI",
+    "Severity",
     "from_spec",
     "load",
     "number",
@@ -122,10 +123,17 @@ class DroppedCondition(BurnCondition):
     reason: str
 
 
+class Severity(StrEnum):
+    """How a burn-rate alert reaches people: its ``severity`` label."""
+
+    PAGE = c.SEVERITY_PAGE
+    TICKET = c.SEVERITY_TICKET
+
+
 @dataclass(frozen=True)
 class AlertPolicy:
     alert: str
-    severity: str
+    severity: Severity
     conditions: tuple[BurnCondition, ...]
     dropped: tuple[DroppedCondition, ...] = ()
 
@@ -240,7 +248,8 @@ class SLO:
                     )  # fmt: skip
                 else:
                     kept.append(BurnCondition(long, short, pair.factor))
-            policies.append(AlertPolicy(policy.alert, policy.severity, tuple(kept), tuple(dropped)))
+            severity = Severity(policy.severity)
+            policies.append(AlertPolicy(policy.alert, severity, tuple(kept), tuple(dropped)))
         return tuple(policies)
 
     @property

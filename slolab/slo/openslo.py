@@ -899,7 +899,7 @@ def to_openslo(spec: SLOFileSpec, source: str = "slos.yaml",
                 period = format_duration(slo.period)
                 name = _condition_name(policy.severity, format_duration(cond.long), period)
                 refs.append({"alertPolicyRef": name})
-                policies.setdefault(name, _policy(name, policy.alert, policy.severity, cond))
+                policies.setdefault(name, _policy(name, policy.alert, str(policy.severity), cond))
         annotations = {
             A_OWNER: s.owner,
             A_REVIEW: json.dumps(s.review.model_dump(mode="json", exclude_defaults=True)),

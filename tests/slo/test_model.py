@@ -14,6 +14,7 @@ from slolab.slo.model import (
     RatioSLI,
     Review,
     SampleSLI,
+    Severity,
     SLIKind,
     from_spec,
     scale_window,
@@ -111,6 +112,8 @@ def test_burn_conditions_pair_timedeltas() -> None:
         14.4,
     )
     assert [c.factor for c in ticket.conditions] == [3, 1]
+    assert (page.severity, ticket.severity) == (Severity.PAGE, Severity.TICKET)
+    assert (str(page.severity), str(ticket.severity)) == ("critical", "warning")  # the label
 
 
 def test_numbers_are_rounded_once() -> None:

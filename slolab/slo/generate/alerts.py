@@ -61,7 +61,7 @@ def alert_rules(slo: SLO) -> list[dict[str, Any]]:
                 "expr": promql.alert_expr(slo, policy),
                 # slo/service also come from the series; stating them keeps each
                 # rule distinct (promtool lint flags same-name, same-label rules).
-                "labels": {c.LABEL_SEVERITY: policy.severity, **slo.rule_labels},
+                "labels": {c.LABEL_SEVERITY: str(policy.severity), **slo.rule_labels},
                 "annotations": {
                     "summary": _SUMMARY[policy.severity].format(name=slo.name),
                     "description": (
