@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -45,12 +47,13 @@ from opentelemetry.trace import (
 )
 
 from slolab.asgi import ResponseWatch
-from slolab.telemetry import TRACERESPONSE, build_span, keeper, traceresponse
+from slolab.telemetry import TRACERESPONSE, build_span, callee_keeps, keeper, traceresponse
 
 __all__ = [
     "EXCLUDED_PATHS",
     "ROUTE_KEY",
     "AsgiTracing",
+    "ClientTracing",
     "WsgiTracing",
     "remember_flask_routes",
     "trace_flask",
@@ -91,7 +94,9 @@ _GETTER = _DictGetter()
 _SAMPLED, _UNSAMPLED = TraceFlags(TraceFlags.SAMPLED), TraceFlags(TraceFlags.DEFAULT)
 
 
-def _placeholder(parent: context.Context | None, name: str) -> trace.Span:
+def _placeholder(
+    parent: context.Context | None, name: str, kind: SpanKind = SpanKind.SERVER
+) -> trace.Span:
     """A non-recording span with the ids and sampling decision an SDK span would get."""
     provider = trace.get_tracer_provider()
     sampler = getattr(provider, "sampler", None)
@@ -100,7 +105,7 @@ def _placeholder(parent: context.Context | None, name: str) -> trace.Span:
     ids = provider.id_generator  # type: ignore[attr-defined]
     above = trace.get_current_span(parent).get_span_context()
     trace_id = above.trace_id if above.is_valid else ids.generate_trace_id()
-    decision = sampler.should_sample(parent, trace_id, name, _SERVER)
+    decision = sampler.should_sample(parent, trace_id, name, kind)
     flags = _SAMPLED if decision.decision.is_sampled() else _UNSAMPLED
     return NonRecordingSpan(
         SpanContext(trace_id, ids.generate_span_id(), False, flags, decision.trace_state)
@@ -375,3 +380,137 @@ def _answering(send: Any, req: _Request) -> Any:
 def _asgi_route(scope: dict[str, Any]) -> str | None:
     route = scope.get("route")
     return getattr(route, "path", None)
+
+
+_CLIENT = SpanKind.CLIENT
+_SCOPE = InstrumentationScope("slolab.httptrace")
+
+
+class ClientTracing:
+    """An httpx transport that traces each call with a CLIENT span, built only if kept.
+
+    The call carries a ``traceparent`` with the span id chosen here (the callee's
+    SERVER span names it as its parent); no SDK span object is made while it runs.
+    When it ends, its facts wait with the keep decision
+    (``slolab.telemetry.TailKeepProcessor.defer``) and become a span only if the
+    local trace is kept. An error status (a 4xx or 5xx answer, per the client
+    semantic conventions, or a transport error: timeout, refused), a call slower
+    than the threshold, or a callee whose ``traceresponse`` says it keeps its side
+    keeps the whole local trace. Without the process's keep decision (no exporter)
+    only the ids travel. The span ends when the response's head arrives (as the
+    official httpx instrumentation's): a body read later is not in it.
+    """
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+    def handle_request(self, request: Any) -> Any:
+        above = trace.get_current_span().get_span_context()
+        method = request.method
+        span = _placeholder(None, method, _CLIENT)
+        ids = span.get_span_context()
+        if not ids.is_valid:  # no SDK provider (yet)
+            return self.transport.handle_request(request)
+        propagate.inject(request.headers, context=trace.set_span_in_context(span))
+        keep = keeper()
+        if keep is None or not ids.trace_flags.sampled:
+            return self.transport.handle_request(request)
+        start_ns = time.time_ns()
+        try:
+            response = self.transport.handle_request(request)
+        except BaseException as exc:
+            _called(keep, above, ids, request, start_ns, None, exc, None)
+            raise
+        answer = response.headers.get(TRACERESPONSE)
+        _called(keep, above, ids, request, start_ns, response, None, answer)
+        return response
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> ClientTracing:
+        self.transport.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.transport.__exit__(*exc)
+
+
+def _called(
+    keep: Any,
+    above: SpanContext,
+    ids: SpanContext,
+    request: Any,
+    start_ns: int,
+    response: Any,
+    error: BaseException | None,
+    answer: str | None,
+) -> None:
+    """Leave a finished call with the keep decision (or decide, if it is the local root)."""
+    end_ns = time.time_ns()
+    status = 0 if response is None else response.status_code
+    failed = error is not None or status >= 400
+    seconds = (end_ns - start_ns) / 1e9
+    noteworthy = failed or seconds > keep.policy.slow_s or callee_keeps(answer, ids.trace_id)
+
+    def build() -> ReadableSpan:
+        return _client_span(ids, above, request, start_ns, end_ns, response, error)
+
+    if above.is_valid and not above.is_remote:  # the request's root decides for both
+        keep.defer(ids.trace_id, build, noteworthy)
+        return
+    # No local root: this call is the root of its local trace.
+    if noteworthy or keep.verdict(ids.trace_id, seconds, failed):
+        keep.export(build())
+    keep.discard(ids.trace_id)
+
+
+def _client_span(
+    ids: SpanContext,
+    parent: SpanContext,
+    request: Any,
+    start_ns: int,
+    end_ns: int,
+    response: Any,
+    error: BaseException | None,
+) -> ReadableSpan:
+    """The CLIENT span of a kept trace (stable HTTP client semantic conventions)."""
+    url = request.url
+    method = request.method
+    attributes: dict[str, Any] = {
+        "http.request.method": method if method in _KNOWN else "_OTHER",
+        "url.full": str(url.copy_with(username=None, password=None)),
+        "server.address": url.host,
+        "server.port": url.port or (443 if url.scheme == "https" else 80),
+    }
+    events: tuple[Event, ...] = ()
+    status = Status(StatusCode.UNSET)
+    if response is not None:
+        code = response.status_code
+        attributes["http.response.status_code"] = code
+        attributes["network.protocol.version"] = str(
+            response.extensions.get("http_version", b"HTTP/1.1"), "ascii"
+        )[5:]
+        if code >= 400:
+            attributes["error.type"] = str(code)
+            status = Status(StatusCode.ERROR)
+    if error is not None:
+        kind = type(error).__qualname__
+        attributes["error.type"] = kind
+        status = Status(StatusCode.ERROR, f"{kind}: {error}")
+        exception = {"exception.type": kind, "exception.message": str(error)}
+        events = (Event("exception", exception, end_ns),)
+    provider = trace.get_tracer_provider()
+    return ReadableSpan(
+        name=method if method in _KNOWN else "HTTP",
+        context=ids,
+        parent=parent if parent.is_valid else None,
+        resource=getattr(provider, "resource", None),
+        attributes=attributes,
+        events=events,
+        kind=_CLIENT,
+        status=status,
+        start_time=start_ns,
+        end_time=end_ns,
+        instrumentation_scope=_SCOPE,
+    )

@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "KeepPolicy",
     "TailKeepProcessor",
     "build_span",
+    "callee_keeps",
     "configure_logging",
     "fastapi_options",
     "flush_tracing_at_exit",
@@ -39,6 +41,7 @@ __all__ = [
     "instrument_flask",
     "instrumentation_enabled",
     "keeper",
+    "lean_tracing",
     "setup_tracing",
     "shutdown_tracing",
     "trace_exemplar",
@@ -88,6 +91,11 @@ def _tracing_wanted() -> bool:
     return instrumentation_enabled() and not _env_true("OTEL_SDK_DISABLED")
 
 
+def lean_tracing() -> bool:
+    """Whether this process traces the lean way (``slolab.httptrace``): read at call time."""
+    return _tracing_wanted() and tracing_mode() == "lean"
+
+
 # Latency SLO thresholds of slos.yaml per service (tests/test_telemetry.py holds them
 # equal): a request slower than its service's threshold always keeps its trace.
 SLOW_DEFAULT_S = {"tasks": 0.5, "predictor": 0.2}
@@ -126,12 +134,13 @@ def _noteworthy(span: ReadableSpan, slow_s: float) -> bool:
 
 
 class _Waiting:
-    """A local trace whose root has not ended: its finished spans, and whether it is kept."""
+    """A local trace whose root has not ended: its finished spans (or what builds one,
+    ``TailKeepProcessor.defer``), and whether it is kept."""
 
     __slots__ = ("keep", "spans")
 
     def __init__(self) -> None:
-        self.spans: list[ReadableSpan] = []
+        self.spans: list[ReadableSpan | Callable[[], ReadableSpan]] = []
         self.keep = False
 
 
@@ -185,6 +194,18 @@ class TailKeepProcessor(SpanProcessor):
             self._waiting(trace_id).keep = True
             return True
 
+    def defer(self, trace_id: int, build: Callable[[], ReadableSpan], noteworthy: bool) -> None:
+        """A finished child span of a local trace, built only if its root keeps the trace
+        (``slolab.httptrace.ClientTracing``); ``noteworthy`` keeps it (an error, slow)."""
+        with self._lock:
+            waiting = self._waiting(trace_id)
+            waiting.spans.append(build)
+            waiting.keep = waiting.keep or noteworthy
+
+    def export(self, span: ReadableSpan) -> None:
+        """Export a span built after its trace was kept (a local root outside ``on_end``)."""
+        self.downstream.on_end(span)
+
     def discard(self, trace_id: int) -> None:
         """Drop a local trace whose root is never built (``slolab.httptrace``)."""
         self._pending.pop(trace_id, None)  # one atomic dict operation: no lock needed
@@ -213,7 +234,7 @@ class TailKeepProcessor(SpanProcessor):
         )
         if keep:
             for child in waiting.spans if waiting is not None else ():
-                self.downstream.on_end(child)
+                self.downstream.on_end(child if isinstance(child, ReadableSpan) else child())
             self.downstream.on_end(span)
 
     def shutdown(self) -> None:
@@ -280,35 +301,18 @@ def traceresponse(trace_id: int, span_id: int, seconds: float, failed: bool) -> 
     return f"00-{trace_id:032x}-{span_id:016x}-{flags}"
 
 
-def _header(headers: Any, name: bytes) -> bytes | None:
-    """One header of an httpx response as the transport hands it over (pairs or Headers)."""
-    if hasattr(headers, "get_list"):  # httpx.Headers
-        value = headers.get(name.decode())
-        return None if value is None else value.encode("latin-1")
-    for key, value in headers or ():
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _callee_kept(span: Any, request: Any, response: Any) -> None:
-    """httpx response hook: a callee that keeps the trace makes the caller keep its side."""
-    keeper = _keeper
-    if keeper is None:
-        return
-    raw = _header(response.headers, b"traceresponse")
-    if raw is None:
-        return
-    parts = raw.split(b"-")
-    ctx = span.get_span_context()
-    if (
+def callee_keeps(value: str | None, trace_id: int) -> bool:
+    """Whether a callee's ``traceresponse`` says it keeps this trace (its sampled flag)."""
+    if value is None:
+        return False
+    parts = value.split("-")
+    return (
         len(parts) == 4
         and len(parts[1]) == 32
         and len(parts[3]) == 2
-        and parts[3][1:] in b"13579bdfBDF"  # the sampled bit (0x01) set
-        and parts[1].lower() == format(ctx.trace_id, "032x").encode()
-    ):
-        keeper.keep_trace(ctx.trace_id)
+        and parts[3][1:] in "13579bdfBDF"  # the sampled bit (0x01) set
+        and parts[1].lower() == format(trace_id, "032x")
+    )
 
 
 def _export_endpoint_configured() -> bool:
@@ -360,14 +364,18 @@ def setup_tracing(service: str) -> TracerProvider | None:
 
 
 def _instrument_clients() -> None:
-    """Trace outgoing HTTP (httpx) and MongoDB (pymongo) calls, process-wide."""
+    """Trace outgoing MongoDB (pymongo) calls, process-wide, and HTTP (httpx) ones for
+    the official mode; the lean mode's HTTP clients trace their calls themselves
+    (``slolab.httptrace.ClientTracing``: a span only when the trace is kept)."""
     global _clients_instrumented
     if _clients_instrumented:
         return
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
 
-    HTTPXClientInstrumentor().instrument(response_hook=_callee_kept)
+    if tracing_mode() == "official":
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        HTTPXClientInstrumentor().instrument()
     PymongoInstrumentor().instrument()
     _clients_instrumented = True
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from fastapi import FastAPI
@@ -18,7 +20,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from slolab import telemetry
-from slolab.httptrace import AsgiTracing, trace_flask
+from slolab.httptrace import AsgiTracing, ClientTracing, trace_flask
 from slolab.telemetry import SLOW_DEFAULT_S, KeepPolicy, TailKeepProcessor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -333,25 +335,113 @@ def test_a_dropped_request_builds_no_sdk_span_but_carries_its_ids(
     ("value", "kept"),
     [
         (f"00-{TRACE_ID}-{PARENT}-01", True),
+        (f"00-{TRACE_ID.upper()}-{PARENT}-03", True),
         (f"00-{TRACE_ID}-{PARENT}-00", False),
         (f"00-{'1' * 32}-{PARENT}-01", False),  # another trace: not ours to keep
         ("garbage", False),
+        (None, False),
     ],
 )
-def test_the_caller_keeps_its_side_when_the_callee_says_so(
-    keeper: Any, value: str, kept: bool
-) -> None:
-    import httpx
+def test_the_callee_says_whether_it_keeps_the_trace(value: str | None, kept: bool) -> None:
+    assert telemetry.callee_keeps(value, int(TRACE_ID, 16)) is kept
 
-    provider = TracerProvider()
-    parent = trace.NonRecordingSpan(
-        trace.SpanContext(int(TRACE_ID, 16), int(PARENT, 16), True, trace.TraceFlags(1))
+
+def _calling_app(
+    monkeypatch: pytest.MonkeyPatch, callee: Any, policy: KeepPolicy
+) -> tuple[Flask, _CountingKeep, _Kept, list[Any]]:
+    """A lazily traced Flask app whose route calls ``callee`` (an httpx handler) through
+    ``ClientTracing``, with the process's provider and keep decision; and what the
+    callee was sent."""
+    exported = _Kept()
+    keep = _CountingKeep(exported, policy)  # type: ignore[arg-type]
+    provider = TracerProvider(id_generator=telemetry.ChosenIds())
+    provider.add_span_processor(keep)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setattr(telemetry, "_keeper", keep)
+    sent: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("traceparent"))
+        return callee(request)
+
+    http = httpx.Client(
+        base_url="http://predictor.test:8082",
+        transport=ClientTracing(httpx.MockTransport(handler)),
     )
-    span = provider.get_tracer("t").start_span("POST", trace.set_span_in_context(parent))
-    for headers in ([(b"traceresponse", value.encode())], httpx.Headers({"traceresponse": value})):
-        keeper._pending.clear()
-        telemetry._callee_kept(span, None, type("R", (), {"headers": headers})())
-        assert (int(TRACE_ID, 16) in keeper._pending) is kept
+    app = Flask(__name__)
+
+    @app.post("/api/tasks")
+    def create() -> tuple[dict[str, str], int]:
+        sent.append(trace.get_current_span().get_span_context())
+        with contextlib.suppress(httpx.TimeoutException):  # tasks degrades gracefully
+            http.post("/predict", json={})
+        return {}, 201
+
+    trace_flask(app)
+    return app, keep, exported, sent
+
+
+def test_a_dropped_call_builds_no_client_span_but_its_traceparent_names_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app, keep, exported, sent = _calling_app(
+        monkeypatch, lambda r: httpx.Response(200, json={}), KeepPolicy(slow_s=0.5, ratio=0.0)
+    )
+    client = app.test_client()
+    for _ in range(5):
+        assert client.post("/api/tasks").status_code == 201
+    assert keep.started == 0 and exported.spans == [] and keep._pending == {}
+    server, header = sent[-2], sent[-1]
+    version, trace_id, span_id, flags = header.split("-")
+    assert (version, flags) == ("00", "01") and int(trace_id, 16) == server.trace_id
+    assert int(span_id, 16) != server.span_id  # the CLIENT span's own id
+
+
+def _failing(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(503, json={})
+
+
+def _timing_out(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("slow", request=request)
+
+
+def _keeping(request: httpx.Request) -> httpx.Response:
+    """A healthy answer whose ``traceresponse`` says the callee keeps the trace."""
+    trace_id = request.headers["traceparent"].split("-")[1]
+    return httpx.Response(200, json={}, headers={"traceresponse": f"00-{trace_id}-{PARENT}-01"})
+
+
+@pytest.mark.parametrize("callee", [_failing, _timing_out, _keeping])
+def test_a_failed_call_or_a_keeping_callee_keeps_the_whole_local_trace(
+    monkeypatch: pytest.MonkeyPatch, callee: Any
+) -> None:
+    app, keep, exported, sent = _calling_app(monkeypatch, callee, KeepPolicy(0.5, 0.0))
+    caller = {"traceparent": f"00-{TRACE_ID}-{PARENT}-01"}
+    assert app.test_client().post("/api/tasks", headers=caller).status_code == 201
+    server_ids, header = sent
+    client_span, server_span = exported.spans
+    assert client_span.kind is SpanKind.CLIENT and server_span.kind is SpanKind.SERVER
+    # The ids the request ran under and the callee was told: parent links intact.
+    assert server_span.context.span_id == server_ids.span_id
+    assert format(server_span.parent.span_id, "016x") == PARENT
+    assert client_span.parent.span_id == server_span.context.span_id
+    assert header == f"00-{TRACE_ID}-{client_span.context.span_id:016x}-01"
+    assert client_span.context.trace_id == int(TRACE_ID, 16)
+    assert client_span.name == "POST" and client_span.end_time >= client_span.start_time
+    attrs = client_span.attributes
+    assert attrs["url.full"] == "http://predictor.test:8082/predict"
+    assert (attrs["server.address"], attrs["server.port"]) == ("predictor.test", 8082)
+    if "http.response.status_code" in attrs and attrs["http.response.status_code"] == 200:
+        assert client_span.status.status_code is StatusCode.UNSET
+    else:
+        assert client_span.status.status_code is StatusCode.ERROR
+        assert attrs["error.type"] in {"503", "ReadTimeout"}
+    assert server_span.status.status_code is StatusCode.UNSET  # tasks answered 201
+    assert keep.started == 1 and keep._pending == {}  # the root, built once kept
+    # What the exporter needs from it: the OTLP encoder takes the built CLIENT span.
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    assert encode_spans([client_span, server_span]).SerializeToString()
 
 
 def test_the_ratio_is_decided_by_trace_id_alike_in_every_service() -> None:

@@ -14,6 +14,9 @@ from typing import Any
 
 import httpx
 
+from slolab.httptrace import ClientTracing
+from slolab.telemetry import lean_tracing
+
 __all__ = [
     "REASONS",
     "URGENT_WORDS",
@@ -85,11 +88,15 @@ class PredictorClient:
         pid = os.getpid()
         with self._lock:
             if self._client is None or self._pid != pid:
-                # Created lazily so that tracing (installed after fork) instruments it.
+                # Created lazily, after any fork and once tracing is set up.
+                limits = httpx.Limits(max_connections=32, max_keepalive_connections=8)
+                transport: Any = httpx.HTTPTransport(limits=limits)
+                if lean_tracing():
+                    # A CLIENT span only when the trace is kept (the official httpx
+                    # instrumentation builds one per call: docs/benchmarks.md).
+                    transport = ClientTracing(transport)
                 self._client = httpx.Client(
-                    base_url=self.base_url,
-                    timeout=httpx.Timeout(self.timeout),
-                    limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+                    base_url=self.base_url, timeout=httpx.Timeout(self.timeout), transport=transport
                 )
                 self._pid = pid
             return self._client
