@@ -163,6 +163,13 @@ class Bench:
             )
             stack.callback(predictor.stop)
             tasks_env = {**env, "PREDICTOR_URL": predictor.url}
+            # wrk's keep-alive connections spread evenly over tasks' workers: with the
+            # default (a worker serves up to the whole backlog) one worker may take them
+            # all, and which one and how many changes from run to run (docs/benchmarks.md,
+            # "Why the tasks figures swing"). --set TASKS_MAX_CONNECTIONS=... overrides.
+            workers = int(tasks_env.get("TASKS_WORKERS", "2"))
+            per_worker = max(16, -(-self.opts.connections // workers))
+            tasks_env.setdefault("TASKS_MAX_CONNECTIONS", str(per_worker))
             tasks = start_service("tasks", state / "tasks", **tasks_env)
             stack.callback(tasks.stop)
             self.pairs[mode] = Pair(mode, predictor, tasks)
