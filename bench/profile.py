@@ -77,6 +77,12 @@ def _configure(mode: str, workload: str) -> None:
     if workload in ("list", "create") and mode != "metrics-1p":
         # tasks runs several workers: multiprocess metrics
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="slolab-profile-mp-")
+    # prometheus_client chose its value store (multiprocess files or memory) when first
+    # imported, before the line above (bench.run's imports): choose again, before the
+    # app makes its metrics. Without this the list and create counted one process's store.
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()
 
 
 def _tasks_call(workload: str) -> Callable[[], None]:

@@ -12,11 +12,14 @@ before and regardless of the sampling decision; they cost ~5x a minimal span
 - with the process's tracer provider (``slolab.telemetry.setup_tracing``), build
   no SDK span while the request runs: it runs under a non-recording span that
   carries its ids (logs, exemplars and outgoing ``traceparent`` see them), and
-  the SDK span is built when the request ends, only if the trace is kept
+  the finished span (the SDK's ``ReadableSpan``, what exporters take) is made
+  when the request ends, only if the trace is kept
   (``slolab.telemetry.TailKeepProcessor``: failed, slow, the ratio), with the
   same ids and start time. A dropped trace never pays for a span object, its
   attributes or the processors. With a provider given explicitly (tests,
   embedding) every sampled request gets its SDK span at once;
+- trace outgoing httpx calls the same way (``ClientTracing``): a CLIENT span
+  only when the trace is kept, its id in the ``traceparent`` regardless;
 - for a kept (or explicit) one set the stable HTTP semantic-convention attributes and no
   others: ``http.request.method``, ``url.scheme``, ``url.path``, ``http.route``,
   ``http.response.status_code``, ``server.address``, ``server.port``,
@@ -31,6 +34,7 @@ before and regardless of the sampling decision; they cost ~5x a minimal span
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -47,7 +51,7 @@ from opentelemetry.trace import (
 )
 
 from slolab.asgi import ResponseWatch
-from slolab.telemetry import TRACERESPONSE, build_span, callee_keeps, keeper, traceresponse
+from slolab.telemetry import TRACERESPONSE, callee_keeps, keeper, traceresponse
 
 __all__ = [
     "EXCLUDED_PATHS",
@@ -62,6 +66,8 @@ __all__ = [
 # Probes and scrapes are not user traffic.
 EXCLUDED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 _SERVER = SpanKind.SERVER
+_SCOPE = InstrumentationScope("slolab.httptrace")
+_UNSET = Status(StatusCode.UNSET)
 _KNOWN = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 
 
@@ -156,12 +162,71 @@ class _Request:
             if not keep.verdict(ids.trace_id, (end_ns - self.start_ns) / 1e9, failed):
                 keep.discard(ids.trace_id)
                 return
-            built = build_span(
-                tracer, ids, self.name, self.parent, _SERVER, self.attributes(), self.start_ns
+            # The finished span straight to the keep decision: no SDK span object, no
+            # per-attribute lock, no second sampling (a kept trace's cost: the export).
+            parent = trace.get_current_span(self.parent).get_span_context()
+            attributes = self.attributes()
+            built = _server_span(
+                ids, parent, self.name, attributes, self.start_ns, end_ns, status, route, error
             )
-            _end(built, status, route, error, end_ns)
+            keep.on_end(built)
             return
         _end(span, status, route, error)
+
+
+def _exception_event(error: BaseException, when: int) -> Event:
+    """The event ``Span.record_exception`` would add."""
+    kind = type(error).__qualname__
+    return Event(
+        "exception",
+        {
+            "exception.type": kind,
+            "exception.message": str(error),
+            "exception.stacktrace": "".join(traceback.format_exception(error)),
+            "exception.escaped": "False",
+        },
+        when,
+    )
+
+
+def _server_span(
+    ids: SpanContext,
+    parent: SpanContext,
+    name: str,
+    attributes: dict[str, Any],
+    start_ns: int,
+    end_ns: int,
+    status: int,
+    route: str | None,
+    error: BaseException | None,
+) -> ReadableSpan:
+    """The SERVER span of a kept trace, as ``_end`` would have finished an SDK span."""
+    attributes["http.response.status_code"] = status
+    if route:
+        attributes["http.route"] = route
+        name = f"{name} {route}"
+    events: tuple[Event, ...] = ()
+    outcome = _UNSET
+    if error is not None:
+        events = (_exception_event(error, end_ns),)
+        attributes["error.type"] = type(error).__qualname__
+        outcome = Status(StatusCode.ERROR, str(error))
+    elif status >= 500:
+        attributes["error.type"] = str(status)
+        outcome = Status(StatusCode.ERROR)
+    return ReadableSpan(
+        name=name,
+        context=ids,
+        parent=parent if parent.is_valid else None,
+        resource=getattr(trace.get_tracer_provider(), "resource", None),
+        attributes=attributes,
+        events=events,
+        kind=_SERVER,
+        status=outcome,
+        start_time=start_ns,
+        end_time=end_ns,
+        instrumentation_scope=_SCOPE,
+    )
 
 
 def _end(
@@ -383,7 +448,6 @@ def _asgi_route(scope: dict[str, Any]) -> str | None:
 
 
 _CLIENT = SpanKind.CLIENT
-_SCOPE = InstrumentationScope("slolab.httptrace")
 
 
 class ClientTracing:
@@ -407,7 +471,7 @@ class ClientTracing:
     def handle_request(self, request: Any) -> Any:
         above = trace.get_current_span().get_span_context()
         method = request.method
-        span = _placeholder(None, method, _CLIENT)
+        span = _child(above) if above.is_valid else _placeholder(None, method, _CLIENT)
         ids = span.get_span_context()
         if not ids.is_valid:  # no SDK provider (yet)
             return self.transport.handle_request(request)
@@ -434,6 +498,24 @@ class ClientTracing:
 
     def __exit__(self, *exc: Any) -> None:
         self.transport.__exit__(*exc)
+
+
+def _child(above: SpanContext) -> trace.Span:
+    """A local child's ids, with its parent's sampling decision and trace state.
+
+    Without calling the sampler: every sampler ``OTEL_TRACES_SAMPLER`` names decides a
+    local child as its parent (the parent-based ones by definition; always_on and
+    always_off alike for both; traceidratio by the same trace id), and the sampler is
+    most of what a span's ids cost (docs/benchmarks.md).
+    """
+    ids = getattr(trace.get_tracer_provider(), "id_generator", None)
+    if ids is None:  # no SDK provider (yet): nothing to name
+        return trace.INVALID_SPAN
+    return NonRecordingSpan(
+        SpanContext(
+            above.trace_id, ids.generate_span_id(), False, above.trace_flags, above.trace_state
+        )
+    )
 
 
 def _called(
@@ -484,7 +566,7 @@ def _client_span(
         "server.port": url.port or (443 if url.scheme == "https" else 80),
     }
     events: tuple[Event, ...] = ()
-    status = Status(StatusCode.UNSET)
+    status = _UNSET
     if response is not None:
         code = response.status_code
         attributes["http.response.status_code"] = code
@@ -498,8 +580,7 @@ def _client_span(
         kind = type(error).__qualname__
         attributes["error.type"] = kind
         status = Status(StatusCode.ERROR, f"{kind}: {error}")
-        exception = {"exception.type": kind, "exception.message": str(error)}
-        events = (Event("exception", exception, end_ns),)
+        events = (_exception_event(error, end_ns),)
     provider = trace.get_tracer_provider()
     return ReadableSpan(
         name=method if method in _KNOWN else "HTTP",

@@ -15,24 +15,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import SpanContext, StatusCode
+from opentelemetry.trace import StatusCode
 
 from slolab.envconfig import env_float
 
 __all__ = [
     "TRACERESPONSE",
-    "ChosenIds",
     "KeepPolicy",
     "TailKeepProcessor",
-    "build_span",
     "callee_keeps",
     "configure_logging",
     "fastapi_options",
@@ -252,41 +248,6 @@ def keeper() -> TailKeepProcessor | None:
     return _keeper
 
 
-_chosen: ContextVar[SpanContext | None] = ContextVar("slolab_chosen_ids", default=None)
-
-
-class ChosenIds(RandomIdGenerator):
-    """The SDK's random ids, except for a span built after the fact (``build_span``):
-    it gets the ids its request already carried in logs, exemplars and calls."""
-
-    def generate_span_id(self) -> int:
-        chosen = _chosen.get()
-        return super().generate_span_id() if chosen is None else chosen.span_id
-
-    def generate_trace_id(self) -> int:
-        chosen = _chosen.get()
-        return super().generate_trace_id() if chosen is None else chosen.trace_id
-
-
-def build_span(
-    tracer: trace.Tracer,
-    ids: SpanContext,
-    name: str,
-    parent: Any,
-    kind: trace.SpanKind,
-    attributes: dict[str, Any],
-    start_ns: int,
-) -> trace.Span:
-    """Start an SDK span that began at ``start_ns`` with the given ids (``ChosenIds``)."""
-    token = _chosen.set(ids)
-    try:
-        return tracer.start_span(
-            name, parent, kind, attributes=attributes, start_time=start_ns, record_exception=False
-        )
-    finally:
-        _chosen.reset(token)
-
-
 # W3C Trace Context level 2: the callee's answer, ``00-{trace id}-{its span id}-{flags}``.
 TRACERESPONSE = "traceresponse"
 
@@ -340,7 +301,7 @@ def setup_tracing(service: str) -> TracerProvider | None:
         resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
         # The sampler comes from OTEL_TRACES_SAMPLER(_ARG); the SDK default is
         # parentbased_always_on, which keeps one trace across both services.
-        provider = TracerProvider(resource=resource, id_generator=ChosenIds())
+        provider = TracerProvider(resource=resource)
         if _export_endpoint_configured():
             # Imported lazily: the exporter pulls in requests/protobuf.
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -299,7 +299,7 @@ def test_a_dropped_request_builds_no_sdk_span_but_carries_its_ids(
 ) -> None:
     exported = _Kept()
     keep = _CountingKeep(exported, KeepPolicy(slow_s=0.5, ratio=0.0))  # type: ignore[arg-type]
-    provider = TracerProvider(id_generator=telemetry.ChosenIds())
+    provider = TracerProvider()
     provider.add_span_processor(keep)
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)  # the process's
     monkeypatch.setattr(telemetry, "_keeper", keep)
@@ -354,7 +354,7 @@ def _calling_app(
     callee was sent."""
     exported = _Kept()
     keep = _CountingKeep(exported, policy)  # type: ignore[arg-type]
-    provider = TracerProvider(id_generator=telemetry.ChosenIds())
+    provider = TracerProvider()
     provider.add_span_processor(keep)
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
     monkeypatch.setattr(telemetry, "_keeper", keep)
@@ -437,7 +437,7 @@ def test_a_failed_call_or_a_keeping_callee_keeps_the_whole_local_trace(
         assert client_span.status.status_code is StatusCode.ERROR
         assert attrs["error.type"] in {"503", "ReadTimeout"}
     assert server_span.status.status_code is StatusCode.UNSET  # tasks answered 201
-    assert keep.started == 1 and keep._pending == {}  # the root, built once kept
+    assert keep.started == 0 and keep._pending == {}  # built as finished spans, no SDK span
     # What the exporter needs from it: the OTLP encoder takes the built CLIENT span.
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
