@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a setting for both services in every configuration, "
                    "e.g. PREDICTOR_WORKERS=2 (repeatable)")  # fmt: skip
-    p.add_argument("--calls", type=int, default=200,
+    p.add_argument("--calls", type=int, default=instructions.CALLS,
                    help="requests counted per configuration under callgrind (0: skip)")  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="print only; leave the doc alone")
     p.add_argument("--results", type=Path, default=None, metavar="JSON",

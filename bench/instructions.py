@@ -43,6 +43,11 @@ __all__ = ["MODES", "WORKLOADS", "Count", "count", "main"]
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("off", "metrics", "default", "anchor")
 WORKLOADS = ("list", "predict", "create")
+# Requests counted per cell. The kept spans of the window leave in one batch, and
+# one OTLP/HTTP post costs ~3.5 M instructions whatever its size (bench.microcount):
+# at 100 requests (~10 kept traces) it alone added 35-70 k per request, where a
+# service under load posts batches of up to 512 spans. 500 requests: ~50 per batch.
+CALLS = 500
 _SUMMARY = re.compile(rb"^(?:summary|totals): (\d+)", re.M)
 
 
@@ -180,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
     p.add_argument("--only", default=",".join(WORKLOADS), help="workloads, comma separated")
     p.add_argument("--modes", default=",".join(MODES), help="configurations, comma separated")
-    p.add_argument("--calls", type=int, default=200, help="counted requests per configuration")
+    p.add_argument("--calls", type=int, default=CALLS, help="counted requests per configuration")
     p.add_argument("--json", type=Path, help="also save the counts here")
     args = p.parse_args(argv)
     workloads = tuple(x for x in args.only.split(",") if x)
