@@ -4,6 +4,7 @@
 .venv/bin/python -m bench --seconds 3 --rounds 1 --no-write   # a quick look
 .venv/bin/python -m bench --render bench/results/latest.json  # tables again, no measuring
 .venv/bin/python -m bench --calls 0 ...                 # wall clock only, no instruction counts
+.venv/bin/python -m bench --compare A.json B.json       # two saved runs: do they agree?
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="save the runs here (default: bench/results/latest.json)")  # fmt: skip
     p.add_argument("--render", type=Path, metavar="JSON",
                    help="render saved results into the doc instead of measuring")  # fmt: skip
+    p.add_argument("--compare", type=Path, nargs=2, metavar="JSON",
+                   help="two saved runs side by side: do they agree? (exit 1 if not)")  # fmt: skip
     return p
 
 
@@ -60,6 +63,11 @@ def _log(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.compare:
+        first, second = (json.loads(path.read_text()) for path in args.compare)
+        text, agree = report.compare(first, second)
+        print(text)
+        return 0 if agree else 1
     if args.render:
         results = json.loads(args.render.read_text())
     else:

@@ -424,3 +424,42 @@ def update_doc(path: Path, block: str) -> None:
         path.write_text(text.rstrip("\n") + "\n\n" + block + "\n")
         return
     path.write_text(text[:start] + block + text[end + len(END) :])
+
+
+def compare(first: dict[str, Any], second: dict[str, Any]) -> tuple[str, bool]:
+    """Two saved runs side by side: each configuration's extra CPU per request against
+    ``off`` (points apart) and its instructions per request (% apart); and whether
+    they agree as issue 26 asks (5 points, 2%)."""
+    rows, agree = [], True
+    for workload in ("list", "predict", "create"):
+        for mode in MODES:
+            extras = []
+            for results in (first, second):
+                off = summarize(results["runs"], workload, "off")
+                s = summarize(results["runs"], workload, mode)
+                extras.append(
+                    None if off is None or s is None else 100 * (s["cpu_us"] / off["cpu_us"] - 1)
+                )
+            counts = [
+                {(c["workload"], c["mode"]): c["instructions"] / c["calls"] for c in r.get(
+                    "instructions", [])}.get((workload, mode))
+                for r in (first, second)
+            ]  # fmt: skip
+            if extras == [None, None] and counts == [None, None]:
+                continue
+            cpu, ins = "", ""
+            if mode != "off" and None not in extras:
+                apart = abs(extras[0] - extras[1])  # type: ignore[operator]
+                agree &= apart <= 5
+                cpu = f"{extras[0]:+.1f}% / {extras[1]:+.1f}%: {apart:.1f} points"
+            if None not in counts:
+                apart = abs(counts[0] / counts[1] - 1)  # type: ignore[operator]
+                agree &= apart <= 0.02
+                ins = f"{counts[0] / 1e6:.3f} / {counts[1] / 1e6:.3f} M: {apart:.2%}"
+            rows.append([workload, MODE_LABELS[mode], cpu, ins])
+    table = _table(
+        ["workload", "configuration", "CPU/req vs off, run 1 / 2", "instructions/req, run 1 / 2"],
+        rows,
+    )
+    verdict = "agree" if agree else "**do not agree**"
+    return f"{table}\n\nThe two runs {verdict} (5 points on CPU, 2% on instructions).", agree

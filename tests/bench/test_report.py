@@ -126,3 +126,24 @@ def test_update_doc_replaces_only_the_generated_block(tmp_path: Path) -> None:
     assert "second" in text and "first" not in text
     assert text.count(report.BEGIN) == 1
     assert "intro" in text and "## Analysis\nmine" in text
+
+
+def test_two_runs_are_compared_on_cpu_points_and_instruction_percent() -> None:
+    counts = [
+        {"workload": "list", "mode": "off", "calls": 10, "instructions": 20_000_000},
+        {"workload": "list", "mode": "default", "calls": 10, "instructions": 22_000_000},
+    ]
+    first = {"runs": RUNS, "instructions": counts}
+    text, agree = report.compare(first, first)
+    assert agree and "+15.0% / +15.0%: 0.0 points" in text and "0.00%" in text
+    # list default CPU 460 -> 490 µs (+15% -> +22.5%: 7.5 points apart): not agreeing
+    slower = [
+        {**r, "server_cpu_us_per_req": r["server_cpu_us_per_req"] + 30}
+        if (r["workload"], r["mode"]) == ("list", "default") else r
+        for r in RUNS
+    ]  # fmt: skip
+    text, agree = report.compare(first, {"runs": slower, "instructions": counts})
+    assert not agree and "7.5 points" in text
+    # instructions 3% apart: not agreeing either
+    more = [{**c, "instructions": int(c["instructions"] * 1.03)} for c in counts]
+    assert not report.compare(first, {"runs": RUNS, "instructions": more})[1]
