@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.instructions import _SUMMARY, REPO, _client_requests
+from slolab.contract import PORTS
 
 # name -> what one call does (the docs' table reads these)
 PIECES = {
@@ -81,7 +82,8 @@ def _provider(exporting: bool = True) -> Any:
 def _server_attributes() -> dict[str, Any]:
     return {
         "http.request.method": "POST", "url.scheme": "http", "url.path": "/predict",
-        "server.address": "127.0.0.1", "server.port": 8082, "network.protocol.version": "1.1",
+        "server.address": "127.0.0.1", "server.port": PORTS["predictor"],
+        "network.protocol.version": "1.1",
         "client.address": "127.0.0.1", "user_agent.original": "wrk",
     }  # fmt: skip
 
@@ -158,7 +160,7 @@ def _piece(name: str) -> Callable[[], object]:
             trace.SpanContext(TRACE_ID, 1, False, trace.TraceFlags(1))
         )  # the request's SERVER span, dropped by the ratio
         context.attach(trace.set_span_in_context(fixed))
-        request = httpx.Request("POST", "http://127.0.0.1:8082/predict", json={"a": 1})
+        request = httpx.Request("POST", f"http://127.0.0.1:{PORTS['predictor']}/predict", json={})
 
         def call() -> None:
             transport.handle_request(request)

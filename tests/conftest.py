@@ -41,11 +41,18 @@ def undo_process_tracing() -> None:
         setattr(telemetry, name, value)
 
 
+def _process_traced() -> bool:
+    """httpx instrumented, or this process's tracing set up (``setup_tracing``: the lean
+    mode instruments no httpx, yet a later test in the official mode would reuse it)."""
+    telemetry = sys.modules.get("slolab.telemetry")
+    return _httpx_traced() or getattr(telemetry, "_provider", None) is not None
+
+
 @pytest.fixture(autouse=True)
 def _leave_process_tracing_as_found() -> Iterator[None]:
-    before = _httpx_traced()
+    before = _process_traced()
     yield
-    if not before and _httpx_traced():
+    if not before and _process_traced():
         undo_process_tracing()
 
 

@@ -23,7 +23,7 @@ import pytest
 from slolab.faults import ALLOWED, FaultController
 from slolab.services.predictor.app import create_app
 from slolab.services.predictor.config import Settings
-from tests.conftest import _httpx_traced
+from tests.conftest import _httpx_traced, undo_process_tracing
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -55,6 +55,9 @@ def echo_traceparent() -> Iterator[tuple[str, list[str | None]]]:
 def test_the_predictors_lifespan_instruments_httpx_for_the_whole_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, echo_traceparent
 ) -> None:
+    # A process whose tracing is not set up yet: an earlier test (a module's app
+    # fixture) may have set it up in the lean mode, which instruments no httpx.
+    undo_process_tracing()
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     monkeypatch.setenv("OTEL_SDK_DISABLED", "false")
     monkeypatch.setenv("SLOLAB_TRACING", "official")  # httpx's own instrumentation
