@@ -40,9 +40,9 @@ SECRET_PATTERNS = {
         r"(routing_key|service_key|integration_key)\s*[:=]\s*['\"]?[A-Za-z0-9+_-]{20,}", re.I
     ),
     # a value, not a reference: ${VAR}, <placeholder>, a call, an absolute path
-    # (a *_FILE setting) or a path expression (tmp_path / "name") are not secrets
+    # (a *_FILE setting), a path expression (tmp_path / "name") or None are not secrets
     "password literal": re.compile(
-        r"(password|passwd)\w*\s*[:=]\s*['\"]?(?!\$\{)(?![<{/])(?![\w.]+\()(?![\w.]+\s+/)"
+        r"(password|passwd)\w*\s*[:=]\s*['\"]?(?!\$\{)(?![<{/])(?!None\b)(?![\w.]+\()(?![\w.]+\s+/)"
         r"[^\s'\"$]{4,}", re.I
     ),
     "private key": re.compile(r"-----BEGIN (RSA |EC |OPENSSH |)PRIVATE KEY-----"),
