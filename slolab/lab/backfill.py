@@ -154,14 +154,14 @@ def backfill(
 
     promtool, work, echo = tools.promtool, tools.work, tools.echo
     took: dict[str, float] = {}
-    # Raw series and what the replay records live apart: blocks of one TSDB that overlap
-    # in time are merged by the Prometheus serving them, minutes of CPU taken from the
-    # queries. The raw TSDB is served once, as the source the replay reads from.
-    raw_tsdb, scratch = work / "raw-tsdb", work / "scratch-tsdb"
+    # One TSDB for the raw series and what the replay records: served apart (the replay's
+    # source mode) the raw series went through remote read once per selector and query,
+    # which cost more than Prometheus's merging of the overlapping blocks (bench.history).
+    scratch = work / "scratch-tsdb"
     work.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     try:
-        for _ in replay.parallel(lambda path: replay.blocks(promtool, path, raw_tsdb),
+        for _ in replay.parallel(lambda path: replay.blocks(promtool, path, scratch),
                                  openmetrics.values()):  # fmt: skip
             pass
     except replay.ReplayError as exc:
@@ -171,16 +171,13 @@ def backfill(
 
     groups = _load_groups(rule_files)
     keep = set().union(*rule_levels(groups, wanted))
-    source = replay.Tools(tools.promtool, tools.prometheus, work / "source", tools.host)
     try:
-        with replay.ScratchPrometheus(source, raw_tsdb) as raw:
-            done = replay.replay(
-                groups, start, end,
-                replay.Tools(tools.promtool, tools.prometheus, work / "replay", tools.host),
-                source=raw.url, scratch=scratch,
-                alerts=_replayed_alert if alerts else lambda rule: False, keep=keep,
-                keep_step=RULE_STEP.total_seconds(), record_step=RULE_STEP.total_seconds(),
-            )  # fmt: skip
+        done = replay.replay(
+            groups, start, end,
+            replay.Tools(tools.promtool, tools.prometheus, work / "replay", tools.host),
+            scratch=scratch, alerts=_replayed_alert if alerts else lambda rule: False, keep=keep,
+            keep_step=RULE_STEP.total_seconds(), record_step=RULE_STEP.total_seconds(),
+        )  # fmt: skip
     except replay.ReplayError as exc:
         raise BackfillError(str(exc)) from None
     took.update(done.took)
@@ -211,7 +208,6 @@ def backfill(
     except replay.ReplayError as exc:
         raise BackfillError(str(exc)) from None
     shutil.rmtree(scratch, ignore_errors=True)
-    shutil.rmtree(raw_tsdb, ignore_errors=True)
     took["blocks"] = round(time.monotonic() - began, 1)
     echo(f"lab: history: {len(days)} days of blocks written in {took['blocks']}s")
     return took
