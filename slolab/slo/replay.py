@@ -319,11 +319,12 @@ def run_tool(argv: list[str], what: str) -> str:
 
 
 # promtool's blocks span the largest of 2h x 3^n not above --max-block-duration, aligned
-# on multiples of it: 24h gave 18-hour blocks, two per day file, overlapping the next
-# day's, and Prometheus then spent minutes merging them (vertical compaction) while it
-# answered the replay's queries. Six hours divides a day: a day's file is read four
-# times (promtool rescans it per block) and its blocks overlap no other file's.
-BLOCK = "6h"
+# on multiples of it: 24h gives 18-hour blocks, so a day's file makes two and they
+# overlap the next day's, which Prometheus merges (vertical compaction, and merged
+# reads until then). Six-hour blocks, which divide a day, overlapped nothing but made
+# the replay's 30-day queries read four times as many blocks: the alerts took twice as
+# long (bench.history). promtool rescans a file per block: a day per file.
+BLOCK = "24h"
 
 
 def blocks(promtool: str, path: Path, data_dir: Path) -> None:
