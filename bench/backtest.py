@@ -1,6 +1,6 @@
 """How long `slolab slo backtest` takes, against promtool's rule importer alone.
 
-    .venv/bin/python -m bench.backtest                       # 30 days, shipped + 50 SLOs
+    .venv/bin/python -m bench.backtest --anchor-days 3       # 30 days, shipped + 50 SLOs
     .venv/bin/python -m bench.backtest --days 2 --slos 10 --no-write   # a quick look
 
 Backfills ``--days`` of synthetic traffic at a 15 s scrape (bench.rulecost's
@@ -8,12 +8,19 @@ generator: the shipped SLOs and a generated ``--slos`` spec) into a TSDB that
 one Prometheus serves. Then, alternating, ``--rounds`` times per spec:
 
 - ``backtest``: :func:`slolab.slo.backtest.run` over the whole window (wall
-  time; peak memory of the process tree: this Python and the scratch
-  Prometheus, sampled every 0.2 s);
+  time; peak memory of the process tree: this Python, the scratch Prometheus
+  and promtool, sampled every 0.2 s; the Prometheus holding the raw series is
+  the user's and is reported on its own);
 - ``importer`` (the anchor): ``promtool tsdb create-blocks-from rules`` for the
   recording rules the same alerts read, at their groups' intervals, against
   the same Prometheus. It records no alerts at all: what the backtest adds on
   top of the importer's work is the alerts, ``for:`` and the budget figures.
+
+The importer's cost grows linearly with the window (one block per rule per
+2 hours) and takes hours for 30 days on shared cores: ``--anchor-days N``
+runs it (and the backtest again, for a ratio on one window) over the last N
+days only, and the table scales its time to ``--days``. The load average is
+recorded beside every figure: the machine is shared, read the ratios.
 
 Results go between the backtest markers of docs/benchmarks.md (``--no-write``:
 printed only) and into bench/results/backtest.json.
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -52,17 +60,24 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _peak_rss(run: Callable[[], Any]) -> tuple[Any, float, int]:
-    """Run ``run``; its result, wall seconds and the peak RSS of this process tree."""
+def _load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
+def _peak_rss(run: Callable[[], Any], apart: int | None = None) -> tuple[Any, float, int, int]:
+    """Run ``run``; its result, wall seconds, the peak RSS of this process tree without the
+    process ``apart`` (the source Prometheus), and that of ``apart``."""
     me = psutil.Process()
-    peak, done = 0, threading.Event()
+    peak, peak_apart, done = 0, 0, threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_apart
         while not done.is_set():
             try:
                 procs = [me, *me.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in procs))
+                peak = max(peak, sum(p.memory_info().rss for p in procs if p.pid != apart))
+                peak_apart = max(peak_apart, sum(p.memory_info().rss for p in procs
+                                                 if p.pid == apart))  # fmt: skip
             except psutil.Error:
                 pass
             done.wait(0.2)
@@ -75,7 +90,7 @@ def _peak_rss(run: Callable[[], Any]) -> tuple[Any, float, int]:
     finally:
         done.set()
         thread.join()
-    return result, time.monotonic() - began, peak
+    return result, time.monotonic() - began, peak, peak_apart
 
 
 def _importer(url: str, slos: Sequence[SLO], start: int, end: int, work: Path) -> None:
@@ -95,7 +110,24 @@ def _importer(url: str, slos: Sequence[SLO], start: int, end: int, work: Path) -
                    check=True, capture_output=True)  # fmt: skip
 
 
-def run(days: int, slo_count: int, rounds: int) -> dict[str, Any]:
+def _backtest(
+    url: str, slos: Sequence[SLO], start: int, end: int, work: Path, source: int | None
+) -> dict[str, Any]:
+    load_before = _load()
+    res, secs, rss, src = _peak_rss(lambda: backtest.run(url, slos, start, end, work), source)
+    return {
+        "days": round((end - start) / DAY),
+        "seconds": round(secs, 1),
+        "peak_rss_mib": round(rss / 2**20),
+        "source_rss_mib": round(src / 2**20),
+        "episodes": sum(len(x.episodes) for x in res.slos),
+        "took": res.took,
+        "load": [load_before, _load()],
+    }
+
+
+def run(days: int, slo_count: int, rounds: int, anchor_days: int | None = None) -> dict[str, Any]:
+    anchor_days = anchor_days or days
     specs = {
         "shipped": load(REPO / "slos.yaml"),
         f"{slo_count} SLOs": from_spec(parse_spec(synthetic_spec(slo_count), "bench")),
@@ -103,8 +135,8 @@ def run(days: int, slo_count: int, rounds: int) -> dict[str, Any]:
     series = derive_series([s for slos in specs.values() for s in slos])
     end = (int(time.time()) // DAY) * DAY  # whole days: both tools on the same grid
     start = end - days * DAY
-    out: dict[str, Any] = {"days": days, "rounds": rounds, "cpus": psutil.cpu_count(),
-                           "runs": {}}  # fmt: skip
+    out: dict[str, Any] = {"days": days, "anchor_days": anchor_days, "rounds": rounds,
+                           "cpus": psutil.cpu_count(), "runs": {}}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
         work = Path(tmp)
         data = work / "data"
@@ -119,42 +151,71 @@ def run(days: int, slo_count: int, rounds: int) -> dict[str, Any]:
         prom = Prom(data, work / "prometheus.yml")
         prom.set_rules([])
         prom.start()
+        source = prom.proc.pid if prom.proc is not None else None
         try:
             for r in range(rounds):
                 for name, slos in specs.items():
                     runs = out["runs"].setdefault(name, {"backtest": [], "importer": []})
-                    res, secs, rss = _peak_rss(lambda slos=slos, r=r: backtest.run(
-                        prom.url, slos, start, end, work / f"bt-{r}"))  # fmt: skip
-                    episodes = sum(len(x.episodes) for x in res.slos)
-                    runs["backtest"].append({"seconds": round(secs, 1), "peak_rss_mib":
-                                             round(rss / 2**20), "episodes": episodes})  # fmt: skip
-                    _log(f"round {r + 1}: {name} backtest {secs:.0f} s, {rss / 2**20:.0f} MiB")
-                    _, secs, rss = _peak_rss(lambda slos=slos, r=r: _importer(
-                        prom.url, slos, start, end, work / f"imp-{r}-{len(slos)}"))  # fmt: skip
-                    runs["importer"].append({"seconds": round(secs, 1),
-                                             "peak_rss_mib": round(rss / 2**20)})  # fmt: skip
-                    _log(f"round {r + 1}: {name} importer {secs:.0f} s")
+                    windows = [days] if anchor_days == days else [days, anchor_days]
+                    for n in windows:
+                        got = _backtest(prom.url, slos, end - n * DAY, end,
+                                        work / f"bt-{r}-{n}", source)  # fmt: skip
+                        runs["backtest"].append(got)
+                        _log(f"round {r + 1}: {name} backtest {n}d: {runs['backtest'][-1]}")
+                    load_before = _load()
+                    _, secs, rss, _ = _peak_rss(lambda slos=slos, r=r: _importer(
+                        prom.url, slos, end - anchor_days * DAY, end,
+                        work / f"imp-{r}-{len(slos)}"), source)  # fmt: skip
+                    runs["importer"].append({"days": anchor_days, "seconds": round(secs, 1),
+                                             "peak_rss_mib": round(rss / 2**20),
+                                             "load": [load_before, _load()]})  # fmt: skip
+                    _log(f"round {r + 1}: {name} importer {anchor_days}d {secs:.0f} s, "
+                         f"load {_load()}")  # fmt: skip
         finally:
             prom.stop()
     return out
 
 
 def render(res: dict[str, Any]) -> str:
+    days, anchor = res["days"], res.get("anchor_days", res["days"])
+    scaled = anchor != days
     lines = [
-        f"{res['days']} day{'s' if res['days'] != 1 else ''} at a 15 s scrape, "
-        f"{res['cpus']} CPUs, {res['rounds']} round(s), "
-        "the two alternating on one Prometheus; medians.",
+        f"{days} day{'s' if days != 1 else ''} at a 15 s scrape, {res['cpus']} CPUs, "
+        f"{res['rounds']} round(s), the two alternating on one Prometheus; medians; load "
+        "average (1 min) before and after each run of the backtest.",
+    ]
+    if scaled:
+        lines[0] += (f" The importer ran over the last {anchor} days (and the backtest again "
+                     f"over them, for a ratio on one window); its {days}-day time is that "
+                     f"scaled by {days / anchor:g}.")  # fmt: skip
+    lines += [
         "",
-        "| spec | backtest (s) | peak memory (MiB) | episodes | promtool importer alone (s) "
-        "| backtest / importer |",
-        "|---|---|---|---|---|---|",
+        f"| spec | backtest {days}d (s) | load | peak memory (MiB) | episodes "
+        + (
+            f"| backtest {anchor}d (s) | importer {anchor}d (s) | backtest / importer, {anchor}d "
+            f"| importer {days}d, scaled (s) "
+            if scaled
+            else "| promtool importer alone (s) "
+        )
+        + "| backtest / importer |",
+        "|---|---|---|---|---|" + ("---|---|---|---|" if scaled else "---|") + "---|",
     ]
     for name, runs in res["runs"].items():
-        bt = statistics.median(x["seconds"] for x in runs["backtest"])
+        full = [x for x in runs["backtest"] if x.get("days", days) == days]
+        bt = statistics.median(x["seconds"] for x in full)
         imp = statistics.median(x["seconds"] for x in runs["importer"])
-        rss = max(x["peak_rss_mib"] for x in runs["backtest"])
-        eps = runs["backtest"][-1]["episodes"]
-        lines.append(f"| {name} | {bt:.0f} | {rss} | {eps} | {imp:.0f} | {bt / imp:.2f} |")
+        rss = max(x["peak_rss_mib"] for x in full)
+        eps = full[-1]["episodes"]
+        load = " to ".join(f"{v:g}" for v in full[-1].get("load", []))
+        row = f"| {name} | {bt:.0f} | {load} | {rss} | {eps} "
+        if scaled:
+            short = statistics.median(x["seconds"] for x in runs["backtest"] if x["days"] == anchor)
+            imp_full = imp * days / anchor
+            row += f"| {short:.0f} | {imp:.0f} | {short / imp:.2f} | {imp_full:.0f} "
+            row += f"| {bt / imp_full:.2f} |"
+        else:
+            row += f"| {imp:.0f} | {bt / imp:.2f} |"
+        lines.append(row)
     return "\n".join(lines)
 
 
@@ -163,9 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--slos", type=int, default=50)
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument(
+        "--anchor-days",
+        type=int,
+        default=None,
+        help="run the importer (the anchor) over the last N days only, and scale",
+    )
     p.add_argument("--no-write", action="store_true", help="print; leave docs and results alone")
     args = p.parse_args(argv)
-    res = run(args.days, args.slos, args.rounds)
+    res = run(args.days, args.slos, args.rounds, args.anchor_days)
     text = render(res)
     print(text)
     if not args.no_write:

@@ -25,18 +25,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from slolab.lab.procs import NotReadyError
-from slolab.lab.prometheus import PrometheusServer
 from slolab.slo import conventions as c
 from slolab.slo.durations import parse_duration
 from slolab.slo.model import SLO
@@ -129,91 +126,6 @@ def _load_groups(rule_files: Iterable[Path]) -> list[dict[str, Any]]:
     return groups
 
 
-def _run(argv: list[str], what: str) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise BackfillError(f"{what} failed (exit {proc.returncode}): {' '.join(argv)}\n{tail}")
-    return proc.stdout
-
-
-class _TempPrometheus:
-    """A Prometheus on a free port serving ``data_dir``: no scraping, no rules."""
-
-    def __init__(self, binary: str, data_dir: Path, work: Path, host: str) -> None:
-        config = work / "prometheus.yml"
-        config.write_text("global: {}\n")
-        self.server = PrometheusServer(
-            config, data_dir, work / "prometheus.log", binary=binary, host=host,
-            retention="3650d",  # never drop the history it serves
-            name="the backfill's Prometheus",
-        )  # fmt: skip
-        self.url = ""
-
-    def start(self) -> None:
-        try:
-            self.server.start()
-        except (NotReadyError, ValueError) as exc:  # ValueError: a bad SLOLAB_READY_TIMEOUT
-            raise BackfillError(str(exc)) from None
-        self.url = self.server.url
-
-    def stop(self) -> None:
-        self.server.stop(timeout=30)
-
-
-def _evaluate_level(
-    url: str, groups: Sequence[dict[str, Any]], names: set[str], start: float, end: float
-) -> list[tuple[str, str, list[tuple[float, float]]]]:
-    """Range-evaluate every rule recording one of ``names``: (name, labels, points)."""
-    from slolab.slo.query import Prometheus
-
-    out = []
-    with Prometheus(url, timeout=300) as prom:
-        for group in groups:
-            step = group_step(group)
-            for rule in group.get("rules") or []:
-                if rule.get("record") not in names:
-                    continue
-                for series in prom.query_range(str(rule["expr"]), start, end, step):
-                    labels = {k: v for k, v in series.labels.items() if k != "__name__"}
-                    labels.update({k: str(v) for k, v in (rule.get("labels") or {}).items()})
-                    text = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-                    points = [(t, v) for t, v in series.points if v is not None]
-                    out.append((rule["record"], text, points))
-    return out
-
-
-def _day(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).date().isoformat()
-
-
-def _recorded_text(series: list[tuple[str, str, list[tuple[float, float]]]]) -> str:
-    """OpenMetrics families of ``series`` (without ``# EOF``)."""
-    by_name: dict[str, list[str]] = {}
-    for name, labels, points in series:
-        by_name.setdefault(name, []).extend(f"{name}{labels} {v!r} {t:.0f}\n" for t, v in points)
-    return "".join(f"# TYPE {name} unknown\n" + "".join(lines) for name, lines in by_name.items()
-                   if lines)  # fmt: skip
-
-
-def _by_day(
-    series: list[tuple[str, str, list[tuple[float, float]]]],
-) -> dict[str, list[tuple[str, str, list[tuple[float, float]]]]]:
-    """The same series split by UTC day of their samples."""
-    days: dict[str, dict[tuple[str, str], list[tuple[float, float]]]] = {}
-    for name, labels, points in series:
-        for t, v in points:
-            days.setdefault(_day(t), {}).setdefault((name, labels), []).append((t, v))
-    return {d: [(n, lab, pts) for (n, lab), pts in s.items()] for d, s in days.items()}
-
-
-def _blocks(promtool: str, path: Path, data_dir: Path) -> None:
-    # A day per file and per block: promtool rescans the file for every block.
-    _run([promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet",
-          "--max-block-duration=24h", str(path), str(data_dir)],
-         f"promtool create-blocks-from openmetrics {path.name}")  # fmt: skip
-
-
 def backfill(
     openmetrics: Mapping[str, Path],
     data_dir: Path,
@@ -222,28 +134,38 @@ def backfill(
     start: float,
     end: float,
     tools: Tools,
+    *,
+    alerts: bool = True,
 ) -> dict[str, float]:
     """Write blocks for the raw ``openmetrics`` (by UTC day), the rules ``wanted`` needs, and
     the alerts' history.
 
-    The rules and alerts are replayed over a scratch TSDB
+    The rules and alerts are replayed over the raw series
     (:func:`slolab.slo.replay.replay`: each group at its own interval, ``for:``
     honoured); ``data_dir`` then gets one set of blocks per day holding raw
     series, recorded series (every RULE_STEP) and ``ALERTS``/``ALERTS_FOR_STATE``
     together (blocks that overlap in time are merged by Prometheus at start, and
     were not all queryable while it did). ``start``/``end`` bound the evaluation
-    (unix seconds). Returns seconds per stage (``raw``, ``rules``, ``alerts``,
+    (unix seconds); ``alerts=False`` leaves the alerts out (bench.history measures what
+    they cost). Returns seconds per stage (``raw``, ``rules``, ``alerts``,
     ``blocks``).
     """
     from slolab.slo import replay
 
     promtool, work, echo = tools.promtool, tools.work, tools.echo
     took: dict[str, float] = {}
+    # One TSDB for the raw series and what the replay records: served apart (the replay's
+    # source mode) the raw series went through remote read once per selector and query,
+    # which cost more than Prometheus's merging of the overlapping blocks (bench.history).
     scratch = work / "scratch-tsdb"
     work.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
-    for path in openmetrics.values():
-        _blocks(promtool, path, scratch)
+    try:
+        for _ in replay.parallel(lambda path: replay.blocks(promtool, path, scratch),
+                                 openmetrics.values()):  # fmt: skip
+            pass
+    except replay.ReplayError as exc:
+        raise BackfillError(str(exc)) from None
     took["raw"] = round(time.monotonic() - began, 1)
     echo(f"lab: history: {len(openmetrics)} days of raw series in {took['raw']}s")
 
@@ -253,7 +175,7 @@ def backfill(
         done = replay.replay(
             groups, start, end,
             replay.Tools(tools.promtool, tools.prometheus, work / "replay", tools.host),
-            scratch=scratch, alerts=_replayed_alert, keep=keep,
+            scratch=scratch, alerts=_replayed_alert if alerts else lambda rule: False, keep=keep,
             keep_step=RULE_STEP.total_seconds(), record_step=RULE_STEP.total_seconds(),
         )  # fmt: skip
     except replay.ReplayError as exc:
@@ -267,7 +189,8 @@ def backfill(
     data_dir.mkdir(parents=True, exist_ok=True)
     recorded_days = replay.split_by_day([*done.recorded, *replay.alert_series(done.alerts)])
     days = sorted(set(openmetrics) | set(recorded_days))
-    for day in days:
+
+    def one(day: str) -> None:
         raw = openmetrics[day].read_text(encoding="utf-8") if day in openmetrics else ""
         combined = work / f"combined-{day}.om"
         combined.write_text(
@@ -276,8 +199,14 @@ def backfill(
             + "# EOF\n",
             encoding="utf-8",
         )
-        _blocks(promtool, combined, data_dir)
+        replay.blocks(promtool, combined, data_dir)
         combined.unlink()
+
+    try:
+        for _ in replay.parallel(one, days):
+            pass
+    except replay.ReplayError as exc:
+        raise BackfillError(str(exc)) from None
     shutil.rmtree(scratch, ignore_errors=True)
     took["blocks"] = round(time.monotonic() - began, 1)
     echo(f"lab: history: {len(days)} days of blocks written in {took['blocks']}s")

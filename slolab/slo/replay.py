@@ -35,7 +35,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -66,6 +66,9 @@ __all__ = [
 
 # Prometheus's global evaluation_interval when a group names none.
 DEFAULT_INTERVAL = timedelta(minutes=1)
+# Queries and promtool runs at once: Prometheus runs a query on one core, promtool
+# writes a block on about one; more would only queue on a 2-core machine.
+WORKERS = 2
 # A range query returns at most 11,000 points per series.
 _MAX_POINTS = 10_000
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -300,6 +303,13 @@ def split_by_day(series: Iterable[Recorded]) -> dict[str, list[Recorded]]:
     return {d: list(s.values()) for d, s in sorted(days.items())}
 
 
+def parallel(fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    """``fn(x)`` for each of ``items``, in order, WORKERS at a time (threads: the work is
+    done by Prometheus and promtool)."""
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        yield from pool.map(fn, items)
+
+
 def run_tool(argv: list[str], what: str) -> str:
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -308,10 +318,19 @@ def run_tool(argv: list[str], what: str) -> str:
     return proc.stdout
 
 
+# promtool's blocks span the largest of 2h x 3^n not above --max-block-duration, aligned
+# on multiples of it: 24h gives 18-hour blocks, so a day's file makes two and they
+# overlap the next day's, which Prometheus merges (vertical compaction, and merged
+# reads until then). Six-hour blocks, which divide a day, overlapped nothing but made
+# the replay's 30-day queries read four times as many blocks: the alerts took twice as
+# long (bench.history). promtool rescans a file per block: a day per file.
+BLOCK = "24h"
+
+
 def blocks(promtool: str, path: Path, data_dir: Path) -> None:
-    """TSDB blocks of one OpenMetrics file (a day per block: promtool rescans per block)."""
+    """TSDB blocks of one OpenMetrics file holding one UTC day (see BLOCK)."""
     run_tool([promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet",
-              "--max-block-duration=24h", str(path), str(data_dir)],
+              f"--max-block-duration={BLOCK}", str(path), str(data_dir)],
              f"promtool create-blocks-from openmetrics {path.name}")  # fmt: skip
 
 
@@ -321,11 +340,15 @@ def blocks_by_day(
     """Write ``series`` into ``data_dir`` as blocks, one OpenMetrics file per UTC day."""
     work.mkdir(parents=True, exist_ok=True)
     days = split_by_day(series)
-    for day, members in days.items():
+
+    def one(day: str) -> None:
         path = work / f"{tag}-{day}.om"
-        path.write_text(openmetrics_text(members) + "# EOF\n", encoding="utf-8")
+        path.write_text(openmetrics_text(days[day]) + "# EOF\n", encoding="utf-8")
         blocks(promtool, path, data_dir)
         path.unlink()
+
+    for _ in parallel(one, days):
+        pass
     return len(days)
 
 
@@ -336,9 +359,15 @@ class ScratchPrometheus:
     """A Prometheus on a free port serving ``data_dir``: no scraping, no rules."""
 
     def __init__(
-        self, tools: Tools, data_dir: Path, source: str | None = None, ready_timeout: float = 120
+        self,
+        tools: Tools,
+        data_dir: Path,
+        source: str | None = None,
+        ready_timeout: float = 120,
+        query_timeout: float = 300,
     ) -> None:
         self.tools, self.data_dir, self.ready_timeout = tools, data_dir, ready_timeout
+        self.query_timeout = query_timeout
         self.source = source
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -373,6 +402,9 @@ class ScratchPrometheus:
         argv = [self.tools.prometheus, f"--config.file={config}",
                 f"--storage.tsdb.path={self.data_dir}",
                 "--storage.tsdb.retention.time=3650d",  # never drop the past it serves
+                # Prometheus's own 2-minute default cut a 30-day range query short on a
+                # loaded machine (the lab's history failed): ours is the one that counts.
+                f"--query.timeout={math.ceil(self.query_timeout)}s",
                 f"--web.listen-address={self.tools.host}:{port}"]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -441,13 +473,18 @@ def _evaluate_rules(
 ) -> list[tuple[float, Recorded]]:
     """(evaluation step, series) of every series the ``rules`` record, each group at its
     interval or every ``least`` seconds, whichever is longer."""
-    out: list[tuple[float, Recorded]] = []
-    for group, rule in rules:
+
+    def one(item: tuple[Mapping[str, Any], Mapping[str, Any]]) -> list[tuple[float, Recorded]]:
+        group, rule = item
         every = max(group_interval(group).total_seconds(), least)
         static = {k: str(v) for k, v in (rule.get("labels") or {}).items()}
-        for key, points in _range(prom, str(rule["expr"]), start, end, every).items():
-            if points:
-                out.append((every, (str(rule["record"]), {**dict(key), **static}, points)))
+        got = _range(prom, str(rule["expr"]), start, end, every)
+        return [(every, (str(rule["record"]), {**dict(key), **static}, points))
+                for key, points in got.items() if points]  # fmt: skip
+
+    out: list[tuple[float, Recorded]] = []
+    for (_, rule), found in zip(rules, parallel(one, rules), strict=True):
+        out += found
         tick(str(rule["record"]))
     return out
 
@@ -539,9 +576,14 @@ def replay(
             progress(done, total, what)
 
     kept: list[Recorded] = []
-    scratch_prom = ScratchPrometheus(tools, data, source)
+    scratch_prom = ScratchPrometheus(tools, data, source, query_timeout=timeout)
+    # An alert reading raw series only (a page's windows, once inlined) is evaluated by
+    # the source itself: through the scratch Prometheus's remote read the same query
+    # took twice as long (every selector's samples sent over, query by query).
+    direct = [source is not None and not rule_reads(r) & recorded_names for _, r in chosen]
     if source is not None:
-        chosen = [(g, {**r, "expr": mark_raw(str(r["expr"]), recorded_names)}) for g, r in chosen]
+        chosen = [(g, r if raw else {**r, "expr": mark_raw(str(r["expr"]), recorded_names)})
+                  for (g, r), raw in zip(chosen, direct, strict=True)]  # fmt: skip
         levels = [[(g, {**r, "expr": mark_raw(str(r["expr"]), recorded_names)}) for g, r in level]
                   for level in levels]  # fmt: skip
     began = time.monotonic()
@@ -570,17 +612,21 @@ def replay(
         began = time.monotonic()
         states: list[AlertState] = []
         if chosen:
-            scratch_prom.start()
+            if not all(direct):
+                scratch_prom.start()
 
-            def one(item: tuple[Mapping[str, Any], Mapping[str, Any]]) -> list[AlertState]:
-                with Prometheus(scratch_prom.url, timeout=timeout) as prom:
-                    return _alert_states(prom, item[0], item[1], start, end)
+            def one(
+                item: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], bool],
+            ) -> list[AlertState]:
+                (group, rule), raw = item
+                url = source if raw and source is not None else scratch_prom.url
+                with Prometheus(url, timeout=timeout) as prom:
+                    return _alert_states(prom, group, rule, start, end)
 
-            # Two queries at once: Prometheus runs each on one core.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                for (_, rule), found in zip(chosen, pool.map(one, chosen), strict=True):
-                    states += found
-                    tick(str(rule["alert"]))
+            pairs = list(zip(chosen, direct, strict=True))
+            for (_, rule), found in zip(chosen, parallel(one, pairs), strict=True):
+                states += found
+                tick(str(rule["alert"]))
         took["alerts"] = round(time.monotonic() - began, 1)
     except PrometheusError as exc:
         raise ReplayError(str(exc)) from None
