@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from slolab.lab.procs import free_port
 from slolab.slo.model import from_spec
 from slolab.slo.query import Prometheus
 from slolab.slo.spec import parse_spec
@@ -24,6 +22,7 @@ from slolab.web.app import create_app
 from tests.browser import chromium_page
 from tests.slo.conftest import TOOLKIT_SLOS
 from tests.slo.test_outputs_unchanged import route
+from tests.web.serving import served
 
 NOW = 1_795_000_000.0  # 2026-11-18 ~09:46 UTC
 
@@ -105,23 +104,9 @@ def test_state_lists_running_and_upcoming_adjustments_with_their_slos(fake_prom)
 
 @pytest.fixture
 def dashboard(fake_prom) -> Iterator[str]:
-    import uvicorn
-
     fake_prom.route = route
-    app = create_app(_slos(time.time()), fake_prom.url, timeout=5)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "dashboard did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served(create_app(_slos(time.time()), fake_prom.url, timeout=5)) as url:
+        yield url
 
 
 def _grey_columns(page: object, slo: str) -> int:

@@ -91,17 +91,13 @@ def test_an_slo_with_several_periods_lists_each_further_one(fake_prom, toolkit_s
 @pytest.mark.timeout(120)
 def test_chromium_draws_a_row_per_period(fake_prom, toolkit_slos) -> None:
     """The page itself: the 7d row under its SLO, with its own budget and alert."""
-    import threading
-    import time
     from dataclasses import replace
 
-    import uvicorn
-
-    from slolab.lab.procs import free_port
     from slolab.slo import conventions as c
     from slolab.web.app import create_app
     from tests.browser import chromium_page
     from tests.slo.fake_prometheus import alerts, vector
+    from tests.web.serving import served
 
     slo = replace(toolkit_slos[0], extra_periods=(timedelta(days=7),))
     week = {"slo": slo.name, "service": "tasks", c.LABEL_WINDOW: "7d"}
@@ -117,25 +113,12 @@ def test_chromium_draws_a_row_per_period(fake_prom, toolkit_slos) -> None:
         return matrix() if path.endswith("query_range") else vector()
 
     fake_prom.route = route
-    port = free_port()
-    app = create_app([slo], fake_prom.url, timeout=5)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "dashboard did not start"
-        time.sleep(0.05)
-    try:
-        with chromium_page() as page:
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector('#slo-table tr[data-window="7d"]', timeout=20_000)
-            rows = page.eval_on_selector_all(
-                "#slo-table tbody tr", "rows => rows.map(r => r.innerText)"
-            )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served(create_app([slo], fake_prom.url, timeout=5)) as url, chromium_page() as page:
+        page.goto(url)
+        page.wait_for_selector('#slo-table tr[data-window="7d"]', timeout=20_000)
+        rows = page.eval_on_selector_all(
+            "#slo-table tbody tr", "rows => rows.map(r => r.innerText)"
+        )
     first, week_row = rows
     assert first.startswith(slo.name) and "50.0%" in first and c.ALERT_BREACH not in first
     assert week_row.startswith(f"{slo.name} (7d)") and "-25.0%" in week_row

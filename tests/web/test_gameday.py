@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ from slolab.scenario.spec import load_scenario
 from slolab.slo.scorecard import Firing, Outcome, score
 from slolab.web.app import create_app
 from tests.browser import chromium_page
+from tests.web.serving import served
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOS = slo_pkg.load(ROOT / "slos.yaml")
@@ -51,23 +50,10 @@ def test_api_gameday_serves_the_state_file_or_says_there_is_none(tmp_path: Path)
 
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    import uvicorn
-
     path = tmp_path / "gameday.json"
-    port = free_port()
     app = create_app(SLOS, f"http://127.0.0.1:{free_port()}", gameday_state=path, timeout=1)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "dashboard did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/", path
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served(app) as url:
+        yield url, path
 
 
 @pytest.mark.slow
