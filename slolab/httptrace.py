@@ -214,19 +214,7 @@ def _server_span(
     elif status >= 500:
         attributes["error.type"] = str(status)
         outcome = Status(StatusCode.ERROR)
-    return ReadableSpan(
-        name=name,
-        context=ids,
-        parent=parent if parent.is_valid else None,
-        resource=getattr(trace.get_tracer_provider(), "resource", None),
-        attributes=attributes,
-        events=events,
-        kind=_SERVER,
-        status=outcome,
-        start_time=start_ns,
-        end_time=end_ns,
-        instrumentation_scope=_SCOPE,
-    )
+    return _finished(name, _SERVER, ids, parent, attributes, events, outcome, start_ns, end_ns)
 
 
 def _end(
@@ -581,15 +569,30 @@ def _client_span(
         attributes["error.type"] = kind
         status = Status(StatusCode.ERROR, f"{kind}: {error}")
         events = (_exception_event(error, end_ns),)
-    provider = trace.get_tracer_provider()
+    name = method if method in _KNOWN else "HTTP"
+    return _finished(name, _CLIENT, ids, parent, attributes, events, status, start_ns, end_ns)
+
+
+def _finished(
+    name: str,
+    kind: Any,
+    ids: Any,
+    parent: Any,
+    attributes: dict[str, Any],
+    events: tuple[Event, ...],
+    status: Any,
+    start_ns: int,
+    end_ns: int,
+) -> ReadableSpan:
+    """A kept span as the exporter takes it (no SDK span object: see the module doc)."""
     return ReadableSpan(
-        name=method if method in _KNOWN else "HTTP",
+        name=name,
         context=ids,
         parent=parent if parent.is_valid else None,
-        resource=getattr(provider, "resource", None),
+        resource=getattr(trace.get_tracer_provider(), "resource", None),
         attributes=attributes,
         events=events,
-        kind=_CLIENT,
+        kind=kind,
         status=status,
         start_time=start_ns,
         end_time=end_ns,
