@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="per constant-rate run (0: none)")  # fmt: skip
     p.add_argument("--degraded-seconds", type=float, default=d.degraded_seconds,
                    help="per degraded-create run (0: none)")  # fmt: skip
+    p.add_argument("--cpu-seconds", type=float, default=d.cpu_seconds,
+                   help="per round of CPU per request, one request at a time")  # fmt: skip
+    p.add_argument("--cpu-rounds", type=int, default=d.cpu_rounds,
+                   help="at most this many such rounds (0: none)")  # fmt: skip
     names = ", ".join(w.name for w in WORKLOADS)
     p.add_argument("--only", default=",".join(d.workloads),
                    help=f"workloads, comma separated ({names})")  # fmt: skip
@@ -80,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             _parser().error(f"--modes: choose from {', '.join(MODES)}")
         if args.calls < 0:
             _parser().error("--calls must be 0 or more")
-        if args.rounds < 1 or args.seconds < 1:
-            _parser().error("--rounds and --seconds must be at least 1")
+        if args.rounds < 1 or args.seconds < 1 or args.cpu_seconds < 1:
+            _parser().error("--rounds, --seconds and --cpu-seconds must be at least 1")
+        if args.cpu_rounds < 0:
+            _parser().error("--cpu-rounds must be 0 or more")
         service_env = tuple(tuple(kv.split("=", 1)) for kv in args.set)
         if any(len(kv) != 2 or not kv[0] for kv in service_env):
             _parser().error("--set takes NAME=VALUE")
@@ -89,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             seconds=args.seconds, warmup_s=args.warmup, rounds=args.rounds,
             threads=args.threads, connections=args.connections,
             paced_seconds=args.paced_seconds, degraded_seconds=args.degraded_seconds,
-            workloads=only, service_env=service_env, modes=modes,  # type: ignore[arg-type]
+            cpu_seconds=args.cpu_seconds, cpu_rounds=args.cpu_rounds, workloads=only,
+            service_env=service_env, modes=modes,  # type: ignore[arg-type]
         )  # fmt: skip
         started = time.monotonic()
         mach = report.machine()

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -125,41 +126,44 @@ def count(
     modes: tuple[str, ...],
     calls: int,
     log: Callable[[str], None] = lambda _: None,
+    jobs: int | None = None,
 ) -> list[Count]:
-    """Count every (workload, configuration), one callgrind process each."""
-    counts: list[Count] = []
+    """Count every (workload, configuration), one callgrind process each, ``jobs`` at a
+    time (default: one per CPU; the counts do not depend on what runs beside them)."""
     with ExitStack() as stack:
         sink = stack.enter_context(DiscardingSink())
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="slolab-instr-")))
         lib = _client_requests(workdir)
-        for workload in workloads:
-            for mode in modes:
-                env = {
-                    **os.environ,
-                    "PYTHONHASHSEED": "0",
-                    # Under valgrind a request runs ~50x slower: no request may count as
-                    # slow, or the share of kept (exported) traces would follow the clock.
-                    "SLOLAB_TRACE_SLOW_S": "3600",
-                    # Exports only when flushed at the markers (or 512 queued): where a
-                    # batch falls does not depend on the clock.
-                    "OTEL_BSP_SCHEDULE_DELAY": "3600000",
-                    "BENCH_OTLP_ENDPOINT": sink.endpoint,
-                }
-                with ExitStack() as per_run:
-                    if workload == "create":
-                        env["PREDICTOR_URL"] = per_run.enter_context(
-                            _predictor(mode, sink.endpoint, workdir)
-                        )
-                        env["PREDICTOR_TIMEOUT"] = "30"  # valgrind is slow, the predictor not
-                    t0 = time.monotonic()
-                    out = workdir / f"{workload}-{mode}"
-                    total = _callgrind(workload, mode, calls, env, out, lib)
-                counts.append(Count(workload, mode, calls, total))
-                log(
-                    f"{workload:<8} {mode:<8} {total / calls / 1e6:8.3f} M instructions/request"
-                    f"  ({time.monotonic() - t0:.0f} s)"
-                )
-    return counts
+
+        def one(workload: str, mode: str) -> Count:
+            env = {
+                **os.environ,
+                "PYTHONHASHSEED": "0",
+                # Under valgrind a request runs ~50x slower: no request may count as
+                # slow, or the share of kept (exported) traces would follow the clock.
+                "SLOLAB_TRACE_SLOW_S": "3600",
+                # Exports only when flushed at the markers (or 512 queued): where a
+                # batch falls does not depend on the clock.
+                "OTEL_BSP_SCHEDULE_DELAY": "3600000",
+                "BENCH_OTLP_ENDPOINT": sink.endpoint,
+            }
+            with ExitStack() as per_run:
+                if workload == "create":
+                    env["PREDICTOR_URL"] = per_run.enter_context(
+                        _predictor(mode, sink.endpoint, workdir)
+                    )
+                    env["PREDICTOR_TIMEOUT"] = "30"  # valgrind is slow, the predictor not
+                t0 = time.monotonic()
+                total = _callgrind(workload, mode, calls, env, workdir / f"{workload}-{mode}", lib)
+            log(
+                f"{workload:<8} {mode:<8} {total / calls / 1e6:8.3f} M instructions/request"
+                f"  ({time.monotonic() - t0:.0f} s)"
+            )
+            return Count(workload, mode, calls, total)
+
+        cells = [(w, m) for w in workloads for m in modes]
+        with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+            return list(pool.map(lambda cell: one(*cell), cells))
 
 
 def table(counts: list[Count]) -> str:
@@ -187,16 +191,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default=",".join(MODES), help="configurations, comma separated")
     p.add_argument("--calls", type=int, default=CALLS, help="counted requests per configuration")
     p.add_argument("--json", type=Path, help="also save the counts here")
+    p.add_argument("--jobs", type=int, default=None, help="cells counted at once (default: CPUs)")
     args = p.parse_args(argv)
     workloads = tuple(x for x in args.only.split(",") if x)
     modes = tuple(x for x in args.modes.split(",") if x)
-    if set(workloads) - set(WORKLOADS) or set(modes) - set(PROFILE_MODES) or args.calls < 1:
-        p.error(f"workloads: {', '.join(WORKLOADS)}; modes: {', '.join(PROFILE_MODES)}; calls >= 1")
+    unknown = set(workloads) - set(WORKLOADS) or set(modes) - set(PROFILE_MODES)
+    if unknown or args.calls < 1 or (args.jobs or 1) < 1:
+        p.error(
+            f"workloads: {', '.join(WORKLOADS)}; modes: {', '.join(PROFILE_MODES)}; "
+            "calls and jobs >= 1"
+        )
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
-    counts = count(workloads, modes, args.calls, log)
+    counts = count(workloads, modes, args.calls, log, args.jobs)
     print(table(counts))
     if args.json:
         args.json.write_text(json.dumps([asdict(c) for c in counts], indent=1) + "\n")

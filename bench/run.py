@@ -26,16 +26,18 @@ import resource
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
 
+from bench.report import CPU_MIN_ROUNDS, cpu_precise
 from bench.sink import DiscardingSink
 from slolab import wrk
 from slolab.lab.procs import ServiceProcess, start_service
+from slolab.procmetrics import tree_pids
 
 __all__ = ["CONFIGS", "MODES", "WORKLOADS", "Options", "Run", "Workload", "run_all"]
 
@@ -78,6 +80,10 @@ class Options:
     connections: int = 32
     paced_seconds: float = 6.0
     degraded_seconds: float = 4.0
+    # CPU per request, one request at a time (``Bench.cpu``): rounds of this length until
+    # every configuration's 95% interval is within CPU_PRECISION points, or cpu_rounds.
+    cpu_seconds: float = 2.0
+    cpu_rounds: int = 16
     workloads: tuple[str, ...] = tuple(w.name for w in WORKLOADS)
     service_env: tuple[tuple[str, str], ...] = ()  # e.g. (("PREDICTOR_WORKERS", "2"),)
     modes: tuple[str, ...] = MODES
@@ -87,7 +93,7 @@ class Options:
 class Run:
     workload: str
     mode: str
-    kind: str  # saturation | paced | predictor-down | predictor-slow
+    kind: str  # saturation | paced | cpu | predictor-down | predictor-slow
     round: int
     rps: float
     p50_ms: float
@@ -193,14 +199,15 @@ class Bench:
         rnd: int,
         seconds: float,
         rate: float | None = None,
+        connections: int | None = None,
     ) -> Run:
         url = pair.service(work.service).url + work.path
         lua = wrk.script(work.lua, rate, self.workdir)
         argv = wrk.command(
             url,
             seconds=seconds,
-            threads=self.opts.threads,
-            connections=self.opts.connections,
+            threads=1 if connections == 1 else self.opts.threads,
+            connections=connections or self.opts.connections,
             lua=lua,
             rate=rate,
         )
@@ -274,6 +281,33 @@ class Bench:
                 )
             )
 
+    def cpu(self, work: Workload) -> None:
+        """CPU per request, one request at a time, the services alone on one core.
+
+        Saturation figures of CPU per request do not repeat on 2 shared cores (issue 26):
+        wrk and both services fight for the cores, a worker's threads for its GIL, and
+        how much of that a request pays changes from round to round. Here wrk keeps one
+        request in flight, the services run pinned to the last CPU and wrk (with this
+        harness) on the others, and the configurations alternate in short rounds; each
+        configuration's figure is the median over rounds of its CPU per request against
+        ``off`` in the same round. Rounds go on until every configuration's 95% interval
+        is within ``CPU_PRECISION`` points (at least ``CPU_MIN_ROUNDS``, at most
+        ``cpu_rounds``).
+        """
+        modes = self.opts.modes
+        if self.opts.cpu_rounds <= 0 or "off" not in modes or len(modes) < 2:
+            return
+        with _pinned(self.pairs.values()):
+            for rnd in range(self.opts.cpu_rounds):
+                order = modes if rnd % 2 == 0 else tuple(reversed(modes))
+                for mode in order:
+                    run = self.measure(
+                        work, self.pairs[mode], "cpu", rnd, self.opts.cpu_seconds, connections=1
+                    )
+                    self.runs.append(run)
+                if rnd + 1 >= CPU_MIN_ROUNDS and cpu_precise(as_dicts(self.runs), work.name, modes):
+                    break
+
     def degraded(self, work: Workload) -> None:
         """Create with the predictor slow (beyond the client timeout), then stopped."""
         if self.opts.degraded_seconds <= 0 or "default" not in self.pairs:
@@ -302,11 +336,40 @@ def run_all(opts: Options, log: Callable[[str], None]) -> list[Run]:
         for work in chosen:
             bench.saturation(work)
             bench.paced(work)
+            bench.cpu(work)
         create = next((w for w in chosen if w.name == "create"), None)
         if create is not None:
             bench.degraded(create)
         log(f"sink received {sink.batches} span batches, {sink.bytes / 1e6:.1f} MB")
         return bench.runs
+
+
+def _pin(pids: Iterable[int], cpus: set[int]) -> None:
+    """Every thread of these processes on ``cpus`` (threads started later inherit it)."""
+    for pid in pids:
+        with suppress(OSError):  # exited meanwhile
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with suppress(OSError):
+                    os.sched_setaffinity(int(tid), cpus)
+
+
+@contextmanager
+def _pinned(pairs: Iterable[Pair]) -> Iterator[None]:
+    """The services' process trees on the last CPU, this process (and the wrk it starts)
+    on the others, for as long as the block runs; nothing pinned on a single CPU."""
+    cpus = set(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        yield
+        return
+    services = [p for pair in pairs for svc in (pair.tasks, pair.predictor)
+                for p in tree_pids(svc.pid)]  # fmt: skip
+    _pin([os.getpid()], cpus - {max(cpus)})
+    _pin(services, {max(cpus)})
+    try:
+        yield
+    finally:
+        _pin(services, cpus)
+        _pin([os.getpid()], cpus)
 
 
 @contextmanager

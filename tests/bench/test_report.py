@@ -37,6 +37,27 @@ RUNS = [
 ]  # fmt: skip
 
 
+def cpu_rounds(workload: str, per_mode: dict[str, list[float]]) -> list[dict]:
+    """One-at-a-time rounds: µs per request of each configuration, round by round."""
+    return [
+        run(workload, mode, 1000, 1.0, 2.0, kind="cpu", round=i, server_cpu_us_per_req=us)
+        for mode, values in per_mode.items()
+        for i, us in enumerate(values)
+    ]
+
+
+# list: metrics +2% in every round, default +10% but +40% in one spoiled round.
+CPU = cpu_rounds(
+    "list",
+    {
+        "off": [400, 500, 400, 500, 400, 500],
+        "metrics": [408, 510, 408, 510, 408, 510],
+        "default": [440, 550, 440, 700, 440, 550],
+        "anchor": [700, 875, 700, 875, 700, 875],
+    },
+)
+
+
 def test_summary_takes_the_median_over_rounds() -> None:
     s = report.summarize(RUNS, "list", "off")
     assert s is not None
@@ -45,13 +66,35 @@ def test_summary_takes_the_median_over_rounds() -> None:
     assert report.summarize(RUNS, "list", "off", "paced") is None
 
 
+def test_the_median_interval_covers_the_median_with_95_percent() -> None:
+    # n = 6: only min..max covers 95% (1 - 2/64); n = 5: none does, min..max it is.
+    assert report.median_interval([5, 1, 4, 2, 3, 6]) == (1, 6)
+    assert report.median_interval([5, 1, 4, 2, 3]) == (1, 5)
+    # n = 20: the 6th and 15th of the sorted values (coverage 95.9%; the 7th, 88.5%).
+    assert report.median_interval([float(x) for x in range(20, 0, -1)]) == (6.0, 15.0)
+
+
+def test_cpu_extra_is_the_median_of_round_ratios_against_off_of_the_same_round() -> None:
+    c = report.cpu_extra(CPU, "list", "default")
+    assert c is not None
+    # rounds: +10, +10, +10, +40, +10, +10: the spoiled round does not move the median.
+    assert round(c["extra"], 6) == 10.0 and c["rounds"] == 6
+    assert (round(c["low"], 6), round(c["high"], 6)) == (10.0, 40.0)
+    assert c["off_us"] == 450 and c["us"] == 495
+    assert report.cpu_extra(CPU, "predict", "default") is None
+    assert report.cpu_extra(RUNS, "list", "default") is None  # saturation runs are not it
+    # Precise enough only when every configuration's interval is within ±2 points.
+    assert report.cpu_precise(CPU, "list", ["off", "metrics", "anchor"])
+    assert not report.cpu_precise(CPU, "list", ["off", "metrics", "default"])
+
+
 def test_targets_are_issue_10s_cpu_ratios_and_floors_of_the_default() -> None:
-    got = {t.name: t for t in report.targets(RUNS)}
+    got = {t.name: t for t in report.targets(RUNS + CPU)}
     cpu = got["list: extra CPU per request vs off"]
-    # metrics: median 414 vs 400 µs = +3.5% (≤ 5%); default: 460 = +15% (≤ 15%);
-    # the anchor is shown, with no target of its own.
+    # From the one-at-a-time rounds: metrics +2% (≤ 5%), default +10% (≤ 15%); the
+    # anchor is shown, with no target of its own.
     assert cpu.met == {"metrics": True, "default": True}
-    assert cpu.cells["metrics"] == "+3.5% CPU/req (≤ +5%)"
+    assert cpu.cells["metrics"] == "+2.0% CPU/req (≤ +5%)"
     assert cpu.cells["anchor"] == "+75.0% CPU/req"
     # Floors and constant-rate p99 apply to the default configuration only.
     assert got["list ≥ 2,500 rps (saturation)"].met == {"default": False}
@@ -74,7 +117,7 @@ def test_render_has_every_section_and_row() -> None:
         "command": "make bench",
         "options": {"threads": 2, "connections": 32, "seconds": 10, "warmup_s": 2,
                     "rounds": 2, "paced_seconds": 10},
-    "runs": RUNS,
+    "runs": RUNS + CPU,
     }  # fmt: skip
     text = report.render(results)
     assert text.startswith(report.BEGIN) and text.endswith(report.END)
@@ -82,10 +125,16 @@ def test_render_has_every_section_and_row() -> None:
     assert "Set for both services" not in text
     results["options"]["service_env"] = [["PREDICTOR_WORKERS", "2"]]
     assert "every configuration: `PREDICTOR_WORKERS=2`." in report.render(results)
-    table = [line for line in text.splitlines() if line.startswith("| list |")]
+    saturation, cpu = text.split("### CPU per request")[:2]
+    table = [line for line in saturation.splitlines() if line.startswith("| list |")]
     assert len(table) == 4
     assert table[0].split(" | ")[2] == "2,100 (2,000–2,200)"  # noqa: RUF001
-    assert table[2].split(" | ")[6] == "+15.0%"  # default's CPU per request vs off
+    assert table[2].split(" | ")[5] == "-16.7%"  # default: 1,750 rps against 2,100
+    rows = [line for line in cpu.splitlines() if line.startswith("| list |")]
+    assert rows[0] == f"| list | {report.MODE_LABELS['off']} | 450 | — | — | 6 |"
+    assert rows[2] == (
+        f"| list | {report.MODE_LABELS['default']} | 495 | +10.0% (≤ +15%) | +10.0% … +40.0% | 6 |"
+    )
     assert f"| predict | {report.MODE_LABELS['default']} | 2,000 | 2,000 |" in text
     assert "| predictor slower than PREDICTOR_TIMEOUT (1 s latency fault) | 25 |" in text
     assert "**missed**" in text and " met" in text
@@ -133,17 +182,20 @@ def test_two_runs_are_compared_on_cpu_points_and_instruction_percent() -> None:
         {"workload": "list", "mode": "off", "calls": 10, "instructions": 20_000_000},
         {"workload": "list", "mode": "default", "calls": 10, "instructions": 22_000_000},
     ]
-    first = {"runs": RUNS, "instructions": counts}
+    first = {"runs": RUNS + CPU, "instructions": counts}
     text, agree = report.compare(first, first)
-    assert agree and "+15.0% / +15.0%: 0.0 points" in text and "0.00%" in text
-    # list default CPU 460 -> 490 µs (+15% -> +22.5%: 7.5 points apart): not agreeing
+    assert agree and "+10.0% / +10.0%: 0.0 points" in text and "0.00%" in text
+    # list default 10% -> 16% more CPU per request in every round: 6 points apart
     slower = [
-        {**r, "server_cpu_us_per_req": r["server_cpu_us_per_req"] + 30}
-        if (r["workload"], r["mode"]) == ("list", "default") else r
-        for r in RUNS
+        {**r, "server_cpu_us_per_req": r["server_cpu_us_per_req"] * 1.16 / 1.1}
+        if (r["kind"], r["mode"]) == ("cpu", "default") else r
+        for r in RUNS + CPU
     ]  # fmt: skip
     text, agree = report.compare(first, {"runs": slower, "instructions": counts})
-    assert not agree and "7.5 points" in text
+    assert not agree and "+10.0% / +16.0%: 6.0 points" in text
+    # Saturation CPU per request is not compared (it does not repeat): no verdict from it.
+    noisy = [{**r, "server_cpu_us_per_req": r["server_cpu_us_per_req"] * 2} for r in RUNS]
+    assert report.compare(first, {"runs": noisy + CPU, "instructions": counts})[1]
     # instructions 3% apart: not agreeing either
     more = [{**c, "instructions": int(c["instructions"] * 1.03)} for c in counts]
-    assert not report.compare(first, {"runs": RUNS, "instructions": more})[1]
+    assert not report.compare(first, {"runs": RUNS + CPU, "instructions": more})[1]
