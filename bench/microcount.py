@@ -42,20 +42,22 @@ PIECES = {
     "span-kept": "a kept request's finished SERVER span made and queued for export",
     "span-sdk": "the same as an SDK span (start, attributes, end): what was built before",
     "encode": "a SERVER span encoded to OTLP protobuf, in a batch of 100 (per span)",
+    "encode-sdk-resource": "the same with the SDK's own Resource (hashed per span): the anchor",
     "post": "one batch of 10 spans posted over OTLP/HTTP to a discarding endpoint",
 }
 ENCODED = 100  # spans per encoded batch ("encode")
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736  # low half above 10%: dropped by the ratio
 
 
-def _provider(exporting: bool = True) -> Any:
-    """The process's tracer provider and keep decision, as setup_tracing installs them."""
+def _provider(exporting: bool = True, resource: Any = None) -> Any:
+    """The process's tracer provider and keep decision, as setup_tracing installs them
+    (its resource: ``telemetry.service_resource`` unless another is given)."""
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
 
     from slolab import telemetry
 
-    provider = TracerProvider()
+    provider = TracerProvider(resource=resource or telemetry.service_resource("predictor"))
 
     class Queue:
         def __init__(self) -> None:
@@ -120,10 +122,13 @@ def _piece(name: str) -> Callable[[], object]:
 
         return metrics
     from opentelemetry import context, propagate, trace
+    from opentelemetry.sdk.resources import Resource
 
     from slolab import httptrace, telemetry
 
-    provider = _provider()
+    # encode-sdk-resource: the resource as the SDK creates it, as services had it before
+    sdk = Resource.create({"service.name": "predictor"}) if name == "encode-sdk-resource" else None
+    provider = _provider(resource=sdk)
     span = httptrace._placeholder(None, "POST")
     if name == "ids":
         return lambda: httptrace._placeholder(None, "POST")
@@ -181,7 +186,7 @@ def _piece(name: str) -> Callable[[], object]:
             s.end()
 
         return sdk
-    if name == "encode":
+    if name in ("encode", "encode-sdk-resource"):
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
         batch = [_span() for _ in range(ENCODED)]
@@ -254,9 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         print("| piece | instructions per call | what |")
         print("|---|---:|---|")
         for name in args.pieces:
-            calls = max(1, args.calls // (ENCODED if name in ("post", "encode") else 1))
+            batched = name == "post" or name.startswith("encode")
+            calls = max(1, args.calls // (ENCODED if batched else 1))
             per = count(name, calls, lib, Path(tmp), sink.endpoint)
-            per /= ENCODED if name == "encode" else 1
+            per /= ENCODED if name.startswith("encode") else 1
             print(f"| {name} | {per / 1e3:,.1f} k | {PIECES[name]} |", flush=True)
     return 0
 
