@@ -33,6 +33,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import cpu
 from bench.report import CPU_MIN_ROUNDS, cpu_precise
 from bench.sink import DiscardingSink
 from slolab import wrk
@@ -199,15 +200,14 @@ class Bench:
         rnd: int,
         seconds: float,
         rate: float | None = None,
-        connections: int | None = None,
     ) -> Run:
         url = pair.service(work.service).url + work.path
         lua = wrk.script(work.lua, rate, self.workdir)
         argv = wrk.command(
             url,
             seconds=seconds,
-            threads=1 if connections == 1 else self.opts.threads,
-            connections=connections or self.opts.connections,
+            threads=self.opts.threads,
+            connections=self.opts.connections,
             lua=lua,
             rate=rate,
         )
@@ -282,29 +282,35 @@ class Bench:
             )
 
     def cpu(self, work: Workload) -> None:
-        """CPU per request, one request at a time, the services alone on one core.
+        """CPU per request, one request at a time, configurations interleaved (bench/cpu.py).
 
-        Saturation figures of CPU per request do not repeat on 2 shared cores (issue 26):
-        wrk and both services fight for the cores, a worker's threads for its GIL, and
-        how much of that a request pays changes from round to round. Here wrk keeps one
-        request in flight, the services run pinned to the last CPU and wrk (with this
-        harness) on the others, and the configurations alternate in short rounds; each
-        configuration's figure is the median over rounds of its CPU per request against
-        ``off`` in the same round. Rounds go on until every configuration's 95% interval
-        is within ``CPU_PRECISION`` points (at least ``CPU_MIN_ROUNDS``, at most
-        ``cpu_rounds``).
+        Rounds go on until every configuration's 95% interval is within
+        ``CPU_PRECISION`` points (at least ``CPU_MIN_ROUNDS``, at most ``cpu_rounds``).
         """
         modes = self.opts.modes
         if self.opts.cpu_rounds <= 0 or "off" not in modes or len(modes) < 2:
             return
-        with _pinned(self.pairs.values()):
+        urls = {m: self.pairs[m].service(work.service).url for m in modes}
+        meters = {m: self.pairs[m].cpu_seconds for m in modes}
+        with _pinned(self.pairs.values()), cpu.clients(urls, work.path, work.lua) as conns:
+            cpu.interleave(conns, meters, 0.5)  # warm-up: connections, caches
             for rnd in range(self.opts.cpu_rounds):
-                order = modes if rnd % 2 == 0 else tuple(reversed(modes))
-                for mode in order:
-                    run = self.measure(
-                        work, self.pairs[mode], "cpu", rnd, self.opts.cpu_seconds, connections=1
-                    )
+                served = cpu.interleave(conns, meters, self.opts.cpu_seconds)
+                for mode, s in served.items():
+                    run = Run(
+                        workload=work.name, mode=mode, kind="cpu", round=rnd,
+                        rps=s.requests / s.seconds, p50_ms=s.percentile(50),
+                        p90_ms=s.percentile(90), p99_ms=s.percentile(99),
+                        requests=s.requests, errors=s.errors,
+                        server_cpu_us_per_req=1e6 * s.cpu_s / max(1, s.requests),
+                        server_cores=s.cpu_s / s.seconds, wrk_cores=0.0, other_cores=0.0,
+                    )  # fmt: skip
                     self.runs.append(run)
+                    self.log(
+                        f"cpu             {work.name:<8} {mode:<7} r{rnd} "
+                        f"{run.requests:6d} requests  cpu {run.server_cpu_us_per_req:6.0f} us/req"
+                        + (f"  errors {run.errors}" if run.errors else "")
+                    )
                 if rnd + 1 >= CPU_MIN_ROUNDS and cpu_precise(as_dicts(self.runs), work.name, modes):
                     break
 
@@ -355,7 +361,7 @@ def _pin(pids: Iterable[int], cpus: set[int]) -> None:
 
 @contextmanager
 def _pinned(pairs: Iterable[Pair]) -> Iterator[None]:
-    """The services' process trees on the last CPU, this process (and the wrk it starts)
+    """The services' process trees on the last CPU, this process (the client)
     on the others, for as long as the block runs; nothing pinned on a single CPU."""
     cpus = set(os.sched_getaffinity(0))
     if len(cpus) < 2:
