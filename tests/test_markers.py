@@ -13,10 +13,11 @@ from pathlib import Path
 
 TESTS = Path(__file__).parent
 # What a test module uses when it starts real services, Prometheus, an OTLP sink or
-# a fuzzer: such a module marks itself (or each such test) slow.
+# a fuzzer: such a module marks itself (or each such test) slow. A whole lab entered
+# in the module counts too (tests/e2e/test_gameday.py ran in `make check` without).
 SLOW_HARNESSES = re.compile(
     r"^from tests\.(reliability\.services|otlp_sink|e2e\.)|backfilled_prometheus|"
-    r"^import schemathesis",
+    r"^import schemathesis|\bwith Lab\(",
     re.MULTILINE,
 )
 
