@@ -9,7 +9,8 @@ UV     ?= $(shell command -v uv 2>/dev/null)
 .PHONY: install test check lint bench soak lab history compose clean lock
 
 # Test processes: most tests wait on servers and subprocesses, so more workers
-# than cores pays; a file's tests stay together (module fixtures, ordered checks).
+# than cores pays; a file's tests stay together (module fixtures, ordered checks), except
+# the independent cases tests/conftest.py SPREAD names (its own xdist scheduler).
 PYTEST_WORKERS ?= 4
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 

@@ -1,5 +1,6 @@
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,42 @@ def _leave_process_tracing_as_found() -> Iterator[None]:
 @pytest.fixture
 def unused_tcp_port() -> int:
     return free_port()
+
+
+# Tests whose cases share no fixture and need no order (one promtool run, one backfill
+# each): under xdist each case is a unit of its own, spread over the workers. Every other
+# test runs with the rest of its file (`--dist loadfile`: module fixtures, ordered
+# checks). On one worker the promtool cases alone took 7 min: the suite's critical path.
+# tests/test_markers.py checks that each name is a test function of its file.
+SPREAD = (
+    "tests/slo/test_rules.py::test_promtool_unit_tests",
+    "tests/lab/test_history.py::test_status_after_backfill_matches_the_generated_history",
+    "tests/lab/test_history.py::test_backfilled_history_holds_the_alerts_the_simulator_predicts",
+)
+
+
+def xdist_unit(nodeid: str) -> str:
+    """The unit pytest-xdist schedules ``nodeid`` in: its file, or itself if SPREAD."""
+    return nodeid if nodeid.partition("[")[0] in SPREAD else nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with the SPREAD tests' cases as units of their own.
+
+    Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8 names a
+    group by rewriting ``item._nodeid``, which pytest 9 no longer reads (the marks
+    are ignored and every unmarked test is a unit of its own).
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileOrSpread(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit(nodeid)
+
+    return FileOrSpread(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

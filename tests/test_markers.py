@@ -13,10 +13,11 @@ from pathlib import Path
 
 TESTS = Path(__file__).parent
 # What a test module uses when it starts real services, Prometheus, an OTLP sink or
-# a fuzzer: such a module marks itself (or each such test) slow.
+# a fuzzer: such a module marks itself (or each such test) slow. A whole lab entered
+# in the module counts too (tests/e2e/test_gameday.py ran in `make check` without).
 SLOW_HARNESSES = re.compile(
     r"^from tests\.(reliability\.services|otlp_sink|e2e\.)|backfilled_prometheus|"
-    r"^import schemathesis",
+    r"^import schemathesis|\bwith Lab\(",
     re.MULTILINE,
 )
 
@@ -63,3 +64,16 @@ def test_modules_that_start_real_servers_mark_themselves_slow() -> None:
         str(p.relative_to(TESTS)) for p in modules if "pytest.mark.slow" not in p.read_text()
     ]
     assert unmarked == []
+
+
+def test_each_spread_test_is_a_test_function_of_its_file() -> None:
+    from tests.conftest import SPREAD, xdist_unit
+
+    for name in SPREAD:
+        path, _, function = name.partition("::")
+        tree = ast.parse((TESTS.parent / path).read_text(), path)
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert function in defined, f"{name}: no such test (renamed? update SPREAD)"
+        # A case is a unit of its own; the file's other tests stay one unit.
+        assert xdist_unit(f"{name}[a-b]") == f"{name}[a-b]"
+        assert xdist_unit(f"{path}::test_other[{function}]") == path

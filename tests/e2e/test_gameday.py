@@ -1,9 +1,13 @@
-"""A game day live against a real lab (~4 min in all): it passes (exit 0), a wrong
-expectation fails by name (exit 1), Ctrl-C mid-run leaves no fault on, and an outage
-inside a budget adjustment pages nobody (~50 s).
+"""A game day live against a real lab (~1.5 min in all): Ctrl-C mid-run leaves no
+fault on; then three game days at once: a short tasks outage passes (exit 0), the
+same outage with a wrong expectation fails by name (exit 1), and an outage of the
+predictor inside a budget adjustment pages nobody.
 
-Its own lab (free ports, 2 s intervals, no load of its own: the run drives Locust),
-so that the pages it raises disturb no other end-to-end test.
+Its own lab (free ports, 2 s intervals, no load of its own: each run drives Locust),
+so that the pages it raises disturb no other end-to-end test. The three runs share
+it without interfering: the two outages set the same fault on tasks, the
+adjustment rewrites the predictor's rule file only (Prometheus keeps the state of
+the groups a reload leaves unchanged), and the outages expect no predictor page.
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from slolab.lab import binaries
 from slolab.lab.config import Ports, repo_root
 from slolab.lab.procs import free_port
 from slolab.lab.runner import Lab, fast_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 OUTAGE = (repo_root() / "scenarios" / "tasks-outage.yaml").read_text()
 # The shipped outage, shortened to 60 s: fault from 5 s to 55 s; the pages within 55 s
@@ -38,6 +46,34 @@ SHORT = (
     .replace("    - {alert: SLOErrorBudgetBurnPage, slo: tasks-uptime, within: 2m}\n", "")
     .replace("min_percent: 3, max_percent: 9", "min_percent: 0.5, max_percent: 9")
 )
+# The same outage cannot page the predictor: exit 1, the expectation named.
+WRONG = SHORT.replace(
+    "  must_not_fire:\n",
+    "    - {alert: SLOErrorBudgetBurnPage, slo: predictor-availability, within: 55s}\n"
+    "  must_not_fire:\n",
+).replace("    - {alert: SLOErrorBudgetBurnPage, slo: predictor-availability}\n", "")
+
+# planned-maintenance, shortened and on the predictor alone (the outages page tasks):
+# 32 s of total failure page this young lab's 30-day SLO within ~10 s without the
+# adjustment (checked by hand: paged 5.5 s after the fault began, 1.3% of the budget
+# spent); inside it, nothing.
+MAINTENANCE = """\
+name: short-maintenance
+lesson: an outage inside planned work pages nobody and spends no budget
+duration: 45s
+load:
+  - {shape: steady, users: 10}
+adjustments:
+  - {at: 2s, for: 40s, reason: planned model migration, services: [predictor]}
+faults:
+  - {at: 4s, service: predictor, set: {error_rate: 1}, for: 32s}
+expect:
+  must_not_fire:
+    - {alert: SLOErrorBudgetBurnPage, slo: predictor-availability}
+    - {alert: SLOErrorBudgetBurnPage, slo: predictor-uptime}
+  budget:
+    - {slo: predictor-availability, max_percent: 0.1}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +108,14 @@ def _faults(lab: Lab, service: str) -> dict:
     return resp.json()
 
 
-def _scenario(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / f"{name}.yaml"
+def _scenario(folder: Path, name: str, text: str) -> Path:
+    path = folder / f"{name}.yaml"
     path.write_text(text.replace("name: short-outage", f"name: {name}"))
     return path
 
 
 def test_ctrl_c_mid_run_leaves_no_fault_on(lab: Lab, tmp_path: Path):
+    # First in this file: the game days below switch faults on.
     path = _scenario(tmp_path, "interrupted", SHORT)
     proc = subprocess.Popen(_argv(lab, path, "--no-predict"), env=_env(lab), cwd=repo_root(),
                             start_new_session=True, stdout=subprocess.PIPE,
@@ -98,65 +135,89 @@ def test_ctrl_c_mid_run_leaves_no_fault_on(lab: Lab, tmp_path: Path):
     assert _faults(lab, "tasks")["active"] == []
 
 
-def test_a_short_outage_passes_and_a_wrong_expectation_fails_by_name(lab: Lab, tmp_path: Path):
-    path = _scenario(tmp_path, "short-outage", SHORT)
-    out_dir = tmp_path / "card"
-    proc = subprocess.run(_argv(lab, path, "--output", str(out_dir), "--format", "markdown"),
-                          env=_env(lab), cwd=repo_root(), capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "short-outage: PASSED (observed)" in proc.stdout
+@dataclass
+class Run:
+    """One ``slolab scenario run`` in the background, its output in files (no pipe to fill)."""
+
+    proc: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+    out: str = ""
+    err: str = ""
+
+    @classmethod
+    def start(cls, lab: Lab, argv: list[str], folder: Path, name: str) -> Run:
+        stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            proc = subprocess.Popen(argv, env=_env(lab), cwd=repo_root(), stdout=out,
+                                    stderr=err, start_new_session=True)  # fmt: skip
+        return cls(proc, stdout, stderr)
+
+    def done(self, timeout: float = 300) -> Run:
+        self.proc.wait(timeout=timeout)
+        self.out, self.err = self.stdout.read_text(), self.stderr.read_text()
+        return self
+
+
+@dataclass
+class GameDays:
+    folder: Path
+    runs: dict[str, Run]
+
+
+@pytest.fixture(scope="module")
+def game_days(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GameDays]:
+    """The three game days started together: the file waits ~1 min for them, not ~3."""
+    folder = tmp_path_factory.mktemp("game-days")
+    maintenance = folder / "short-maintenance.yaml"
+    maintenance.write_text(MAINTENANCE)
+    # The maintenance run watches the predictor's SLOs alone: the outages beside it
+    # page tasks, which its card would score as unexpected pages.
+    doc = yaml.safe_load((repo_root() / "slos.yaml").read_text())
+    doc["slos"] = [s for s in doc["slos"] if s["service"] == "predictor"]
+    predictor_slos = folder / "predictor-slos.yaml"
+    predictor_slos.write_text(yaml.safe_dump(doc, sort_keys=False))
+    short = _scenario(folder, "short-outage", SHORT)
+    card = ["--output", str(folder / "card"), "--format", "markdown"]
+    adjust = ["--format", "json", "--rules-dir", str(lab.rules_dir), "--slos", str(predictor_slos)]
+    argvs = {
+        # First: its adjusted rules are in Prometheus before the outages' faults.
+        "maintenance": _argv(lab, maintenance, "--no-predict", *adjust),
+        "short": _argv(lab, short, *card),
+        "wrong": _argv(lab, _scenario(folder, "wrong", WRONG), "--no-predict"),
+    }
+    days = GameDays(folder, {})
+    try:
+        for name, argv in argvs.items():
+            days.runs[name] = Run.start(lab, argv, folder, name)
+        yield days
+    finally:
+        for run in days.runs.values():
+            if run.proc.poll() is None:
+                os.killpg(run.proc.pid, signal.SIGKILL)
+                run.proc.wait()
+
+
+def test_a_short_outage_passes_and_a_wrong_expectation_fails_by_name(lab: Lab, game_days: GameDays):
+    short = game_days.runs["short"].done()
+    assert short.proc.returncode == 0, short.out + short.err
+    assert "short-outage: PASSED (observed)" in short.out
+    out_dir = game_days.folder / "card"
     assert {p.suffix for p in out_dir.iterdir()} >= {".md", ".html", ".json", ".txt"}
     assert "<svg" in (out_dir / "short-outage-observed.html").read_text()
-    assert _faults(lab, "tasks")["active"] == []
 
-    # The same outage cannot page the predictor: exit 1, the expectation named.
-    wrong = SHORT.replace(
-        "  must_not_fire:\n",
-        "    - {alert: SLOErrorBudgetBurnPage, slo: predictor-availability, within: 55s}\n"
-        "  must_not_fire:\n",
-    ).replace("    - {alert: SLOErrorBudgetBurnPage, slo: predictor-availability}\n", "")
-    path = _scenario(tmp_path, "wrong", wrong)
-    proc = subprocess.run(_argv(lab, path, "--no-predict"), env=_env(lab), cwd=repo_root(),
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    wrong = game_days.runs["wrong"].done()
+    assert wrong.proc.returncode == 1, wrong.out + wrong.err
     assert (
         "failed: SLOErrorBudgetBurnPage (critical) for predictor-availability fires within 55s"
-    ) in proc.stderr
+    ) in wrong.err
     assert _faults(lab, "tasks")["active"] == []
 
 
-# planned-maintenance, shortened and on the predictor alone (the tests above page tasks):
-# 32 s of total failure page this young lab's 30-day SLO within ~10 s without the
-# adjustment (checked by hand: paged 5.5 s after the fault began, 1.3% of the budget
-# spent); inside it, nothing.
-MAINTENANCE = """\
-name: short-maintenance
-lesson: an outage inside planned work pages nobody and spends no budget
-duration: 45s
-load:
-  - {shape: steady, users: 10}
-adjustments:
-  - {at: 2s, for: 40s, reason: planned model migration, services: [predictor]}
-faults:
-  - {at: 4s, service: predictor, set: {error_rate: 1}, for: 32s}
-expect:
-  must_not_fire:
-    - {alert: SLOErrorBudgetBurnPage, slo: predictor-availability}
-    - {alert: SLOErrorBudgetBurnPage, slo: predictor-uptime}
-  budget:
-    - {slo: predictor-availability, max_percent: 0.1}
-"""
-
-
-def test_an_outage_inside_a_budget_adjustment_does_not_page(lab: Lab, tmp_path: Path):
-    path = tmp_path / "short-maintenance.yaml"
-    path.write_text(MAINTENANCE)
-    argv = _argv(lab, path, "--no-predict", "--format", "json", "--rules-dir", str(lab.rules_dir))
-    proc = subprocess.run(argv, env=_env(lab), cwd=repo_root(), capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    card = json.loads(proc.stdout)
+def test_an_outage_inside_a_budget_adjustment_does_not_page(lab: Lab, game_days: GameDays):
+    run = game_days.runs["maintenance"].done()
+    assert run.proc.returncode == 0, run.out + run.err
+    card = json.loads(run.out)
     assert card["passed"] is True and card["firings"] == [], card
     # Prometheus ran the adjusted rules: the adjustment was on during the run ...
     on = [n for n in card["notes"] if "budget adjustment on in Prometheus for "
