@@ -419,6 +419,15 @@ def _machine_section(m: dict[str, Any], command: str, options: dict[str, Any]) -
             f"{options['rounds']} rounds with the order of the configurations alternating; "
             f"constant-rate runs {options['paced_seconds']:g} s; loopback only.",
         ]
+        + (
+            [
+                f"- CPU per request: one request in flight, about {options['cpu_seconds']:g} s "
+                f"per configuration per round in slices of 0.1 s, at most "
+                f"{options['cpu_rounds']} rounds."
+            ]  # fmt: skip
+            if options.get("cpu_rounds")
+            else []
+        )
         + ([f"- Set for both services in every configuration: {settings}."] if settings else [])
     )
 
