@@ -424,7 +424,7 @@ def _machine_section(m: dict[str, Any], command: str, options: dict[str, Any]) -
                 f"- CPU per request: one request in flight, about {options['cpu_seconds']:g} s "
                 f"per configuration per round in slices of 0.1 s, at most "
                 f"{options['cpu_rounds']} rounds."
-            ]  # fmt: skip
+            ]
             if options.get("cpu_rounds")
             else []
         )
