@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import context, propagate, trace
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan, sampling
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -99,6 +99,20 @@ _GETTER = _DictGetter()
 
 _SAMPLED, _UNSAMPLED = TraceFlags(TraceFlags.SAMPLED), TraceFlags(TraceFlags.DEFAULT)
 
+# The samplers OTEL_TRACES_SAMPLER names whose decision needs neither the trace id nor
+# the span: the SDK's own objects (``always_on``, ``always_off``, ``parentbased_always_on``
+# (the default), ``parentbased_always_off`` are these instances), by id, as (decision
+# without a valid parent, whether a valid parent's sampled flag decides instead). Their
+# result as the SDK computes it: the parent's trace state when the parent is valid, the
+# empty one otherwise. Calling them costs most of a request's ids (docs/benchmarks.md);
+# any other sampler (ratios, custom ones) is called.
+_BY_PARENT: dict[int, tuple[bool, bool]] = {
+    id(sampling.ALWAYS_ON): (True, False),
+    id(sampling.ALWAYS_OFF): (False, False),
+    id(sampling.DEFAULT_ON): (True, True),
+    id(sampling.DEFAULT_OFF): (False, True),
+}
+
 
 def _placeholder(
     parent: context.Context | None, name: str, kind: SpanKind = SpanKind.SERVER
@@ -111,11 +125,17 @@ def _placeholder(
     ids = provider.id_generator  # type: ignore[attr-defined]
     above = trace.get_current_span(parent).get_span_context()
     trace_id = above.trace_id if above.is_valid else ids.generate_trace_id()
-    decision = sampler.should_sample(parent, trace_id, name, kind)
-    flags = _SAMPLED if decision.decision.is_sampled() else _UNSAMPLED
-    return NonRecordingSpan(
-        SpanContext(trace_id, ids.generate_span_id(), False, flags, decision.trace_state)
-    )
+    rule = _BY_PARENT.get(id(sampler))
+    if rule is None:  # any other sampler decides for itself
+        decision = sampler.should_sample(parent, trace_id, name, kind)
+        sampled, state = decision.decision.is_sampled(), decision.trace_state
+    elif above.is_valid:
+        sampled = above.trace_flags.sampled if rule[1] else rule[0]
+        state = above.trace_state
+    else:
+        sampled, state = rule[0], None
+    flags = _SAMPLED if sampled else _UNSAMPLED
+    return NonRecordingSpan(SpanContext(trace_id, ids.generate_span_id(), False, flags, state))
 
 
 class _Request:

@@ -12,14 +12,27 @@ import pytest
 import yaml
 from fastapi import FastAPI
 from flask import Flask
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 
-from slolab import telemetry
+from slolab import httptrace, telemetry
 from slolab.httptrace import AsgiTracing, ClientTracing, trace_flask
 from slolab.telemetry import SLOW_DEFAULT_S, KeepPolicy, TailKeepProcessor
 
@@ -470,3 +483,87 @@ def test_slow_thresholds_are_the_latency_slos(service: str) -> None:
     spec = yaml.safe_load((REPO / "slos.yaml").read_text())
     (slo,) = [s for s in spec["slos"] if s["service"] == service and "latency" in s["sli"]]
     assert SLOW_DEFAULT_S[service] == slo["sli"]["latency"]["threshold_seconds"]
+
+
+_STATE = TraceState([("vendor", "v1")])
+
+
+def _parent(remote: bool, sampled: bool) -> Any:
+    ids = SpanContext(int(TRACE_ID, 16), int(PARENT, 16), remote, TraceFlags(sampled), _STATE)
+    return trace.set_span_in_context(NonRecordingSpan(ids))
+
+
+PARENTS = {
+    "none": None,
+    "empty context": context.Context(),
+    "invalid span": trace.set_span_in_context(trace.INVALID_SPAN),
+    "remote sampled": _parent(True, True),
+    "remote unsampled": _parent(True, False),
+    "local sampled": _parent(False, True),
+    "local unsampled": _parent(False, False),
+}
+
+
+SAMPLERS = ["always_on", "always_off", "parentbased_always_on", "parentbased_always_off"]
+
+
+@pytest.mark.parametrize("name", [*SAMPLERS, "parentbased_traceidratio"])
+@pytest.mark.parametrize("parent", list(PARENTS))
+def test_the_ids_carry_the_decision_and_trace_state_the_sdk_sampler_gives(
+    monkeypatch: pytest.MonkeyPatch, name: str, parent: str
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    provider = TracerProvider()  # the sampler as OTEL_TRACES_SAMPLER makes it
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    for _ in range(20):  # both sides of the ratio
+        ids = httptrace._placeholder(PARENTS[parent], "GET").get_span_context()
+        sdk = provider.sampler.should_sample(PARENTS[parent], ids.trace_id, "GET", SpanKind.SERVER)
+        assert ids.trace_flags.sampled is sdk.decision.is_sampled()
+        assert ids.trace_state == (sdk.trace_state or TraceState())
+        assert ids.is_valid and not ids.is_remote
+        if parent.startswith(("remote", "local")):
+            assert format(ids.trace_id, "032x") == TRACE_ID
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_the_samplers_decided_by_the_parent_alone_are_not_called(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
+    provider = TracerProvider()
+
+    def called(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the SDK sampler was called")
+
+    monkeypatch.setattr(provider.sampler, "should_sample", called)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    for parent in PARENTS.values():  # the fast path is taken for the SDK's own objects
+        httptrace._placeholder(parent, "GET")
+
+
+def test_any_other_sampler_is_called_and_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, int, str, Any]] = []
+
+    class Custom(Sampler):
+        def should_sample(
+            self, parent_context: Any, trace_id: int, name: str, kind: Any = None, *_: Any
+        ) -> SamplingResult:
+            calls.append((parent_context, trace_id, name, kind))
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, None, _STATE)
+
+        def get_description(self) -> str:
+            return "Custom"
+
+    # A sampler that behaves as the default but is not the SDK's object is called too.
+    for sampler in (Custom(), ParentBased(ALWAYS_OFF)):
+        provider = TracerProvider(sampler=sampler)
+        monkeypatch.setattr(trace, "get_tracer_provider", lambda p=provider: p)
+        ids = httptrace._placeholder(PARENTS["remote unsampled"], "POST").get_span_context()
+        assert not ids.trace_flags.sampled or isinstance(sampler, Custom)
+    (call,) = calls
+    assert call == (PARENTS["remote unsampled"], int(TRACE_ID, 16), "POST", SpanKind.SERVER)
+    provider = TracerProvider(sampler=Custom())
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    ids = httptrace._placeholder(PARENTS["remote unsampled"], "POST").get_span_context()
+    assert ids.trace_flags.sampled and ids.trace_state == _STATE  # the custom one's result
