@@ -38,7 +38,9 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import baggage, context, propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import Event, ReadableSpan, sampling
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
@@ -49,6 +51,7 @@ from opentelemetry.trace import (
     StatusCode,
     TraceFlags,
 )
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from slolab.asgi import ResponseWatch
 from slolab.telemetry import TRACERESPONSE, callee_keeps, keeper, traceresponse
@@ -475,6 +478,8 @@ class ClientTracing:
 
     def __init__(self, transport: Any) -> None:
         self.transport = transport
+        # The global propagator last seen, and whether it is the SDK's default one.
+        self._checked: tuple[Any, bool] = (None, False)
 
     def handle_request(self, request: Any) -> Any:
         above = trace.get_current_span().get_span_context()
@@ -483,7 +488,7 @@ class ClientTracing:
         ids = span.get_span_context()
         if not ids.is_valid:  # no SDK provider (yet)
             return self.transport.handle_request(request)
-        propagate.inject(request.headers, context=trace.set_span_in_context(span))
+        self._propagate(request.headers, span, ids)
         keep = keeper()
         if keep is None or not ids.trace_flags.sampled:
             return self.transport.handle_request(request)
@@ -497,6 +502,28 @@ class ClientTracing:
         _called(keep, above, ids, request, start_ns, response, None, answer)
         return response
 
+    def _propagate(self, headers: Any, span: trace.Span, ids: SpanContext) -> None:
+        """The call's context into its headers, as the configured propagators write it.
+
+        With the SDK's default propagators (tracecontext, then baggage) and no baggage
+        in the context, the ``traceparent`` (and ``tracestate``) are written here as
+        ``TraceContextTextMapPropagator`` writes them: the generic path costs about
+        three times as much (docs/benchmarks.md). Any other configuration goes through
+        ``propagate.inject``.
+        """
+        textmap = propagate.get_global_textmap()
+        checked = self._checked
+        if checked[0] is not textmap:  # once per configured propagator
+            checked = self._checked = (textmap, _w3c_default(textmap))
+        if checked[1] and not baggage.get_all():
+            headers["traceparent"] = (
+                f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"
+            )
+            if ids.trace_state:
+                headers["tracestate"] = ids.trace_state.to_header()
+            return
+        propagate.inject(headers, context=trace.set_span_in_context(span))
+
     def close(self) -> None:
         self.transport.close()
 
@@ -506,6 +533,19 @@ class ClientTracing:
 
     def __exit__(self, *exc: Any) -> None:
         self.transport.__exit__(*exc)
+
+
+_W3C_DEFAULT = (TraceContextTextMapPropagator, W3CBaggagePropagator)
+
+
+def _w3c_default(textmap: Any) -> bool:
+    """Whether ``textmap`` is the SDK's default: ``OTEL_PROPAGATORS=tracecontext,baggage``."""
+    parts = getattr(textmap, "_propagators", None)  # the composite's, in order
+    return (
+        type(textmap) is CompositePropagator
+        and isinstance(parts, list | tuple)
+        and tuple(type(p) for p in parts) == _W3C_DEFAULT
+    )
 
 
 def _child(above: SpanContext) -> trace.Span:

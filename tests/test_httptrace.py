@@ -12,7 +12,9 @@ import pytest
 import yaml
 from fastapi import FastAPI
 from flask import Flask
-from opentelemetry import context, trace
+from opentelemetry import baggage, context, propagate, trace
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator, default_setter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -31,6 +33,7 @@ from opentelemetry.trace import (
     TraceFlags,
     TraceState,
 )
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from slolab import httptrace, telemetry
 from slolab.httptrace import AsgiTracing, ClientTracing, trace_flask
@@ -567,3 +570,80 @@ def test_any_other_sampler_is_called_and_decides(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
     ids = httptrace._placeholder(PARENTS["remote unsampled"], "POST").get_span_context()
     assert ids.trace_flags.sampled and ids.trace_state == _STATE  # the custom one's result
+
+
+def _sent_headers(ctx: Any) -> httpx.Headers:
+    """The headers a call through ``ClientTracing`` sends under ``ctx``."""
+    sent: list[httpx.Request] = []
+    tracing = ClientTracing(httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200)))
+    token = context.attach(ctx)
+    try:
+        httpx.Client(transport=tracing).get("http://predictor.test/predict")
+    finally:
+        context.detach(token)
+    (request,) = sent
+    return request.headers
+
+
+def _injected(ids: SpanContext, ctx: Any) -> dict[str, str]:
+    """What ``propagate.inject`` writes for a span with these ids under ``ctx``."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(NonRecordingSpan(ids), ctx))
+    return carrier
+
+
+@pytest.mark.parametrize("case", ["sampled", "unsampled", "trace state", "baggage"])
+def test_a_calls_headers_are_what_the_configured_propagators_write(
+    monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: TracerProvider())
+    state = _STATE if case == "trace state" else TraceState()
+    flags = TraceFlags(case != "unsampled")
+    ids = SpanContext(int(TRACE_ID, 16), int(PARENT, 16), False, flags, state)
+    ctx = trace.set_span_in_context(NonRecordingSpan(ids))
+    if case == "baggage":
+        ctx = baggage.set_baggage("tenant", "a b", ctx)
+    headers = _sent_headers(ctx)
+    _, trace_id, span_id, _ = headers["traceparent"].split("-")
+    # The CLIENT span's ids: its own span id, its parent's trace, flags and state.
+    sent_ids = SpanContext(int(trace_id, 16), int(span_id, 16), False, ids.trace_flags, state)
+    expected = _injected(sent_ids, ctx)
+    assert {k: headers.get(k) for k in ("traceparent", "tracestate", "baggage")} == {
+        k: expected.get(k) for k in ("traceparent", "tracestate", "baggage")
+    }
+    assert sent_ids.span_id != ids.span_id and sent_ids.trace_id == ids.trace_id
+    assert ("tracestate" in headers) is (case == "trace state")
+    assert ("baggage" in headers) is (case == "baggage")
+
+
+def test_any_other_propagator_configuration_writes_the_headers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class B3Like(TextMapPropagator):
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+            span = trace.get_current_span(context).get_span_context()
+            setter.set(carrier, "x-b3-traceid", format(span.trace_id, "032x"))
+
+        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+            return context
+
+        @property
+        def fields(self) -> set[str]:
+            return {"x-b3-traceid"}
+
+    # The process's default (OTEL_PROPAGATORS unset) is the one written directly.
+    assert httptrace._w3c_default(propagate.get_global_textmap())
+    assert not httptrace._w3c_default(CompositePropagator([TraceContextTextMapPropagator()]))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: TracerProvider())
+    ctx = _parent(remote=False, sampled=True)
+    for textmap, names in [
+        (B3Like(), {"x-b3-traceid"}),
+        (CompositePropagator([B3Like(), TraceContextTextMapPropagator()]),
+         {"x-b3-traceid", "traceparent", "tracestate"}),
+        (TraceContextTextMapPropagator(), {"traceparent", "tracestate"}),  # no baggage
+    ]:  # fmt: skip
+        monkeypatch.setattr(propagate, "get_global_textmap", lambda t=textmap: t)
+        headers = _sent_headers(ctx)
+        assert names <= set(headers) and "baggage" not in headers
+        if "traceparent" not in names:
+            assert "traceparent" not in headers
