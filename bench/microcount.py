@@ -39,6 +39,8 @@ PIECES = {
     "exemplar": "the exemplar look-up of a dropped trace (one more verdict)",
     "client-dropped": "an httpx call's CLIENT side, trace dropped: ids, traceparent, deferred",
     "client-bare": "the same call without ClientTracing (its baseline)",
+    "asgi-dropped": "AsgiTracing around a minimal ASGI app (a JSON 200), trace dropped",
+    "asgi-bare": "the same app without AsgiTracing (its baseline)",
     "span-kept": "a kept request's finished SERVER span made and queued for export",
     "span-sdk": "the same as an SDK span (start, attributes, end): what was built before",
     "encode": "a SERVER span encoded to OTLP protobuf, in a batch of 100 (per span)",
@@ -172,6 +174,38 @@ def _piece(name: str) -> Callable[[], object]:
             keep.discard(TRACE_ID)  # as the root's end does
 
         return call
+    if name in ("asgi-dropped", "asgi-bare"):
+        import asyncio
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        served: Any = httptrace.AsgiTracing(app) if name == "asgi-dropped" else app
+        port = PORTS["predictor"]
+        scope = {
+            "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/predict", "server": ("127.0.0.1", port), "client": ("127.0.0.1", 50000),
+            "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                        (b"content-length", b"2"), (b"user-agent", b"wrk")],
+        }  # fmt: skip
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        loop = asyncio.new_event_loop()
+        ids = iter(range(1 << 20, 1 << 30))
+
+        # Trace ids the ratio drops (their low 64 bits above 10%), the same in every run.
+        provider.id_generator.generate_trace_id = lambda: TRACE_ID + next(ids)
+
+        def asgi() -> None:
+            loop.run_until_complete(served(scope, receive, send))
+
+        return asgi
     if name == "span-kept":
         return lambda: keep.on_end(_span())
     if name == "span-sdk":

@@ -182,14 +182,14 @@ class TailKeepProcessor(SpanProcessor):
         A ``True`` is a promise (the callee's ``traceresponse``): it is recorded, so
         the root's final decision cannot go back on it.
         """
-        with self._lock:
+        if not self.policy.keep(trace_id, seconds, failed):
+            # Dropped unless already promised. Most requests end here: one dict read,
+            # atomic under the GIL, where a lock would cost as much as the rest.
             waiting = self._pending.get(trace_id)
-            if waiting is not None and waiting.keep:
-                return True
-            if not self.policy.keep(trace_id, seconds, failed):
-                return False
+            return waiting is not None and waiting.keep
+        with self._lock:
             self._waiting(trace_id).keep = True
-            return True
+        return True
 
     def defer(self, trace_id: int, build: Callable[[], ReadableSpan], noteworthy: bool) -> None:
         """A finished child span of a local trace, built only if its root keeps the trace
