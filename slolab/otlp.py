@@ -79,60 +79,69 @@ def _add_attributes(target: Any, attributes: Mapping[str, Any] | None) -> None:
     """Append key-values; one that cannot be encoded is logged and left out whole."""
     if not attributes:
         return
+    add = target.add
     for key, value in attributes.items():
+        pair = add()
         try:
-            pair = target.add(key=key)
-            _set_value(pair.value, value)
+            pair.key = key
+            kind = type(value)
+            if kind is str:  # the common cases inline: one call less per attribute
+                pair.value.string_value = value
+            elif kind is int:
+                pair.value.int_value = value
+            else:
+                _set_value(pair.value, value)
         except Exception as error:  # as the library's encoder: a bad attribute, not a lost batch
-            if len(target) and target[-1].key == key:
-                del target[-1]
+            del target[-1]
             _logger.exception("Failed to encode key %s: %s", key, error)
 
 
 def _add_span(spans: Any, span: ReadableSpan) -> None:
     context = span.get_span_context()
+    parent = span.parent
+    trace_state = context.trace_state
+    # Scalars through the constructor's keywords (None leaves a field unset, as in the
+    # library's); messages and lists below, made in place.
     out = spans.add(
         trace_id=context.trace_id.to_bytes(16, "big"),
         span_id=context.span_id.to_bytes(8, "big"),
+        trace_state=",".join(f"{k}={v}" for k, v in trace_state.items()) if trace_state else None,
+        parent_span_id=parent.span_id.to_bytes(8, "big") if parent else None,
         name=span.name,
         kind=_KINDS[span.kind],
+        start_time_unix_nano=span.start_time,
+        end_time_unix_nano=span.end_time,
+        dropped_attributes_count=span.dropped_attributes,
+        dropped_events_count=span.dropped_events,
+        dropped_links_count=span.dropped_links,
+        flags=_REMOTE if parent and parent.is_remote else _HAS_IS_REMOTE,
     )
-    if context.trace_state is not None:
-        out.trace_state = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
-    parent = span.parent
-    if parent:
-        out.parent_span_id = parent.span_id.to_bytes(8, "big")
-        out.flags = _REMOTE if parent.is_remote else _HAS_IS_REMOTE
-    else:
-        out.flags = _HAS_IS_REMOTE
-    if span.start_time:
-        out.start_time_unix_nano = span.start_time
-    if span.end_time:
-        out.end_time_unix_nano = span.end_time
     _add_attributes(out.attributes, span.attributes)
     for event in span.events:
-        added = out.events.add(name=event.name, time_unix_nano=event.timestamp)
+        added = out.events.add(
+            name=event.name,
+            time_unix_nano=event.timestamp,
+            dropped_attributes_count=event.dropped_attributes,
+        )
         _add_attributes(added.attributes, event.attributes)
-        added.dropped_attributes_count = event.dropped_attributes
     for link in span.links:
         linked = link.context
         added = out.links.add(
             trace_id=linked.trace_id.to_bytes(16, "big"),
             span_id=linked.span_id.to_bytes(8, "big"),
+            dropped_attributes_count=link.dropped_attributes,
+            flags=_REMOTE if linked.is_remote else _HAS_IS_REMOTE,
         )
         _add_attributes(added.attributes, link.attributes)
-        added.dropped_attributes_count = link.dropped_attributes
-        added.flags = _REMOTE if linked.is_remote else _HAS_IS_REMOTE
     status = span.status
     if status is not None:
         written = out.status
-        written.SetInParent()
-        written.code = status.status_code.value
+        written.SetInParent()  # present even when UNSET, as the library writes it
+        code = status.status_code.value
+        if code:
+            written.code = code
         if status.description is not None:
             written.message = status.description
-    out.dropped_attributes_count = span.dropped_attributes
-    out.dropped_events_count = span.dropped_events
-    out.dropped_links_count = span.dropped_links
 
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
