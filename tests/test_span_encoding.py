@@ -350,7 +350,9 @@ def test_setup_tracing_plugs_ours_in_the_lean_mode_only(monkeypatch: pytest.Monk
 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # never posted to
     monkeypatch.setattr(telemetry, "_clients_instrumented", True)  # no process-wide hooks
-    monkeypatch.setattr(trace, "set_tracer_provider", lambda provider: None)
+    installed: list[Any] = []  # not the process's global provider: this test's own
+    monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: installed[-1])
     monkeypatch.setattr(telemetry, "_keeper", None)
     try:
         for mode, expected in (
@@ -360,7 +362,7 @@ def test_setup_tracing_plugs_ours_in_the_lean_mode_only(monkeypatch: pytest.Monk
             monkeypatch.setenv("SLOLAB_TRACING", mode)
             monkeypatch.setattr(telemetry, "_provider", None)
             made = telemetry.setup_tracing("tasks")
-            assert made is not None
+            assert made is not None and made is installed[-1]
             made.shutdown()
             assert trace_exporter.encode_spans is expected, mode
     finally:
