@@ -5,6 +5,10 @@ The OTLP encoder groups the spans of a batch by resource in a dict; the SDK's
 resource (``slolab.telemetry.service_resource``) hashes once and must stay a
 ``Resource`` in every other way: equal, mergeable, serialised, encoded to the
 same bytes.
+
+Our top-down encoder (``slolab.otlp``) must write the library's bytes for every
+shape of span the library encodes, and reach the wire through the real exporter in
+the lean mode only (the official mode, the benchmarks' anchor, keeps the library's).
 """
 
 from __future__ import annotations
