@@ -43,8 +43,9 @@ PIECES = {
     "asgi-bare": "the same app without AsgiTracing (its baseline)",
     "span-kept": "a kept request's finished SERVER span made and queued for export",
     "span-sdk": "the same as an SDK span (start, attributes, end): what was built before",
-    "encode": "a SERVER span encoded to OTLP protobuf, in a batch of 100 (per span)",
-    "encode-sdk-resource": "the same with the SDK's own Resource (hashed per span): the anchor",
+    "encode": "a SERVER span encoded to OTLP protobuf, in a batch of 100 (per span): slolab.otlp",
+    "encode-library": "the same with the library's encoder (encode_spans): the anchor",
+    "encode-sdk-resource": "the library's with the SDK's own Resource (hashed per span)",
     "post": "one batch of 10 spans posted over OTLP/HTTP to a discarding endpoint",
 }
 ENCODED = 100  # spans per encoded batch ("encode")
@@ -220,9 +221,13 @@ def _piece(name: str) -> Callable[[], object]:
             s.end()
 
         return sdk
-    if name in ("encode", "encode-sdk-resource"):
+    if name.startswith("encode"):
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
+        from slolab import otlp
+
+        if name == "encode":
+            encode_spans = otlp.encode_spans
         batch = [_span() for _ in range(ENCODED)]
         return lambda: encode_spans(batch).SerializeToString()
     if name == "post":
