@@ -12,10 +12,11 @@ configuration's round and the next. Here:
 - the configurations interleaved in slices of ``SLICE`` requests within each
   round, the order reversed every other slice: each sees the same machine over the
   round, whatever a neighbour does meanwhile;
-- per round, each configuration's CPU (its services' process trees, /proc) per
-  answered request; the figure is the median over rounds of the ratio to ``off``
-  in the same round (bench.report.cpu_extra), rounds going on until its 95%
-  interval is narrow enough (bench.report.cpu_precise).
+- per round, each configuration's CPU (its services' process trees, /proc) and
+  requests; the figure pools the rounds, its interval comes from the spread of
+  the rounds' ratios to ``off`` (bench.report.cpu_extra), and a configuration
+  stays in the rounds until that interval is narrow enough
+  (bench.report.cpu_precise).
 """
 
 from __future__ import annotations

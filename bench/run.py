@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 from bench import cpu
-from bench.report import CPU_MIN_ROUNDS, cpu_precise
+from bench.report import cpu_precise
 from bench.sink import DiscardingSink
 from slolab import wrk
 from slolab.lab.procs import ServiceProcess, start_service
@@ -84,7 +84,7 @@ class Options:
     # CPU per request, one request at a time (``Bench.cpu``): rounds of this length until
     # every configuration's 95% interval is within CPU_PRECISION points, or cpu_rounds.
     cpu_seconds: float = 2.0
-    cpu_rounds: int = 16
+    cpu_rounds: int = 40
     workloads: tuple[str, ...] = tuple(w.name for w in WORKLOADS)
     service_env: tuple[tuple[str, str], ...] = ()  # e.g. (("PREDICTOR_WORKERS", "2"),)
     modes: tuple[str, ...] = MODES
@@ -284,8 +284,9 @@ class Bench:
     def cpu(self, work: Workload) -> None:
         """CPU per request, one request at a time, configurations interleaved (bench/cpu.py).
 
-        Rounds go on until every configuration's 95% interval is within
-        ``CPU_PRECISION`` points (at least ``CPU_MIN_ROUNDS``, at most ``cpu_rounds``).
+        A configuration leaves the rounds once its 95% interval is within
+        ``CPU_PRECISION`` points (``off``, the reference, stays while any other is
+        measured); at most ``cpu_rounds`` rounds.
         """
         modes = self.opts.modes
         if self.opts.cpu_rounds <= 0 or "off" not in modes or len(modes) < 2:
@@ -294,8 +295,10 @@ class Bench:
         meters = {m: self.pairs[m].cpu_seconds for m in modes}
         with _pinned(self.pairs.values()), cpu.clients(urls, work.path, work.lua) as conns:
             cpu.interleave(conns, meters, 0.5)  # warm-up: connections, caches
+            measuring = ["off", *(m for m in modes if m != "off")]
             for rnd in range(self.opts.cpu_rounds):
-                served = cpu.interleave(conns, meters, self.opts.cpu_seconds)
+                chosen = {m: conns[m] for m in measuring}
+                served = cpu.interleave(chosen, meters, self.opts.cpu_seconds)
                 for mode, s in served.items():
                     run = Run(
                         workload=work.name, mode=mode, kind="cpu", round=rnd,
@@ -311,7 +314,11 @@ class Bench:
                         f"{run.requests:6d} requests  cpu {run.server_cpu_us_per_req:6.0f} us/req"
                         + (f"  errors {run.errors}" if run.errors else "")
                     )
-                if rnd + 1 >= CPU_MIN_ROUNDS and cpu_precise(as_dicts(self.runs), work.name, modes):
+                done = as_dicts(self.runs)
+                measuring = ["off"] + [
+                    m for m in measuring[1:] if not cpu_precise(done, work.name, m)
+                ]
+                if len(measuring) == 1:
                     break
 
     def degraded(self, work: Workload) -> None:
