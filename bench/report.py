@@ -319,13 +319,13 @@ def _cpu_table(runs: list[dict[str, Any]]) -> str | None:
             limit = MAX_CPU_COST.get((mode, workload))
             extra = _signed_pct(c["extra"]) + (f" (≤ +{100 * limit:.0f}%)" if limit else "")
             rows.append([
-                workload, MODE_LABELS[mode], _int(c["us"]), extra,
+                workload, MODE_LABELS[mode], f"{_int(c['us'])} ({_int(c['off_us'])})", extra,
                 f"{_signed_pct(c['low'])} … {_signed_pct(c['high'])}", str(c["rounds"]),
             ])  # fmt: skip
     if not rows:
         return None
     return _table(
-        ["workload", "instrumentation", "server CPU µs/req", "extra vs off",
+        ["workload", "instrumentation", "server CPU µs/req (off's, same rounds)", "extra vs off",
          "95% interval", "rounds"],
         rows,
     )  # fmt: skip
@@ -462,7 +462,7 @@ def _instructions_section(counts: list[dict[str, Any]]) -> list[str]:
         rows.append(row)
     calls = counts[0]["calls"]
     return [
-        "### Instructions per request (callgrind, in process): what the targets are judged on",
+        "### Instructions per request (callgrind, in process): the targets counted per service",
         "",
         f"`bench/instructions.py`: {calls} requests per cell after a warm-up, the app called "
         "in process (WSGI for list and create, ASGI for predict; create's predictor call "
@@ -503,7 +503,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         _degraded_table(runs),
         "",
-        "### Targets (wall-clock CPU, for reference)",
+        "### Targets (CPU per request from the rounds above; throughput and p99 from wrk)",
         "",
         _targets_table(runs),
         "",

@@ -136,7 +136,8 @@ def test_render_has_every_section_and_row() -> None:
     rows = [line for line in cpu.splitlines() if line.startswith("| list |")]
     assert rows[0] == f"| list | {report.MODE_LABELS['off']} | 450 | — | — | 6 |"
     assert rows[2] == (
-        f"| list | {report.MODE_LABELS['default']} | 520 | +15.6% (≤ +15%) | +2.7% … +28.4% | 6 |"
+        f"| list | {report.MODE_LABELS['default']} | 520 (450) | +15.6% (≤ +15%) "
+        "| +2.7% … +28.4% | 6 |"
     )
     assert f"| predict | {report.MODE_LABELS['default']} | 2,000 | 2,000 |" in text
     assert "| predictor slower than PREDICTOR_TIMEOUT (1 s latency fault) | 25 |" in text
