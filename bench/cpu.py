@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -30,19 +31,22 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from slolab.wrk import LUA
+
 __all__ = ["SLICE", "Client", "Served", "body_maker", "clients", "interleave"]
 
 # Seconds of one configuration's requests before the next one's: short against a
 # neighbour's bursts, long against the caches the previous configuration left cold.
 SLICE = 0.1
-_TITLES = (  # as slolab/lua/create_task.lua: varied titles, so varied features
-    "write the quarterly report",
-    "fix the login bug asap",
-    "urgent: renew the TLS certificate today",
-    "tidy the wiki",
-    "critical blocker in checkout, fix now",
-    "plan the team offsite",
-)
+
+
+def _titles() -> list[str]:
+    """The titles slolab/lua/create_task.lua sends: one list for both clients."""
+    text = (LUA / "create_task.lua").read_text()
+    block = re.search(r"local titles = \{(.*?)\}", text, re.S)
+    if block is None:
+        raise ValueError("slolab/lua/create_task.lua: no `local titles = {...}` list")
+    return re.findall(r'"([^"]*)"', block.group(1))
 
 
 def body_maker(lua: str | None) -> Callable[[int], bytes | None]:
@@ -53,8 +57,9 @@ def body_maker(lua: str | None) -> Callable[[int], bytes | None]:
             "estimated_hours": (n % 16) / 2 + 0.5,
         }).encode()  # fmt: skip
     if lua == "create_task":
+        titles = _titles()
         return lambda n: json.dumps({
-            "title": f"{_TITLES[n % len(_TITLES)]} #{n}", "due_in_days": n % 14,
+            "title": f"{titles[n % len(titles)]} #{n}", "due_in_days": n % 14,
             "estimated_hours": (n % 16) / 2 + 0.5,
         }).encode()  # fmt: skip
     if lua is None:

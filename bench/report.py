@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import SLICE
 from slolab.slo.views import NO_VALUE
 
 __all__ = [
@@ -340,7 +341,7 @@ def _cpu_section(runs: list[dict[str, Any]]) -> list[str]:
         "",
         "The harness as the client, one request in flight per configuration, the services "
         "pinned to the last CPU and the client to the others, the configurations "
-        "interleaved in slices of 0.1 s within each round (bench/cpu.py); CPU of "
+        f"interleaved in slices of {SLICE:g} s within each round (bench/cpu.py); CPU of "
         "both services' process trees per answered request (create: tasks and its "
         "predictor). The extra pools the rounds (CPU over all requests, against `off`'s); "
         "its 95% interval comes from the spread of the rounds' own ratios to `off` "
@@ -426,7 +427,7 @@ def _machine_section(m: dict[str, Any], command: str, options: dict[str, Any]) -
         + (
             [
                 f"- CPU per request: one request in flight, about {options['cpu_seconds']:g} s "
-                f"per configuration per round in slices of 0.1 s, at most "
+                f"per configuration per round in slices of {SLICE:g} s, at most "
                 f"{options['cpu_rounds']} rounds."
             ]
             if options.get("cpu_rounds")
