@@ -44,6 +44,7 @@ from typing import Any
 import psutil
 import yaml
 
+from bench.report import write_block
 from bench.rulecost import DAY, Prom, derive_series, synthetic_spec, write_openmetrics
 from slolab.slo import backtest
 from slolab.slo.model import SLO, from_spec, load
@@ -237,10 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_write:
         RESULTS.write_text(json.dumps(res, indent=2) + "\n")
-        doc = DOC.read_text()
-        head, _, rest = doc.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+        write_block(DOC, BEGIN, END, text)
     return 0
 
 

@@ -35,6 +35,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.report import write_block
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- history:begin -->", "<!-- history:end -->"
@@ -149,10 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(res)
     print(text)
     if args.write:
-        doc = DOC.read_text()
-        head, _, rest = doc.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+        write_block(DOC, BEGIN, END, text)
     return 0
 
 

@@ -203,3 +203,12 @@ def test_two_runs_are_compared_on_cpu_points_and_instruction_percent() -> None:
     # instructions 3% apart: not agreeing either
     more = [{**c, "instructions": int(c["instructions"] * 1.03)} for c in counts]
     assert not report.compare(first, {"runs": RUNS + CPU, "instructions": more})[1]
+
+
+def test_write_block_replaces_one_modules_section_and_keeps_the_rest(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("intro\n<!-- x:begin -->\nold\n<!-- x:end -->\nafter\n")
+    report.write_block(doc, "<!-- x:begin -->", "<!-- x:end -->", "new")
+    assert doc.read_text() == "intro\n<!-- x:begin -->\nnew\n<!-- x:end -->\nafter\n"
+    report.write_block(doc, "<!-- y:begin -->", "<!-- y:end -->", "more")  # absent: appended
+    assert doc.read_text().endswith("after\n<!-- y:begin -->\nmore\n<!-- y:end -->")
